@@ -1,0 +1,92 @@
+// Command protodeps writes out the .proto sources that Backplane's contracts import
+// (google/api, buf/validate, the OpenAPI v2 options) from the descriptors compiled into
+// this module's Go dependencies.
+//
+// The buf.build registry is unreachable from where Backplane is built, so buf cannot fetch
+// these modules. The Go packages we already depend on at run time carry the very same
+// descriptors, which keeps the protos we compile against in lock-step with the Go code
+// that interprets them: bumping a dependency in go.mod bumps both.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/jhump/protoreflect/desc"
+	"github.com/jhump/protoreflect/desc/protoprint"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	validatepb "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	openapipb "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/genproto/googleapis/api/httpbody"
+)
+
+func main() {
+	out := flag.String("out", ".protodeps", "directory to write the .proto files into")
+	flag.Parse()
+	if err := run(*out); err != nil {
+		fmt.Fprintln(os.Stderr, "protodeps:", err)
+		os.Exit(1)
+	}
+}
+
+// roots are the files our protos import; their own imports are followed, except the
+// well-known types under google/protobuf, which buf ships itself.
+func roots() []protoreflect.FileDescriptor {
+	return []protoreflect.FileDescriptor{
+		annotations.File_google_api_annotations_proto,
+		annotations.File_google_api_field_behavior_proto,
+		annotations.File_google_api_resource_proto,
+		httpbody.File_google_api_httpbody_proto,
+		validatepb.File_buf_validate_validate_proto,
+		openapipb.File_protoc_gen_openapiv2_options_annotations_proto,
+	}
+}
+
+func run(out string) error {
+	if err := os.RemoveAll(out); err != nil {
+		return err
+	}
+	printer := &protoprint.Printer{Compact: false, SortElements: false}
+	seen := map[string]bool{}
+	var visit func(fd protoreflect.FileDescriptor) error
+	visit = func(fd protoreflect.FileDescriptor) error {
+		path := fd.Path()
+		if seen[path] || filepath.Dir(path) == "google/protobuf" {
+			return nil
+		}
+		seen[path] = true
+		imports := fd.Imports()
+		for i := range imports.Len() {
+			if err := visit(imports.Get(i).FileDescriptor); err != nil {
+				return err
+			}
+		}
+		wrapped, err := desc.WrapFile(fd)
+		if err != nil {
+			return fmt.Errorf("wrap %s: %w", path, err)
+		}
+		dst := filepath.Join(out, path)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		f, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		if err := printer.PrintProtoFile(wrapped, f); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("print %s: %w", path, err)
+		}
+		return f.Close()
+	}
+	for _, fd := range roots() {
+		if err := visit(fd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
