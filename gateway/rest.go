@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/internal/requestid"
+)
+
+// forwardedHeaders are HTTP request headers passed to services as metadata under their
+// lower-cased names. Webhook signatures must arrive untouched for the owning service to
+// verify them over the raw body.
+var forwardedHeaders = map[string]bool{
+	"Stripe-Signature":                       true,
+	"X-Twilio-Email-Event-Webhook-Signature": true,
+	"X-Twilio-Email-Event-Webhook-Timestamp": true,
+	"Idempotency-Key":                        true,
+}
+
+func incomingHeaderMatcher(key string) (string, bool) {
+	key = textproto.CanonicalMIMEHeaderKey(key)
+	if forwardedHeaders[key] {
+		return strings.ToLower(key), true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// outgoingHeaderMatcher lets no service metadata out as HTTP headers unless listed:
+// services must not leak internals through headers by accident.
+func outgoingHeaderMatcher(key string) (string, bool) {
+	switch key {
+	case "retry-after":
+		return "Retry-After", true
+	}
+	return "", false
+}
+
+func newREST(ctx context.Context, cfg Config) (http.Handler, error) {
+	marshaler := rawBodyMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+		MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
+		// Unknown fields are refused, not silently dropped: a misspelt field that is
+		// ignored is a bug the client never hears about.
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}}}
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
+		runtime.WithIncomingHeaderMatcher(incomingHeaderMatcher),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeaderMatcher),
+		runtime.WithOutgoingTrailerMatcher(outgoingHeaderMatcher),
+		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
+			return metadata.Pairs(requestid.MetadataKey, logging.RequestID(ctx))
+		}),
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+	)
+	for _, e := range cfg.Entries {
+		if err := e.RegisterREST(ctx, mux, cfg.Backends[e.Owner]); err != nil {
+			return nil, fmt.Errorf("gateway: mount REST routes of %s: %w", e.Service.FullName(), err)
+		}
+	}
+	var h http.Handler = mux
+	for i := len(cfg.HTTPMiddleware) - 1; i >= 0; i-- {
+		h = cfg.HTTPMiddleware[i](h)
+	}
+	return withRequestID(h), nil
+}
+
+// withRequestID accepts the client's X-Request-Id or mints one, echoes it, and puts it
+// in the context for logs and for the metadata sent to services.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestid.Accept(r.Header.Get(requestid.Header))
+		w.Header().Set(requestid.Header, id)
+		next.ServeHTTP(w, r.WithContext(logging.WithRequestID(r.Context(), id)))
+	})
+}

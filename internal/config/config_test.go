@@ -1,0 +1,78 @@
+package config_test
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/backplane/backplane/internal/config"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(config.Dev, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8080", c.HTTPAddr)
+	require.Equal(t, "127.0.0.1:9090", c.GRPCAddr)
+	require.Equal(t, "127.0.0.1:8081", c.AdminAddr)
+	require.Equal(t, ".data", c.DataDir)
+	require.Equal(t, slog.LevelInfo, c.LogLevel)
+	require.Equal(t, 20*time.Second, c.ShutdownTimeout)
+	require.Equal(t, "http://127.0.0.1:8080", c.PublicURL)
+
+	c, err = config.Load(config.Serve, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "0.0.0.0:9090", c.GRPCAddr)
+	require.Equal(t, "http://localhost:8080", c.PublicURL)
+}
+
+func TestLoadReportsEveryBadVariable(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(config.Dev, env(map[string]string{
+		"BACKPLANE_HTTP_ADDR":        "nope",
+		"BACKPLANE_LOG_LEVEL":        "loud",
+		"BACKPLANE_SHUTDOWN_TIMEOUT": "soon",
+		"BACKPLANE_DATABASE_URL":     "mysql://u:hunter2@db/x",
+		"BACKPLANE_LOG_FORMAT":       "xml",
+	}))
+	require.Error(t, err)
+	msg := err.Error()
+	for _, want := range []string{"BACKPLANE_HTTP_ADDR", "BACKPLANE_LOG_LEVEL", "debug, info, warn or error",
+		"BACKPLANE_SHUTDOWN_TIMEOUT", "BACKPLANE_DATABASE_URL", "postgres", "BACKPLANE_LOG_FORMAT"} {
+		require.Contains(t, msg, want)
+	}
+	require.NotContains(t, msg, "hunter2", "a bad URL must not echo its password")
+}
+
+func TestLoadReadsValues(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(config.Serve, env(map[string]string{
+		"BACKPLANE_DATABASE_URL":      "postgres://app@db:5432/backplane",
+		"BACKPLANE_REDIS_URL":         "redis://cache:6379/0",
+		"BACKPLANE_AUTH_ADDR":         "dns:///backplane-auth:9090",
+		"BACKPLANE_LOG_LEVEL":         "DEBUG",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "dns:///backplane-auth:9090", c.ServiceAddrs["auth"])
+	require.Equal(t, slog.LevelDebug, c.LogLevel)
+	require.Equal(t, "http://collector:4317", c.OTLPEndpoint)
+	require.NoError(t, c.Require(true, true, "auth"))
+}
+
+func TestRequireNamesWhatIsMissing(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(config.Serve, env(nil))
+	require.NoError(t, err)
+	err = c.Require(true, true, "auth", "notification")
+	require.Error(t, err)
+	for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_AUTH_ADDR", "BACKPLANE_NOTIFICATION_ADDR"} {
+		require.Contains(t, err.Error(), want)
+	}
+}

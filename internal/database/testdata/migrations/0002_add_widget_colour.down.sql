@@ -1,0 +1,2 @@
+DELETE FROM widgets WHERE name = 'seed';
+ALTER TABLE widgets DROP COLUMN colour;

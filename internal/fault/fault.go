@@ -1,0 +1,86 @@
+package fault
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/protoadapt"
+)
+
+// Kind classifies an error by what the caller can do about it.
+type Kind int
+
+const (
+	// Internal is a failure of ours; the client can only retry later. The default.
+	Internal Kind = iota
+	// InvalidArgument: the request is malformed; retrying it unchanged fails again.
+	InvalidArgument
+	// NotFound: the resource does not exist, or the caller may not know that it does.
+	NotFound
+	// AlreadyExists: a resource with the same identity exists.
+	AlreadyExists
+	// FailedPrecondition: the system is not in a state that allows the operation.
+	FailedPrecondition
+	// Unauthenticated: no valid credential was presented.
+	Unauthenticated
+	// PermissionDenied: the credential is valid but does not allow the operation.
+	PermissionDenied
+	// ResourceExhausted: a rate limit or quota is used up.
+	ResourceExhausted
+	// Unavailable: a dependency is down; retrying later may succeed.
+	Unavailable
+	// Aborted: a concurrent change conflicted; retrying the whole operation may succeed.
+	Aborted
+	// Canceled: the caller went away.
+	Canceled
+	// DeadlineExceeded: the caller's deadline passed.
+	DeadlineExceeded
+	// Unimplemented: the operation is not supported.
+	Unimplemented
+)
+
+// Error is a domain error with a kind, a client-safe message and a private cause.
+type Error struct {
+	Kind    Kind
+	Message string
+	Cause   error
+	// Details are protobuf messages (google.rpc.BadRequest, ErrorInfo, RetryInfo, ...)
+	// attached to the gRPC status.
+	Details []protoadapt.MessageV1
+}
+
+// Error renders the message and the cause, for logs.
+func (e *Error) Error() string {
+	if e.Cause == nil {
+		return e.Message
+	}
+	return fmt.Sprintf("%s: %v", e.Message, e.Cause)
+}
+
+// Unwrap exposes the cause to errors.Is and errors.As.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// New returns an error of the given kind with a client-safe message.
+func New(kind Kind, message string) *Error {
+	return &Error{Kind: kind, Message: message}
+}
+
+// Wrap returns an error of the given kind whose cause is err. The cause is logged,
+// never sent to the client.
+func Wrap(kind Kind, err error, message string) *Error {
+	return &Error{Kind: kind, Message: message, Cause: err}
+}
+
+// WithDetails returns e with details appended; it changes e.
+func (e *Error) WithDetails(details ...protoadapt.MessageV1) *Error {
+	e.Details = append(e.Details, details...)
+	return e
+}
+
+// KindOf reports the kind of err: that of the outermost *Error in its chain, or Internal.
+func KindOf(err error) Kind {
+	if fe, ok := errors.AsType[*Error](err); ok {
+		return fe.Kind
+	}
+	return Internal
+}

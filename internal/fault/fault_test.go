@@ -1,0 +1,73 @@
+package fault_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/backplane/backplane/internal/fault"
+)
+
+func TestStatusMapsEveryKind(t *testing.T) {
+	t.Parallel()
+	cases := map[fault.Kind]codes.Code{
+		fault.Internal:           codes.Internal,
+		fault.InvalidArgument:    codes.InvalidArgument,
+		fault.NotFound:           codes.NotFound,
+		fault.AlreadyExists:      codes.AlreadyExists,
+		fault.FailedPrecondition: codes.FailedPrecondition,
+		fault.Unauthenticated:    codes.Unauthenticated,
+		fault.PermissionDenied:   codes.PermissionDenied,
+		fault.ResourceExhausted:  codes.ResourceExhausted,
+		fault.Unavailable:        codes.Unavailable,
+		fault.Aborted:            codes.Aborted,
+		fault.Canceled:           codes.Canceled,
+		fault.DeadlineExceeded:   codes.DeadlineExceeded,
+		fault.Unimplemented:      codes.Unimplemented,
+	}
+	for kind, want := range cases {
+		st := fault.Status(fault.New(kind, "msg"))
+		require.Equal(t, want, st.Code(), "kind %d", kind)
+		require.Equal(t, "msg", st.Message())
+	}
+}
+
+func TestStatusHidesCauseAndUnknownErrors(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("pq: relation users password=hunter2")
+	st := fault.Status(fmt.Errorf("store: %w", fault.Wrap(fault.NotFound, cause, "user not found")))
+	require.Equal(t, codes.NotFound, st.Code())
+	require.Equal(t, "user not found", st.Message())
+
+	st = fault.Status(errors.New("dial tcp 10.0.0.1: secret internals"))
+	require.Equal(t, codes.Internal, st.Code())
+	require.NotContains(t, st.Message(), "secret")
+}
+
+func TestStatusPassesThroughAndContext(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, codes.Aborted, fault.Status(status.Error(codes.Aborted, "x")).Code())
+	require.Equal(t, codes.Canceled, fault.Status(context.Canceled).Code())
+	require.Equal(t, codes.DeadlineExceeded, fault.Status(fmt.Errorf("q: %w", context.DeadlineExceeded)).Code())
+	require.Equal(t, codes.OK, fault.Status(nil).Code())
+}
+
+func TestStatusCarriesDetails(t *testing.T) {
+	t.Parallel()
+	err := fault.New(fault.InvalidArgument, "bad").WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "email", Description: "must be an email"}},
+	})
+	st := fault.Status(err)
+	require.Len(t, st.Details(), 1)
+	br, ok := st.Details()[0].(*errdetails.BadRequest)
+	require.True(t, ok)
+	require.Equal(t, "email", br.GetFieldViolations()[0].GetField())
+	require.Equal(t, fault.InvalidArgument, fault.KindOf(fmt.Errorf("wrapped: %w", err)))
+	require.Equal(t, fault.Internal, fault.KindOf(errors.New("plain")))
+}

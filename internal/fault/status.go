@@ -1,0 +1,76 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// codeOf is the one mapping from kinds to gRPC codes.
+var codeOf = map[Kind]codes.Code{
+	Internal:           codes.Internal,
+	InvalidArgument:    codes.InvalidArgument,
+	NotFound:           codes.NotFound,
+	AlreadyExists:      codes.AlreadyExists,
+	FailedPrecondition: codes.FailedPrecondition,
+	Unauthenticated:    codes.Unauthenticated,
+	PermissionDenied:   codes.PermissionDenied,
+	ResourceExhausted:  codes.ResourceExhausted,
+	Unavailable:        codes.Unavailable,
+	Aborted:            codes.Aborted,
+	Canceled:           codes.Canceled,
+	DeadlineExceeded:   codes.DeadlineExceeded,
+	Unimplemented:      codes.Unimplemented,
+}
+
+// Code returns the gRPC code of a kind.
+func (k Kind) Code() codes.Code {
+	if c, ok := codeOf[k]; ok {
+		return c
+	}
+	return codes.Internal
+}
+
+// LogLevel says how loudly an error of this kind is logged: our failures are errors,
+// the caller's mistakes are informational.
+func (k Kind) LogLevel() slog.Level {
+	switch k {
+	case Internal, Unavailable:
+		return slog.LevelError
+	case DeadlineExceeded, Aborted:
+		return slog.LevelWarn
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// Status converts any error into a gRPC status. Errors that already are statuses pass
+// through; context errors become CANCELED or DEADLINE_EXCEEDED; a *Error maps through its
+// kind; anything else is an INTERNAL error whose text is not disclosed.
+func Status(err error) *status.Status {
+	if err == nil {
+		return status.New(codes.OK, "")
+	}
+	if fe, ok := errors.AsType[*Error](err); ok {
+		st := status.New(fe.Kind.Code(), fe.Message)
+		if len(fe.Details) > 0 {
+			if withDetails, derr := st.WithDetails(fe.Details...); derr == nil {
+				st = withDetails
+			}
+		}
+		return st
+	}
+	if st, ok := status.FromError(err); ok {
+		return st
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, "the request was canceled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.New(codes.DeadlineExceeded, "the request deadline passed")
+	}
+	return status.New(codes.Internal, "internal error")
+}

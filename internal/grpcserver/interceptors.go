@@ -1,0 +1,132 @@
+package grpcserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	grpclogging "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/internal/requestid"
+)
+
+// withRequestID takes the caller's request id from metadata (minting one when it is
+// missing or unfit), echoes it in the response headers and stores it in the context for
+// logs and for calls to further services.
+func withRequestID(ctx context.Context) context.Context {
+	var id string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if vals := md.Get(requestid.MetadataKey); len(vals) > 0 {
+			id = vals[0]
+		}
+	}
+	id = requestid.Accept(id)
+	_ = grpc.SetHeader(ctx, metadata.Pairs(requestid.MetadataKey, id))
+	return logging.WithRequestID(ctx, id)
+}
+
+func requestIDUnary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return handler(withRequestID(ctx), req)
+	}
+}
+
+func requestIDStream() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return handler(srv, &contextStream{ServerStream: ss, ctx: withRequestID(ss.Context())})
+	}
+}
+
+// contextStream replaces a stream's context.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *contextStream) Context() context.Context { return s.ctx }
+
+// accessLogger adapts slog to go-grpc-middleware's logging interceptors. It logs one line
+// per finished call, at a level that follows the status code: the client's mistakes are
+// not our errors.
+func accessLogger(log *slog.Logger) (grpclogging.Logger, []grpclogging.Option) {
+	logger := grpclogging.LoggerFunc(func(ctx context.Context, lvl grpclogging.Level, msg string, fields ...any) {
+		log.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	opts := []grpclogging.Option{
+		grpclogging.WithLogOnEvents(grpclogging.FinishCall),
+		grpclogging.WithLevels(codeToLevel),
+	}
+	return logger, opts
+}
+
+func codeToLevel(code codes.Code) grpclogging.Level {
+	switch code {
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable:
+		return grpclogging.LevelError
+	case codes.DeadlineExceeded:
+		return grpclogging.LevelWarn
+	default:
+		return grpclogging.LevelInfo
+	}
+}
+
+func accessLogUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	l, opts := accessLogger(log)
+	return grpclogging.UnaryServerInterceptor(l, opts...)
+}
+
+func accessLogStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	l, opts := accessLogger(log)
+	return grpclogging.StreamServerInterceptor(l, opts...)
+}
+
+// recoverPanic turns a panic in a handler into INTERNAL, logging the stack, so that one
+// bad request cannot take the process down.
+func recoverPanic(log *slog.Logger) recovery.RecoveryHandlerFuncContext {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in grpc handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return status.Error(codes.Internal, "internal error")
+	}
+}
+
+func recoveryUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(recoverPanic(log)))
+}
+
+func recoveryStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(recoverPanic(log)))
+}
+
+// normalize converts whatever a handler returned into a gRPC status through the one
+// kind-to-code mapping, logging the hidden cause of our own failures.
+func normalize(ctx context.Context, log *slog.Logger, err error) error {
+	if err == nil {
+		return nil
+	}
+	st := fault.Status(err)
+	if kind := fault.KindOf(err); st.Code() == codes.Internal || st.Code() == codes.Unavailable {
+		log.Log(ctx, kind.LogLevel(), "request failed", "code", st.Code().String(), "error", err.Error())
+	}
+	return st.Err()
+}
+
+func normalizeUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		return resp, normalize(ctx, log, err)
+	}
+}
+
+func normalizeStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return normalize(ss.Context(), log, handler(srv, ss))
+	}
+}

@@ -1,0 +1,142 @@
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/backplane/backplane/internal/validation"
+)
+
+// Config holds a server's dependencies. Logger, the telemetry providers and Validator are
+// required; the interceptor slots are optional.
+type Config struct {
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	Propagator     propagation.TextMapPropagator
+	Validator      *validation.Validator
+
+	// Unary and Stream run after recovery and before validation: the place for
+	// authentication and authorization, which must reject a caller before it learns
+	// anything about what a valid request looks like.
+	Unary  []grpc.UnaryServerInterceptor
+	Stream []grpc.StreamServerInterceptor
+
+	// Options are appended to the server's own options (credentials, size limits).
+	Options []grpc.ServerOption
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Logger == nil:
+		return errors.New("grpcserver: Logger is required")
+	case c.TracerProvider == nil || c.MeterProvider == nil || c.Propagator == nil:
+		return errors.New("grpcserver: TracerProvider, MeterProvider and Propagator are required")
+	case c.Validator == nil:
+		return errors.New("grpcserver: Validator is required")
+	}
+	return nil
+}
+
+// Server is a gRPC server with health checking and reflection registered.
+type Server struct {
+	grpc   *grpc.Server
+	health *health.Server
+	log    *slog.Logger
+}
+
+// New builds a server. Register services on Registrar before calling Serve.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	unary := []grpc.UnaryServerInterceptor{
+		requestIDUnary(),
+		accessLogUnary(cfg.Logger),
+		recoveryUnary(cfg.Logger),
+		normalizeUnary(cfg.Logger),
+	}
+	unary = append(unary, cfg.Unary...)
+	unary = append(unary, cfg.Validator.UnaryServerInterceptor())
+
+	stream := []grpc.StreamServerInterceptor{
+		requestIDStream(),
+		accessLogStream(cfg.Logger),
+		recoveryStream(cfg.Logger),
+		normalizeStream(cfg.Logger),
+	}
+	stream = append(stream, cfg.Stream...)
+	stream = append(stream, cfg.Validator.StreamServerInterceptor())
+
+	opts := []grpc.ServerOption{
+		grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(cfg.TracerProvider),
+			otelgrpc.WithMeterProvider(cfg.MeterProvider),
+			otelgrpc.WithPropagators(cfg.Propagator),
+		)),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
+		// Keepalive enforcement stops misbehaving clients from pinging the server to death,
+		// while letting well-behaved mobile clients keep long streams open.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
+	}
+	opts = append(opts, cfg.Options...)
+
+	gs := grpc.NewServer(opts...)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	return &Server{grpc: gs, health: hs, log: cfg.Logger}, nil
+}
+
+// Registrar is where services are registered.
+func (s *Server) Registrar() *grpc.Server { return s.grpc }
+
+// Health is the health service, for marking individual services (not) serving.
+func (s *Server) Health() *health.Server { return s.health }
+
+// Serve accepts connections on lis until Shutdown. Every registered service is reported
+// SERVING from the moment Serve is called.
+func (s *Server) Serve(lis net.Listener) error {
+	for name := range s.grpc.GetServiceInfo() {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	err := s.grpc.Serve(lis)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown turns every service NOT_SERVING so load balancers stop sending new calls, lets
+// in-flight calls finish until ctx is done, then cuts whatever is left.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.WarnContext(ctx, "grpc graceful stop timed out; closing remaining calls")
+		s.grpc.Stop()
+		<-done
+	}
+}

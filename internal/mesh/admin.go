@@ -1,0 +1,62 @@
+package mesh
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// AdminHandler serves /healthz (the process is alive), /readyz (it can do useful work:
+// every check passes and it is not shutting down) and /metrics (Prometheus).
+func (p *Process) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", p.ready)
+	mux.Handle("GET /metrics", p.tel.MetricsHandler())
+	return mux
+}
+
+func (p *Process) ready(w http.ResponseWriter, r *http.Request) {
+	if p.stopping.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "shutting down"})
+		return
+	}
+	p.mu.Lock()
+	checks := maps.Clone(p.checks)
+	p.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		failures = map[string]string{}
+	)
+	for name, check := range checks {
+		wg.Go(func() {
+			if err := check(ctx); err != nil {
+				mu.Lock()
+				failures[name] = err.Error()
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failing": failures})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": slices.Sorted(maps.Keys(checks))})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

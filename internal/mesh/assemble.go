@@ -1,0 +1,145 @@
+package mesh
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/backplane/backplane/gateway"
+	"github.com/backplane/backplane/internal/catalog"
+	"github.com/backplane/backplane/internal/database"
+	"github.com/backplane/backplane/internal/grpcclient"
+	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/redisclient"
+)
+
+// openRedis connects to Redis, registering its closing and readiness check.
+func (p *Process) openRedis(ctx context.Context, redisURL string) (redis.UniversalClient, error) {
+	rdb, err := redisclient.Open(ctx, redisURL,
+		redisclient.WithTracerProvider(p.tel.TracerProvider()),
+		redisclient.WithMeterProvider(p.tel.MeterProvider()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("open redis: %w", err)
+	}
+	p.OnStop("redis", func(context.Context) error { return rdb.Close() })
+	p.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	return rdb, nil
+}
+
+// openDatabase connects a pool for one service, whose search_path is the service's own
+// schema, registering its closing and readiness check.
+func (p *Process) openDatabase(ctx context.Context, databaseURL, schema string) (*pgxpool.Pool, error) {
+	pool, err := database.Open(ctx, databaseURL,
+		database.WithSchema(schema),
+		database.WithTracerProvider(p.tel.TracerProvider()),
+		database.WithMeterProvider(p.tel.MeterProvider()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("open database for %s: %w", schema, err)
+	}
+	p.OnStop("postgres "+schema, func(context.Context) error { pool.Close(); return nil })
+	p.AddCheck("postgres "+schema, pool.Ping)
+	return pool, nil
+}
+
+// dial connects to a service and makes its health a readiness check of this process.
+func (p *Process) dial(name, target string) (*grpc.ClientConn, error) {
+	conn, err := grpcclient.Dial(target, grpcclient.Config{
+		TracerProvider: p.tel.TracerProvider(),
+		MeterProvider:  p.tel.MeterProvider(),
+		Propagator:     p.tel.Propagator(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.OnStop("client "+name, func(context.Context) error { return conn.Close() })
+	health := healthpb.NewHealthClient(conn)
+	p.AddCheck("service "+name, func(ctx context.Context) error {
+		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("%s is %s", name, resp.GetStatus())
+		}
+		return nil
+	})
+	return conn, nil
+}
+
+// migrate brings a service's schema up to date. Safe with many replicas at once: the
+// migrator serialises them on an advisory lock.
+func (p *Process) migrate(ctx context.Context, pool *pgxpool.Pool, svc Service) error {
+	applied, err := database.Migrate(ctx, pool, svc.Name, svc.Migrations)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", svc.Name, err)
+	}
+	if applied > 0 {
+		p.log.InfoContext(ctx, "migrations applied", "service", svc.Name, "count", applied)
+	}
+	return nil
+}
+
+// startService builds svc, registers it on its own gRPC server and serves it on lis.
+func (p *Process) startService(ctx context.Context, svc Service, deps Deps, lis net.Listener) error {
+	srv, err := grpcserver.New(p.ServerConfig())
+	if err != nil {
+		return err
+	}
+	stop, err := svc.Register(ctx, deps, srv.Registrar())
+	if err != nil {
+		return fmt.Errorf("start %s: %w", svc.Name, err)
+	}
+	if stop != nil {
+		p.OnStop(svc.Name+" workers", stop)
+	}
+	p.ServeGRPC(svc.Name, srv, lis)
+	return nil
+}
+
+// startGateway serves both front doors, forwarding to backends.
+func (p *Process) startGateway(ctx context.Context, backends map[string]*grpc.ClientConn, httpLis, grpcLis net.Listener) error {
+	gw, err := gateway.New(ctx, gateway.Config{
+		Logger:   p.log,
+		Server:   p.ServerConfig(),
+		Backends: backends,
+		Entries:  catalog.Entries(),
+	})
+	if err != nil {
+		return err
+	}
+	p.ServeGRPC("gateway-grpc", gw.GRPC(), grpcLis)
+	p.ServeHTTP("gateway-http", gw.REST(), httpLis)
+	return nil
+}
+
+// listen opens the listeners a process needs up front, so a port already taken fails
+// the start at once, before any migration runs.
+func listen(addrs ...string) ([]net.Listener, error) {
+	var out []net.Listener
+	for _, a := range addrs {
+		lis, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range out {
+				_ = l.Close()
+			}
+			return nil, fmt.Errorf("listen on %s: %w", a, err)
+		}
+		out = append(out, lis)
+	}
+	return out, nil
+}
+
+func servicesByName(services []Service) map[string]Service {
+	m := make(map[string]Service, len(services))
+	for _, s := range services {
+		m[s.Name] = s
+	}
+	return m
+}

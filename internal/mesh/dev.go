@@ -1,0 +1,170 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc"
+
+	"github.com/backplane/backplane/internal/config"
+	"github.com/backplane/backplane/internal/database"
+	"github.com/backplane/backplane/internal/redisclient"
+)
+
+// devDatabaseName is the database `backplane dev` keeps its data in on a local server.
+const devDatabaseName = "backplane"
+
+// Dev runs every service and the gateway in one process. Each service listens on its
+// own loopback port and the services call each other over real gRPC, as in production.
+// Missing PostgreSQL and Redis URLs fall back to local stand-ins, each logged.
+func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, tel Telemetry, services []Service) error {
+	p, err := NewProcess(log, tel)
+	if err != nil {
+		return err
+	}
+	defer p.Shutdown(cfg.ShutdownTimeout) // stops whatever started if we return early
+
+	fronts, err := listen(cfg.HTTPAddr, cfg.GRPCAddr, cfg.AdminAddr)
+	if err != nil {
+		return err
+	}
+	httpLis, grpcLis, adminLis := fronts[0], fronts[1], fronts[2]
+	p.ServeHTTP("admin", p.AdminHandler(), adminLis)
+
+	dbURL, err := p.devDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	redisURL, err := p.devRedis(cfg)
+	if err != nil {
+		return err
+	}
+	rdb, err := p.openRedis(ctx, redisURL)
+	if err != nil {
+		return err
+	}
+
+	listeners := map[string]net.Listener{}
+	conns := map[string]*grpc.ClientConn{}
+	for _, svc := range services {
+		ls, err := listen("127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		listeners[svc.Name] = ls[0]
+		conn, err := p.dial(svc.Name, ls[0].Addr().String())
+		if err != nil {
+			return err
+		}
+		conns[svc.Name] = conn
+	}
+	for _, svc := range services {
+		pool, err := p.openDatabase(ctx, dbURL, svc.Name)
+		if err != nil {
+			return err
+		}
+		if err := p.migrate(ctx, pool, svc); err != nil {
+			return err
+		}
+		peers := map[string]*grpc.ClientConn{}
+		for _, need := range svc.Needs {
+			if conns[need] == nil {
+				return fmt.Errorf("%s needs %s, which this process does not run", svc.Name, need)
+			}
+			peers[need] = conns[need]
+		}
+		deps := Deps{
+			Config: cfg, Logger: log, DB: pool, Redis: rdb,
+			TracerProvider: tel.TracerProvider(), MeterProvider: tel.MeterProvider(),
+			Peers: peers, Getenv: getenv,
+		}
+		if err := p.startService(ctx, svc, deps, listeners[svc.Name]); err != nil {
+			return err
+		}
+	}
+	if err := p.startGateway(ctx, conns, httpLis, grpcLis); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "backplane dev is up",
+		"rest", "http://"+httpLis.Addr().String(), "grpc", grpcLis.Addr().String(),
+		"admin", "http://"+adminLis.Addr().String())
+	return p.Wait(ctx, cfg.ShutdownTimeout)
+}
+
+// devDatabase resolves PostgreSQL for dev: BACKPLANE_DATABASE_URL; else a server on
+// 127.0.0.1:5432; else a private cluster under the data dir, stopped on exit.
+func (p *Process) devDatabase(ctx context.Context, cfg config.Config) (string, error) {
+	if cfg.DatabaseURL != "" {
+		return cfg.DatabaseURL, nil
+	}
+	const local = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable&connect_timeout=2"
+	if err := ensureDatabase(ctx, local, devDatabaseName); err == nil {
+		p.log.InfoContext(ctx, "using the PostgreSQL server on 127.0.0.1:5432", "database", devDatabaseName)
+		return "postgres://postgres@127.0.0.1:5432/" + devDatabaseName + "?sslmode=disable", nil
+	} else {
+		p.log.InfoContext(ctx, "no PostgreSQL server on 127.0.0.1:5432; starting a private cluster", "reason", err.Error())
+	}
+	cluster, err := database.StartDevCluster(ctx, filepath.Join(cfg.DataDir, "postgres"))
+	if err != nil {
+		return "", fmt.Errorf("no PostgreSQL for dev mode: %w", err)
+	}
+	p.OnStop("dev postgres", cluster.Stop)
+	if err := ensureDatabase(ctx, cluster.URL(), devDatabaseName); err != nil {
+		return "", err
+	}
+	return withDatabase(cluster.URL(), devDatabaseName)
+}
+
+// withDatabase returns serverURL naming another database.
+func withDatabase(serverURL, name string) (string, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", fmt.Errorf("dev cluster URL: %w", err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// ensureDatabase creates a database on the server at adminURL unless it exists.
+func ensureDatabase(ctx context.Context, adminURL, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	if err != nil && !errors.Is(database.TranslateError(err), database.ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// devRedis resolves Redis for dev: BACKPLANE_REDIS_URL, else an in-process stand-in.
+func (p *Process) devRedis(cfg config.Config) (string, error) {
+	if cfg.RedisURL != "" {
+		return cfg.RedisURL, nil
+	}
+	addr, stop, err := redisclient.StartEmbedded()
+	if err != nil {
+		return "", err
+	}
+	p.OnStop("embedded redis", func(context.Context) error { stop(); return nil })
+	p.log.Warn("using an embedded in-process Redis: dev only, data is lost on exit; set BACKPLANE_REDIS_URL for a real one")
+	return addr, nil
+}

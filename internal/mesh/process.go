@@ -1,0 +1,160 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/validation"
+)
+
+// Telemetry is what a process needs from its telemetry setup.
+type Telemetry interface {
+	TracerProvider() trace.TracerProvider
+	MeterProvider() metric.MeterProvider
+	Propagator() propagation.TextMapPropagator
+	MetricsHandler() http.Handler
+}
+
+// Process runs servers until it is told to stop, then stops them in reverse order of
+// starting, so that the front doors close before the services behind them.
+type Process struct {
+	log       *slog.Logger
+	tel       Telemetry
+	validator *validation.Validator
+
+	mu       sync.Mutex
+	stops    []namedStop
+	checks   map[string]func(context.Context) error
+	errc     chan error
+	stopping atomic.Bool
+}
+
+type namedStop struct {
+	name string
+	stop func(context.Context) error
+}
+
+// NewProcess prepares a process; nothing runs until a Start method is called.
+func NewProcess(log *slog.Logger, tel Telemetry) (*Process, error) {
+	v, err := validation.New()
+	if err != nil {
+		return nil, fmt.Errorf("build validator: %w", err)
+	}
+	return &Process{
+		log:       log,
+		tel:       tel,
+		validator: v,
+		checks:    map[string]func(context.Context) error{},
+		errc:      make(chan error, 16),
+	}, nil
+}
+
+// OnStop registers f to run at shutdown, before everything registered earlier.
+func (p *Process) OnStop(name string, f func(context.Context) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stops = append(p.stops, namedStop{name, f})
+}
+
+// AddCheck registers a readiness check; /readyz fails while any check fails.
+func (p *Process) AddCheck(name string, f func(context.Context) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.checks[name] = f
+}
+
+// ServerConfig is the gRPC server configuration every server of this process shares.
+func (p *Process) ServerConfig() grpcserver.Config {
+	return grpcserver.Config{
+		Logger:         p.log,
+		TracerProvider: p.tel.TracerProvider(),
+		MeterProvider:  p.tel.MeterProvider(),
+		Propagator:     p.tel.Propagator(),
+		Validator:      p.validator,
+	}
+}
+
+// serve runs a blocking serve function; an unexpected exit stops the process.
+func (p *Process) serve(name string, serve func() error) {
+	go func() {
+		if err := serve(); err != nil && !p.stopping.Load() {
+			p.errc <- fmt.Errorf("%s: %w", name, err)
+		}
+	}()
+}
+
+// ServeGRPC serves srv on lis and shuts it down gracefully on stop.
+func (p *Process) ServeGRPC(name string, srv *grpcserver.Server, lis net.Listener) {
+	p.serve(name, func() error { return srv.Serve(lis) })
+	p.OnStop(name, func(ctx context.Context) error {
+		srv.Shutdown(ctx)
+		return nil
+	})
+	p.log.Info("grpc server listening", "server", name, "addr", lis.Addr().String())
+}
+
+// ServeHTTP serves h on lis with telemetry and conservative timeouts.
+func (p *Process) ServeHTTP(name string, h http.Handler, lis net.Listener) {
+	srv := &http.Server{
+		Handler: otelhttp.NewHandler(h, name,
+			otelhttp.WithTracerProvider(p.tel.TracerProvider()),
+			otelhttp.WithMeterProvider(p.tel.MeterProvider()),
+			otelhttp.WithPropagators(p.tel.Propagator()),
+		),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	p.serve(name, func() error {
+		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	p.OnStop(name, srv.Shutdown)
+	p.log.Info("http server listening", "server", name, "addr", lis.Addr().String())
+}
+
+// Wait blocks until ctx is done (a signal) or a server fails, then shuts down within
+// timeout. It returns the server failure, if that is what ended the process.
+func (p *Process) Wait(ctx context.Context, timeout time.Duration) error {
+	var cause error
+	select {
+	case <-ctx.Done():
+		p.log.Info("shutting down", "timeout", timeout.String())
+	case cause = <-p.errc:
+		p.log.Error("server failed; shutting down", "error", cause.Error())
+	}
+	p.Shutdown(timeout)
+	return cause
+}
+
+// Shutdown stops everything, most recently started first, within timeout in total.
+func (p *Process) Shutdown(timeout time.Duration) {
+	p.stopping.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	p.mu.Lock()
+	stops := slices.Clone(p.stops)
+	p.stops = nil
+	p.mu.Unlock()
+	for _, s := range slices.Backward(stops) {
+		if err := s.stop(ctx); err != nil {
+			p.log.Warn("stop failed", "component", s.name, "error", err.Error())
+		}
+	}
+}
