@@ -22,11 +22,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/backplane/backplane/gateway"
 	assetv1 "github.com/backplane/backplane/gen/backplane/asset/v1"
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	subscriptionv1 "github.com/backplane/backplane/gen/backplane/subscription/v1"
-	"github.com/backplane/backplane/gateway"
 	"github.com/backplane/backplane/internal/catalog"
 	"github.com/backplane/backplane/internal/grpcserver"
 	"github.com/backplane/backplane/internal/logging"

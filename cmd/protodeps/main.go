@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 
+	//lint:ignore SA1019 protoprint, the one maintained printer of descriptors back to .proto
+	// source, still takes the v1 descriptor type; WrapFile bridges from the v2 API.
 	"github.com/jhump/protoreflect/desc"
 	"github.com/jhump/protoreflect/desc/protoprint"
 	"google.golang.org/protobuf/reflect/protoreflect"
