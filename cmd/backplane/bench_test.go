@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"os/exec"
 	"testing"
 	"time"
 
@@ -22,4 +23,14 @@ func BenchmarkDevStartup(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/ready")
+}
+
+// BenchmarkProcessStartBaseline is the floor under BenchmarkDevStartup: exec'ing the same
+// binary to print its version, with no servers, database or Redis.
+func BenchmarkProcessStartBaseline(b *testing.B) {
+	for b.Loop() {
+		if out, err := exec.Command(binary, "version").CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	}
 }
