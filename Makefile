@@ -49,7 +49,7 @@ generate: protodeps ## Regenerate gen/ from proto/ and each service's dbsqlc/ fr
 
 .PHONY: check-generated
 check-generated: generate ## Fail when gen/ differs from what proto/ generates.
-	@paths="gen proto $(addsuffix dbsqlc,$(dir $(SQLC_CONFIGS)))"; \
+	@paths="gen gateway/openapi proto $(addsuffix dbsqlc,$(dir $(SQLC_CONFIGS)))"; \
 	if [ -n "$$(git status --porcelain -- $$paths)" ]; then \
 		echo "generated code is stale: run 'make generate' and commit the result"; \
 		git status --porcelain -- $$paths; git --no-pager diff --stat -- $$paths; exit 1; \

@@ -7,12 +7,18 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // errorHandler is the one place where a gRPC status becomes an HTTP response: the status
-// code from grpc-gateway's standard mapping and a JSON body {code, message, details},
-// the google.rpc.Status that gRPC clients receive, so both doors report errors alike.
+// code from grpc-gateway's standard mapping (UNAUTHENTICATED 401, PERMISSION_DENIED 403,
+// RESOURCE_EXHAUSTED 429, ...) and a JSON body {code, message, details}, the
+// google.rpc.Status that gRPC clients receive, so both doors report errors alike.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if bodyTooLarge(r.Context()) {
+		writeStatus(w, r, http.StatusRequestEntityTooLarge, "request body too large")
+		return
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
 
@@ -24,4 +30,25 @@ func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.M
 		return
 	}
 	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
+}
+
+// httpCodes maps the few HTTP statuses the edge answers itself, before any RPC, to the
+// gRPC code in the body.
+var httpCodes = map[int]codes.Code{
+	http.StatusRequestEntityTooLarge: codes.ResourceExhausted,
+	http.StatusServiceUnavailable:    codes.Unavailable,
+	http.StatusNotFound:              codes.NotFound,
+}
+
+// writeStatus answers with an HTTP status and the usual {code, message, details} body,
+// for errors found at the HTTP layer.
+func writeStatus(w http.ResponseWriter, _ *http.Request, httpStatus int, message string) {
+	code, ok := httpCodes[httpStatus]
+	if !ok {
+		code = codes.Unknown
+	}
+	body, _ := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(status.New(code, message).Proto())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpStatus)
+	_, _ = w.Write(body)
 }

@@ -3,27 +3,38 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/backplane/backplane/internal/catalog"
+	"github.com/backplane/backplane/internal/clientip"
 	"github.com/backplane/backplane/internal/grpcserver"
 )
 
-// Config holds the gateway's dependencies.
+// Config holds the gateway's dependencies and edge settings.
 type Config struct {
 	Logger *slog.Logger
-	// Server configures the gRPC front door (telemetry, validation, interceptors).
+	// Server configures the gRPC chain both front doors run (telemetry, validation, and
+	// the Authenticate and Admit slots, to which the gateway prepends its own).
 	Server grpcserver.Config
 	// Backends maps an owning service name ("auth") to a connection to it.
 	Backends map[string]*grpc.ClientConn
 	// Entries are the public services to route; normally catalog.Entries().
 	Entries []catalog.Entry
-	// HTTPMiddleware wraps the REST front door, outermost first.
-	HTTPMiddleware []func(http.Handler) http.Handler
+	// ClientIP resolves callers' addresses; nil trusts no proxy.
+	ClientIP *clientip.Resolver
+	// CORS lists the browser origins allowed to call the REST door.
+	CORS CORSConfig
+	// MaxBodyBytes caps REST request bodies; zero means 1 MiB.
+	MaxBodyBytes int64
+	// MaxCallTimeout caps how long the edge waits for a unary call, whatever deadline the
+	// client asked for; zero means 30s. Streams are not capped.
+	MaxCallTimeout time.Duration
+	// TLS says the front doors terminate TLS themselves (turns on HSTS).
+	TLS bool
 }
 
 // Gateway holds both front doors.
@@ -32,33 +43,47 @@ type Gateway struct {
 	grpc *grpcserver.Server
 }
 
-// New builds the REST handler and the gRPC proxy for every entry.
+// New builds both front doors over one interceptor chain.
 func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("gateway: Logger is required")
 	}
-	for _, e := range cfg.Entries {
-		if cfg.Backends[e.Owner] == nil {
-			return nil, fmt.Errorf("gateway: no backend connection for %s (serving %s)", e.Owner, e.Service.FullName())
-		}
+	if err := cfg.CORS.validate(); err != nil {
+		return nil, err
 	}
-	rest, err := newREST(ctx, cfg)
+	if cfg.ClientIP == nil {
+		cfg.ClientIP, _ = clientip.NewResolver(nil)
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxCallTimeout == 0 {
+		cfg.MaxCallTimeout = 30 * time.Second
+	}
+	routes, err := buildRoutes(cfg.Entries, cfg.Backends, cfg.MaxCallTimeout)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := grpcserver.New(cfg.Server)
+
+	sc := cfg.Server
+	sc.DisableReflection = true
+	sc.Authenticate.Unary = append([]grpc.UnaryServerInterceptor{cfg.ClientIP.UnaryServerInterceptor()}, sc.Authenticate.Unary...)
+	sc.Authenticate.Stream = append([]grpc.StreamServerInterceptor{cfg.ClientIP.StreamServerInterceptor()}, sc.Authenticate.Stream...)
+	srv, err := grpcserver.New(sc)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range cfg.Entries {
-		desc, err := proxyDesc(e.Service, cfg.Backends[e.Owner])
-		if err != nil {
-			return nil, err
-		}
-		if desc == nil {
-			continue // nothing of this service is edge-exposed
-		}
+	for _, desc := range serviceDescs(routes) {
 		srv.Registrar().RegisterService(desc, struct{}{})
+	}
+	if err := registerReflection(srv.Registrar(), routes); err != nil {
+		return nil, err
+	}
+
+	conn := &chainConn{routes: routes, unary: srv.UnaryChain(), stream: srv.StreamChain()}
+	rest, err := newREST(ctx, cfg, conn)
+	if err != nil {
+		return nil, err
 	}
 	return &Gateway{rest: rest, grpc: srv}, nil
 }

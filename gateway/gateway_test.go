@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,6 +44,7 @@ type backend struct {
 
 	introspected chan struct{}
 	lastWebhook  chan webhook
+	signups      atomic.Int32
 }
 
 type webhook struct {
@@ -62,6 +65,7 @@ func (b *backend) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRe
 	return &authv1.GetCurrentUserResponse{User: &authv1.User{
 		Id:          firstMD(ctx, "x-request-id"),
 		DisplayName: firstMD(ctx, "authorization"),
+		Email:       firstMD(ctx, "x-backplane-client-ip"),
 	}}, nil
 }
 
@@ -71,6 +75,7 @@ func (b *backend) DeleteSession(context.Context, *authv1.DeleteSessionRequest) (
 }
 
 func (b *backend) SignUp(context.Context, *authv1.SignUpRequest) (*authv1.SignUpResponse, error) {
+	b.signups.Add(1)
 	return &authv1.SignUpResponse{User: &authv1.User{Id: "new"}}, nil
 }
 
@@ -117,6 +122,8 @@ type harness struct {
 	grpc    *grpc.ClientConn
 }
 
+func discard() *slog.Logger { return logging.New(io.Discard, logging.Options{}) }
+
 func serverConfig(t *testing.T) grpcserver.Config {
 	t.Helper()
 	v, err := validation.New()
@@ -147,7 +154,7 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-func setup(t *testing.T) *harness {
+func setup(t *testing.T, opts ...func(*gateway.Config)) *harness {
 	t.Helper()
 	b := &backend{introspected: make(chan struct{}, 1), lastWebhook: make(chan webhook, 1)}
 
@@ -168,12 +175,16 @@ func setup(t *testing.T) *harness {
 	for _, owner := range catalog.Owners() {
 		backends[owner] = backendConn
 	}
-	gw, err := gateway.New(context.Background(), gateway.Config{
+	cfg := gateway.Config{
 		Logger:   logging.New(io.Discard, logging.Options{}),
 		Server:   serverConfig(t),
 		Backends: backends,
 		Entries:  catalog.Entries(),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	gw, err := gateway.New(context.Background(), cfg)
 	require.NoError(t, err)
 	rest := httptest.NewServer(gw.REST())
 	t.Cleanup(rest.Close)

@@ -43,7 +43,7 @@ func outgoingHeaderMatcher(key string) (string, bool) {
 	return "", false
 }
 
-func newREST(ctx context.Context, cfg Config) (http.Handler, error) {
+func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, error) {
 	marshaler := rawBodyMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 		MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
 		// Unknown fields are refused, not silently dropped: a misspelt field that is
@@ -62,14 +62,22 @@ func newREST(ctx context.Context, cfg Config) (http.Handler, error) {
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
 	for _, e := range cfg.Entries {
-		if err := e.RegisterREST(ctx, mux, cfg.Backends[e.Owner]); err != nil {
+		if err := e.RegisterREST(ctx, mux, conn); err != nil {
 			return nil, fmt.Errorf("gateway: mount REST routes of %s: %w", e.Service.FullName(), err)
 		}
 	}
-	var h http.Handler = mux
-	for i := len(cfg.HTTPMiddleware) - 1; i >= 0; i-- {
-		h = cfg.HTTPMiddleware[i](h)
-	}
+	top := http.NewServeMux()
+	top.Handle("/", bodyLimit(cfg.MaxBodyBytes, mux))
+	docs := docsHandler()
+	top.Handle("GET /openapi.json", docs)
+	top.Handle("GET /docs", docs)
+
+	// Outermost first: every response carries its request id and security headers, and
+	// CORS preflights are answered before anything else runs.
+	var h http.Handler = top
+	h = withClientIP(cfg.ClientIP, h)
+	h = withCORS(cfg.CORS, h)
+	h = securityHeaders(cfg.TLS, h)
 	return withRequestID(h), nil
 }
 

@@ -76,6 +76,7 @@ type devProcess struct {
 	cmd      *exec.Cmd
 	out      *syncBuffer
 	http     string
+	grpc     string
 	admin    string
 	exited   chan error
 	started  time.Time
@@ -83,18 +84,19 @@ type devProcess struct {
 }
 
 // startDev runs `backplane dev` against databaseURL and waits until /readyz answers 200.
-func startDev(t testing.TB, databaseURL string) *devProcess {
+func startDev(t testing.TB, databaseURL string, env ...string) *devProcess {
 	t.Helper()
-	p := &devProcess{out: &syncBuffer{}, http: freeAddr(t), admin: freeAddr(t), exited: make(chan error, 1)}
+	p := &devProcess{out: &syncBuffer{}, http: freeAddr(t), grpc: freeAddr(t), admin: freeAddr(t), exited: make(chan error, 1)}
 	p.cmd = exec.Command(binary, "dev")
 	p.cmd.Env = append(os.Environ(),
 		"BACKPLANE_DATABASE_URL="+databaseURL,
 		"BACKPLANE_HTTP_ADDR="+p.http,
-		"BACKPLANE_GRPC_ADDR="+freeAddr(t),
+		"BACKPLANE_GRPC_ADDR="+p.grpc,
 		"BACKPLANE_ADMIN_ADDR="+p.admin,
 		"BACKPLANE_DATA_DIR="+t.TempDir(),
 		"BACKPLANE_REDIS_URL=",
 	)
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.started = time.Now()
 	require.NoError(t, p.cmd.Start())
@@ -248,4 +250,20 @@ func TestVersionAndUsage(t *testing.T) {
 	out, err = exec.Command(binary, "frobnicate").CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "unknown command")
+}
+
+// execDev prepares `backplane dev` on free ports, for tests that expect it to fail.
+func execDev(t *testing.T, databaseURL string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, "dev")
+	cmd.Env = append(os.Environ(),
+		"BACKPLANE_DATABASE_URL="+databaseURL,
+		"BACKPLANE_HTTP_ADDR="+freeAddr(t),
+		"BACKPLANE_GRPC_ADDR="+freeAddr(t),
+		"BACKPLANE_ADMIN_ADDR="+freeAddr(t),
+		"BACKPLANE_DATA_DIR="+t.TempDir(),
+		"BACKPLANE_REDIS_URL=",
+	)
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
 }

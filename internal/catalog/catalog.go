@@ -24,37 +24,47 @@ type Entry struct {
 	// Service describes its RPCs, HTTP mappings and access policies.
 	Service protoreflect.ServiceDescriptor
 	// RegisterREST mounts its google.api.http mappings on a grpc-gateway mux, forwarding
-	// to conn.
-	RegisterREST func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+	// through conn.
+	RegisterREST func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error
 }
 
 // Entries returns every public gRPC service of Backplane.
 func Entries() []Entry {
 	return []Entry{
 		{
-			Owner:        "auth",
-			Service:      authv1.File_backplane_auth_v1_auth_proto.Services().ByName("AuthService"),
-			RegisterREST: authv1.RegisterAuthServiceHandler,
+			Owner:   "auth",
+			Service: authv1.File_backplane_auth_v1_auth_proto.Services().ByName("AuthService"),
+			RegisterREST: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+				return authv1.RegisterAuthServiceHandlerClient(ctx, mux, authv1.NewAuthServiceClient(conn))
+			},
 		},
 		{
-			Owner:        "subscription",
-			Service:      subscriptionv1.File_backplane_subscription_v1_subscription_proto.Services().ByName("SubscriptionService"),
-			RegisterREST: subscriptionv1.RegisterSubscriptionServiceHandler,
+			Owner:   "subscription",
+			Service: subscriptionv1.File_backplane_subscription_v1_subscription_proto.Services().ByName("SubscriptionService"),
+			RegisterREST: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+				return subscriptionv1.RegisterSubscriptionServiceHandlerClient(ctx, mux, subscriptionv1.NewSubscriptionServiceClient(conn))
+			},
 		},
 		{
-			Owner:        "asset",
-			Service:      assetv1.File_backplane_asset_v1_asset_proto.Services().ByName("AssetService"),
-			RegisterREST: assetv1.RegisterAssetServiceHandler,
+			Owner:   "asset",
+			Service: assetv1.File_backplane_asset_v1_asset_proto.Services().ByName("AssetService"),
+			RegisterREST: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+				return assetv1.RegisterAssetServiceHandlerClient(ctx, mux, assetv1.NewAssetServiceClient(conn))
+			},
 		},
 		{
-			Owner:        "usage",
-			Service:      usagev1.File_backplane_usage_v1_usage_proto.Services().ByName("UsageService"),
-			RegisterREST: usagev1.RegisterUsageServiceHandler,
+			Owner:   "usage",
+			Service: usagev1.File_backplane_usage_v1_usage_proto.Services().ByName("UsageService"),
+			RegisterREST: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+				return usagev1.RegisterUsageServiceHandlerClient(ctx, mux, usagev1.NewUsageServiceClient(conn))
+			},
 		},
 		{
-			Owner:        "notification",
-			Service:      notificationv1.File_backplane_notification_v1_notification_proto.Services().ByName("NotificationService"),
-			RegisterREST: notificationv1.RegisterNotificationServiceHandler,
+			Owner:   "notification",
+			Service: notificationv1.File_backplane_notification_v1_notification_proto.Services().ByName("NotificationService"),
+			RegisterREST: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+				return notificationv1.RegisterNotificationServiceHandlerClient(ctx, mux, notificationv1.NewNotificationServiceClient(conn))
+			},
 		},
 	}
 }

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,6 +63,35 @@ type Config struct {
 	// OTLPEndpoint turns on OTLP export of traces and metrics when set
 	// (OTEL_EXPORTER_OTLP_ENDPOINT).
 	OTLPEndpoint string
+	// Edge holds the gateway's settings.
+	Edge Edge
+}
+
+// Edge is what the gateway needs to face the internet.
+type Edge struct {
+	// TrustedProxies are CIDRs whose X-Forwarded-For / CF-Connecting-IP headers are
+	// believed (BACKPLANE_TRUSTED_PROXIES, comma-separated).
+	TrustedProxies []string
+	// CORSAllowedOrigins are exact browser origins (BACKPLANE_CORS_ALLOWED_ORIGINS).
+	CORSAllowedOrigins []string
+	// CORSAllowCredentials lets browsers send credentials (BACKPLANE_CORS_ALLOW_CREDENTIALS).
+	CORSAllowCredentials bool
+	// CORSMaxAge is how long a preflight may be cached (BACKPLANE_CORS_MAX_AGE).
+	CORSMaxAge time.Duration
+	// MaxBodyBytes caps REST request bodies (BACKPLANE_MAX_BODY_BYTES).
+	MaxBodyBytes int64
+	// MaxCallTimeout caps the deadline of a forwarded unary call
+	// (BACKPLANE_MAX_CALL_TIMEOUT).
+	MaxCallTimeout time.Duration
+	// TLSCertFile and TLSKeyFile turn on TLS on both front doors
+	// (BACKPLANE_TLS_CERT_FILE, BACKPLANE_TLS_KEY_FILE).
+	TLSCertFile, TLSKeyFile string
+	// RateLimitAnonymous and RateLimitAuthenticated are the default limits, "N/s", "N/m"
+	// or "N/h" (BACKPLANE_RATE_LIMIT_ANONYMOUS, BACKPLANE_RATE_LIMIT_AUTHENTICATED).
+	RateLimitAnonymous, RateLimitAuthenticated string
+	// RateLimitFailOpen says what happens while Redis is unreachable: true lets an
+	// in-process limiter decide, false answers 503 (BACKPLANE_RATE_LIMIT_FAILURE_MODE).
+	RateLimitFailOpen bool
 }
 
 // Load reads the configuration for a mode through getenv (os.Getenv in main, a map in
@@ -84,6 +116,25 @@ func Load(mode Mode, getenv func(string) string) (Config, error) {
 		ShutdownTimeout: r.duration("BACKPLANE_SHUTDOWN_TIMEOUT", 20*time.Second),
 		OTLPEndpoint:    strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
 		ServiceAddrs:    map[string]string{},
+		Edge: Edge{
+			TrustedProxies:         r.cidrs("BACKPLANE_TRUSTED_PROXIES"),
+			CORSAllowedOrigins:     r.origins("BACKPLANE_CORS_ALLOWED_ORIGINS"),
+			CORSAllowCredentials:   r.boolean("BACKPLANE_CORS_ALLOW_CREDENTIALS", false),
+			CORSMaxAge:             r.duration("BACKPLANE_CORS_MAX_AGE", 10*time.Minute),
+			MaxBodyBytes:           r.size("BACKPLANE_MAX_BODY_BYTES", 1<<20),
+			MaxCallTimeout:         r.duration("BACKPLANE_MAX_CALL_TIMEOUT", 30*time.Second),
+			TLSCertFile:            r.str("BACKPLANE_TLS_CERT_FILE", ""),
+			TLSKeyFile:             r.str("BACKPLANE_TLS_KEY_FILE", ""),
+			RateLimitAnonymous:     r.str("BACKPLANE_RATE_LIMIT_ANONYMOUS", "60/m"),
+			RateLimitAuthenticated: r.str("BACKPLANE_RATE_LIMIT_AUTHENTICATED", "600/m"),
+			RateLimitFailOpen:      r.oneOf("BACKPLANE_RATE_LIMIT_FAILURE_MODE", "open", "open", "closed") == "open",
+		},
+	}
+	if (c.Edge.TLSCertFile == "") != (c.Edge.TLSKeyFile == "") {
+		r.fail("BACKPLANE_TLS_CERT_FILE", c.Edge.TLSCertFile, "set both BACKPLANE_TLS_CERT_FILE and BACKPLANE_TLS_KEY_FILE, or neither")
+	}
+	if c.Edge.CORSAllowCredentials && slices.Contains(c.Edge.CORSAllowedOrigins, "*") {
+		r.fail("BACKPLANE_CORS_ALLOWED_ORIGINS", "*", "* cannot be combined with BACKPLANE_CORS_ALLOW_CREDENTIALS=true; list the exact origins")
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + strings.Replace(c.HTTPAddr, "0.0.0.0", "localhost", 1)
@@ -157,6 +208,79 @@ func (r *reader) url(key string, schemes ...string) string {
 		}
 	}
 	r.fail(key, u.Scheme+"://…", "want scheme "+strings.Join(schemes, ", "))
+	return v
+}
+
+func (r *reader) list(key string) []string {
+	var out []string
+	for _, v := range strings.Split(r.getenv(key), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (r *reader) cidrs(key string) []string {
+	out := r.list(key)
+	for _, v := range out {
+		if _, err := netip.ParsePrefix(v); err != nil {
+			if _, err := netip.ParseAddr(v); err != nil {
+				r.fail(key, v, "want comma-separated CIDRs or addresses, such as 10.0.0.0/8,173.245.48.0/20")
+			}
+		}
+	}
+	return out
+}
+
+func (r *reader) origins(key string) []string {
+	out := r.list(key)
+	for _, v := range out {
+		if v == "*" {
+			continue // refused with credentials above, and by the gateway on its own
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			r.fail(key, v, "want exact origins such as https://app.example.com (scheme and host, no path)")
+		}
+	}
+	return out
+}
+
+func (r *reader) boolean(key string, def bool) bool {
+	v := strings.TrimSpace(r.getenv(key))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(key, v, "want true or false")
+	}
+	return b
+}
+
+func (r *reader) size(key string, def int64) int64 {
+	v := strings.TrimSpace(r.getenv(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		r.fail(key, v, "want a positive number of bytes, such as 1048576")
+		return def
+	}
+	return n
+}
+
+func (r *reader) oneOf(key, def string, allowed ...string) string {
+	v := strings.ToLower(strings.TrimSpace(r.getenv(key)))
+	if v == "" {
+		return def
+	}
+	if !slices.Contains(allowed, v) {
+		r.fail(key, v, "want one of "+strings.Join(allowed, ", "))
+		return def
+	}
 	return v
 }
 

@@ -76,3 +76,49 @@ func TestRequireNamesWhatIsMissing(t *testing.T) {
 		require.Contains(t, err.Error(), want)
 	}
 }
+
+func TestLoadEdge(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(config.Serve, env(map[string]string{
+		"BACKPLANE_TRUSTED_PROXIES":         "10.0.0.0/8, 192.0.2.1",
+		"BACKPLANE_CORS_ALLOWED_ORIGINS":    "https://app.example.com,http://localhost:3000",
+		"BACKPLANE_CORS_ALLOW_CREDENTIALS":  "true",
+		"BACKPLANE_MAX_BODY_BYTES":          "2048",
+		"BACKPLANE_RATE_LIMIT_FAILURE_MODE": "closed",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, []string{"10.0.0.0/8", "192.0.2.1"}, c.Edge.TrustedProxies)
+	require.Equal(t, []string{"https://app.example.com", "http://localhost:3000"}, c.Edge.CORSAllowedOrigins)
+	require.True(t, c.Edge.CORSAllowCredentials)
+	require.EqualValues(t, 2048, c.Edge.MaxBodyBytes)
+	require.False(t, c.Edge.RateLimitFailOpen)
+
+	c, err = config.Load(config.Dev, env(nil))
+	require.NoError(t, err)
+	require.EqualValues(t, 1<<20, c.Edge.MaxBodyBytes)
+	require.True(t, c.Edge.RateLimitFailOpen, "fail open by default")
+}
+
+func TestLoadEdgeRejects(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(config.Serve, env(map[string]string{
+		"BACKPLANE_TRUSTED_PROXIES":         "10.0.0.0/99",
+		"BACKPLANE_CORS_ALLOWED_ORIGINS":    "*",
+		"BACKPLANE_CORS_ALLOW_CREDENTIALS":  "yes please",
+		"BACKPLANE_MAX_BODY_BYTES":          "-1",
+		"BACKPLANE_TLS_CERT_FILE":           "/etc/cert.pem",
+		"BACKPLANE_RATE_LIMIT_FAILURE_MODE": "sometimes",
+	}))
+	require.Error(t, err)
+	for _, want := range []string{"BACKPLANE_TRUSTED_PROXIES", "BACKPLANE_CORS_ALLOW_CREDENTIALS", "BACKPLANE_MAX_BODY_BYTES",
+		"BACKPLANE_TLS_KEY_FILE", "BACKPLANE_RATE_LIMIT_FAILURE_MODE"} {
+		require.Contains(t, err.Error(), want)
+	}
+	_, err = config.Load(config.Serve, env(map[string]string{
+		"BACKPLANE_CORS_ALLOWED_ORIGINS":   "*",
+		"BACKPLANE_CORS_ALLOW_CREDENTIALS": "true",
+	}))
+	require.ErrorContains(t, err, "cannot be combined")
+	_, err = config.Load(config.Serve, env(map[string]string{"BACKPLANE_CORS_ALLOWED_ORIGINS": "https://app.example.com/path"}))
+	require.ErrorContains(t, err, "BACKPLANE_CORS_ALLOWED_ORIGINS")
+}

@@ -29,14 +29,26 @@ type Config struct {
 	Propagator     propagation.TextMapPropagator
 	Validator      *validation.Validator
 
-	// Unary and Stream run after recovery and before validation: the place for
+	// Authenticate runs after recovery and before validation: the place for
 	// authentication and authorization, which must reject a caller before it learns
 	// anything about what a valid request looks like.
-	Unary  []grpc.UnaryServerInterceptor
-	Stream []grpc.StreamServerInterceptor
+	Authenticate Interceptors
+	// Admit runs after validation: admission control such as rate limiting, which should
+	// count only well-formed requests from known callers.
+	Admit Interceptors
+
+	// DisableReflection leaves the reflection service unregistered, for a caller that
+	// registers its own (the edge lists only what it exposes).
+	DisableReflection bool
 
 	// Options are appended to the server's own options (credentials, size limits).
 	Options []grpc.ServerOption
+}
+
+// Interceptors is a slot of unary and stream interceptors, run in order.
+type Interceptors struct {
+	Unary  []grpc.UnaryServerInterceptor
+	Stream []grpc.StreamServerInterceptor
 }
 
 func (c Config) validate() error {
@@ -56,6 +68,8 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	log    *slog.Logger
+	unary  grpc.UnaryServerInterceptor
+	stream grpc.StreamServerInterceptor
 }
 
 // New builds a server. Register services on Registrar before calling Serve.
@@ -69,8 +83,9 @@ func New(cfg Config) (*Server, error) {
 		recoveryUnary(cfg.Logger),
 		normalizeUnary(cfg.Logger),
 	}
-	unary = append(unary, cfg.Unary...)
+	unary = append(unary, cfg.Authenticate.Unary...)
 	unary = append(unary, cfg.Validator.UnaryServerInterceptor())
+	unary = append(unary, cfg.Admit.Unary...)
 
 	stream := []grpc.StreamServerInterceptor{
 		requestIDStream(),
@@ -78,8 +93,10 @@ func New(cfg Config) (*Server, error) {
 		recoveryStream(cfg.Logger),
 		normalizeStream(cfg.Logger),
 	}
-	stream = append(stream, cfg.Stream...)
+	stream = append(stream, cfg.Authenticate.Stream...)
 	stream = append(stream, cfg.Validator.StreamServerInterceptor())
+	stream = append(stream, cfg.Admit.Stream...)
+	unaryChain, streamChain := chainUnary(unary), chainStream(stream)
 
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
@@ -87,8 +104,8 @@ func New(cfg Config) (*Server, error) {
 			otelgrpc.WithMeterProvider(cfg.MeterProvider),
 			otelgrpc.WithPropagators(cfg.Propagator),
 		)),
-		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(stream...),
+		grpc.UnaryInterceptor(unaryChain),
+		grpc.StreamInterceptor(streamChain),
 		// Keepalive enforcement stops misbehaving clients from pinging the server to death,
 		// while letting well-behaved mobile clients keep long streams open.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -99,9 +116,18 @@ func New(cfg Config) (*Server, error) {
 	gs := grpc.NewServer(opts...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
-	return &Server{grpc: gs, health: hs, log: cfg.Logger}, nil
+	if !cfg.DisableReflection {
+		reflection.Register(gs)
+	}
+	return &Server{grpc: gs, health: hs, log: cfg.Logger, unary: unaryChain, stream: streamChain}, nil
 }
+
+// UnaryChain is the server's whole unary interceptor chain, for running the same policy
+// in process (the edge's REST door) without a network hop.
+func (s *Server) UnaryChain() grpc.UnaryServerInterceptor { return s.unary }
+
+// StreamChain is the server's whole stream interceptor chain; see UnaryChain.
+func (s *Server) StreamChain() grpc.StreamServerInterceptor { return s.stream }
 
 // Registrar is where services are registered.
 func (s *Server) Registrar() *grpc.Server { return s.grpc }

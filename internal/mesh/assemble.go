@@ -2,16 +2,20 @@ package mesh
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/backplane/backplane/gateway"
 	"github.com/backplane/backplane/internal/catalog"
+	"github.com/backplane/backplane/internal/clientip"
+	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/grpcclient"
 	"github.com/backplane/backplane/internal/grpcserver"
@@ -104,19 +108,56 @@ func (p *Process) startService(ctx context.Context, svc Service, deps Deps, lis 
 }
 
 // startGateway serves both front doors, forwarding to backends.
-func (p *Process) startGateway(ctx context.Context, backends map[string]*grpc.ClientConn, httpLis, grpcLis net.Listener) error {
+func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends map[string]*grpc.ClientConn, httpLis, grpcLis net.Listener) error {
+	resolver, err := clientip.NewResolver(cfg.Edge.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("BACKPLANE_TRUSTED_PROXIES: %w", err)
+	}
+	tlsConfig, err := loadTLS(cfg.Edge)
+	if err != nil {
+		return err
+	}
+	server := p.ServerConfig()
+	if tlsConfig != nil {
+		server.Options = append(server.Options, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
 	gw, err := gateway.New(ctx, gateway.Config{
 		Logger:   p.log,
-		Server:   p.ServerConfig(),
+		Server:   server,
 		Backends: backends,
 		Entries:  catalog.Entries(),
+		ClientIP: resolver,
+		CORS: gateway.CORSConfig{
+			AllowedOrigins:   cfg.Edge.CORSAllowedOrigins,
+			AllowCredentials: cfg.Edge.CORSAllowCredentials,
+			MaxAge:           cfg.Edge.CORSMaxAge,
+		},
+		MaxBodyBytes:   cfg.Edge.MaxBodyBytes,
+		MaxCallTimeout: cfg.Edge.MaxCallTimeout,
+		TLS:            tlsConfig != nil,
 	})
 	if err != nil {
 		return err
 	}
 	p.ServeGRPC("gateway-grpc", gw.GRPC(), grpcLis)
-	p.ServeHTTP("gateway-http", gw.REST(), httpLis)
+	p.ServeHTTP("gateway-http", gw.REST(), httpLis, tlsConfig)
 	return nil
+}
+
+// loadTLS loads the front doors' certificate, if one is configured.
+func loadTLS(edge config.Edge) (*tls.Config, error) {
+	if edge.TLSCertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(edge.TLSCertFile, edge.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("BACKPLANE_TLS_CERT_FILE / BACKPLANE_TLS_KEY_FILE: %w", err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}, nil
 }
 
 // listen opens the listeners a process needs up front, so a port already taken fails

@@ -36,7 +36,7 @@ func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log
 		return err
 	}
 	httpLis, grpcLis, adminLis := fronts[0], fronts[1], fronts[2]
-	p.ServeHTTP("admin", p.AdminHandler(), adminLis)
+	p.ServeHTTP("admin", p.AdminHandler(), adminLis, nil)
 
 	dbURL, err := p.devDatabase(ctx, cfg)
 	if err != nil {
@@ -89,7 +89,7 @@ func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log
 			return err
 		}
 	}
-	if err := p.startGateway(ctx, conns, httpLis, grpcLis); err != nil {
+	if err := p.startGateway(ctx, cfg, conns, httpLis, grpcLis); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "backplane dev is up",

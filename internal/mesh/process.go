@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,8 +108,10 @@ func (p *Process) ServeGRPC(name string, srv *grpcserver.Server, lis net.Listene
 	p.log.Info("grpc server listening", "server", name, "addr", lis.Addr().String())
 }
 
-// ServeHTTP serves h on lis with telemetry and conservative timeouts.
-func (p *Process) ServeHTTP(name string, h http.Handler, lis net.Listener) {
+// ServeHTTP serves h on lis with telemetry and conservative timeouts, over TLS (with
+// HTTP/2 by ALPN) when tlsConfig is not nil. There is no write timeout: server streams
+// (live notifications, downloads) rightly stay open; idle and read limits still apply.
+func (p *Process) ServeHTTP(name string, h http.Handler, lis net.Listener, tlsConfig *tls.Config) {
 	srv := &http.Server{
 		Handler: otelhttp.NewHandler(h, name,
 			otelhttp.WithTracerProvider(p.tel.TracerProvider()),
@@ -116,11 +119,20 @@ func (p *Process) ServeHTTP(name string, h http.Handler, lis net.Listener) {
 			otelhttp.WithPropagators(p.tel.Propagator()),
 		),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
 	p.serve(name, func() error {
-		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if tlsConfig != nil {
+			err = srv.ServeTLS(lis, "", "")
+		} else {
+			err = srv.Serve(lis)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

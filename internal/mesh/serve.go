@@ -39,14 +39,14 @@ func serveGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
-	p.ServeHTTP("admin", p.AdminHandler(), ls[2])
+	p.ServeHTTP("admin", p.AdminHandler(), ls[2], nil)
 	backends := map[string]*grpc.ClientConn{}
 	for _, o := range owners {
 		if backends[o], err = p.dial(o, cfg.ServiceAddrs[o]); err != nil {
 			return err
 		}
 	}
-	if err := p.startGateway(ctx, backends, ls[0], ls[1]); err != nil {
+	if err := p.startGateway(ctx, cfg, backends, ls[0], ls[1]); err != nil {
 		return err
 	}
 	return p.Wait(ctx, cfg.ShutdownTimeout)
@@ -65,7 +65,7 @@ func serveService(ctx context.Context, cfg config.Config, getenv func(string) st
 	if err != nil {
 		return err
 	}
-	p.ServeHTTP("admin", p.AdminHandler(), ls[1])
+	p.ServeHTTP("admin", p.AdminHandler(), ls[1], nil)
 	pool, err := p.openDatabase(ctx, cfg.DatabaseURL, svc.Name)
 	if err != nil {
 		return err

@@ -1,0 +1,56 @@
+package gateway
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+)
+
+// serviceDescs groups routes into one grpc.ServiceDesc per service, for the gRPC front
+// door. The server's interceptor chain wraps each handler as for any service.
+func serviceDescs(routes map[string]*route) []*grpc.ServiceDesc {
+	byService := map[string]*grpc.ServiceDesc{}
+	var order []*grpc.ServiceDesc
+	for _, r := range routes {
+		sd := r.method.Parent()
+		name := string(sd.FullName())
+		desc := byService[name]
+		if desc == nil {
+			desc = &grpc.ServiceDesc{ServiceName: name, HandlerType: (*any)(nil), Metadata: sd.ParentFile().Path()}
+			byService[name] = desc
+			order = append(order, desc)
+		}
+		if !r.clientStreams && !r.serverStreams {
+			desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: string(r.method.Name()), Handler: unaryHandler(r)})
+			continue
+		}
+		desc.Streams = append(desc.Streams, grpc.StreamDesc{
+			StreamName:    string(r.method.Name()),
+			Handler:       func(_ any, ss grpc.ServerStream) error { return r.pump(ss) },
+			ServerStreams: r.serverStreams,
+			ClientStreams: r.clientStreams,
+		})
+	}
+	return order
+}
+
+func unaryHandler(r *route) func(any, context.Context, func(any) error, grpc.UnaryServerInterceptor) (any, error) {
+	return func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+		req := r.in.New().Interface()
+		if err := dec(req); err != nil {
+			return nil, err
+		}
+		forward := func(ctx context.Context, req any) (any, error) {
+			reply := r.out.New().Interface()
+			if err := r.invoke(ctx, req.(proto.Message), reply); err != nil {
+				return nil, err
+			}
+			return reply, nil
+		}
+		if interceptor == nil {
+			return forward(ctx, req)
+		}
+		return interceptor(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: r.fullMethod}, forward)
+	}
+}

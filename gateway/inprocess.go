@@ -1,0 +1,243 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// chainConn is the connection behind the REST front door. It runs each call through the
+// very interceptor chain of the gRPC front door, in process, then forwards it to the
+// service: one implementation of every policy serves both doors, without a network hop
+// between them.
+type chainConn struct {
+	routes map[string]*route
+	unary  grpc.UnaryServerInterceptor
+	stream grpc.StreamServerInterceptor
+}
+
+var _ grpc.ClientConnInterface = (*chainConn)(nil)
+
+// serverSide turns the client-side context grpc-gateway built (outgoing metadata from
+// the HTTP request) into the server-side context the interceptors expect.
+func serverSide(ctx context.Context, sts grpc.ServerTransportStream) context.Context {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	ctx = metadata.NewIncomingContext(ctx, md)
+	ctx = metadata.NewOutgoingContext(ctx, nil)
+	return grpc.NewContextWithServerTransportStream(ctx, sts)
+}
+
+// Invoke runs a unary call through the chain.
+func (c *chainConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	r := c.routes[method]
+	if r == nil {
+		return status.Errorf(codes.Unimplemented, "unknown method %s", method)
+	}
+	sts := &transportStream{method: method}
+	_, err := c.unary(serverSide(ctx, sts), args, &grpc.UnaryServerInfo{FullMethod: method},
+		func(ctx context.Context, req any) (any, error) {
+			if err := r.invoke(ctx, req.(proto.Message), reply.(proto.Message)); err != nil {
+				return nil, err
+			}
+			return reply, nil
+		})
+	sts.deliver(opts)
+	return err
+}
+
+// NewStream runs a streaming call through the chain, connected to the returned client
+// stream by channels.
+func (c *chainConn) NewStream(ctx context.Context, _ *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	r := c.routes[method]
+	if r == nil {
+		return nil, status.Errorf(codes.Unimplemented, "unknown method %s", method)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pipe{
+		transportStream: transportStream{method: method},
+		ctx:             ctx,
+		cancel:          cancel,
+		toServer:        make(chan proto.Message),
+		toClient:        make(chan proto.Message),
+		headerSent:      make(chan struct{}),
+		done:            make(chan struct{}),
+		opts:            opts,
+	}
+	p.serverCtx = serverSide(ctx, &p.transportStream)
+	go func() {
+		err := c.stream(nil, (*pipeServer)(p), &grpc.StreamServerInfo{
+			FullMethod: method, IsClientStream: r.clientStreams, IsServerStream: r.serverStreams,
+		}, func(_ any, ss grpc.ServerStream) error { return r.pump(ss) })
+		p.finish(err)
+	}()
+	return (*pipeClient)(p), nil
+}
+
+// transportStream collects the headers and trailers that interceptors and handlers set,
+// as a real server transport would send them.
+type transportStream struct {
+	method  string
+	mu      sync.Mutex
+	header  metadata.MD
+	trailer metadata.MD
+}
+
+func (s *transportStream) Method() string { return s.method }
+
+func (s *transportStream) SetHeader(md metadata.MD) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.header = metadata.Join(s.header, md)
+	return nil
+}
+
+func (s *transportStream) SendHeader(md metadata.MD) error { return s.SetHeader(md) }
+
+func (s *transportStream) SetTrailer(md metadata.MD) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.trailer = metadata.Join(s.trailer, md)
+	return nil
+}
+
+// deliver hands the collected metadata to the caller's Header and Trailer call options,
+// which is how grpc-gateway learns what to turn into HTTP headers.
+func (s *transportStream) deliver(opts []grpc.CallOption) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range opts {
+		switch o := o.(type) {
+		case grpc.HeaderCallOption:
+			*o.HeaderAddr = s.header.Copy()
+		case grpc.TrailerCallOption:
+			*o.TrailerAddr = s.trailer.Copy()
+		}
+	}
+}
+
+// pipe joins a client stream (held by grpc-gateway) and a server stream (run through the
+// chain) in one process.
+type pipe struct {
+	transportStream
+	ctx, serverCtx context.Context
+	cancel         context.CancelFunc
+	toServer       chan proto.Message
+	toClient       chan proto.Message
+	headerOnce     sync.Once
+	headerSent     chan struct{}
+	closeSendOnce  sync.Once
+	done           chan struct{}
+	err            error
+	opts           []grpc.CallOption
+}
+
+func (p *pipe) sendHeader() { p.headerOnce.Do(func() { close(p.headerSent) }) }
+
+func (p *pipe) finish(err error) {
+	p.err = err
+	p.sendHeader()
+	close(p.done)
+	p.deliver(p.opts)
+}
+
+// pipeServer is the server's end.
+type pipeServer pipe
+
+func (s *pipeServer) Context() context.Context { return s.serverCtx }
+
+func (s *pipeServer) SetHeader(md metadata.MD) error { return s.transportStream.SetHeader(md) }
+
+func (s *pipeServer) SendHeader(md metadata.MD) error {
+	_ = s.transportStream.SetHeader(md)
+	(*pipe)(s).sendHeader()
+	return nil
+}
+
+func (s *pipeServer) SetTrailer(md metadata.MD) { _ = s.transportStream.SetTrailer(md) }
+
+func (s *pipeServer) SendMsg(m any) error {
+	(*pipe)(s).sendHeader()
+	select {
+	case s.toClient <- m.(proto.Message):
+		return nil
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+func (s *pipeServer) RecvMsg(m any) error {
+	select {
+	case msg, ok := <-s.toServer:
+		if !ok {
+			return io.EOF
+		}
+		proto.Merge(m.(proto.Message), msg)
+		return nil
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+// pipeClient is grpc-gateway's end.
+type pipeClient pipe
+
+func (c *pipeClient) Header() (metadata.MD, error) {
+	select {
+	case <-c.headerSent:
+	case <-c.ctx.Done():
+		return nil, c.ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.header.Copy(), nil
+}
+
+func (c *pipeClient) Trailer() metadata.MD {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.trailer.Copy()
+}
+
+func (c *pipeClient) CloseSend() error {
+	c.closeSendOnce.Do(func() { close(c.toServer) })
+	return nil
+}
+
+func (c *pipeClient) Context() context.Context { return c.ctx }
+
+func (c *pipeClient) SendMsg(m any) error {
+	select {
+	case c.toServer <- m.(proto.Message):
+		return nil
+	case <-c.done:
+		return io.EOF
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+}
+
+func (c *pipeClient) RecvMsg(m any) error {
+	select {
+	case msg := <-c.toClient:
+		proto.Merge(m.(proto.Message), msg)
+		return nil
+	case <-c.done:
+		// Messages sent before the end are delivered first: SendMsg blocks until taken.
+		if c.err == nil {
+			return io.EOF
+		}
+		if errors.Is(c.err, context.Canceled) {
+			c.cancel()
+		}
+		return c.err
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+}

@@ -1,0 +1,163 @@
+// Package clientip decides which address a request came from. Behind a load balancer or
+// Cloudflare the socket's peer is the proxy, and the client is named in a header; but a
+// header is only believed when the peer is a proxy we trust, or any client could choose
+// its own address and dodge every per-IP limit.
+package clientip
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+)
+
+// MetadataKey is the gRPC metadata key under which the edge tells services the client's
+// address. The edge drops any value a client sends under it.
+const MetadataKey = "x-backplane-client-ip"
+
+// Resolver resolves client addresses given the trusted proxies.
+type Resolver struct {
+	trusted []netip.Prefix
+}
+
+// NewResolver parses trusted proxy CIDRs (a bare address counts as a /32 or /128).
+func NewResolver(cidrs []string) (*Resolver, error) {
+	r := &Resolver{}
+	for _, c := range cidrs {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		if !strings.Contains(c, "/") {
+			addr, err := netip.ParseAddr(c)
+			if err != nil {
+				return nil, fmt.Errorf("clientip: %q is not a CIDR or address", c)
+			}
+			r.trusted = append(r.trusted, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("clientip: %q is not a CIDR or address", c)
+		}
+		r.trusted = append(r.trusted, p.Masked())
+	}
+	return r, nil
+}
+
+func (r *Resolver) isTrusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range r.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Resolve returns the client's address given the socket peer and the proxy headers'
+// values. Cloudflare's CF-Connecting-IP wins when present; otherwise X-Forwarded-For is
+// read from the right, skipping our own proxies, and the first address not ours is the
+// client (entries further left were written by the client and prove nothing).
+func (r *Resolver) Resolve(peerAddr netip.Addr, cfConnectingIP string, forwardedFor []string) netip.Addr {
+	peerAddr = peerAddr.Unmap()
+	if !peerAddr.IsValid() || !r.isTrusted(peerAddr) {
+		return peerAddr
+	}
+	if a, err := netip.ParseAddr(strings.TrimSpace(cfConnectingIP)); err == nil {
+		return a.Unmap()
+	}
+	var hops []string
+	for _, h := range forwardedFor {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	client := peerAddr
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a garbled hop ends what we can believe
+		}
+		client = a.Unmap()
+		if !r.isTrusted(client) {
+			break
+		}
+	}
+	return client
+}
+
+// FromHTTP resolves the client of an HTTP request.
+func (r *Resolver) FromHTTP(req *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(req.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return r.Resolve(ap.Addr(), req.Header.Get("CF-Connecting-IP"), req.Header.Values("X-Forwarded-For"))
+}
+
+// FromGRPC resolves the client of a gRPC call from its peer and metadata.
+func (r *Resolver) FromGRPC(ctx context.Context) netip.Addr {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return netip.Addr{}
+	}
+	var addr netip.Addr
+	if tcp, ok := p.Addr.(*net.TCPAddr); ok {
+		addr, _ = netip.AddrFromSlice(tcp.IP)
+	} else if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
+		addr = ap.Addr()
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	var cf string
+	if v := md.Get("cf-connecting-ip"); len(v) > 0 {
+		cf = v[0]
+	}
+	return r.Resolve(addr, cf, md.Get("x-forwarded-for"))
+}
+
+type ipKey struct{}
+
+// WithIP returns a context carrying the client's address.
+func WithIP(ctx context.Context, ip netip.Addr) context.Context {
+	return context.WithValue(ctx, ipKey{}, ip)
+}
+
+// FromContext returns the client's address stored by WithIP.
+func FromContext(ctx context.Context) (netip.Addr, bool) {
+	ip, ok := ctx.Value(ipKey{}).(netip.Addr)
+	return ip, ok && ip.IsValid()
+}
+
+// ensure stores the gRPC client's address unless the REST door already stored it.
+func (r *Resolver) ensure(ctx context.Context) context.Context {
+	if _, ok := FromContext(ctx); ok {
+		return ctx
+	}
+	return WithIP(ctx, r.FromGRPC(ctx))
+}
+
+// UnaryServerInterceptor stores the client's address in the context.
+func (r *Resolver) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return handler(r.ensure(ctx), req)
+	}
+}
+
+// StreamServerInterceptor stores the client's address in the stream's context.
+func (r *Resolver) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return handler(srv, &ctxStream{ServerStream: ss, ctx: r.ensure(ss.Context())})
+	}
+}
+
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxStream) Context() context.Context { return s.ctx }
