@@ -158,18 +158,24 @@ func TestDevBecomesReadyServesMetricsAndStopsGracefully(t *testing.T) {
 	code, body := get(t, "http://"+p.admin+"/healthz")
 	require.Equal(t, http.StatusOK, code, body)
 
-	// A call through the REST front door reaches the auth service over gRPC (and is
-	// refused there by validation), which the per-method server metrics then show.
-	resp, err := http.Post("http://"+p.http+"/v1/auth/login", "application/json", strings.NewReader(`{"email":"x"}`))
+	// A call through the REST front door reaches the subscription service over gRPC,
+	// which the per-method server metrics then show.
+	resp, err := http.Get("http://" + p.http + "/v1/plans")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.NotEmpty(t, resp.Header.Get("X-Request-Id"))
+
+	// An invalid request is refused at the edge, before any service.
+	resp, err = http.Post("http://"+p.http+"/v1/auth/login", "application/json", strings.NewReader(`{"email":"x"}`))
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	require.NotEmpty(t, resp.Header.Get("X-Request-Id"))
 
 	code, metrics := get(t, "http://"+p.admin+"/metrics")
 	require.Equal(t, http.StatusOK, code)
-	require.Contains(t, metrics, `rpc_method="backplane.auth.v1.AuthService/Login"`)
-	require.Contains(t, metrics, "rpc_server_call_duration_seconds")
+	require.True(t, strings.Contains(metrics, `rpc_method="backplane.subscription.v1.SubscriptionService/ListPlans"`),
+		"per-method gRPC server metrics are exported")
+	require.True(t, strings.Contains(metrics, "rpc_server_call_duration_seconds_count"), "gRPC server durations are exported")
 
 	p.stop(t)
 	require.Contains(t, p.out.String(), "shutting down")
