@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -19,7 +21,20 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 		writeStatus(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 		return
 	}
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, validUTF8(err))
+}
+
+// validUTF8 repairs a status message that echoes bytes the client sent (a path, a JSON
+// fragment): protobuf refuses to marshal invalid UTF-8, which would turn the client's
+// mistake into our 500.
+func validUTF8(err error) error {
+	st := status.Convert(err)
+	if utf8.ValidString(st.Message()) {
+		return err
+	}
+	p := st.Proto()
+	p.Message = strings.ToValidUTF8(p.GetMessage(), "\uFFFD")
+	return status.FromProto(p).Err()
 }
 
 // routingErrorHandler names the path in 404s; other routing errors (405) keep

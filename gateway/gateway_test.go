@@ -80,7 +80,10 @@ func (b *backend) SignUp(context.Context, *authv1.SignUpRequest) (*authv1.SignUp
 }
 
 func (b *backend) IntrospectApiKey(context.Context, *authv1.IntrospectApiKeyRequest) (*authv1.IntrospectApiKeyResponse, error) {
-	b.introspected <- struct{}{}
+	select {
+	case b.introspected <- struct{}{}:
+	default:
+	}
 	return &authv1.IntrospectApiKeyResponse{UserId: "leaked"}, nil
 }
 
@@ -112,19 +115,23 @@ func (b *backend) UploadAsset(stream grpc.ClientStreamingServer[assetv1.UploadAs
 }
 
 func (b *backend) HandleStripeWebhook(ctx context.Context, req *subscriptionv1.HandleStripeWebhookRequest) (*subscriptionv1.HandleStripeWebhookResponse, error) {
-	b.lastWebhook <- webhook{body: req.GetBody().GetData(), signature: firstMD(ctx, "stripe-signature")}
+	select {
+	case b.lastWebhook <- webhook{body: req.GetBody().GetData(), signature: firstMD(ctx, "stripe-signature")}:
+	default: // a test that does not read it (the fuzzer) must not block the handler
+	}
 	return &subscriptionv1.HandleStripeWebhookResponse{}, nil
 }
 
 type harness struct {
-	backend *backend
-	rest    *httptest.Server
-	grpc    *grpc.ClientConn
+	backend     *backend
+	rest        *httptest.Server
+	restHandler http.Handler
+	grpc        *grpc.ClientConn
 }
 
 func discard() *slog.Logger { return logging.New(io.Discard, logging.Options{}) }
 
-func serverConfig(t *testing.T) grpcserver.Config {
+func serverConfig(t testing.TB) grpcserver.Config {
 	t.Helper()
 	v, err := validation.New()
 	require.NoError(t, err)
@@ -137,7 +144,7 @@ func serverConfig(t *testing.T) grpcserver.Config {
 	}
 }
 
-func serve(t *testing.T, srv *grpcserver.Server) string {
+func serve(t testing.TB, srv *grpcserver.Server) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -146,7 +153,7 @@ func serve(t *testing.T, srv *grpcserver.Server) string {
 	return lis.Addr().String()
 }
 
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+func dial(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
@@ -154,7 +161,7 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-func setup(t *testing.T, opts ...func(*gateway.Config)) *harness {
+func setup(t testing.TB, opts ...func(*gateway.Config)) *harness {
 	t.Helper()
 	b := &backend{introspected: make(chan struct{}, 1), lastWebhook: make(chan webhook, 1)}
 
@@ -188,7 +195,7 @@ func setup(t *testing.T, opts ...func(*gateway.Config)) *harness {
 	require.NoError(t, err)
 	rest := httptest.NewServer(gw.REST())
 	t.Cleanup(rest.Close)
-	return &harness{backend: b, rest: rest, grpc: dial(t, serve(t, gw.GRPC()))}
+	return &harness{backend: b, rest: rest, restHandler: gw.REST(), grpc: dial(t, serve(t, gw.GRPC()))}
 }
 
 func (h *harness) do(t *testing.T, method, path, body string, header http.Header) (*http.Response, map[string]any) {
