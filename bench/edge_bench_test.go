@@ -1,0 +1,177 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
+	"github.com/backplane/backplane/gateway"
+	"github.com/backplane/backplane/internal/catalog"
+	"github.com/backplane/backplane/internal/database"
+	"github.com/backplane/backplane/internal/dbtest"
+	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/internal/validation"
+)
+
+// echo is the service behind both the gateway and the baseline: as cheap as a handler
+// can be, so that what is measured is the edge. With a pool it reads the user from
+// PostgreSQL first, as the real handler does, to show the edge's share of a real call.
+type echo struct {
+	authv1.UnimplementedAuthServiceServer
+	pool *pgxpool.Pool
+}
+
+func (e echo) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRequest) (*authv1.GetCurrentUserResponse, error) {
+	name := "Ada"
+	if e.pool != nil {
+		if err := e.pool.QueryRow(ctx, "SELECT $1::text", name).Scan(&name); err != nil {
+			return nil, err
+		}
+	}
+	return &authv1.GetCurrentUserResponse{User: &authv1.User{Id: "0b7c3f1e-9d7e-4f7a-8a8e-2f1d6f1a9c11", Email: "ada@example.com", DisplayName: name}}, nil
+}
+
+type edge struct {
+	backend    *grpc.ClientConn
+	backendURL string
+	bareREST   string
+	gwREST     string
+	gwGRPC     *grpc.ClientConn
+}
+
+func startEdge(b *testing.B, svc echo) *edge {
+	b.Helper()
+	srv := grpc.NewServer()
+	authv1.RegisterAuthServiceServer(srv, svc)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	b.Cleanup(srv.Stop)
+	e := &edge{backendURL: lis.Addr().String()}
+	e.backend = dialB(b, e.backendURL)
+
+	// Baseline: grpc-gateway's mux straight onto the service, nothing else.
+	bare := runtime.NewServeMux()
+	if err := authv1.RegisterAuthServiceHandler(context.Background(), bare, e.backend); err != nil {
+		b.Fatal(err)
+	}
+	bareSrv := httptest.NewServer(bare)
+	b.Cleanup(bareSrv.Close)
+	e.bareREST = bareSrv.URL
+
+	v, err := validation.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	backends := map[string]*grpc.ClientConn{}
+	for _, o := range catalog.Owners() {
+		backends[o] = e.backend
+	}
+	gw, err := gateway.New(context.Background(), gateway.Config{
+		Logger: logging.New(io.Discard, logging.Options{}),
+		Server: grpcserver.Config{
+			Logger:         logging.New(io.Discard, logging.Options{}),
+			TracerProvider: tracenoop.NewTracerProvider(),
+			MeterProvider:  noop.NewMeterProvider(),
+			Propagator:     propagation.TraceContext{},
+			Validator:      v,
+		},
+		Backends: backends,
+		Entries:  catalog.Entries(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gwSrv := httptest.NewServer(gw.REST())
+	b.Cleanup(gwSrv.Close)
+	e.gwREST = gwSrv.URL
+	glis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = gw.GRPC().Serve(glis) }()
+	b.Cleanup(func() { gw.GRPC().Shutdown(context.Background()) })
+	e.gwGRPC = dialB(b, glis.Addr().String())
+	return e
+}
+
+func dialB(b *testing.B, addr string) *grpc.ClientConn {
+	b.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func httpGet(client *http.Client, url string) func() error {
+	return func() error {
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+// BenchmarkRESTEdge: REST GET /v1/users/me through the gateway's whole chain, against a
+// bare grpc-gateway mux in front of the same gRPC service. Aim: throughput-ratio ≥ 0.5,
+// p50-ratio ≤ 2.
+func BenchmarkRESTEdge(b *testing.B) {
+	e := startEdge(b, echo{})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	compare(b, 4000, 8,
+		httpGet(client, e.bareREST+"/v1/users/me"),
+		httpGet(client, e.gwREST+"/v1/users/me"))
+}
+
+// BenchmarkGRPCEdge: GetCurrentUser through the gateway's gRPC front door, against the
+// same call made to the service directly. Aim: p50-ratio ≤ 1.3. The echo service makes
+// the edge's extra hop the whole difference; the WithQuery variant puts one PostgreSQL
+// round trip in the service, as GET /v1/users/me has.
+func BenchmarkGRPCEdge(b *testing.B) {
+	b.Run("echo", func(b *testing.B) { benchGRPCEdge(b, echo{}) })
+	b.Run("with-query", func(b *testing.B) {
+		pool, err := database.Open(context.Background(), dbtest.NewDatabase(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(pool.Close)
+		benchGRPCEdge(b, echo{pool: pool})
+	})
+}
+
+func benchGRPCEdge(b *testing.B, svc echo) {
+	e := startEdge(b, svc)
+	direct := authv1.NewAuthServiceClient(e.backend)
+	viaEdge := authv1.NewAuthServiceClient(e.gwGRPC)
+	call := func(c authv1.AuthServiceClient) func() error {
+		return func() error {
+			_, err := c.GetCurrentUser(context.Background(), &authv1.GetCurrentUserRequest{})
+			return err
+		}
+	}
+	compare(b, 4000, 8, call(direct), call(viaEdge))
+}

@@ -1,0 +1,102 @@
+package mesh_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/internal/mesh"
+)
+
+type fakeTelemetry struct{}
+
+func (fakeTelemetry) TracerProvider() trace.TracerProvider      { return tracenoop.NewTracerProvider() }
+func (fakeTelemetry) MeterProvider() metric.MeterProvider       { return noop.NewMeterProvider() }
+func (fakeTelemetry) Propagator() propagation.TextMapPropagator { return propagation.TraceContext{} }
+func (fakeTelemetry) MetricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "metric_x 1\n") })
+}
+
+func readyz(t *testing.T, h http.Handler) (int, map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+	return rec.Code, body
+}
+
+func TestReadinessFollowsChecksAndShutdown(t *testing.T) {
+	t.Parallel()
+	p, err := mesh.NewProcess(logging.New(io.Discard, logging.Options{}), fakeTelemetry{})
+	require.NoError(t, err)
+	var redisDown atomic.Bool
+	p.AddCheck("redis", func(context.Context) error {
+		if redisDown.Load() {
+			return errors.New("dial tcp 127.0.0.1:6379: connection refused")
+		}
+		return nil
+	})
+	p.AddCheck("slow", func(ctx context.Context) error {
+		select {
+		case <-time.After(10 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	h := p.AdminHandler()
+
+	code, body := readyz(t, h)
+	require.Equal(t, http.StatusOK, code)
+	require.ElementsMatch(t, []any{"redis", "slow"}, body["checks"])
+
+	redisDown.Store(true)
+	code, body = readyz(t, h)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, body["failing"].(map[string]any)["redis"], "connection refused")
+
+	redisDown.Store(false)
+	code, _ = readyz(t, h)
+	require.Equal(t, http.StatusOK, code)
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Contains(t, rec.Body.String(), "metric_x")
+
+	p.Shutdown(time.Second)
+	code, body = readyz(t, h)
+	require.Equal(t, http.StatusServiceUnavailable, code, "a stopping process is not ready")
+	require.Equal(t, "shutting down", body["status"])
+}
+
+func TestShutdownStopsInReverseOrder(t *testing.T) {
+	t.Parallel()
+	p, err := mesh.NewProcess(logging.New(io.Discard, logging.Options{}), fakeTelemetry{})
+	require.NoError(t, err)
+	var order []string
+	p.OnStop("database", func(context.Context) error { order = append(order, "database"); return nil })
+	p.OnStop("service", func(context.Context) error { order = append(order, "service"); return errors.New("ignored") })
+	p.OnStop("gateway", func(context.Context) error { order = append(order, "gateway"); return nil })
+	p.Shutdown(time.Second)
+	require.Equal(t, []string{"gateway", "service", "database"}, order)
+	p.Shutdown(time.Second)
+	require.Len(t, order, 3, "a second shutdown does nothing")
+}
