@@ -41,7 +41,7 @@ func withCORS(cfg CORSConfig, next http.Handler) http.Handler {
 		AllowOriginFunc:  func(origin string) bool { return allowed[origin] },
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
 		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Request-Id", "Idempotency-Key"},
-		ExposedHeaders:   []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After", "X-Request-Id"},
+		ExposedHeaders:   []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After", "X-Request-Id", "WWW-Authenticate"},
 		AllowCredentials: cfg.AllowCredentials,
 		MaxAge:           int(cfg.MaxAge.Seconds()),
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -21,7 +22,42 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 		writeStatus(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 		return
 	}
+	switch c, ok := challenge(ctx); {
+	case status.Code(err) == codes.Unauthenticated && !ok:
+		w = &challengeWriter{ResponseWriter: w, challenge: defaultChallenge}
+	case status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.PermissionDenied && ok:
+		// A 403 for a missing scope carries error="insufficient_scope" (RFC 6750).
+		w = &challengeWriter{ResponseWriter: w, challenge: c}
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, validUTF8(err))
+}
+
+// defaultChallenge is sent with a 401 when the service named no other (RFC 6750).
+const defaultChallenge = `Bearer realm="backplane"`
+
+// challenge is the WWW-Authenticate value the authentication interceptor set, if any.
+func challenge(ctx context.Context) (string, bool) {
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		for _, m := range []metadata.MD{md.HeaderMD, md.TrailerMD} {
+			if v := m.Get("www-authenticate"); len(v) > 0 {
+				return v[0], true
+			}
+		}
+	}
+	return "", false
+}
+
+// challengeWriter puts the right WWW-Authenticate on a 401. grpc-gateway's default
+// handler would send the status message there, which is not a challenge a client can
+// act on.
+type challengeWriter struct {
+	http.ResponseWriter
+	challenge string
+}
+
+func (c *challengeWriter) WriteHeader(code int) {
+	c.Header().Set("WWW-Authenticate", c.challenge)
+	c.ResponseWriter.WriteHeader(code)
 }
 
 // validUTF8 repairs a status message that echoes bytes the client sent (a path, a JSON

@@ -35,6 +35,8 @@ type Config struct {
 	MaxCallTimeout time.Duration
 	// TLS says the front doors terminate TLS themselves (turns on HSTS).
 	TLS bool
+	// RateLimit limits callers; nil admits everyone (tests of other policies).
+	RateLimit *RateLimitConfig
 }
 
 // Gateway holds both front doors.
@@ -69,6 +71,14 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	sc.DisableReflection = true
 	sc.Authenticate.Unary = append([]grpc.UnaryServerInterceptor{cfg.ClientIP.UnaryServerInterceptor()}, sc.Authenticate.Unary...)
 	sc.Authenticate.Stream = append([]grpc.StreamServerInterceptor{cfg.ClientIP.StreamServerInterceptor()}, sc.Authenticate.Stream...)
+	if cfg.RateLimit != nil {
+		if cfg.RateLimit.Limiter == nil || cfg.RateLimit.Policy == nil {
+			return nil, errors.New("gateway: RateLimit needs a Limiter and a Policy")
+		}
+		rl := &rateLimiter{cfg: *cfg.RateLimit}
+		sc.Admit.Unary = append(sc.Admit.Unary, rl.unary())
+		sc.Admit.Stream = append(sc.Admit.Stream, rl.stream())
+	}
 	srv, err := grpcserver.New(sc)
 	if err != nil {
 		return nil, err

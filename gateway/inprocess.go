@@ -64,7 +64,7 @@ func (c *chainConn) NewStream(ctx context.Context, _ *grpc.StreamDesc, method st
 		transportStream: transportStream{method: method},
 		ctx:             ctx,
 		cancel:          cancel,
-		toServer:        make(chan proto.Message),
+		toServer:        make(chan proto.Message, 1),
 		toClient:        make(chan proto.Message),
 		headerSent:      make(chan struct{}),
 		done:            make(chan struct{}),
@@ -126,6 +126,7 @@ func (s *transportStream) deliver(opts []grpc.CallOption) {
 // chain) in one process.
 type pipe struct {
 	transportStream
+	headerExplicit bool // the server sent its header before ending
 	ctx, serverCtx context.Context
 	cancel         context.CancelFunc
 	toServer       chan proto.Message
@@ -156,6 +157,9 @@ func (s *pipeServer) SetHeader(md metadata.MD) error { return s.transportStream.
 
 func (s *pipeServer) SendHeader(md metadata.MD) error {
 	_ = s.transportStream.SetHeader(md)
+	s.mu.Lock()
+	s.headerExplicit = true
+	s.mu.Unlock()
 	(*pipe)(s).sendHeader()
 	return nil
 }
@@ -163,6 +167,9 @@ func (s *pipeServer) SendHeader(md metadata.MD) error {
 func (s *pipeServer) SetTrailer(md metadata.MD) { _ = s.transportStream.SetTrailer(md) }
 
 func (s *pipeServer) SendMsg(m any) error {
+	s.mu.Lock()
+	s.headerExplicit = true
+	s.mu.Unlock()
 	(*pipe)(s).sendHeader()
 	select {
 	case s.toClient <- m.(proto.Message):
@@ -188,6 +195,9 @@ func (s *pipeServer) RecvMsg(m any) error {
 // pipeClient is grpc-gateway's end.
 type pipeClient pipe
 
+// Header waits for the server's header. A stream refused before it sent anything (by
+// authentication, say) reports its error here, so grpc-gateway answers with the error's
+// own HTTP status rather than a 200 that breaks off.
 func (c *pipeClient) Header() (metadata.MD, error) {
 	select {
 	case <-c.headerSent:
@@ -196,6 +206,13 @@ func (c *pipeClient) Header() (metadata.MD, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	select {
+	case <-c.done:
+		if !c.headerExplicit && c.err != nil {
+			return c.header.Copy(), c.err
+		}
+	default:
+	}
 	return c.header.Copy(), nil
 }
 
@@ -212,7 +229,15 @@ func (c *pipeClient) CloseSend() error {
 
 func (c *pipeClient) Context() context.Context { return c.ctx }
 
+// SendMsg hands a message to the server. Like a real transport it buffers one, so the
+// request of a server stream is accepted even when the server refuses the stream before
+// reading it; the refusal then arrives through Header and RecvMsg, as gRPC reports it.
 func (c *pipeClient) SendMsg(m any) error {
+	select {
+	case c.toServer <- m.(proto.Message):
+		return nil
+	default:
+	}
 	select {
 	case c.toServer <- m.(proto.Message):
 		return nil

@@ -33,14 +33,18 @@ func incomingHeaderMatcher(key string) (string, bool) {
 	return runtime.DefaultHeaderMatcher(key)
 }
 
-// outgoingHeaderMatcher lets no service metadata out as HTTP headers unless listed:
-// services must not leak internals through headers by accident.
+// exposedHeaders are the only metadata keys that leave as HTTP headers: services must not
+// leak internals through headers by accident.
+var exposedHeaders = map[string]string{
+	"retry-after":         "Retry-After",
+	"ratelimit-limit":     "RateLimit-Limit",
+	"ratelimit-remaining": "RateLimit-Remaining",
+	"ratelimit-reset":     "RateLimit-Reset",
+}
+
 func outgoingHeaderMatcher(key string) (string, bool) {
-	switch key {
-	case "retry-after":
-		return "Retry-After", true
-	}
-	return "", false
+	h, ok := exposedHeaders[key]
+	return h, ok
 }
 
 func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/internal/ratelimit"
 )
 
 // Mode is how the process runs.
@@ -63,6 +64,10 @@ type Config struct {
 	// OTLPEndpoint turns on OTLP export of traces and metrics when set
 	// (OTEL_EXPORTER_OTLP_ENDPOINT).
 	OTLPEndpoint string
+	// ServiceTokenSecret signs the tokens with which our services prove themselves to
+	// each other, opening INTERNAL RPCs (BACKPLANE_SERVICE_TOKEN_SECRET, at least 32
+	// bytes; every piece of one deployment shares it). Dev mode mints one per process.
+	ServiceTokenSecret []byte
 	// Edge holds the gateway's settings.
 	Edge Edge
 }
@@ -87,11 +92,12 @@ type Edge struct {
 	// (BACKPLANE_TLS_CERT_FILE, BACKPLANE_TLS_KEY_FILE).
 	TLSCertFile, TLSKeyFile string
 	// RateLimitAnonymous and RateLimitAuthenticated are the default limits, "N/s", "N/m"
-	// or "N/h" (BACKPLANE_RATE_LIMIT_ANONYMOUS, BACKPLANE_RATE_LIMIT_AUTHENTICATED).
-	RateLimitAnonymous, RateLimitAuthenticated string
-	// RateLimitFailOpen says what happens while Redis is unreachable: true lets an
-	// in-process limiter decide, false answers 503 (BACKPLANE_RATE_LIMIT_FAILURE_MODE).
-	RateLimitFailOpen bool
+	// or "N/h", optionally ",burst=M" (BACKPLANE_RATE_LIMIT_ANONYMOUS,
+	// BACKPLANE_RATE_LIMIT_AUTHENTICATED).
+	RateLimitAnonymous, RateLimitAuthenticated ratelimit.Limit
+	// RateLimitFailureMode says what happens while Redis is unreachable: open lets an
+	// in-process limiter decide, closed answers 503 (BACKPLANE_RATE_LIMIT_FAILURE_MODE).
+	RateLimitFailureMode ratelimit.FailureMode
 }
 
 // Load reads the configuration for a mode through getenv (os.Getenv in main, a map in
@@ -104,18 +110,19 @@ func Load(mode Mode, getenv func(string) string) (Config, error) {
 		host = "127.0.0.1"
 	}
 	c := Config{
-		HTTPAddr:        r.addr("BACKPLANE_HTTP_ADDR", host+":8080"),
-		GRPCAddr:        r.addr("BACKPLANE_GRPC_ADDR", host+":9090"),
-		AdminAddr:       r.addr("BACKPLANE_ADMIN_ADDR", host+":8081"),
-		DataDir:         r.str("BACKPLANE_DATA_DIR", ".data"),
-		DatabaseURL:     r.url("BACKPLANE_DATABASE_URL", "postgres", "postgresql"),
-		RedisURL:        r.url("BACKPLANE_REDIS_URL", "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel"),
-		PublicURL:       r.url("BACKPLANE_PUBLIC_URL", "http", "https"),
-		LogLevel:        r.level("BACKPLANE_LOG_LEVEL"),
-		LogFormat:       r.format("BACKPLANE_LOG_FORMAT"),
-		ShutdownTimeout: r.duration("BACKPLANE_SHUTDOWN_TIMEOUT", 20*time.Second),
-		OTLPEndpoint:    strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
-		ServiceAddrs:    map[string]string{},
+		HTTPAddr:           r.addr("BACKPLANE_HTTP_ADDR", host+":8080"),
+		GRPCAddr:           r.addr("BACKPLANE_GRPC_ADDR", host+":9090"),
+		AdminAddr:          r.addr("BACKPLANE_ADMIN_ADDR", host+":8081"),
+		DataDir:            r.str("BACKPLANE_DATA_DIR", ".data"),
+		DatabaseURL:        r.url("BACKPLANE_DATABASE_URL", "postgres", "postgresql"),
+		RedisURL:           r.url("BACKPLANE_REDIS_URL", "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel"),
+		PublicURL:          r.url("BACKPLANE_PUBLIC_URL", "http", "https"),
+		LogLevel:           r.level("BACKPLANE_LOG_LEVEL"),
+		LogFormat:          r.format("BACKPLANE_LOG_FORMAT"),
+		ShutdownTimeout:    r.duration("BACKPLANE_SHUTDOWN_TIMEOUT", 20*time.Second),
+		OTLPEndpoint:       strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
+		ServiceAddrs:       map[string]string{},
+		ServiceTokenSecret: r.secret("BACKPLANE_SERVICE_TOKEN_SECRET", 32),
 		Edge: Edge{
 			TrustedProxies:         r.cidrs("BACKPLANE_TRUSTED_PROXIES"),
 			CORSAllowedOrigins:     r.origins("BACKPLANE_CORS_ALLOWED_ORIGINS"),
@@ -125,9 +132,9 @@ func Load(mode Mode, getenv func(string) string) (Config, error) {
 			MaxCallTimeout:         r.duration("BACKPLANE_MAX_CALL_TIMEOUT", 30*time.Second),
 			TLSCertFile:            r.str("BACKPLANE_TLS_CERT_FILE", ""),
 			TLSKeyFile:             r.str("BACKPLANE_TLS_KEY_FILE", ""),
-			RateLimitAnonymous:     r.str("BACKPLANE_RATE_LIMIT_ANONYMOUS", "60/m"),
-			RateLimitAuthenticated: r.str("BACKPLANE_RATE_LIMIT_AUTHENTICATED", "600/m"),
-			RateLimitFailOpen:      r.oneOf("BACKPLANE_RATE_LIMIT_FAILURE_MODE", "open", "open", "closed") == "open",
+			RateLimitAnonymous:     r.limit("BACKPLANE_RATE_LIMIT_ANONYMOUS", "60/m"),
+			RateLimitAuthenticated: r.limit("BACKPLANE_RATE_LIMIT_AUTHENTICATED", "600/m"),
+			RateLimitFailureMode:   r.failureMode("BACKPLANE_RATE_LIMIT_FAILURE_MODE"),
 		},
 	}
 	if (c.Edge.TLSCertFile == "") != (c.Edge.TLSKeyFile == "") {
@@ -149,9 +156,13 @@ func Load(mode Mode, getenv func(string) string) (Config, error) {
 }
 
 // Require reports, in one error, which of the named settings a serve-mode piece needs but
-// lacks. Serve mode never falls back to embedded stand-ins.
+// lacks. Serve mode never falls back to embedded stand-ins, and never runs without the
+// service credential that keeps INTERNAL RPCs internal.
 func (c Config) Require(database, redis bool, services ...string) error {
 	var errs []error
+	if len(c.ServiceTokenSecret) == 0 {
+		errs = append(errs, errors.New("BACKPLANE_SERVICE_TOKEN_SECRET is required in serve mode (at least 32 bytes, the same for every piece: openssl rand -base64 32)"))
+	}
 	if database && c.DatabaseURL == "" {
 		errs = append(errs, errors.New("BACKPLANE_DATABASE_URL is required in serve mode (postgres://user:pass@host:5432/db)"))
 	}
@@ -209,6 +220,18 @@ func (r *reader) url(key string, schemes ...string) string {
 	}
 	r.fail(key, u.Scheme+"://…", "want scheme "+strings.Join(schemes, ", "))
 	return v
+}
+
+func (r *reader) secret(key string, minLen int) []byte {
+	v := r.getenv(key)
+	if v == "" {
+		return nil
+	}
+	if len(v) < minLen {
+		// Never echo a secret, not even a bad one.
+		r.fail(key, "<redacted>", fmt.Sprintf("want at least %d bytes (openssl rand -base64 32)", minLen))
+	}
+	return []byte(v)
 }
 
 func (r *reader) list(key string) []string {
@@ -272,16 +295,22 @@ func (r *reader) size(key string, def int64) int64 {
 	return n
 }
 
-func (r *reader) oneOf(key, def string, allowed ...string) string {
-	v := strings.ToLower(strings.TrimSpace(r.getenv(key)))
-	if v == "" {
-		return def
+func (r *reader) limit(key, def string) ratelimit.Limit {
+	v := r.str(key, def)
+	l, err := ratelimit.ParseLimit(v)
+	if err != nil {
+		r.fail(key, v, "want N/s, N/m or N/h, optionally with ,burst=M (such as 600/m or 10/s,burst=40)")
 	}
-	if !slices.Contains(allowed, v) {
-		r.fail(key, v, "want one of "+strings.Join(allowed, ", "))
-		return def
+	return l
+}
+
+func (r *reader) failureMode(key string) ratelimit.FailureMode {
+	v := r.str(key, "open")
+	m, err := ratelimit.ParseFailureMode(v)
+	if err != nil {
+		r.fail(key, v, "want open (an in-process limiter takes over) or closed (503)")
 	}
-	return v
+	return m
 }
 
 func (r *reader) duration(key string, def time.Duration) time.Duration {

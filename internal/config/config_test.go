@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/backplane/backplane/internal/config"
+	"github.com/backplane/backplane/internal/ratelimit"
 )
 
 func env(m map[string]string) func(string) string {
@@ -35,11 +36,12 @@ func TestLoadDefaults(t *testing.T) {
 func TestLoadReportsEveryBadVariable(t *testing.T) {
 	t.Parallel()
 	_, err := config.Load(config.Dev, env(map[string]string{
-		"BACKPLANE_HTTP_ADDR":        "nope",
-		"BACKPLANE_LOG_LEVEL":        "loud",
-		"BACKPLANE_SHUTDOWN_TIMEOUT": "soon",
-		"BACKPLANE_DATABASE_URL":     "mysql://u:hunter2@db/x",
-		"BACKPLANE_LOG_FORMAT":       "xml",
+		"BACKPLANE_HTTP_ADDR":            "nope",
+		"BACKPLANE_LOG_LEVEL":            "loud",
+		"BACKPLANE_SHUTDOWN_TIMEOUT":     "soon",
+		"BACKPLANE_DATABASE_URL":         "mysql://u:hunter2@db/x",
+		"BACKPLANE_LOG_FORMAT":           "xml",
+		"BACKPLANE_SERVICE_TOKEN_SECRET": "short-secret",
 	}))
 	require.Error(t, err)
 	msg := err.Error()
@@ -48,16 +50,19 @@ func TestLoadReportsEveryBadVariable(t *testing.T) {
 		require.Contains(t, msg, want)
 	}
 	require.NotContains(t, msg, "hunter2", "a bad URL must not echo its password")
+	require.Contains(t, msg, "BACKPLANE_SERVICE_TOKEN_SECRET")
+	require.NotContains(t, msg, "short-secret", "a bad secret is not echoed")
 }
 
 func TestLoadReadsValues(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(config.Serve, env(map[string]string{
-		"BACKPLANE_DATABASE_URL":      "postgres://app@db:5432/backplane",
-		"BACKPLANE_REDIS_URL":         "redis://cache:6379/0",
-		"BACKPLANE_AUTH_ADDR":         "dns:///backplane-auth:9090",
-		"BACKPLANE_LOG_LEVEL":         "DEBUG",
-		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+		"BACKPLANE_SERVICE_TOKEN_SECRET": "0123456789abcdef0123456789abcdef",
+		"BACKPLANE_DATABASE_URL":         "postgres://app@db:5432/backplane",
+		"BACKPLANE_REDIS_URL":            "redis://cache:6379/0",
+		"BACKPLANE_AUTH_ADDR":            "dns:///backplane-auth:9090",
+		"BACKPLANE_LOG_LEVEL":            "DEBUG",
+		"OTEL_EXPORTER_OTLP_ENDPOINT":    "http://collector:4317",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, "dns:///backplane-auth:9090", c.ServiceAddrs["auth"])
@@ -72,7 +77,7 @@ func TestRequireNamesWhatIsMissing(t *testing.T) {
 	require.NoError(t, err)
 	err = c.Require(true, true, "auth", "notification")
 	require.Error(t, err)
-	for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_AUTH_ADDR", "BACKPLANE_NOTIFICATION_ADDR"} {
+	for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_AUTH_ADDR", "BACKPLANE_NOTIFICATION_ADDR", "BACKPLANE_SERVICE_TOKEN_SECRET"} {
 		require.Contains(t, err.Error(), want)
 	}
 }
@@ -91,12 +96,14 @@ func TestLoadEdge(t *testing.T) {
 	require.Equal(t, []string{"https://app.example.com", "http://localhost:3000"}, c.Edge.CORSAllowedOrigins)
 	require.True(t, c.Edge.CORSAllowCredentials)
 	require.EqualValues(t, 2048, c.Edge.MaxBodyBytes)
-	require.False(t, c.Edge.RateLimitFailOpen)
+	require.Equal(t, ratelimit.FailClosed, c.Edge.RateLimitFailureMode)
 
 	c, err = config.Load(config.Dev, env(nil))
 	require.NoError(t, err)
 	require.EqualValues(t, 1<<20, c.Edge.MaxBodyBytes)
-	require.True(t, c.Edge.RateLimitFailOpen, "fail open by default")
+	require.Equal(t, ratelimit.FailOpen, c.Edge.RateLimitFailureMode, "fail open by default")
+	require.Equal(t, 60, c.Edge.RateLimitAnonymous.Rate)
+	require.Equal(t, time.Minute, c.Edge.RateLimitAnonymous.Period)
 }
 
 func TestLoadEdgeRejects(t *testing.T) {
@@ -108,10 +115,11 @@ func TestLoadEdgeRejects(t *testing.T) {
 		"BACKPLANE_MAX_BODY_BYTES":          "-1",
 		"BACKPLANE_TLS_CERT_FILE":           "/etc/cert.pem",
 		"BACKPLANE_RATE_LIMIT_FAILURE_MODE": "sometimes",
+		"BACKPLANE_RATE_LIMIT_ANONYMOUS":    "lots",
 	}))
 	require.Error(t, err)
 	for _, want := range []string{"BACKPLANE_TRUSTED_PROXIES", "BACKPLANE_CORS_ALLOW_CREDENTIALS", "BACKPLANE_MAX_BODY_BYTES",
-		"BACKPLANE_TLS_KEY_FILE", "BACKPLANE_RATE_LIMIT_FAILURE_MODE"} {
+		"BACKPLANE_TLS_KEY_FILE", "BACKPLANE_RATE_LIMIT_FAILURE_MODE", "BACKPLANE_RATE_LIMIT_ANONYMOUS"} {
 		require.Contains(t, err.Error(), want)
 	}
 	_, err = config.Load(config.Serve, env(map[string]string{

@@ -28,11 +28,27 @@ func (p *Process) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
-	checks := maps.Clone(p.checks)
+	checks, reports := maps.Clone(p.checks), maps.Clone(p.reports)
 	p.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	failures, degraded := runChecks(ctx, checks), runChecks(ctx, reports)
+	body := map[string]any{"checks": slices.Sorted(maps.Keys(checks))}
+	if len(degraded) > 0 {
+		body["degraded"] = degraded
+	}
+	if len(failures) > 0 {
+		body["status"], body["failing"] = "not ready", failures
+		writeJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	body["status"] = "ready"
+	writeJSON(w, http.StatusOK, body)
+}
+
+// runChecks runs checks concurrently and returns the failures by name.
+func runChecks(ctx context.Context, checks map[string]func(context.Context) error) map[string]string {
 	var (
 		mu       sync.Mutex
 		wg       sync.WaitGroup
@@ -48,11 +64,7 @@ func (p *Process) ready(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	wg.Wait()
-	if len(failures) > 0 {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failing": failures})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": slices.Sorted(maps.Keys(checks))})
+	return failures
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -59,9 +59,22 @@ func TestReadinessFollowsChecksAndShutdown(t *testing.T) {
 			return ctx.Err()
 		}
 	})
+	var limiterDown atomic.Bool
+	p.AddReport("rate limiter", func(context.Context) error {
+		if limiterDown.Load() {
+			return errors.New("redis unreachable; an in-process limiter decides")
+		}
+		return nil
+	})
 	h := p.AdminHandler()
 
+	limiterDown.Store(true)
 	code, body := readyz(t, h)
+	require.Equal(t, http.StatusOK, code, "a degraded report does not make the process unready")
+	require.Contains(t, body["degraded"].(map[string]any)["rate limiter"], "in-process")
+	limiterDown.Store(false)
+
+	code, body = readyz(t, h)
 	require.Equal(t, http.StatusOK, code)
 	require.ElementsMatch(t, []any{"redis", "slow"}, body["checks"])
 

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
+	grpccreds "google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/backplane/backplane/gateway"
@@ -19,6 +19,7 @@ import (
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/grpcclient"
 	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/ratelimit"
 	"github.com/backplane/backplane/internal/redisclient"
 )
 
@@ -52,12 +53,14 @@ func (p *Process) openDatabase(ctx context.Context, databaseURL, schema string) 
 	return pool, nil
 }
 
-// dial connects to a service and makes its health a readiness check of this process.
-func (p *Process) dial(name, target string) (*grpc.ClientConn, error) {
+// dial connects to a service, every call carrying this process's service credential,
+// and makes the service's health a readiness check of this process.
+func (p *Process) dial(name, target string, creds *credentials) (*grpc.ClientConn, error) {
 	conn, err := grpcclient.Dial(target, grpcclient.Config{
 		TracerProvider: p.tel.TracerProvider(),
 		MeterProvider:  p.tel.MeterProvider(),
 		Propagator:     p.tel.Propagator(),
+		Options:        creds.dialOptions(),
 	})
 	if err != nil {
 		return nil, err
@@ -90,25 +93,31 @@ func (p *Process) migrate(ctx context.Context, pool *pgxpool.Pool, svc Service) 
 	return nil
 }
 
-// startService builds svc, registers it on its own gRPC server and serves it on lis.
-func (p *Process) startService(ctx context.Context, svc Service, deps Deps, lis net.Listener) error {
-	srv, err := grpcserver.New(p.ServerConfig())
-	if err != nil {
-		return err
-	}
-	stop, err := svc.Register(ctx, deps, srv.Registrar())
+// startService builds svc, registers it on its own gRPC server, which enforces every
+// RPC's access policy, and serves it on lis.
+func (p *Process) startService(ctx context.Context, svc Service, deps Deps, chk checker, lis net.Listener) error {
+	inst, err := svc.Start(ctx, deps)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", svc.Name, err)
 	}
-	if stop != nil {
-		p.OnStop(svc.Name+" workers", stop)
+	if inst.Stop != nil {
+		p.OnStop(svc.Name+" workers", inst.Stop)
 	}
+	sc := p.ServerConfig()
+	if sc.Authenticate, err = chk.interceptors(p, inst, serviceExempt); err != nil {
+		return fmt.Errorf("start %s: %w", svc.Name, err)
+	}
+	srv, err := grpcserver.New(sc)
+	if err != nil {
+		return err
+	}
+	inst.Register(srv.Registrar())
 	p.ServeGRPC(svc.Name, srv, lis)
 	return nil
 }
 
 // startGateway serves both front doors, forwarding to backends.
-func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends map[string]*grpc.ClientConn, httpLis, grpcLis net.Listener) error {
+func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends map[string]*grpc.ClientConn, chk checker, httpLis, grpcLis net.Listener) error {
 	resolver, err := clientip.NewResolver(cfg.Edge.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("BACKPLANE_TRUSTED_PROXIES: %w", err)
@@ -118,8 +127,27 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends 
 		return err
 	}
 	server := p.ServerConfig()
+	if server.Authenticate, err = chk.interceptors(p, &Instance{}, edgeExempt); err != nil {
+		return fmt.Errorf("start gateway: %w", err)
+	}
 	if tlsConfig != nil {
-		server.Options = append(server.Options, grpc.Creds(credentials.NewTLS(tlsConfig)))
+		server.Options = append(server.Options, grpc.Creds(grpccreds.NewTLS(tlsConfig)))
+	}
+	limiter, err := ratelimit.New(ratelimit.Config{
+		Redis:         chk.redis,
+		FailureMode:   cfg.Edge.RateLimitFailureMode,
+		MeterProvider: p.tel.MeterProvider(),
+		Logger:        p.log,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.Edge.RateLimitFailureMode == ratelimit.FailClosed {
+		p.AddCheck("rate limiter", limiter.Healthy)
+	} else {
+		// Failing open, the edge still serves without Redis: say so on /readyz without
+		// pulling every replica out of the load balancer at once.
+		p.AddReport("rate limiter", limiter.Healthy)
 	}
 	gw, err := gateway.New(ctx, gateway.Config{
 		Logger:   p.log,
@@ -135,6 +163,10 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends 
 		MaxBodyBytes:   cfg.Edge.MaxBodyBytes,
 		MaxCallTimeout: cfg.Edge.MaxCallTimeout,
 		TLS:            tlsConfig != nil,
+		RateLimit: &gateway.RateLimitConfig{
+			Limiter: limiter,
+			Policy:  ratelimit.StaticPolicy{Anonymous: cfg.Edge.RateLimitAnonymous, Authenticated: cfg.Edge.RateLimitAuthenticated},
+		},
 	})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 
+	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/redisclient"
@@ -51,6 +52,10 @@ func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log
 		return err
 	}
 
+	creds, err := p.newCredentials(cfg, "dev")
+	if err != nil {
+		return err
+	}
 	listeners := map[string]net.Listener{}
 	conns := map[string]*grpc.ClientConn{}
 	for _, svc := range services {
@@ -59,12 +64,13 @@ func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log
 			return err
 		}
 		listeners[svc.Name] = ls[0]
-		conn, err := p.dial(svc.Name, ls[0].Addr().String())
+		conn, err := p.dial(svc.Name, ls[0].Addr().String(), creds)
 		if err != nil {
 			return err
 		}
 		conns[svc.Name] = conn
 	}
+	chk := checker{creds: creds, authConn: conns["auth"], redis: rdb, issuer: authn.IssuerFrom(cfg.PublicURL, getenv)}
 	for _, svc := range services {
 		pool, err := p.openDatabase(ctx, dbURL, svc.Name)
 		if err != nil {
@@ -85,11 +91,11 @@ func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log
 			TracerProvider: tel.TracerProvider(), MeterProvider: tel.MeterProvider(),
 			Peers: peers, Getenv: getenv,
 		}
-		if err := p.startService(ctx, svc, deps, listeners[svc.Name]); err != nil {
+		if err := p.startService(ctx, svc, deps, chk, listeners[svc.Name]); err != nil {
 			return err
 		}
 	}
-	if err := p.startGateway(ctx, cfg, conns, httpLis, grpcLis); err != nil {
+	if err := p.startGateway(ctx, cfg, conns, chk, httpLis, grpcLis); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "backplane dev is up",

@@ -40,6 +40,7 @@ type Process struct {
 	mu       sync.Mutex
 	stops    []namedStop
 	checks   map[string]func(context.Context) error
+	reports  map[string]func(context.Context) error
 	errc     chan error
 	stopping atomic.Bool
 }
@@ -60,6 +61,7 @@ func NewProcess(log *slog.Logger, tel Telemetry) (*Process, error) {
 		tel:       tel,
 		validator: v,
 		checks:    map[string]func(context.Context) error{},
+		reports:   map[string]func(context.Context) error{},
 		errc:      make(chan error, 16),
 	}, nil
 }
@@ -76,6 +78,14 @@ func (p *Process) AddCheck(name string, f func(context.Context) error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.checks[name] = f
+}
+
+// AddReport registers a condition /readyz shows as degraded while it fails, without
+// turning the process unready.
+func (p *Process) AddReport(name string, f func(context.Context) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reports[name] = f
 }
 
 // ServerConfig is the gRPC server configuration every server of this process shares.

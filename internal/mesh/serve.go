@@ -2,12 +2,14 @@ package mesh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 
 	"google.golang.org/grpc"
 
+	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/catalog"
 	"github.com/backplane/backplane/internal/config"
 )
@@ -16,7 +18,7 @@ import (
 // never falls back to embedded stand-ins; a missing URL is a start-up error.
 func Serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, tel Telemetry, services []Service, piece string) error {
 	if piece == "gateway" {
-		return serveGateway(ctx, cfg, log, tel)
+		return serveGateway(ctx, cfg, getenv, log, tel)
 	}
 	svc, ok := servicesByName(services)[piece]
 	if !ok {
@@ -25,9 +27,11 @@ func Serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	return serveService(ctx, cfg, getenv, log, tel, svc)
 }
 
-func serveGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry) error {
+func serveGateway(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, tel Telemetry) error {
 	owners := catalog.Owners()
-	if err := cfg.Require(false, false, owners...); err != nil {
+	// Redis holds the live sessions every access token is checked against, and the
+	// rate limits.
+	if err := cfg.Require(false, true, owners...); err != nil {
 		return err
 	}
 	p, err := NewProcess(log, tel)
@@ -40,20 +44,34 @@ func serveGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 		return err
 	}
 	p.ServeHTTP("admin", p.AdminHandler(), ls[2], nil)
+	rdb, err := p.openRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	creds, err := p.newCredentials(cfg, "gateway")
+	if err != nil {
+		return err
+	}
 	backends := map[string]*grpc.ClientConn{}
 	for _, o := range owners {
-		if backends[o], err = p.dial(o, cfg.ServiceAddrs[o]); err != nil {
+		if backends[o], err = p.dial(o, cfg.ServiceAddrs[o], creds); err != nil {
 			return err
 		}
 	}
-	if err := p.startGateway(ctx, cfg, backends, ls[0], ls[1]); err != nil {
+	chk := checker{creds: creds, authConn: backends["auth"], redis: rdb, issuer: authn.IssuerFrom(cfg.PublicURL, getenv)}
+	if err := p.startGateway(ctx, cfg, backends, chk, ls[0], ls[1]); err != nil {
 		return err
 	}
 	return p.Wait(ctx, cfg.ShutdownTimeout)
 }
 
 func serveService(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, tel Telemetry, svc Service) error {
-	if err := cfg.Require(true, true, svc.Needs...); err != nil {
+	// Every service but auth asks auth for the keys that verify access tokens.
+	needs := slices.Clone(svc.Needs)
+	if svc.Name != "auth" && !slices.Contains(needs, "auth") {
+		needs = append(needs, "auth")
+	}
+	if err := cfg.Require(true, true, needs...); err != nil {
 		return err
 	}
 	p, err := NewProcess(log, tel)
@@ -77,18 +95,27 @@ func serveService(ctx context.Context, cfg config.Config, getenv func(string) st
 	if err := p.migrate(ctx, pool, svc); err != nil {
 		return err
 	}
-	peers := map[string]*grpc.ClientConn{}
-	for _, need := range svc.Needs {
-		if peers[need], err = p.dial(need, cfg.ServiceAddrs[need]); err != nil {
+	creds, err := p.newCredentials(cfg, svc.Name)
+	if err != nil {
+		return err
+	}
+	conns := map[string]*grpc.ClientConn{}
+	for _, need := range needs {
+		if conns[need], err = p.dial(need, cfg.ServiceAddrs[need], creds); err != nil {
 			return err
 		}
 	}
+	peers := map[string]*grpc.ClientConn{}
+	for _, need := range svc.Needs {
+		peers[need] = conns[need]
+	}
+	chk := checker{creds: creds, authConn: conns["auth"], redis: rdb, issuer: authn.IssuerFrom(cfg.PublicURL, getenv)}
 	deps := Deps{
 		Config: cfg, Logger: log, DB: pool, Redis: rdb,
 		TracerProvider: tel.TracerProvider(), MeterProvider: tel.MeterProvider(),
 		Peers: peers, Getenv: getenv,
 	}
-	if err := p.startService(ctx, svc, deps, ls[0]); err != nil {
+	if err := p.startService(ctx, svc, deps, chk, ls[0]); err != nil {
 		return err
 	}
 	return p.Wait(ctx, cfg.ShutdownTimeout)
@@ -97,8 +124,8 @@ func serveService(ctx context.Context, cfg config.Config, getenv func(string) st
 // Migrate applies the migrations of the named services (all when none are named) to
 // the database at cfg.DatabaseURL, then returns.
 func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry, services []Service, only ...string) error {
-	if err := cfg.Require(true, false); err != nil {
-		return err
+	if cfg.DatabaseURL == "" {
+		return errors.New("BACKPLANE_DATABASE_URL is required to migrate (postgres://user:pass@host:5432/db)")
 	}
 	byName := servicesByName(services)
 	for _, o := range only {

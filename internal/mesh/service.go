@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
+	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/config"
 )
 
@@ -38,7 +39,19 @@ type Service struct {
 	Needs []string
 	// Migrations holds its NNNN_name.up.sql / .down.sql files.
 	Migrations fs.FS
-	// Register builds the service and registers it on reg. The returned function, if
-	// any, stops its background work on shutdown.
-	Register func(ctx context.Context, deps Deps, reg grpc.ServiceRegistrar) (stop func(context.Context) error, err error)
+	// Start builds the service from deps and starts its background work.
+	Start func(ctx context.Context, deps Deps) (*Instance, error)
+}
+
+// Instance is a built service, ready to be served.
+type Instance struct {
+	// Register registers its gRPC services.
+	Register func(reg grpc.ServiceRegistrar)
+	// Stop ends its background work on shutdown; nil when it has none.
+	Stop func(context.Context) error
+	// Tokens and APIKeys, when set, are how the service's own server checks credentials
+	// instead of asking the auth service: auth checks them against its own keys and
+	// database, and cannot ask itself before it serves.
+	Tokens  *authn.Verifier
+	APIKeys authn.Introspector
 }

@@ -16,9 +16,9 @@ func Service() mesh.Service {
 	return mesh.Service{
 		Name:  "asset",
 		Needs: []string{"auth"},
-		Register: func(_ context.Context, deps mesh.Deps, reg grpc.ServiceRegistrar) (func(context.Context) error, error) {
-			assetv1.RegisterAssetServiceServer(reg, New(deps))
-			return nil, nil
+		Start: func(_ context.Context, deps mesh.Deps) (*mesh.Instance, error) {
+			srv := New(deps)
+			return &mesh.Instance{Register: func(reg grpc.ServiceRegistrar) { assetv1.RegisterAssetServiceServer(reg, srv) }}, nil
 		},
 	}
 }

@@ -16,9 +16,9 @@ func Service() mesh.Service {
 	return mesh.Service{
 		Name:  "subscription",
 		Needs: []string{"auth", "notification"},
-		Register: func(_ context.Context, deps mesh.Deps, reg grpc.ServiceRegistrar) (func(context.Context) error, error) {
-			subscriptionv1.RegisterSubscriptionServiceServer(reg, New(deps))
-			return nil, nil
+		Start: func(_ context.Context, deps mesh.Deps) (*mesh.Instance, error) {
+			srv := New(deps)
+			return &mesh.Instance{Register: func(reg grpc.ServiceRegistrar) { subscriptionv1.RegisterSubscriptionServiceServer(reg, srv) }}, nil
 		},
 	}
 }

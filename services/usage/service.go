@@ -16,9 +16,9 @@ func Service() mesh.Service {
 	return mesh.Service{
 		Name:  "usage",
 		Needs: []string{"subscription"},
-		Register: func(_ context.Context, deps mesh.Deps, reg grpc.ServiceRegistrar) (func(context.Context) error, error) {
-			usagev1.RegisterUsageServiceServer(reg, New(deps))
-			return nil, nil
+		Start: func(_ context.Context, deps mesh.Deps) (*mesh.Instance, error) {
+			srv := New(deps)
+			return &mesh.Instance{Register: func(reg grpc.ServiceRegistrar) { usagev1.RegisterUsageServiceServer(reg, srv) }}, nil
 		},
 	}
 }

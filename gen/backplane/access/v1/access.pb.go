@@ -98,8 +98,12 @@ type Policy struct {
 	Scopes []string `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	// How many units of the caller's rate limit one call spends. Zero counts as one.
 	RateLimitCost uint32 `protobuf:"varint,3,opt,name=rate_limit_cost,json=rateLimitCost,proto3" json:"rate_limit_cost,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Refuse the call while the shared rate limiter is unreachable, whatever the edge's
+	// failure mode: for sign-in and email-sending RPCs, which must never run with only a
+	// per-replica limit in front of them.
+	RateLimitFailClosed bool `protobuf:"varint,4,opt,name=rate_limit_fail_closed,json=rateLimitFailClosed,proto3" json:"rate_limit_fail_closed,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
@@ -153,6 +157,13 @@ func (x *Policy) GetRateLimitCost() uint32 {
 	return 0
 }
 
+func (x *Policy) GetRateLimitFailClosed() bool {
+	if x != nil {
+		return x.RateLimitFailClosed
+	}
+	return false
+}
+
 var file_backplane_access_v1_access_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -176,11 +187,12 @@ var File_backplane_access_v1_access_proto protoreflect.FileDescriptor
 
 const file_backplane_access_v1_access_proto_rawDesc = "" +
 	"\n" +
-	" backplane/access/v1/access.proto\x12\x13backplane.access.v1\x1a google/protobuf/descriptor.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x83\x01\n" +
+	" backplane/access/v1/access.proto\x12\x13backplane.access.v1\x1a google/protobuf/descriptor.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb8\x01\n" +
 	"\x06Policy\x129\n" +
 	"\baudience\x18\x01 \x01(\x0e2\x1d.backplane.access.v1.AudienceR\baudience\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12&\n" +
-	"\x0frate_limit_cost\x18\x03 \x01(\rR\rrateLimitCost*w\n" +
+	"\x0frate_limit_cost\x18\x03 \x01(\rR\rrateLimitCost\x123\n" +
+	"\x16rate_limit_fail_closed\x18\x04 \x01(\bR\x13rateLimitFailClosed*w\n" +
 	"\bAudience\x12\x18\n" +
 	"\x14AUDIENCE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUDIENCE_PUBLIC\x10\x01\x12\x11\n" +

@@ -899,7 +899,7 @@ func RegisterAuthServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_AuthService_GetJwks_0(annotatedContext, mux, outboundMarshaler, w, req, response_AuthService_GetJwks_0{resp.(*GetJwksResponse)}, mux.GetForwardResponseOptions()...)
+		forward_AuthService_GetJwks_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_AuthService_GetCurrentUser_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1303,7 +1303,7 @@ func RegisterAuthServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_AuthService_GetJwks_0(annotatedContext, mux, outboundMarshaler, w, req, response_AuthService_GetJwks_0{resp.(*GetJwksResponse)}, mux.GetForwardResponseOptions()...)
+		forward_AuthService_GetJwks_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_AuthService_GetCurrentUser_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1442,15 +1442,6 @@ func RegisterAuthServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 		forward_AuthService_EnableUser_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 	return nil
-}
-
-type response_AuthService_GetJwks_0 struct {
-	*GetJwksResponse
-}
-
-func (m response_AuthService_GetJwks_0) XXX_ResponseBody() interface{} {
-	response := m.GetJwksResponse
-	return response.Keys
 }
 
 var (

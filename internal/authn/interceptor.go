@@ -1,0 +1,224 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	accessv1 "github.com/backplane/backplane/gen/backplane/access/v1"
+	"github.com/backplane/backplane/internal/access"
+	"github.com/backplane/backplane/internal/identity"
+)
+
+// WWWAuthenticateHeader is the metadata key of the RFC 6750 challenge sent with
+// UNAUTHENTICATED and PERMISSION_DENIED answers; the gateway copies it to the HTTP
+// WWW-Authenticate header.
+const WWWAuthenticateHeader = "www-authenticate"
+
+// Challenges, per RFC 6750 section 3.
+const (
+	challengeMissing      = `Bearer realm="backplane"`
+	challengeInvalid      = `Bearer realm="backplane", error="invalid_token"`
+	challengeInsufficient = `Bearer realm="backplane", error="insufficient_scope"`
+)
+
+// Interceptor enforces the access policy each RPC declares in its proto. Place it in
+// grpcserver.Config.Unary/Stream, so it runs before validation and the handler.
+type Interceptor struct {
+	tokens   *Verifier
+	keys     Introspector
+	services ServiceAuthenticator
+	exempt   []string
+	log      *slog.Logger
+}
+
+// InterceptorConfig configures an Interceptor.
+type InterceptorConfig struct {
+	// Tokens verifies access tokens. Required.
+	Tokens *Verifier
+	// APIKeys resolves bpk_ secrets; wrap it in a CachedIntrospector. Required.
+	APIKeys Introspector
+	// Services authenticates callers of INTERNAL RPCs; nil denies every INTERNAL call.
+	Services ServiceAuthenticator
+	// ExemptPrefixes are full-method prefixes that need no policy and no credential.
+	// Nil means the gRPC health service only; reflection is not exempt, so it needs an
+	// explicit entry if it is wanted.
+	ExemptPrefixes []string
+	// Logger records infrastructure failures (never credentials).
+	Logger *slog.Logger
+}
+
+// NewInterceptor returns the enforcement interceptor.
+func NewInterceptor(cfg InterceptorConfig) (*Interceptor, error) {
+	if cfg.Tokens == nil || cfg.APIKeys == nil || cfg.Logger == nil {
+		return nil, errors.New("authn: the interceptor needs Tokens, APIKeys and Logger")
+	}
+	exempt := cfg.ExemptPrefixes
+	if exempt == nil {
+		exempt = []string{"/grpc.health.v1.Health/"}
+	}
+	return &Interceptor{tokens: cfg.Tokens, keys: cfg.APIKeys, services: cfg.Services, exempt: exempt, log: cfg.Logger}, nil
+}
+
+// Unary returns the unary server interceptor.
+func (in *Interceptor) Unary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, challenge, err := in.authorize(ctx, info.FullMethod)
+		if err != nil {
+			if challenge != "" {
+				_ = grpc.SetHeader(ctx, metadata.Pairs(WWWAuthenticateHeader, challenge))
+			}
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+}
+
+// Stream returns the stream server interceptor.
+func (in *Interceptor) Stream() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, challenge, err := in.authorize(ss.Context(), info.FullMethod)
+		if err != nil {
+			if challenge != "" {
+				_ = ss.SetHeader(metadata.Pairs(WWWAuthenticateHeader, challenge))
+			}
+			return err
+		}
+		return handler(srv, &principalStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type principalStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *principalStream) Context() context.Context { return s.ctx }
+
+// authorize decides a call. It returns the context handlers see, and on refusal the
+// status error and the challenge to send with it.
+func (in *Interceptor) authorize(ctx context.Context, fullMethod string) (context.Context, string, error) {
+	for _, p := range in.exempt {
+		if strings.HasPrefix(fullMethod, p) {
+			return ctx, "", nil
+		}
+	}
+	policy := access.Lookup(fullMethod)
+	if policy == nil {
+		// No policy means nobody decided who may call it: deny.
+		return ctx, "", status.Error(codes.PermissionDenied, "this method is not open to callers")
+	}
+	bearer, hasBearer, malformed := bearerToken(ctx)
+
+	switch policy.GetAudience() {
+	case accessv1.Audience_AUDIENCE_PUBLIC:
+		// Anyone may call; a valid credential is passed on, a stale one ignored, so that
+		// a client with an expired access token can still log in or refresh.
+		if hasBearer {
+			if p, err := in.authenticate(ctx, bearer); err == nil {
+				ctx = identity.WithPrincipal(ctx, p)
+			}
+		}
+		return ctx, "", nil
+
+	case accessv1.Audience_AUDIENCE_INTERNAL:
+		if in.services != nil {
+			if name, err := in.services.AuthenticateService(ctx); err == nil {
+				return WithService(ctx, name), "", nil
+			}
+		}
+		if hasBearer || malformed {
+			// However privileged, a user's credential never opens an INTERNAL RPC.
+			return ctx, "", status.Error(codes.PermissionDenied, "this method is for Backplane services only")
+		}
+		return ctx, "", status.Error(codes.Unauthenticated, "a service credential is required")
+
+	case accessv1.Audience_AUDIENCE_USER, accessv1.Audience_AUDIENCE_ADMIN:
+		if malformed {
+			return ctx, challengeInvalid, status.Error(codes.Unauthenticated, "the Authorization header is malformed")
+		}
+		if !hasBearer {
+			return ctx, challengeMissing, status.Error(codes.Unauthenticated, "authentication is required")
+		}
+		p, err := in.authenticate(ctx, bearer)
+		if errors.Is(err, ErrInvalidToken) {
+			return ctx, challengeInvalid, status.Error(codes.Unauthenticated, "the credential is invalid or expired")
+		}
+		if err != nil {
+			if !errors.Is(err, ErrMirrorRebuilding) {
+				in.log.ErrorContext(ctx, "authenticate caller", "method", fullMethod, "error", err)
+			}
+			return ctx, "", status.Error(codes.Unavailable, "authentication is unavailable; retry later")
+		}
+		if p.APIKeyID != "" && !scopesAllow(p.Scopes, policy.GetScopes()) {
+			return ctx, challengeInsufficient, status.Error(codes.PermissionDenied, "the API key lacks a scope this method requires")
+		}
+		if policy.GetAudience() == accessv1.Audience_AUDIENCE_ADMIN && !p.HasRole(RoleAdmin) {
+			return ctx, "", status.Error(codes.PermissionDenied, "this method is for administrators")
+		}
+		return identity.WithPrincipal(ctx, p), "", nil
+	}
+	return ctx, "", status.Error(codes.PermissionDenied, "this method is not open to callers")
+}
+
+// authenticate resolves a bearer credential: an API key or an access token.
+func (in *Interceptor) authenticate(ctx context.Context, bearer string) (identity.Principal, error) {
+	if strings.HasPrefix(bearer, APIKeyPrefix) {
+		return in.keys.Introspect(ctx, bearer)
+	}
+	return in.tokens.Verify(ctx, bearer)
+}
+
+// scopesAllow reports whether an API key's scopes cover a method's. A method that
+// declares no scope is for signed-in users only: an API key must not, say, mint more API
+// keys or change the password.
+func scopesAllow(held, required []string) bool {
+	if len(required) == 0 {
+		return false
+	}
+	for _, s := range required {
+		if !slices.Contains(held, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// bearerToken reads "authorization: Bearer <token>". malformed is set when the header is
+// present but unusable (another scheme, several values, no token).
+func bearerToken(ctx context.Context) (token string, ok, malformed bool) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get("authorization")
+	if len(vals) == 0 {
+		return "", false, false
+	}
+	if len(vals) > 1 {
+		return "", false, true
+	}
+	scheme, tok, found := strings.Cut(vals[0], " ")
+	tok = strings.TrimSpace(tok)
+	if !found || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false, true
+	}
+	return tok, true, false
+}
+
+type serviceKey struct{}
+
+// WithService returns a context recording that the caller is the named service.
+func WithService(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, serviceKey{}, name)
+}
+
+// ServiceFromContext returns the calling service of an INTERNAL RPC.
+func ServiceFromContext(ctx context.Context) (string, bool) {
+	name, ok := ctx.Value(serviceKey{}).(string)
+	return name, ok && name != ""
+}

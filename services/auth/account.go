@@ -1,0 +1,215 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
+	"github.com/backplane/backplane/internal/database"
+	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/services/auth/dbsqlc"
+)
+
+// errBadLogin answers an unknown email and a wrong password alike.
+var errBadLogin = fault.New(fault.Unauthenticated, "the email or password is wrong")
+
+func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// checkPassword applies the password policy, as a client-safe error.
+func (s *Server) checkPassword(pw, email string) error {
+	if err := s.policy.Check(pw, email); err != nil {
+		return fault.New(fault.InvalidArgument, err.Error()).WithDetails(&errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "password", Description: err.Error()}},
+		})
+	}
+	return nil
+}
+
+// hash hashes a password; a context that ends while waiting for a hashing slot yields
+// its error, anything else is ours.
+func (s *Server) hash(ctx context.Context, pw string) (string, error) {
+	h, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", fault.Wrap(fault.Internal, err, "could not hash the password")
+	}
+	return h, nil
+}
+
+// SignUp creates an account, signs it in and sends the verification email.
+func (s *Server) SignUp(ctx context.Context, req *authv1.SignUpRequest) (*authv1.SignUpResponse, error) {
+	email := normalizeEmail(req.GetEmail())
+	if err := s.checkPassword(req.GetPassword(), email); err != nil {
+		return nil, err
+	}
+	hash, err := s.hash(ctx, req.GetPassword())
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.createUser(ctx, dbsqlc.UserCreateParams{
+		ID: uuid.Must(uuid.NewV7()), Email: email,
+		DisplayName: strings.TrimSpace(req.GetDisplayName()), PasswordHash: hash,
+	})
+	if errors.Is(err, database.ErrConflict) {
+		return nil, fault.New(fault.AlreadyExists, "an account with this email exists")
+	}
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "could not create the account")
+	}
+	if err := s.sendVerification(ctx, u); err != nil {
+		return nil, err
+	}
+	pair, err := s.startSession(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return &authv1.SignUpResponse{User: s.userToProto(u), Tokens: pair}, nil
+}
+
+// Login exchanges an email and password for a new session. Unknown emails cost a
+// dummy hash comparison, so they answer with the same status, body and timing as wrong
+// passwords, and count towards the same lockout.
+func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.LoginResponse, error) {
+	email := normalizeEmail(req.GetEmail())
+	ip := clientOf(ctx).ip
+	wait, err := s.lockout.blocked(ctx, email, ip)
+	if err != nil {
+		return nil, fault.Wrap(fault.Unavailable, err, "sign-in is unavailable; retry later")
+	}
+	if wait > 0 {
+		return nil, tooManyAttempts(ctx, wait)
+	}
+
+	u, err := s.store.userByEmail(ctx, email)
+	var ok bool
+	switch {
+	case errors.Is(err, database.ErrNotFound):
+		err = s.hasher.VerifyDummy(ctx, req.GetPassword())
+	case err == nil:
+		ok, err = s.hasher.Verify(ctx, req.GetPassword(), u.PasswordHash)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fault.Wrap(fault.Internal, err, "could not sign in")
+	}
+	if !ok {
+		if err := s.lockout.fail(ctx, email, ip); err != nil {
+			s.log.ErrorContext(ctx, "count failed login", "error", err)
+		}
+		return nil, errBadLogin
+	}
+	if u.DisableTime != nil {
+		// Said only to someone who knows the password.
+		return nil, fault.New(fault.PermissionDenied, "this account is disabled")
+	}
+	if err := s.lockout.succeed(ctx, email); err != nil {
+		s.log.ErrorContext(ctx, "reset failed logins", "error", err)
+	}
+	if s.hasher.NeedsRehash(u.PasswordHash) {
+		// Parameters were raised since this hash was made: upgrade it now that we have
+		// the password. Failure only postpones the upgrade.
+		if h, err := s.hasher.Hash(ctx, req.GetPassword()); err == nil {
+			if _, err := s.store.setPassword(ctx, u.ID, h); err != nil {
+				s.log.ErrorContext(ctx, "upgrade password hash", "error", err)
+			}
+		}
+	}
+	pair, err := s.startSession(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	client := clientOf(ctx)
+	s.sendMail(ctx, Mail{
+		UserID: u.ID.String(), Template: "new_sign_in",
+		Data: map[string]string{
+			"display_name": u.DisplayName, "ip_address": client.ip, "user_agent": client.userAgent,
+			"time": s.now().UTC().Format(time.RFC3339),
+		},
+		IdempotencyKey: "new_sign_in:" + uuid.Must(uuid.NewV7()).String(),
+	})
+	return &authv1.LoginResponse{
+		AccessToken: pair.GetAccessToken(), RefreshToken: pair.GetRefreshToken(),
+		TokenType: pair.GetTokenType(), ExpiresIn: pair.GetExpiresIn(), User: s.userToProto(u),
+	}, nil
+}
+
+// tooManyAttempts is RESOURCE_EXHAUSTED with a retry-after header and a RetryInfo
+// detail, which the gateway turns into 429 and Retry-After.
+func tooManyAttempts(ctx context.Context, wait time.Duration) error {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	_ = grpc.SetHeader(ctx, metadata.Pairs("retry-after", strconv.FormatInt(secs, 10)))
+	return fault.New(fault.ResourceExhausted, "too many attempts; retry later").
+		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(secs) * time.Second)})
+}
+
+// GetCurrentUser returns the caller's account.
+func (s *Server) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRequest) (*authv1.GetCurrentUserResponse, error) {
+	u, err := s.callerUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &authv1.GetCurrentUserResponse{User: s.userToProto(u)}, nil
+}
+
+func (s *Server) callerUser(ctx context.Context) (dbsqlc.User, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return dbsqlc.User{}, err
+	}
+	u, err := s.store.userByID(ctx, id)
+	if errors.Is(err, database.ErrNotFound) {
+		return dbsqlc.User{}, fault.New(fault.Unauthenticated, "the account no longer exists")
+	}
+	if err != nil {
+		return dbsqlc.User{}, fault.Wrap(fault.Internal, err, "could not read the account")
+	}
+	return u, nil
+}
+
+// writableUserFields are the User fields a user may change about themselves.
+var writableUserFields = map[string]bool{"display_name": true}
+
+// UpdateCurrentUser changes the caller's profile. Only display_name is writable: a mask
+// naming anything else is refused, and without a mask every other field is ignored.
+func (s *Server) UpdateCurrentUser(ctx context.Context, req *authv1.UpdateCurrentUserRequest) (*authv1.UpdateCurrentUserResponse, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	paths := req.GetUpdateMask().GetPaths()
+	for _, p := range paths {
+		if !writableUserFields[p] {
+			return nil, fault.New(fault.InvalidArgument, "only display_name can be changed").WithDetails(&errdetails.BadRequest{
+				FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "update_mask", Description: p + " is not writable"}},
+			})
+		}
+	}
+	name := strings.TrimSpace(req.GetUser().GetDisplayName())
+	if len(paths) > 0 || name != "" {
+		if name == "" || utf8.RuneCountInString(name) > 100 {
+			return nil, fault.New(fault.InvalidArgument, "the display name must be 1 to 100 characters")
+		}
+		if _, err := s.store.setDisplayName(ctx, id, name); err != nil && !errors.Is(err, database.ErrNotFound) {
+			return nil, fault.Wrap(fault.Internal, err, "could not update the account")
+		}
+	}
+	u, err := s.callerUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &authv1.UpdateCurrentUserResponse{User: s.userToProto(u)}, nil
+}

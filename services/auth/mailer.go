@@ -1,0 +1,48 @@
+package auth
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
+)
+
+// Mailer sends the auth service's security emails. It is the service's edge to the
+// notification service, so tests record messages instead of sending them.
+type Mailer interface {
+	Send(ctx context.Context, m Mail) error
+}
+
+// Mail is one security email.
+type Mail struct {
+	// UserID addresses the account.
+	UserID string
+	// Template names the notification template: verify_email, reset_password,
+	// password_changed or new_sign_in.
+	Template string
+	// Data fills the template. Links carry single-use tokens: never log Data.
+	Data map[string]string
+	// IdempotencyKey makes retries send once.
+	IdempotencyKey string
+}
+
+// notificationMailer sends through the notification service's INTERNAL Send RPC.
+type notificationMailer struct {
+	client notificationv1.NotificationServiceClient
+	opts   []grpc.CallOption
+}
+
+// Send asks the notification service to email the user. Security emails go to the
+// account's address whatever the user's preferences.
+func (m notificationMailer) Send(ctx context.Context, mail Mail) error {
+	_, err := m.client.Send(ctx, &notificationv1.SendRequest{
+		Recipient:      &notificationv1.SendRequest_UserId{UserId: mail.UserID},
+		Template:       mail.Template,
+		Data:           mail.Data,
+		Category:       notificationv1.Category_CATEGORY_SECURITY,
+		Channels:       []notificationv1.Channel{notificationv1.Channel_CHANNEL_EMAIL},
+		IdempotencyKey: mail.IdempotencyKey,
+	}, m.opts...)
+	return err
+}

@@ -1,0 +1,150 @@
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Params are argon2id's cost parameters.
+type Params struct {
+	// Memory in KiB.
+	Memory uint32
+	// Time is the number of passes.
+	Time uint32
+	// Threads is the degree of parallelism.
+	Threads uint8
+}
+
+// OWASP is the floor OWASP's Password Storage Cheat Sheet sets for argon2id:
+// m=19 MiB, t=2, p=1.
+var OWASP = Params{Memory: 19 * 1024, Time: 2, Threads: 1}
+
+const (
+	saltLen = 16
+	keyLen  = 32
+)
+
+// ErrMalformedHash means a stored hash is not an argon2id PHC string we can read.
+var ErrMalformedHash = errors.New("password: malformed hash")
+
+// Hasher hashes and verifies passwords. It is safe for concurrent use.
+type Hasher struct {
+	params Params
+	slots  chan struct{}
+	dummy  string
+}
+
+// NewHasher returns a hasher with the given parameters and at most concurrency hashes
+// computed at once (GOMAXPROCS when zero or less).
+func NewHasher(params Params, concurrency int) (*Hasher, error) {
+	if params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
+		return nil, errors.New("password: argon2id parameters must be positive")
+	}
+	if concurrency <= 0 {
+		concurrency = runtime.GOMAXPROCS(0)
+	}
+	h := &Hasher{params: params, slots: make(chan struct{}, concurrency)}
+	// The dummy hash is compared against when an account does not exist, so that an
+	// unknown email costs the same time as a wrong password.
+	var err error
+	if h.dummy, err = h.Hash(context.Background(), "dummy password for timing"); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// acquire waits for a hashing slot, or for ctx to end.
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Hasher) release() { <-h.slots }
+
+// Hash returns the PHC string of a password:
+// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>, base64 without padding.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, keyLen)
+	h.release()
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, h.params.Memory, h.params.Time, h.params.Threads,
+		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// Verify reports whether password matches the PHC string encoded, comparing in
+// constant time. The hash's own parameters are used, so raising the hasher's parameters
+// does not lock out existing accounts; NeedsRehash says when to upgrade them.
+func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
+	p, salt, want, err := decode(encoded)
+	if err != nil {
+		return false, err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, err
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	h.release()
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// VerifyDummy spends the time of one verification and returns false, for an unknown
+// account.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	_, err := h.Verify(ctx, password, h.dummy)
+	return err
+}
+
+// NeedsRehash reports whether encoded was made with weaker parameters than the
+// hasher's.
+func (h *Hasher) NeedsRehash(encoded string) bool {
+	p, _, _, err := decode(encoded)
+	return err != nil || p.Memory < h.params.Memory || p.Time < h.params.Time || p.Threads < h.params.Threads
+}
+
+func decode(encoded string) (Params, []byte, []byte, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	var p Params
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	// Bounds stop a tampered row from making one verification cost gigabytes.
+	if p.Memory == 0 || p.Memory > 1<<20 || p.Time == 0 || p.Time > 16 || p.Threads == 0 {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(key) < 16 {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	return p, salt, key, nil
+}

@@ -1,0 +1,93 @@
+package password
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// cheap keeps these tests fast; TestOWASPParams checks the production parameters.
+var cheap = Params{Memory: 64, Time: 1, Threads: 1}
+
+func TestHashAndVerify(t *testing.T) {
+	t.Parallel()
+	h, err := NewHasher(cheap, 2)
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	enc, err := h.Hash(ctx, "correct horse battery staple")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(enc, "$argon2id$v=19$m=64,t=1,p=1$"))
+	other, err := h.Hash(ctx, "correct horse battery staple")
+	require.NoError(t, err)
+	require.NotEqual(t, enc, other, "salted")
+
+	ok, err := h.Verify(ctx, "correct horse battery staple", enc)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = h.Verify(ctx, "correct horse battery stapl", enc)
+	require.NoError(t, err)
+	require.False(t, ok)
+
+	for _, bad := range []string{"", "$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5", "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5"} {
+		_, err = h.Verify(ctx, "x", bad)
+		require.ErrorIs(t, err, ErrMalformedHash)
+	}
+	require.NoError(t, h.VerifyDummy(ctx, "whatever"))
+}
+
+func TestOWASPParams(t *testing.T) {
+	t.Parallel()
+	h, err := NewHasher(OWASP, 1)
+	require.NoError(t, err)
+	enc, err := h.Hash(context.Background(), "a reasonably long passphrase")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(enc, "$argon2id$v=19$m=19456,t=2,p=1$"), enc)
+	require.False(t, h.NeedsRehash(enc))
+
+	weak, err := NewHasher(cheap, 1)
+	require.NoError(t, err)
+	old, err := weak.Hash(context.Background(), "x")
+	require.NoError(t, err)
+	require.True(t, h.NeedsRehash(old))
+}
+
+func TestHashingIsBounded(t *testing.T) {
+	t.Parallel()
+	h, err := NewHasher(cheap, 1)
+	require.NoError(t, err)
+	// Hold the only slot: a hash must wait, and give up with its context.
+	require.NoError(t, h.acquire(context.Background()))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = h.Hash(ctx, "password")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	h.release()
+	_, err = h.Hash(context.Background(), "password")
+	require.NoError(t, err)
+}
+
+func TestPolicy(t *testing.T) {
+	t.Parallel()
+	p := NewPolicy()
+	require.Greater(t, p.Len(), 2000)
+	for pw, want := range map[string]error{
+		"short":                  ErrTooShort,
+		strings.Repeat("x", 129): ErrTooLong,
+		"Password123":            ErrCommon,
+		"QWERTYUIOP":             ErrCommon,
+		"sunshine2024":           ErrCommon,
+		"me@example.com":         ErrIsEmail,
+		"tr0ub4dor&3-horse":      nil,
+		strings.Repeat("é", 8):   nil,
+		strings.Repeat("x", 128): nil,
+	} {
+		require.ErrorIs(t, p.Check(pw, "me@example.com"), want, pw)
+		if want == nil {
+			require.NoError(t, p.Check(pw, "me@example.com"), pw)
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
+	"github.com/backplane/backplane/internal/dbtest"
+	"github.com/backplane/backplane/internal/identity"
+	"github.com/backplane/backplane/internal/redistest"
+	"github.com/backplane/backplane/services/auth/password"
+)
+
+// recordingMailer stands in for the notification service, the one true edge here.
+type recordingMailer struct {
+	mu   sync.Mutex
+	sent []Mail
+}
+
+func (m *recordingMailer) Send(_ context.Context, mail Mail) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, mail)
+	return nil
+}
+
+// take returns and forgets the mails of one template sent to a user.
+func (m *recordingMailer) take(userID, template string) []Mail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out, keep []Mail
+	for _, s := range m.sent {
+		if s.UserID == userID && s.Template == template {
+			out = append(out, s)
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	m.sent = keep
+	return out
+}
+
+type testBundle struct {
+	srv    *Server
+	cfg    Config
+	pool   *pgxpool.Pool
+	rdb    redis.UniversalClient
+	prefix string
+	mailer *recordingMailer
+}
+
+// cheapHasher keeps most tests fast; the password package tests the production
+// parameters, and TestLoginTimingIsEnumerationSafe uses them here.
+func cheapHasher(t testing.TB) *password.Hasher {
+	h, err := password.NewHasher(password.Params{Memory: 64, Time: 1, Threads: 1}, 4)
+	require.NoError(t, err)
+	return h
+}
+
+// testServiceTokenSecret signs the service tokens of tests that call INTERNAL RPCs.
+const testServiceTokenSecret = "0123456789abcdef0123456789abcdef"
+
+func testConfig(t testing.TB) Config {
+	t.Helper()
+	cfg, err := LoadConfig("https://app.backplane.test", func(k string) string {
+		switch k {
+		case "BACKPLANE_ADMIN_EMAILS":
+			return "boss@example.com"
+		}
+		return ""
+	})
+	require.NoError(t, err)
+	return cfg
+}
+
+type option func(*Config, *Dependencies)
+
+func setup(t testing.TB, opts ...option) *testBundle {
+	t.Helper()
+	b := &testBundle{
+		cfg:    testConfig(t),
+		pool:   dbtest.NewPool(t, "auth", Migrations()),
+		rdb:    redistest.Client(t),
+		prefix: "auth-test:" + rand.Text() + ":",
+		mailer: &recordingMailer{},
+	}
+	deps := Dependencies{
+		Logger: slog.New(slog.DiscardHandler), DB: b.pool, Redis: b.rdb,
+		Mailer: b.mailer, Hasher: cheapHasher(t), RedisPrefix: b.prefix,
+	}
+	t.Cleanup(func() { deleteKeys(b.rdb, b.prefix) })
+	for _, o := range opts {
+		o(&b.cfg, &deps)
+	}
+	var err error
+	b.srv, err = New(context.Background(), b.cfg, deps)
+	require.NoError(t, err)
+	t.Cleanup(b.srv.Wait)
+	return b
+}
+
+// account is a signed-up user and their first session.
+type account struct {
+	user     *authv1.User
+	email    string
+	password string
+	tokens   *authv1.TokenPair
+}
+
+func (b *testBundle) signUp(t testing.TB, email string) account {
+	t.Helper()
+	pw := "correct horse " + rand.Text()
+	resp, err := b.srv.SignUp(context.Background(), &authv1.SignUpRequest{Email: email, Password: pw, DisplayName: "Test User"})
+	require.NoError(t, err)
+	return account{user: resp.GetUser(), email: strings.ToLower(email), password: pw, tokens: resp.GetTokens()}
+}
+
+// as returns a context authenticated the way the interceptor does it: by verifying the
+// access token.
+func (b *testBundle) as(t testing.TB, accessToken string) context.Context {
+	t.Helper()
+	p, err := b.srv.Verifier().Verify(context.Background(), accessToken)
+	require.NoError(t, err)
+	return identity.WithPrincipal(context.Background(), p)
+}
+
+// live reports whether an access token still passes the edge's check.
+func (b *testBundle) live(accessToken string) bool {
+	_, err := b.srv.Verifier().Verify(context.Background(), accessToken)
+	return err == nil
+}
+
+// mailToken pulls the token out of the link in the one email of a template.
+func (b *testBundle) mailToken(t testing.TB, userID, template string) string {
+	t.Helper()
+	b.srv.Wait()
+	mails := b.mailer.take(userID, template)
+	require.Len(t, mails, 1, template)
+	u, err := url.Parse(mails[0].Data["link"])
+	require.NoError(t, err)
+	return u.Query().Get("token")
+}
+
+func uniqueEmail() string { return "user-" + strings.ToLower(rand.Text()) + "@example.com" }
+
+func withNow(now func() time.Time) option {
+	return func(_ *Config, d *Dependencies) { d.Now = now }
+}
+
+// deleteKeys removes what a test wrote to the shared Redis: only its own prefix.
+func deleteKeys(rdb redis.UniversalClient, prefix string) {
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		_ = rdb.Del(ctx, iter.Val()).Err()
+	}
+}

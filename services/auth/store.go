@@ -1,0 +1,157 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/backplane/backplane/internal/database"
+	"github.com/backplane/backplane/services/auth/dbsqlc"
+)
+
+// store is the auth service's PostgreSQL storage. It is the one place driver errors
+// become database.ErrNotFound and database.ErrConflict; nothing above it sees pgx.
+type store struct {
+	pool *pgxpool.Pool
+	q    *dbsqlc.Queries
+}
+
+// newStore returns a store over pool, whose search_path is the auth schema.
+func newStore(pool *pgxpool.Pool) *store {
+	return &store{pool: pool, q: dbsqlc.New(pool)}
+}
+
+// inTx runs fn with a store bound to one transaction, committed when fn returns nil.
+func (s *store) inTx(ctx context.Context, fn func(tx *store) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return fn(&store{pool: s.pool, q: s.q.WithTx(tx)})
+	})
+	return database.TranslateError(err)
+}
+
+func one[T any](v T, err error) (T, error) { return v, database.TranslateError(err) }
+
+func none(err error) error { return database.TranslateError(err) }
+
+// Users.
+
+func (s *store) createUser(ctx context.Context, p dbsqlc.UserCreateParams) (dbsqlc.User, error) {
+	return one(s.q.UserCreate(ctx, p))
+}
+func (s *store) userByID(ctx context.Context, id uuid.UUID) (dbsqlc.User, error) {
+	return one(s.q.UserGetByID(ctx, id))
+}
+func (s *store) userByEmail(ctx context.Context, email string) (dbsqlc.User, error) {
+	return one(s.q.UserGetByEmail(ctx, email))
+}
+func (s *store) listUsers(ctx context.Context, after uuid.UUID, max int32) ([]dbsqlc.User, error) {
+	return one(s.q.UserList(ctx, dbsqlc.UserListParams{AfterID: after, Max: max}))
+}
+func (s *store) setDisplayName(ctx context.Context, id uuid.UUID, name string) (dbsqlc.User, error) {
+	return one(s.q.UserSetDisplayName(ctx, dbsqlc.UserSetDisplayNameParams{ID: id, DisplayName: name}))
+}
+func (s *store) setPassword(ctx context.Context, id uuid.UUID, hash string) (dbsqlc.User, error) {
+	return one(s.q.UserSetPassword(ctx, dbsqlc.UserSetPasswordParams{ID: id, PasswordHash: hash}))
+}
+func (s *store) markEmailVerified(ctx context.Context, id uuid.UUID) (dbsqlc.User, error) {
+	return one(s.q.UserMarkEmailVerified(ctx, id))
+}
+func (s *store) setDisabled(ctx context.Context, id uuid.UUID, disabled bool) (dbsqlc.User, error) {
+	return one(s.q.UserSetDisabled(ctx, dbsqlc.UserSetDisabledParams{ID: id, Disabled: disabled}))
+}
+
+// Sessions.
+
+func (s *store) createSession(ctx context.Context, p dbsqlc.SessionCreateParams) (dbsqlc.Session, error) {
+	return one(s.q.SessionCreate(ctx, p))
+}
+func (s *store) session(ctx context.Context, id uuid.UUID) (dbsqlc.Session, error) {
+	return one(s.q.SessionGet(ctx, id))
+}
+func (s *store) sessionForUpdate(ctx context.Context, id uuid.UUID) (dbsqlc.Session, error) {
+	return one(s.q.SessionGetForUpdate(ctx, id))
+}
+func (s *store) liveSessions(ctx context.Context, userID uuid.UUID) ([]dbsqlc.Session, error) {
+	return one(s.q.SessionListLive(ctx, userID))
+}
+func (s *store) touchSession(ctx context.Context, p dbsqlc.SessionTouchParams) error {
+	return none(s.q.SessionTouch(ctx, p))
+}
+func (s *store) endSession(ctx context.Context, id uuid.UUID, reason string) (dbsqlc.Session, error) {
+	return one(s.q.SessionEnd(ctx, dbsqlc.SessionEndParams{ID: id, EndReason: reason}))
+}
+
+func (s *store) liveSessionPage(ctx context.Context, now time.Time, after uuid.UUID, max int32) ([]dbsqlc.SessionListLivePageRow, error) {
+	return one(s.q.SessionListLivePage(ctx, dbsqlc.SessionListLivePageParams{Now: now, AfterID: after, Max: max}))
+}
+
+// endUserSessions ends every live session of a user except one (uuid.Nil for none) and
+// returns the ids it ended.
+func (s *store) endUserSessions(ctx context.Context, userID, except uuid.UUID, reason string) ([]uuid.UUID, error) {
+	return one(s.q.SessionEndAllForUser(ctx, dbsqlc.SessionEndAllForUserParams{UserID: userID, ExceptID: except, EndReason: reason}))
+}
+
+// Refresh tokens.
+
+func (s *store) createRefreshToken(ctx context.Context, p dbsqlc.RefreshTokenCreateParams) (dbsqlc.RefreshToken, error) {
+	return one(s.q.RefreshTokenCreate(ctx, p))
+}
+func (s *store) refreshTokenForUpdate(ctx context.Context, hash []byte) (dbsqlc.RefreshToken, error) {
+	return one(s.q.RefreshTokenGetForUpdate(ctx, hash))
+}
+func (s *store) spendRefreshToken(ctx context.Context, id uuid.UUID) error {
+	return none(s.q.RefreshTokenSpend(ctx, id))
+}
+
+// Email tokens.
+
+func (s *store) createEmailToken(ctx context.Context, p dbsqlc.EmailTokenCreateParams) (dbsqlc.EmailToken, error) {
+	return one(s.q.EmailTokenCreate(ctx, p))
+}
+func (s *store) consumeEmailToken(ctx context.Context, hash []byte, kind string) (dbsqlc.EmailToken, error) {
+	return one(s.q.EmailTokenConsume(ctx, dbsqlc.EmailTokenConsumeParams{TokenHash: hash, Kind: kind}))
+}
+func (s *store) revokeEmailTokens(ctx context.Context, userID uuid.UUID, kind string) error {
+	return none(s.q.EmailTokenRevokeForUser(ctx, dbsqlc.EmailTokenRevokeForUserParams{UserID: userID, Kind: kind}))
+}
+
+// API keys.
+
+func (s *store) createAPIKey(ctx context.Context, p dbsqlc.APIKeyCreateParams) (dbsqlc.ApiKey, error) {
+	return one(s.q.APIKeyCreate(ctx, p))
+}
+func (s *store) apiKeys(ctx context.Context, userID uuid.UUID) ([]dbsqlc.ApiKey, error) {
+	return one(s.q.APIKeyListForUser(ctx, userID))
+}
+func (s *store) apiKeyBySecretHash(ctx context.Context, hash []byte) (dbsqlc.ApiKey, error) {
+	return one(s.q.APIKeyGetBySecretHash(ctx, hash))
+}
+func (s *store) deleteAPIKey(ctx context.Context, id, userID uuid.UUID) error {
+	_, err := s.q.APIKeyDelete(ctx, dbsqlc.APIKeyDeleteParams{ID: id, UserID: userID})
+	return none(err)
+}
+func (s *store) touchAPIKey(ctx context.Context, id uuid.UUID) error {
+	return none(s.q.APIKeyTouch(ctx, id))
+}
+
+// Signing keys.
+
+func (s *store) liveSigningKeys(ctx context.Context, now time.Time) ([]dbsqlc.SigningKey, error) {
+	return one(s.q.SigningKeyListLive(ctx, now))
+}
+func (s *store) createSigningKey(ctx context.Context, p dbsqlc.SigningKeyCreateParams) (dbsqlc.SigningKey, error) {
+	return one(s.q.SigningKeyCreate(ctx, p))
+}
+
+// lockSigningKeys serialises signing-key creation between replicas until the
+// transaction ends.
+func (s *store) lockSigningKeys(ctx context.Context) error {
+	if err := s.q.SigningKeyLock(ctx); err != nil {
+		return fmt.Errorf("lock signing keys: %w", database.TranslateError(err))
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+package notification
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
+	"github.com/backplane/backplane/services/notification/dbsqlc"
+)
+
+func TestDeliverySendsThroughSendgrid(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	startWorkers(t, b.server, 1)
+	userID := uuid.New()
+
+	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_UserId{UserId: userID.String()}})
+
+	v := b.waitForStatus(t, id, statusSent)
+	require.Equal(t, userAddress(userID), v.Address)
+	sent := b.sendgrid.sentFor(id)
+	require.Len(t, sent, 1)
+	require.Equal(t, userAddress(userID), sent[0].To)
+	require.Equal(t, "Hello", sent[0].Subject)
+	require.Equal(t, "Bearer SG.test-key", sent[0].Authorization)
+	require.Equal(t, "List-Unsubscribe=One-Click", sent[0].Headers["List-Unsubscribe-Post"])
+	require.Regexp(t, `^<`+testPublicURL+`/v1/unsubscribe/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+>$`, sent[0].Headers["List-Unsubscribe"])
+}
+
+func TestDeliveryOfSecurityEmailHasNoUnsubscribe(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	startWorkers(t, b.server, 1)
+
+	id := b.send(t, &notificationv1.SendRequest{
+		Recipient: &notificationv1.SendRequest_Email{Email: "New@Example.test"},
+		Template:  "verify_email", Data: map[string]string{"token": "tok"},
+		Category: notificationv1.Category_CATEGORY_SECURITY,
+	})
+
+	b.waitForStatus(t, id, statusSent)
+	sent := b.sendgrid.sentFor(id)
+	require.Len(t, sent, 1)
+	require.Equal(t, "new@example.test", sent[0].To)
+	require.NotContains(t, sent[0].Headers, "List-Unsubscribe")
+	require.NotContains(t, sent[0].Headers, "List-Unsubscribe-Post")
+}
+
+func TestDeliveryRetriesServerErrorsAndRateLimitsThenSendsOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.sendgrid.fail(
+		fakeReply{status: http.StatusInternalServerError},
+		fakeReply{status: http.StatusTooManyRequests, header: http.Header{"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Unix(), 10)}}},
+		fakeReply{status: http.StatusServiceUnavailable},
+	)
+	startWorkers(t, b.server, 2)
+
+	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "a@example.test"}})
+
+	v := b.waitForStatus(t, id, statusSent)
+	require.Equal(t, 4, v.Attempts)
+	require.Len(t, b.sendgrid.sentFor(id), 1)
+}
+
+func TestDeliveryFailsAfterMaxAttempts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(s *settings) { s.maxAttempts = 3 })
+	for range 5 {
+		b.sendgrid.fail(fakeReply{status: http.StatusBadGateway})
+	}
+	startWorkers(t, b.server, 1)
+
+	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "a@example.test"}})
+
+	v := b.waitForStatus(t, id, statusFailed)
+	require.Equal(t, 3, v.Attempts)
+	require.Contains(t, v.LastError, "sendgrid answered 502")
+	require.Equal(t, "gave up after 3 attempts; last: SendGrid answered 502: scripted failure", v.Reason)
+	require.Empty(t, b.sendgrid.sentFor(id))
+}
+
+func TestDeliveryFailsAtOnceOnClientError(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.sendgrid.fail(fakeReply{status: http.StatusBadRequest})
+	startWorkers(t, b.server, 1)
+
+	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "a@example.test"}})
+
+	v := b.waitForStatus(t, id, statusFailed)
+	require.Equal(t, 1, v.Attempts)
+	require.Contains(t, v.LastError, "sendgrid answered 400")
+	require.Equal(t, "SendGrid answered 400: scripted failure", v.Reason)
+}
+
+func TestDeliveryAfterCrashBetweenClaimAndMark(t *testing.T) {
+	t.Parallel()
+	lease := 2 * time.Second
+	b := setup(t, func(s *settings) { s.lease = lease })
+	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "a@example.test"}})
+
+	// A worker claims the email and dies before sending or marking it.
+	token := uuid.New()
+	claimedAt := time.Now()
+	rows, err := b.server.store.claim(context.Background(), dbsqlc.ClaimOutboxParams{LeaseMs: lease.Milliseconds(), LeaseToken: &token, MaxRows: 10})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+
+	startWorkers(t, b.server, 2)
+	v := b.waitForStatus(t, id, statusSent)
+
+	sent := b.sendgrid.sentFor(id)
+	require.Len(t, sent, 1)
+	require.GreaterOrEqual(t, sent[0].At.Sub(claimedAt), lease-100*time.Millisecond, "delivered before the lease ran out")
+	require.Equal(t, 2, v.Attempts)
+
+	// The dead worker's late outcome is refused: the lease is no longer its own.
+	err = b.server.store.markSent(context.Background(), dbsqlc.MarkOutboxSentParams{ID: rows[0].ID, LeaseToken: &token})
+	require.ErrorIs(t, err, errLeaseLost)
+}
+
+func TestTwoPoolsDeliverEachMessageExactlyOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// A second replica: its own server, pool of connections and workers, same database.
+	other := newTestServer(t, b.deps, b.settings)
+	startWorkers(t, b.server, 4)
+	startWorkers(t, other, 4)
+
+	const messages = 1000
+	ids := make(chan uuid.UUID, messages)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		srv := b.server
+		if w%2 == 1 {
+			srv = other
+		}
+		wg.Go(func() {
+			for range messages / 4 {
+				resp, err := srv.Send(context.Background(), &notificationv1.SendRequest{
+					Recipient: &notificationv1.SendRequest_Email{Email: "bulk@example.test"},
+					Template:  "message", Data: map[string]string{"title": "t", "body": "b"},
+					Category: notificationv1.Category_CATEGORY_PRODUCT,
+					Channels: []notificationv1.Channel{notificationv1.Channel_CHANNEL_EMAIL}, IdempotencyKey: uuid.NewString(),
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids <- uuid.MustParse(resp.GetNotificationId())
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+
+	require.Eventually(t, func() bool { return len(b.sendgrid.sent()) >= messages }, 60*time.Second, 50*time.Millisecond)
+	// Give a duplicate, if there were one, the time to show up.
+	time.Sleep(200 * time.Millisecond)
+	count := map[string]int{}
+	for _, m := range b.sendgrid.sent() {
+		count[m.NotificationID]++
+	}
+	require.Len(t, count, messages)
+	for id := range ids {
+		require.Equal(t, 1, count[id.String()], "notification %s", id)
+	}
+	n, err := b.server.store.q.CountOutboxByStatus(context.Background(), statusSent)
+	require.NoError(t, err)
+	require.EqualValues(t, messages, n)
+}
+
+func TestBackoffDoublesWithJitterAndHonoursTheProvider(t *testing.T) {
+	t.Parallel()
+	p := &deliveryPool{settings: settings{retryBase: time.Second, retryMax: 8 * time.Second}, jitter: func() float64 { return 0.5 }}
+	require.Equal(t, time.Second, p.backoff(1, 0))
+	require.Equal(t, 2*time.Second, p.backoff(2, 0))
+	require.Equal(t, 4*time.Second, p.backoff(3, 0))
+	require.Equal(t, 8*time.Second, p.backoff(4, 0))
+	require.Equal(t, 8*time.Second, p.backoff(30, 0))
+	require.Equal(t, 90*time.Second, p.backoff(1, 90*time.Second))
+
+	p.jitter = func() float64 { return 0 }
+	require.Equal(t, 750*time.Millisecond, p.backoff(1, 0))
+	p.jitter = func() float64 { return 0.999999 }
+	require.InDelta(t, float64(1250*time.Millisecond), float64(p.backoff(1, 0)), float64(time.Millisecond))
+}
+
+func TestRetryAfterReadsSendgridHeaders(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	m := &sendgridMailer{now: func() time.Time { return now }}
+	require.Equal(t, 7*time.Second, m.retryAfter(http.Header{"Retry-After": {"7"}}))
+	require.Equal(t, 30*time.Second, m.retryAfter(http.Header{"Retry-After": {now.Add(30 * time.Second).UTC().Format(http.TimeFormat)}}))
+	require.Equal(t, 12*time.Second, m.retryAfter(http.Header{"X-Ratelimit-Reset": {strconv.FormatInt(now.Unix()+12, 10)}}))
+	require.Zero(t, m.retryAfter(http.Header{}))
+}
+
+func TestDeliveryHonoursRateLimitReset(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	reset := time.Now().Add(2 * time.Second)
+	b.sendgrid.fail(fakeReply{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"2"}}})
+	startWorkers(t, b.server, 1)
+
+	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "a@example.test"}})
+
+	b.waitForStatus(t, id, statusSent)
+	sent := b.sendgrid.sentFor(id)
+	require.Len(t, sent, 1)
+	require.False(t, sent[0].At.Before(reset.Add(-300*time.Millisecond)), "retried before the rate limit reset")
+}
+
+func TestStoppingWorkersFinishTheSendInFlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.sendgrid.mu.Lock()
+	b.sendgrid.delay = 500 * time.Millisecond
+	b.sendgrid.mu.Unlock()
+	b.server.pool.settings.workers = 1
+	stop := b.server.pool.start()
+
+	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "a@example.test"}})
+	require.Eventually(t, func() bool { return b.email(t, id).Attempts == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	// Stopped mid-send: the send completes and is recorded, instead of being repeated
+	// by another replica once the lease runs out.
+	require.NoError(t, stop(context.Background()))
+	require.Equal(t, statusSent, b.email(t, id).Status)
+	require.Len(t, b.sendgrid.sentFor(id), 1)
+}
+
+func TestDeliveryToAUserWithoutAccountFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.server.pool.lookupEmail = func(context.Context, uuid.UUID) (string, error) {
+		return "", &sendError{permanent: true, msg: "the recipient has no account", reason: "the recipient has no account"}
+	}
+	startWorkers(t, b.server, 1)
+	userID := uuid.New()
+
+	id := b.send(t, &notificationv1.SendRequest{
+		Recipient: &notificationv1.SendRequest_UserId{UserId: userID.String()},
+		Channels:  []notificationv1.Channel{notificationv1.Channel_CHANNEL_EMAIL, notificationv1.Channel_CHANNEL_IN_APP},
+	})
+
+	b.waitForStatus(t, id, statusFailed)
+	list, err := b.server.ListNotifications(userContext(userID), &notificationv1.ListNotificationsRequest{})
+	require.NoError(t, err)
+	require.Len(t, list.GetNotifications(), 1)
+	var email *notificationv1.Delivery
+	for _, d := range list.GetNotifications()[0].GetDeliveries() {
+		if d.GetChannel() == notificationv1.Channel_CHANNEL_EMAIL {
+			email = d
+		}
+	}
+	require.NotNil(t, email)
+	require.Equal(t, notificationv1.DeliveryStatus_DELIVERY_STATUS_FAILED, email.GetStatus())
+	require.Equal(t, "the recipient has no account", email.GetStatusReason())
+}

@@ -1,0 +1,5 @@
+DROP TABLE sendgrid_event;
+DROP TABLE suppression;
+DROP TABLE preference;
+DROP TABLE outbox;
+DROP TABLE notification;
