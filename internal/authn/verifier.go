@@ -38,6 +38,11 @@ type VerifierConfig struct {
 	// MinRefreshInterval bounds how often a token with an unknown kid may trigger a fetch,
 	// so a flood of forged kids cannot hammer the auth service (10 seconds by default).
 	MinRefreshInterval time.Duration
+	// CacheFor, when positive, lets the verifier reuse a token's verified claims and its
+	// session's liveness for that long, so that a client's burst of calls costs one
+	// signature check and one Redis look-up rather than one each. An ended session is
+	// still refused within CacheFor; keep it under a second. Zero checks every call.
+	CacheFor time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -65,7 +70,8 @@ func (c *VerifierConfig) validate() error {
 // session's liveness, so an ended session's tokens stop working at once rather than at
 // expiry.
 type Verifier struct {
-	cfg VerifierConfig
+	cfg   VerifierConfig
+	cache *verifiedCache
 
 	mu         sync.Mutex
 	keys       map[string]ed25519.PublicKey
@@ -78,13 +84,22 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Verifier{cfg: cfg}, nil
+	v := &Verifier{cfg: cfg}
+	if cfg.CacheFor > 0 {
+		v.cache = newVerifiedCache(cfg.CacheFor, cfg.Now)
+	}
+	return v, nil
 }
 
 // Verify checks an access token and returns the principal it speaks for. A bad token
 // yields an error wrapping ErrInvalidToken; a failure to reach the key source or Redis
 // yields another error, which callers should answer as UNAVAILABLE.
 func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Principal, error) {
+	if v.cache != nil {
+		if p, ok := v.cache.get(raw); ok {
+			return p, nil
+		}
+	}
 	keys, err := v.currentKeys(ctx, false)
 	if err != nil {
 		return identity.Principal{}, err
@@ -107,11 +122,19 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Principal, 
 	if !live {
 		return identity.Principal{}, ErrInvalidToken
 	}
-	return identity.Principal{
+	p := identity.Principal{
 		UserID:    claims.Subject,
 		SessionID: claims.SessionID,
 		Roles:     claims.Roles,
-	}, nil
+	}
+	if v.cache != nil {
+		until := v.cfg.Now().Add(v.cfg.CacheFor)
+		if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {
+			until = claims.ExpiresAt.Time
+		}
+		v.cache.put(raw, p, until)
+	}
+	return p, nil
 }
 
 // currentKeys returns the cached keys, fetching when they are stale, or when force is

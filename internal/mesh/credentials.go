@@ -65,6 +65,8 @@ func (c checker) interceptors(p *Process, inst *Instance, exempt []string) (grpc
 				Audience: authn.Audience,
 				Keys:     authn.GRPCJWKS{Client: client},
 				Sessions: authn.NewLiveSessions(c.redis),
+				// Within the one second in which an ended session must stop working.
+				CacheFor: 500 * time.Millisecond,
 			})
 			if err != nil {
 				return grpcserver.Interceptors{}, err
