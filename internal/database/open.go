@@ -8,6 +8,8 @@ import (
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/backplane/backplane/internal/redact"
 )
 
 // Open connects a pgx pool to the PostgreSQL server at connString (a
@@ -30,7 +32,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*pgxpool.Pool
 	if err != nil {
 		// Only the message survives: the wrapped parse error may quote
 		// connString verbatim.
-		return nil, errors.New(redact(fmt.Errorf("database: parse connection string: %w", err), secrets).Error())
+		return nil, errors.New(redact.Error(fmt.Errorf("database: parse connection string: %w", err), secrets).Error())
 	}
 	secrets = append(secrets, poolConfig.ConnConfig.Password)
 
@@ -54,11 +56,11 @@ func Open(ctx context.Context, connString string, opts ...Option) (*pgxpool.Pool
 
 	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
 	if err != nil {
-		return nil, redact(fmt.Errorf("database: create pool for %s: %w", target(poolConfig), err), secrets)
+		return nil, redact.Error(fmt.Errorf("database: create pool for %s: %w", target(poolConfig), err), secrets)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, redact(fmt.Errorf("database: ping %s: %w", target(poolConfig), err), secrets)
+		return nil, redact.Error(fmt.Errorf("database: ping %s: %w", target(poolConfig), err), secrets)
 	}
 	if err := otelpgx.RecordStats(pool, statsOpts...); err != nil {
 		pool.Close()

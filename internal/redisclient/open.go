@@ -7,6 +7,8 @@ import (
 
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/backplane/backplane/internal/redact"
 )
 
 // Open connects to the Redis deployment rawURL describes (see the package
@@ -30,7 +32,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (redis.UniversalCl
 	ep, err := parseURL(rawURL)
 	if err != nil {
 		// Only the message survives: the wrapped error may quote rawURL.
-		return nil, errors.New(redact(fmt.Errorf("redisclient: parse URL: %w", err), secrets).Error())
+		return nil, errors.New(redact.Error(fmt.Errorf("redisclient: parse URL: %w", err), secrets).Error())
 	}
 	secrets = append(secrets, ep.passwords()...)
 	client := ep.newClient()
@@ -54,7 +56,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (redis.UniversalCl
 
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, redact(fmt.Errorf("redisclient: ping %s: %w", ep, err), secrets)
+		return nil, redact.Error(fmt.Errorf("redisclient: ping %s: %w", ep, err), secrets)
 	}
 	return client, nil
 }
