@@ -78,6 +78,7 @@ type devProcess struct {
 	http     string
 	grpc     string
 	admin    string
+	dataDir  string
 	exited   chan error
 	started  time.Time
 	readyFor time.Duration
@@ -86,14 +87,14 @@ type devProcess struct {
 // startDev runs `backplane dev` against databaseURL and waits until /readyz answers 200.
 func startDev(t testing.TB, databaseURL string, env ...string) *devProcess {
 	t.Helper()
-	p := &devProcess{out: &syncBuffer{}, http: freeAddr(t), grpc: freeAddr(t), admin: freeAddr(t), exited: make(chan error, 1)}
+	p := &devProcess{out: &syncBuffer{}, http: freeAddr(t), grpc: freeAddr(t), admin: freeAddr(t), dataDir: t.TempDir(), exited: make(chan error, 1)}
 	p.cmd = exec.Command(binary, "dev")
 	p.cmd.Env = append(os.Environ(),
 		"BACKPLANE_DATABASE_URL="+databaseURL,
 		"BACKPLANE_HTTP_ADDR="+p.http,
 		"BACKPLANE_GRPC_ADDR="+p.grpc,
 		"BACKPLANE_ADMIN_ADDR="+p.admin,
-		"BACKPLANE_DATA_DIR="+t.TempDir(),
+		"BACKPLANE_DATA_DIR="+p.dataDir,
 		"BACKPLANE_REDIS_URL=",
 	)
 	p.cmd.Env = append(p.cmd.Env, env...)

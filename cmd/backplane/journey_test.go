@@ -1,0 +1,182 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/http"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
+	"github.com/backplane/backplane/internal/dbtest"
+)
+
+// api is a REST client of a running `backplane dev`.
+type api struct {
+	t    *testing.T
+	base string
+}
+
+func (a api) call(method, path, token string, body any) (int, map[string]any) {
+	a.t.Helper()
+	var r io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		require.NoError(a.t, err)
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, a.base+path, r)
+	require.NoError(a.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(a.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(a.t, err)
+	out := map[string]any{}
+	if len(raw) > 0 {
+		require.NoError(a.t, json.Unmarshal(raw, &out), "%s %s: %s", method, path, raw)
+	}
+	return resp.StatusCode, out
+}
+
+// eventually polls a call until it answers want, for changes that take effect within a
+// second at the edge.
+func (a api) eventually(want int, method, path, token string) {
+	a.t.Helper()
+	var got int
+	require.Eventually(a.t, func() bool {
+		got, _ = a.call(method, path, token, nil)
+		return got == want
+	}, 3*time.Second, 50*time.Millisecond, "%s %s never answered %d (last %d)", method, path, want, got)
+}
+
+var verifyLink = regexp.MustCompile(`/verify-email\?token=([A-Za-z0-9_-]+)`)
+
+// verificationToken waits for the verification email in the dev mailbox and reads the
+// token from its plain-text part.
+func verificationToken(t *testing.T, dataDir, to string) string {
+	t.Helper()
+	var token string
+	require.Eventually(t, func() bool {
+		files, _ := filepath.Glob(filepath.Join(dataDir, "mailbox", "*.eml"))
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			msg, err := mail.ReadMessage(bytes.NewReader(raw))
+			if err != nil || !strings.Contains(msg.Header.Get("To"), to) {
+				continue
+			}
+			_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+			require.NoError(t, err)
+			parts := multipart.NewReader(msg.Body, params["boundary"])
+			for {
+				part, err := parts.NextRawPart()
+				if err != nil {
+					break
+				}
+				body, _ := io.ReadAll(quotedprintable.NewReader(part))
+				if m := verifyLink.FindSubmatch(body); m != nil {
+					token = string(m[1])
+					return true
+				}
+			}
+		}
+		return false
+	}, 15*time.Second, 100*time.Millisecond, "no verification email reached the mailbox")
+	return token
+}
+
+// TestAccountJourneyThroughTheWholeMesh drives one account through the REST door of a
+// real `backplane dev`: the gateway checks tokens against auth's keys and the live
+// sessions in Redis, auth sends its emails through notification with a service
+// credential, and notification looks the address up in auth the same way.
+func TestAccountJourneyThroughTheWholeMesh(t *testing.T) {
+	t.Parallel()
+	p := startDev(t, dbtest.NewDatabase(t), "BACKPLANE_REFRESH_REUSE_GRACE=0s")
+	defer p.stop(t)
+	a := api{t: t, base: "http://" + p.http}
+	email := fmt.Sprintf("ada+%d@example.com", time.Now().UnixNano())
+
+	code, body := a.call("POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "correct horse battery", "displayName": "Ada"})
+	require.Equal(t, http.StatusOK, code, body)
+	tokens := body["tokens"].(map[string]any)
+	access, refresh := tokens["accessToken"].(string), tokens["refreshToken"].(string)
+
+	code, body = a.call("GET", "/v1/users/me", access, nil)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, false, body["user"].(map[string]any)["emailVerified"])
+
+	code, body = a.call("POST", "/v1/auth/email:verify", "", map[string]string{"token": verificationToken(t, p.dataDir, email)})
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = a.call("GET", "/v1/users/me", access, nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, true, body["user"].(map[string]any)["emailVerified"])
+
+	code, body = a.call("GET", "/.well-known/jwks.json", "", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.NotEmpty(t, body["keys"], "the JWKS is an object with keys, as RFC 7517 has it")
+
+	// An API key with one scope opens what that scope grants, and stops working within a
+	// second of being deleted.
+	code, body = a.call("POST", "/v1/api-keys", access, map[string]any{"displayName": "ci", "scopes": []string{"profile:read"}})
+	require.Equal(t, http.StatusOK, code, body)
+	secret := body["secret"].(string)
+	keyID := body["apiKey"].(map[string]any)["id"].(string)
+	require.True(t, strings.HasPrefix(secret, "bpk_"))
+	code, _ = a.call("GET", "/v1/users/me", secret, nil)
+	require.Equal(t, http.StatusOK, code)
+	code, _ = a.call("PATCH", "/v1/users/me", secret, map[string]string{"displayName": "Eve"})
+	require.Equal(t, http.StatusForbidden, code)
+	code, _ = a.call("DELETE", "/v1/api-keys/"+keyID, access, nil)
+	require.Equal(t, http.StatusOK, code)
+	a.eventually(http.StatusUnauthorized, "GET", "/v1/users/me", secret)
+
+	// However the caller authenticates, the edge does not route INTERNAL RPCs.
+	conn, err := grpc.NewClient(p.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = authv1.NewAuthServiceClient(conn).LookupUser(context.Background(), &authv1.LookupUserRequest{Key: &authv1.LookupUserRequest_Email{Email: email}})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+
+	// Refresh rotates; presenting the spent token again ends the session, and its access
+	// tokens stop working at the edge within a second.
+	code, body = a.call("POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": refresh})
+	require.Equal(t, http.StatusOK, code, body)
+	newAccess := body["accessToken"].(string)
+	code, _ = a.call("GET", "/v1/users/me", newAccess, nil)
+	require.Equal(t, http.StatusOK, code)
+	code, _ = a.call("POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": refresh})
+	require.Equal(t, http.StatusUnauthorized, code)
+	a.eventually(http.StatusUnauthorized, "GET", "/v1/users/me", newAccess)
+	a.eventually(http.StatusUnauthorized, "GET", "/v1/users/me", access)
+
+	// The password still works: a new session, and the inbox answers for it.
+	code, body = a.call("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": "correct horse battery"})
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = a.call("GET", "/v1/notifications", body["accessToken"].(string), nil)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, "unreadCount")
+}
