@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -69,7 +70,11 @@ func New(ctx context.Context, cfg Config, d Dependencies) (*Server, error) {
 	}
 	if d.Hasher == nil {
 		var err error
-		if d.Hasher, err = password.NewHasher(password.OWASP, cfg.PasswordHashConcurrency); err != nil {
+		slots := cfg.PasswordHashConcurrency
+		if slots == 0 {
+			slots = max(1, runtime.GOMAXPROCS(0)-1)
+		}
+		if d.Hasher, err = password.NewHasher(password.OWASP, slots); err != nil {
 			return nil, err
 		}
 	}
