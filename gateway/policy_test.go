@@ -270,7 +270,8 @@ func TestAPIKeyScopes(t *testing.T) {
 
 func limiter(t testing.TB, rdb redis.UniversalClient, mode ratelimit.FailureMode, anonymous, authenticated string) *gateway.RateLimitConfig {
 	t.Helper()
-	l, err := ratelimit.New(ratelimit.Config{Redis: rdb, FailureMode: mode, MeterProvider: noop.NewMeterProvider(), Logger: discard()})
+	// Leases on, as the mesh runs the edge.
+	l, err := ratelimit.New(ratelimit.Config{Redis: rdb, FailureMode: mode, Lease: true, MeterProvider: noop.NewMeterProvider(), Logger: discard()})
 	require.NoError(t, err)
 	anon, err := ratelimit.ParseLimit(anonymous)
 	require.NoError(t, err)

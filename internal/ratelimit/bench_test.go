@@ -21,12 +21,19 @@ const benchKeys = 1024
 var benchLimit = Limit{Rate: 1_000_000, Period: time.Hour, Burst: 1_000_000}
 
 // BenchmarkAllow is the Limiter the edge uses, metrics included.
-func BenchmarkAllow(b *testing.B) {
+func BenchmarkAllow(b *testing.B) { benchAllow(b, false) }
+
+// BenchmarkAllowLeased is BenchmarkAllow with leases on: most decisions are
+// spent from a lease, one in twenty-one asks Redis.
+func BenchmarkAllowLeased(b *testing.B) { benchAllow(b, true) }
+
+func benchAllow(b *testing.B, lease bool) {
 	client := redistest.Client(b)
 	limiter, err := New(Config{
 		Redis:         client,
 		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())),
 		Logger:        slog.New(slog.DiscardHandler),
+		Lease:         lease,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -68,8 +68,8 @@ type Config struct {
 	// Now is the clock of the local floor and of the health window;
 	// time.Now if nil.
 	Now func() time.Time
-	// LocalMaxKeys bounds the keys the local floor remembers;
-	// DefaultLocalMaxKeys if zero.
+	// LocalMaxKeys bounds the keys the local floor remembers, and those
+	// holding leases; DefaultLocalMaxKeys if zero.
 	LocalMaxKeys int
 	// HealthWindow is how long [Limiter.Healthy] reports a Redis failure;
 	// DefaultHealthWindow if zero.
@@ -81,6 +81,18 @@ type Config struct {
 	// accepts connections but stops answering holds calls for the client's
 	// ReadTimeout instead.
 	RedisTimeout time.Duration
+	// Lease lets the limiter take a few units of a key's budget ahead of
+	// need on each round trip to Redis (a twentieth of the limit's Burst, at
+	// least 1 and at most 20) and spend them in process, so that a burst of
+	// calls costs one round trip per lease rather than one per call. The
+	// units are spent in Redis when taken, so no replica ever over-admits;
+	// the price is that another replica cannot use them until they are spent
+	// or LeaseTTL passes. Off if false.
+	Lease bool
+	// LeaseTTL is how long leased units stay usable; DefaultLeaseTTL if
+	// zero. Units unspent by then are forgotten, and refill in Redis as time
+	// passes.
+	LeaseTTL time.Duration
 }
 
 func (c Config) validate() error {
@@ -97,8 +109,8 @@ func (c Config) validate() error {
 	if c.FailureMode != FailOpen && c.FailureMode != FailClosed {
 		errs = append(errs, fmt.Errorf("ratelimit: unknown FailureMode %d", c.FailureMode))
 	}
-	if c.LocalMaxKeys < 0 || c.HealthWindow < 0 || c.RedisTimeout < 0 {
-		errs = append(errs, errors.New("ratelimit: LocalMaxKeys, HealthWindow and RedisTimeout must not be negative"))
+	if c.LocalMaxKeys < 0 || c.HealthWindow < 0 || c.RedisTimeout < 0 || c.LeaseTTL < 0 {
+		errs = append(errs, errors.New("ratelimit: LocalMaxKeys, HealthWindow, RedisTimeout and LeaseTTL must not be negative"))
 	}
 	return errors.Join(errs...)
 }

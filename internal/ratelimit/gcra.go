@@ -34,8 +34,11 @@ func newGCRA(l Limit, cost int) (gcra, error) {
 
 // decide is the algorithm the Lua script in gcra.lua also runs; keep them in
 // step. tat is the stored TAT (0 for none) and now the clock, both in
-// microseconds. It returns the decision and, when allowed, the TAT to store.
-func (g gcra) decide(l Limit, tat, now int64, cost int) (Decision, int64) {
+// microseconds. When cost is allowed, up to extra more units are spent as
+// well, as many as are left (the lease a [Limiter] keeps to spend in
+// process); the decision's Remaining is what is left after both. It returns
+// the decision, the TAT to store and the extra units granted.
+func (g gcra) decide(l Limit, tat, now int64, cost, extra int) (Decision, int64, int) {
 	tat = max(tat, now)
 	newTAT := tat + g.interval*int64(cost)
 	allowAt := newTAT - g.tolerance
@@ -46,14 +49,17 @@ func (g gcra) decide(l Limit, tat, now int64, cost int) (Decision, int64) {
 			Remaining:  int((now - tat + g.tolerance) / g.interval),
 			RetryAfter: micros(allowAt - now),
 			ResetAfter: micros(tat - now),
-		}, tat
+		}, tat, 0
 	}
+	granted := min(int64(max(extra, 0)), (now-allowAt)/g.interval)
+	newTAT += g.interval * granted
+	allowAt += g.interval * granted
 	return Decision{
 		Allowed:    true,
 		Limit:      l.Burst,
 		Remaining:  int((now - allowAt) / g.interval),
 		ResetAfter: micros(newTAT - now),
-	}, newTAT
+	}, newTAT, int(granted)
 }
 
 func micros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }

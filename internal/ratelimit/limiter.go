@@ -35,12 +35,14 @@ type Request struct {
 
 // Limiter is the edge's rate limiter: [Redis] decides, and while Redis is
 // unreachable the [FailureMode] (or [Request.FailClosed]) chooses between the
-// [Local] floor and [ErrUnavailable]. Every decision is counted in the
-// backplane.ratelimit.decisions metric and every Redis failure in
-// backplane.ratelimit.redis_failures.
+// [Local] floor and [ErrUnavailable]. With [Config.Lease], calls may also be
+// decided from units leased from Redis ahead of need. Every decision is
+// counted in the backplane.ratelimit.decisions metric and every Redis failure
+// in backplane.ratelimit.redis_failures.
 type Limiter struct {
 	redis   *Redis
 	local   *Local
+	leases  *leases // nil unless Config.Lease
 	client  redis.UniversalClient
 	mode    FailureMode
 	log     *slog.Logger
@@ -78,9 +80,18 @@ func New(cfg Config) (*Limiter, error) {
 	if timeout == 0 {
 		timeout = DefaultRedisTimeout
 	}
+	var ls *leases
+	if cfg.Lease {
+		ttl := cfg.LeaseTTL
+		if ttl == 0 {
+			ttl = DefaultLeaseTTL
+		}
+		ls = newLeases(cfg.LocalMaxKeys, ttl)
+	}
 	return &Limiter{
 		redis:   NewRedis(cfg.Redis),
 		local:   NewLocal(cfg.LocalMaxKeys, now),
+		leases:  ls,
 		client:  cfg.Redis,
 		mode:    cfg.FailureMode,
 		log:     cfg.Logger,
@@ -95,12 +106,34 @@ func New(cfg Config) (*Limiter, error) {
 // [ErrCostExceedsBurst]), when ctx ends first, and, wrapping
 // [ErrUnavailable], when Redis is unreachable and the call must fail closed;
 // otherwise a decision, allowed or not.
+//
+// With leases on, a call first spends units its key holds in process; if
+// there are not enough, it asks Redis for its cost plus a lease. Calls that
+// must fail closed, and every call while Redis is failing, neither spend nor
+// take leases: they are decided as if leases were off.
 func (l *Limiter) Allow(ctx context.Context, req Request) (Decision, error) {
 	g, err := newGCRA(req.Limit, req.Cost)
 	if err != nil {
 		return Decision{}, err
 	}
-	d, err := l.askRedis(ctx, req, g)
+	leasing := l.leases != nil && !req.FailClosed && !l.failing.Load()
+	var r reservation
+	if leasing {
+		d, res, done, err := l.leaseOrReserve(ctx, req)
+		if done || err != nil {
+			return d, err
+		}
+		r = res
+	}
+	d, granted, err := l.askRedis(ctx, req, g, r.extra)
+	source := sourceRedis
+	if leasing {
+		var fromLease bool
+		d, fromLease = l.leases.settle(req.Key, req.Limit, req.Cost, r, granted, d, err == nil, l.now().UnixMicro())
+		if fromLease {
+			source = sourceLease
+		}
+	}
 	switch {
 	case err == nil:
 		l.recovered()
@@ -111,29 +144,65 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Decision, error) {
 		return Decision{}, ctx.Err()
 	case req.FailClosed || l.mode == FailClosed:
 		l.failed(ctx, err, true)
-		l.metrics.decided(ctx, outcomeUnavailable, req.Policy)
+		l.metrics.decided(ctx, outcomeUnavailable, sourceNone, req.Policy)
 		return Decision{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	default:
 		l.failed(ctx, err, false)
 		d = l.local.allow(req.Key, req.Limit, g, req.Cost)
+		source = sourceLocal
 	}
 	if d.Allowed {
-		l.metrics.decided(ctx, outcomeAllowed, req.Policy)
+		l.metrics.decided(ctx, outcomeAllowed, source, req.Policy)
 	} else {
-		l.metrics.decided(ctx, outcomeLimited, req.Policy)
+		l.metrics.decided(ctx, outcomeLimited, source, req.Policy)
 	}
 	return d, nil
 }
 
+// leaseWaits bounds how many refills in flight a call waits for before it
+// asks Redis itself: a busy key's other calls may spend each refill before
+// this one wakes.
+const leaseWaits = 8
+
+// leaseOrReserve decides req from its key's lease if that holds enough
+// units, waiting for a refill in flight if there is one; done reports that it
+// did. Otherwise it returns the reservation to ask Redis with. It fails only
+// when ctx ends while waiting.
+func (l *Limiter) leaseOrReserve(ctx context.Context, req Request) (_ Decision, _ reservation, done bool, _ error) {
+	for waits := 0; ; waits++ {
+		now := l.now().UnixMicro()
+		if d, ok := l.leases.spend(req.Key, req.Limit, req.Cost, now); ok {
+			l.metrics.decided(ctx, outcomeAllowed, sourceLease, req.Policy)
+			return d, reservation{}, true, nil
+		}
+		r := l.leases.reserve(req.Key, req.Limit, now, waits < leaseWaits)
+		if r.wait == nil {
+			return Decision{}, r, false, nil
+		}
+		select {
+		case <-r.wait.done:
+		case <-ctx.Done():
+			return Decision{}, reservation{}, false, ctx.Err()
+		}
+		if r.wait.failed {
+			// Redis did not answer the refill, and is likely failing: ask it
+			// as if leases were off rather than wait for another.
+			return Decision{}, reservation{}, false, nil
+		}
+	}
+}
+
 // askRedis asks Redis within the limiter's timeout, or the caller's if that
 // is sooner: a context costs a timer, and the edge runs this on every call.
-func (l *Limiter) askRedis(ctx context.Context, req Request, g gcra) (Decision, error) {
+// extra is the lease wanted beyond the call's cost; it returns the units
+// granted.
+func (l *Limiter) askRedis(ctx context.Context, req Request, g gcra, extra int) (Decision, int, error) {
 	if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > l.timeout {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, l.timeout)
 		defer cancel()
 	}
-	return l.redis.allow(ctx, req.Key, req.Limit, g, req.Cost)
+	return l.redis.allow(ctx, req.Key, req.Limit, g, req.Cost, extra)
 }
 
 // failed records a Redis failure, logging only the first of an outage.

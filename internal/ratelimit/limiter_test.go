@@ -26,21 +26,25 @@ type testBundle struct {
 }
 
 // setup builds a Limiter on client. Its clock is fake: it drives the local
-// floor and the health window, while Redis keeps its own.
+// floor, the health window and leases, while Redis keeps its own.
 func setup(t *testing.T, client redis.UniversalClient, mode FailureMode) *testBundle {
+	t.Helper()
+	return setupConfig(t, Config{Redis: client, FailureMode: mode})
+}
+
+// setupConfig is setup for a Config with more than Redis and FailureMode
+// set; it fills in the meter provider, the logger and the clock.
+func setupConfig(t *testing.T, cfg Config) *testBundle {
 	t.Helper()
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
 	logs := &syncBuffer{}
 	clock := newFakeClock()
-	limiter, err := New(Config{
-		Redis:         client,
-		FailureMode:   mode,
-		MeterProvider: mp,
-		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
-		Now:           clock.Now,
-	})
+	cfg.MeterProvider = mp
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	cfg.Now = clock.Now
+	limiter, err := New(cfg)
 	require.NoError(t, err)
 	return &testBundle{limiter: limiter, reader: reader, logs: logs, clock: clock}
 }
@@ -109,7 +113,7 @@ func TestNewValidatesConfig(t *testing.T) {
 	require.ErrorContains(t, err, "must not be negative")
 
 	_, err = New(Config{RedisTimeout: -time.Second})
-	require.ErrorContains(t, err, "LocalMaxKeys, HealthWindow and RedisTimeout must not be negative")
+	require.ErrorContains(t, err, "LocalMaxKeys, HealthWindow, RedisTimeout and LeaseTTL must not be negative")
 }
 
 func TestLimiterDecidesWithRedisAndCounts(t *testing.T) {
@@ -129,8 +133,8 @@ func TestLimiterDecidesWithRedisAndCounts(t *testing.T) {
 	require.EqualValues(t, 1, n)
 
 	require.Equal(t, map[string]int64{
-		"decision=allowed,policy=anonymous": 2,
-		"decision=limited,policy=anonymous": 1,
+		"decision=allowed,policy=anonymous,source=redis": 2,
+		"decision=limited,policy=anonymous,source=redis": 1,
 	}, b.counts(t, "backplane.ratelimit.decisions"))
 	require.Empty(t, b.counts(t, "backplane.ratelimit.redis_failures"))
 	require.NoError(t, b.limiter.Healthy(t.Context()))
@@ -152,8 +156,8 @@ func TestLimiterFailsOpenToLocal(t *testing.T) {
 	}
 
 	require.Equal(t, map[string]int64{
-		"decision=allowed,policy=authenticated": 2,
-		"decision=limited,policy=authenticated": 1,
+		"decision=allowed,policy=authenticated,source=local": 2,
+		"decision=limited,policy=authenticated,source=local": 1,
 	}, b.counts(t, "backplane.ratelimit.decisions"))
 	require.Equal(t, map[string]int64{"action=local": 3}, b.counts(t, "backplane.ratelimit.redis_failures"))
 
@@ -170,7 +174,7 @@ func TestLimiterFailsClosed(t *testing.T) {
 	_, err := b.limiter.Allow(t.Context(), req)
 	require.ErrorIs(t, err, ErrUnavailable)
 
-	require.Equal(t, map[string]int64{"decision=unavailable,policy=anonymous": 1}, b.counts(t, "backplane.ratelimit.decisions"))
+	require.Equal(t, map[string]int64{"decision=unavailable,policy=anonymous,source=none": 1}, b.counts(t, "backplane.ratelimit.decisions"))
 	require.Equal(t, map[string]int64{"action=rejected": 1}, b.counts(t, "backplane.ratelimit.redis_failures"))
 }
 
@@ -190,15 +194,28 @@ func TestLimiterFailsClosedWhenAskedWhateverTheMode(t *testing.T) {
 	require.True(t, d.Allowed)
 
 	require.Equal(t, map[string]int64{
-		"decision=unavailable,policy=anonymous": 1,
-		"decision=allowed,policy=anonymous":     1,
+		"decision=unavailable,policy=anonymous,source=none": 1,
+		"decision=allowed,policy=anonymous,source=local":    1,
 	}, b.counts(t, "backplane.ratelimit.decisions"))
 	require.Equal(t, map[string]int64{"action=rejected": 1, "action=local": 1}, b.counts(t, "backplane.ratelimit.redis_failures"))
 }
 
 func TestLimiterFailsOpenWhenRedisHangs(t *testing.T) {
 	t.Parallel()
-	// A server that accepts connections and never answers.
+	b := setup(t, hangingRedis(t), FailOpen)
+
+	start := time.Now()
+	d, err := b.limiter.Allow(t.Context(), Request{Key: testKey(t), Limit: perHour(1, 1), Policy: PolicyAnonymous, Cost: 1})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.Less(t, time.Since(start), time.Second, "bounded by RedisTimeout, not go-redis's ReadTimeout")
+	require.Equal(t, map[string]int64{"action=local": 1}, b.counts(t, "backplane.ratelimit.redis_failures"))
+}
+
+// hangingRedis is a client of a server that accepts connections and never
+// answers.
+func hangingRedis(t *testing.T) redis.UniversalClient {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = lis.Close() })
@@ -223,14 +240,7 @@ func TestLimiterFailsOpenWhenRedisHangs(t *testing.T) {
 		ContextTimeoutEnabled: true,
 	})
 	t.Cleanup(func() { _ = client.Close() })
-	b := setup(t, client, FailOpen)
-
-	start := time.Now()
-	d, err := b.limiter.Allow(t.Context(), Request{Key: testKey(t), Limit: perHour(1, 1), Policy: PolicyAnonymous, Cost: 1})
-	require.NoError(t, err)
-	require.True(t, d.Allowed)
-	require.Less(t, time.Since(start), time.Second, "bounded by RedisTimeout, not go-redis's ReadTimeout")
-	require.Equal(t, map[string]int64{"action=local": 1}, b.counts(t, "backplane.ratelimit.redis_failures"))
+	return client
 }
 
 func TestLimiterHealthReportsRecentFailures(t *testing.T) {

@@ -71,7 +71,7 @@ func (l *Local) allow(key string, lim Limit, g gcra, cost int) Decision {
 	defer s.mu.Unlock()
 	now := l.now().UnixMicro()
 	tat, seen := s.tats[key]
-	d, newTAT := g.decide(lim, tat, now, cost)
+	d, newTAT, _ := g.decide(lim, tat, now, cost, 0)
 	if d.Allowed {
 		if !seen && len(s.tats) >= l.maxShard {
 			s.evict(now, l.maxShard)

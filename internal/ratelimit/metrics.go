@@ -16,6 +16,15 @@ const (
 	outcomeUnavailable = "unavailable"
 )
 
+// Values of the source attribute of backplane.ratelimit.decisions: what made
+// the decision. None is for calls refused with ErrUnavailable.
+const (
+	sourceRedis = "redis"
+	sourceLease = "lease"
+	sourceLocal = "local"
+	sourceNone  = "none"
+)
+
 // Values of the action attribute of backplane.ratelimit.redis_failures: what
 // the limiter did instead of asking Redis.
 const (
@@ -27,7 +36,7 @@ const (
 const meterName = "github.com/backplane/backplane/internal/ratelimit"
 
 // metrics are the limiter's counters. Attribute sets are built once per
-// (decision, policy) pair and reused: the decision path runs on every call,
+// (decision, source, policy) triple and reused: the decision path runs on every call,
 // and policies are few.
 type metrics struct {
 	decisions     metric.Int64Counter
@@ -37,12 +46,12 @@ type metrics struct {
 	failedReject  metric.AddOption
 }
 
-type decisionAttrs struct{ decision, policy string }
+type decisionAttrs struct{ decision, source, policy string }
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	meter := mp.Meter(meterName)
 	decisions, err := meter.Int64Counter("backplane.ratelimit.decisions",
-		metric.WithDescription("Rate-limit decisions, by decision (allowed, limited, unavailable) and policy."),
+		metric.WithDescription("Rate-limit decisions, by decision (allowed, limited, unavailable), source (redis, lease, local, none) and policy."),
 		metric.WithUnit("{decision}"))
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: decisions counter: %w", err)
@@ -62,12 +71,13 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 }
 
 // decided counts one decision.
-func (m *metrics) decided(ctx context.Context, decision, policy string) {
-	k := decisionAttrs{decision, policy}
+func (m *metrics) decided(ctx context.Context, decision, source, policy string) {
+	k := decisionAttrs{decision, source, policy}
 	opt, ok := m.attrs.Load(k)
 	if !ok {
 		opt, _ = m.attrs.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("decision", decision),
+			attribute.String("source", source),
 			attribute.String("policy", policy),
 		)))
 	}

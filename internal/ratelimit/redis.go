@@ -41,17 +41,20 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit, cost int) (Decis
 	if err != nil {
 		return Decision{}, err
 	}
-	return r.allow(ctx, key, l, g, cost)
+	d, _, err := r.allow(ctx, key, l, g, cost, 0)
+	return d, err
 }
 
-// allow is Allow with its arguments checked and converted.
-func (r *Redis) allow(ctx context.Context, key string, l Limit, g gcra, cost int) (Decision, error) {
-	res, err := r.script.Run(ctx, r.client, []string{redisKey(key)}, g.interval, g.tolerance, cost).Int64Slice()
+// allow is Allow with its arguments checked and converted, and a lease: when
+// cost is allowed, up to extra more units are spent too, as many as are left,
+// and their number returned with the decision.
+func (r *Redis) allow(ctx context.Context, key string, l Limit, g gcra, cost, extra int) (Decision, int, error) {
+	res, err := r.script.Run(ctx, r.client, []string{redisKey(key)}, g.interval, g.tolerance, cost, extra).Int64Slice()
 	if err != nil {
-		return Decision{}, fmt.Errorf("ratelimit: redis: %w", err)
+		return Decision{}, 0, fmt.Errorf("ratelimit: redis: %w", err)
 	}
-	if len(res) != 4 {
-		return Decision{}, fmt.Errorf("ratelimit: redis: the script returned %d values, want 4", len(res))
+	if len(res) != 5 {
+		return Decision{}, 0, fmt.Errorf("ratelimit: redis: the script returned %d values, want 5", len(res))
 	}
 	return Decision{
 		Allowed:    res[0] == 1,
@@ -59,5 +62,5 @@ func (r *Redis) allow(ctx context.Context, key string, l Limit, g gcra, cost int
 		Remaining:  int(res[1]),
 		RetryAfter: micros(res[2]),
 		ResetAfter: micros(res[3]),
-	}, nil
+	}, int(res[4]), nil
 }
