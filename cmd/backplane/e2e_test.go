@@ -238,7 +238,7 @@ func TestServeNeverFallsBack(t *testing.T) {
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
-	for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_NOTIFICATION_ADDR"} {
+	for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_NOTIFICATION_ADDR", "BACKPLANE_PUBLIC_URL"} {
 		require.Contains(t, string(out), want)
 	}
 

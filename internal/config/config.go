@@ -143,8 +143,10 @@ func Load(mode Mode, getenv func(string) string) (Config, error) {
 	if c.Edge.CORSAllowCredentials && slices.Contains(c.Edge.CORSAllowedOrigins, "*") {
 		r.fail("BACKPLANE_CORS_ALLOWED_ORIGINS", "*", "* cannot be combined with BACKPLANE_CORS_ALLOW_CREDENTIALS=true; list the exact origins")
 	}
-	if c.PublicURL == "" {
-		c.PublicURL = "http://" + strings.Replace(c.HTTPAddr, "0.0.0.0", "localhost", 1)
+	if c.PublicURL == "" && mode == Dev {
+		// Serve mode has no sensible default: every piece must agree on it, since it
+		// is the access tokens' issuer and the root of every emailed link.
+		c.PublicURL = "http://" + c.HTTPAddr
 	}
 	for _, name := range serviceNames {
 		key := "BACKPLANE_" + strings.ToUpper(name) + "_ADDR"
@@ -162,6 +164,9 @@ func (c Config) Require(database, redis bool, services ...string) error {
 	var errs []error
 	if len(c.ServiceTokenSecret) == 0 {
 		errs = append(errs, errors.New("BACKPLANE_SERVICE_TOKEN_SECRET is required in serve mode (at least 32 bytes, the same for every piece: openssl rand -base64 32)"))
+	}
+	if c.PublicURL == "" {
+		errs = append(errs, errors.New("BACKPLANE_PUBLIC_URL is required in serve mode, the same for every piece (https://app.example.com): it issues the access tokens and roots every emailed link"))
 	}
 	if database && c.DatabaseURL == "" {
 		errs = append(errs, errors.New("BACKPLANE_DATABASE_URL is required in serve mode (postgres://user:pass@host:5432/db)"))

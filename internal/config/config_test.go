@@ -30,7 +30,7 @@ func TestLoadDefaults(t *testing.T) {
 	c, err = config.Load(config.Serve, env(nil))
 	require.NoError(t, err)
 	require.Equal(t, "0.0.0.0:9090", c.GRPCAddr)
-	require.Equal(t, "http://localhost:8080", c.PublicURL)
+	require.Empty(t, c.PublicURL, "serve mode derives no public URL; Require reports it missing")
 }
 
 func TestLoadReportsEveryBadVariable(t *testing.T) {
@@ -57,6 +57,7 @@ func TestLoadReportsEveryBadVariable(t *testing.T) {
 func TestLoadReadsValues(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(config.Serve, env(map[string]string{
+		"BACKPLANE_PUBLIC_URL":           "https://app.example.com",
 		"BACKPLANE_SERVICE_TOKEN_SECRET": "0123456789abcdef0123456789abcdef",
 		"BACKPLANE_DATABASE_URL":         "postgres://app@db:5432/backplane",
 		"BACKPLANE_REDIS_URL":            "redis://cache:6379/0",
@@ -77,7 +78,7 @@ func TestRequireNamesWhatIsMissing(t *testing.T) {
 	require.NoError(t, err)
 	err = c.Require(true, true, "auth", "notification")
 	require.Error(t, err)
-	for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_AUTH_ADDR", "BACKPLANE_NOTIFICATION_ADDR", "BACKPLANE_SERVICE_TOKEN_SECRET"} {
+	for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_AUTH_ADDR", "BACKPLANE_NOTIFICATION_ADDR", "BACKPLANE_SERVICE_TOKEN_SECRET", "BACKPLANE_PUBLIC_URL"} {
 		require.Contains(t, err.Error(), want)
 	}
 }
