@@ -116,6 +116,12 @@ func (in *Interceptor) authorize(ctx context.Context, fullMethod string) (contex
 		return ctx, "", status.Error(codes.PermissionDenied, "this method is not open to callers")
 	}
 	bearer, hasBearer, malformed := bearerToken(ctx)
+	if policy.GetAudience() != accessv1.Audience_AUDIENCE_INTERNAL {
+		// A call our own edge forwards carries its service credential too. Noting which
+		// service relayed the call lets handlers believe what only the edge may tell
+		// them, such as the client's address; from anyone else it is ignored.
+		ctx = in.relayedBy(ctx)
+	}
 
 	switch policy.GetAudience() {
 	case accessv1.Audience_AUDIENCE_PUBLIC:
@@ -211,6 +217,21 @@ func bearerToken(ctx context.Context) (token string, ok, malformed bool) {
 }
 
 type serviceKey struct{}
+
+// relayedBy records the calling service, if the call carries a valid service credential.
+func (in *Interceptor) relayedBy(ctx context.Context) context.Context {
+	if in.services == nil {
+		return ctx
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if len(md.Get(ServiceTokenHeader)) == 0 {
+		return ctx
+	}
+	if name, err := in.services.AuthenticateService(ctx); err == nil {
+		return WithService(ctx, name)
+	}
+	return ctx
+}
 
 // WithService returns a context recording that the caller is the named service.
 func WithService(ctx context.Context, name string) context.Context {

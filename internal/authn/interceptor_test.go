@@ -35,7 +35,9 @@ func (echoAuth) GetJwks(context.Context, *authv1.GetJwksRequest) (*authv1.GetJwk
 }
 
 func (echoAuth) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRequest) (*authv1.GetCurrentUserResponse, error) {
-	return &authv1.GetCurrentUserResponse{User: principalUser(ctx)}, nil
+	u := principalUser(ctx)
+	u.Email, _ = ServiceFromContext(ctx) // the service that relayed the call, if any
+	return &authv1.GetCurrentUserResponse{User: u}, nil
 }
 
 func (echoAuth) CreateApiKey(context.Context, *authv1.CreateApiKeyRequest) (*authv1.CreateApiKeyResponse, error) {
@@ -284,4 +286,23 @@ func TestInterceptorAnswersUnavailableWhileTheMirrorIsRebuilt(t *testing.T) {
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+token))
 	_, _, err = in.authorize(ctx, authv1.AuthService_GetCurrentUser_FullMethodName)
 	require.Equal(t, codes.Unavailable, status.Code(err), "not logged out: retry shortly")
+}
+
+// A user's call that our edge relays carries the edge's service credential too; handlers
+// may then believe what only the edge can tell them. A forged one changes nothing.
+func TestInterceptorNotesTheRelayingService(t *testing.T) {
+	t.Parallel()
+	b := setupInterceptor(t, fakeKeys{})
+	token, _ := b.login(t, RoleUser)
+	serviceToken, err := b.services.Mint("gateway")
+	require.NoError(t, err)
+	relayedBy := func(md metadata.MD) string {
+		t.Helper()
+		resp, err := b.client.GetCurrentUser(metadata.NewOutgoingContext(context.Background(), md), &authv1.GetCurrentUserRequest{})
+		require.NoError(t, err)
+		return resp.GetUser().GetEmail()
+	}
+	require.Equal(t, "gateway", relayedBy(metadata.Pairs("authorization", "Bearer "+token, ServiceTokenHeader, serviceToken)))
+	require.Empty(t, relayedBy(metadata.Pairs("authorization", "Bearer "+token, ServiceTokenHeader, "forged")))
+	require.Empty(t, relayedBy(metadata.Pairs("authorization", "Bearer "+token)))
 }

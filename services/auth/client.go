@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
+	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/clientip"
 )
 
@@ -20,14 +21,17 @@ type clientInfo struct {
 
 // clientOf reads the caller's address and User-Agent. The address is, in order: the one
 // the trusted-proxy resolver (package clientip) stored in the context; the one the edge
-// sends as x-backplane-client-ip (clients cannot set it through the edge, which drops
-// that namespace); the peer. A raw x-forwarded-for is not believed: any client can write it.
+// sends as x-backplane-client-ip, believed only when a service credential came with it
+// (the edge drops that namespace from clients, and a client calling us directly cannot
+// sign as a service); the peer. A raw x-forwarded-for is not believed: any client can
+// write it.
 func clientOf(ctx context.Context) clientInfo {
 	var c clientInfo
 	md, _ := metadata.FromIncomingContext(ctx)
+	_, relayed := authn.ServiceFromContext(ctx)
 	if ip, ok := clientip.FromContext(ctx); ok {
 		c.ip = ip.String()
-	} else if v := md.Get(clientip.MetadataKey); len(v) > 0 {
+	} else if v := md.Get(clientip.MetadataKey); relayed && len(v) > 0 {
 		if ip, err := netip.ParseAddr(strings.TrimSpace(v[0])); err == nil {
 			c.ip = ip.String()
 		}

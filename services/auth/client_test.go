@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
+	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/clientip"
 )
 
@@ -22,8 +23,11 @@ func TestClientOf(t *testing.T) {
 	spoofed := metadata.NewIncomingContext(base, metadata.Pairs("x-forwarded-for", "192.0.2.1"))
 	require.Equal(t, "10.0.0.9", clientOf(spoofed).ip)
 
-	// What the edge established is.
+	// What the edge established is, when the edge relayed the call with its service
+	// credential; from a client calling the service directly it is not.
 	fwd := metadata.NewIncomingContext(base, metadata.Pairs(clientip.MetadataKey, "203.0.113.7", "x-forwarded-user-agent", "curl/8", "user-agent", "grpc-go"))
+	require.Equal(t, "10.0.0.9", clientOf(fwd).ip, "an unrelayed claim of the client's address is ignored")
+	fwd = authn.WithService(fwd, "gateway")
 	got := clientOf(fwd)
 	require.Equal(t, "203.0.113.7", got.ip)
 	require.Equal(t, "curl/8", got.userAgent)
