@@ -93,12 +93,20 @@ func newDevCluster(ctx context.Context, dataDir string) (*DevCluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The parents are made traversable: the server runs as another user when we are
+	// root, and must reach its own directory through them.
+	if err := os.MkdirAll(filepath.Dir(dataDir), 0o755); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
 	if owner != nil {
 		if err := owner.claim(dataDir); err != nil {
 			return nil, fmt.Errorf("hand the directory to the %s user: %w", owner.name, err)
+		}
+		if err := owner.canReach(dataDir); err != nil {
+			return nil, err
 		}
 	}
 	return &DevCluster{dataDir: dataDir, bin: bin, owner: owner}, nil

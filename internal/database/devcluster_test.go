@@ -107,3 +107,22 @@ func TestStartDevClusterRefusesLongPaths(t *testing.T) {
 	_, err := StartDevCluster(t.Context(), long)
 	require.ErrorContains(t, err, "choose a shorter one")
 }
+
+// The server runs as another user when we are root, and must reach its directory: a
+// parent it cannot pass through is reported with what to do, rather than left to
+// initdb's bare "Permission denied".
+func TestCanReachExplainsAnUnreachableDirectory(t *testing.T) {
+	t.Parallel()
+	other := &clusterOwner{name: "nobody", uid: 65534, gid: 65534}
+	private := t.TempDir() // 0700, and so is its parent
+	dir := filepath.Join(private, "data", "postgres")
+	require.NoError(t, os.MkdirAll(filepath.Dir(dir), 0o755))
+	err := other.canReach(dir)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "cannot pass through")
+	require.Contains(t, err.Error(), "BACKPLANE_DATA_DIR")
+
+	require.NoError(t, os.Chmod(private, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(private), 0o755))
+	require.NoError(t, other.canReach(dir))
+}
