@@ -95,7 +95,7 @@ func (p *Process) migrate(ctx context.Context, pool *pgxpool.Pool, svc Service) 
 
 // startService builds svc, registers it on its own gRPC server, which enforces every
 // RPC's access policy, and serves it on lis.
-func (p *Process) startService(ctx context.Context, svc Service, deps Deps, chk checker, lis net.Listener) error {
+func (p *Process) startService(ctx context.Context, svc Service, deps Deps, chk *checker, lis net.Listener) error {
 	inst, err := svc.Start(ctx, deps)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", svc.Name, err)
@@ -117,7 +117,7 @@ func (p *Process) startService(ctx context.Context, svc Service, deps Deps, chk 
 }
 
 // startGateway serves both front doors, forwarding to backends.
-func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends map[string]*grpc.ClientConn, chk checker, httpLis, grpcLis net.Listener) error {
+func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends map[string]*grpc.ClientConn, rdb redis.UniversalClient, chk *checker, httpLis, grpcLis net.Listener) error {
 	resolver, err := clientip.NewResolver(cfg.Edge.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("BACKPLANE_TRUSTED_PROXIES: %w", err)
@@ -134,7 +134,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends 
 		server.Options = append(server.Options, grpc.Creds(grpccreds.NewTLS(tlsConfig)))
 	}
 	limiter, err := ratelimit.New(ratelimit.Config{
-		Redis:         chk.redis,
+		Redis:         rdb,
 		FailureMode:   cfg.Edge.RateLimitFailureMode,
 		MeterProvider: p.tel.MeterProvider(),
 		Logger:        p.log,

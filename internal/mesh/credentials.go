@@ -42,40 +42,51 @@ func (c *credentials) dialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithPerRPCCredentials(c.tokens.PerRPCCredentials(c.caller))}
 }
 
-// checker builds the policy enforcement of one gRPC server. Access tokens and API keys
-// are checked through the auth service (keys fetched and cached, sessions looked up in
-// the shared Redis) unless the instance brings its own checks, as auth itself does.
+// checker builds the policy enforcement of each gRPC server of a process. Access tokens
+// and API keys are checked through the auth service (keys fetched and cached, sessions
+// looked up in the shared Redis) by one verifier and one introspector that every server
+// of the process shares, so their caches and key fetches are not repeated per server;
+// an instance that brings its own checks, as auth itself does, uses those instead.
 type checker struct {
-	creds    *credentials
-	authConn *grpc.ClientConn
-	redis    redis.UniversalClient
-	issuer   string
+	creds  *credentials
+	tokens *authn.Verifier
+	keys   authn.Introspector
 }
 
-func (c checker) interceptors(p *Process, inst *Instance, exempt []string) (grpcserver.Interceptors, error) {
-	tokens, keys := inst.Tokens, inst.APIKeys
+// newChecker prepares the shared checks. authConn may be nil in a process that runs
+// only auth, whose instance brings its own.
+func newChecker(creds *credentials, authConn *grpc.ClientConn, rdb redis.UniversalClient, issuer string) (*checker, error) {
+	c := &checker{creds: creds}
+	if authConn == nil {
+		return c, nil
+	}
+	client := authv1.NewAuthServiceClient(authConn)
+	v, err := authn.NewVerifier(authn.VerifierConfig{
+		Issuer:   issuer,
+		Audience: authn.Audience,
+		Keys:     authn.GRPCJWKS{Client: client},
+		Sessions: authn.NewLiveSessions(rdb),
+		// Within the one second in which an ended session must stop working.
+		CacheFor: 500 * time.Millisecond,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.tokens = v
+	c.keys = authn.NewCachedIntrospector(authn.GRPCIntrospector{Client: client}, time.Second, nil)
+	return c, nil
+}
+
+func (c *checker) interceptors(p *Process, inst *Instance, exempt []string) (grpcserver.Interceptors, error) {
+	tokens, keys := c.tokens, c.keys
+	if inst.Tokens != nil {
+		tokens = inst.Tokens
+	}
+	if inst.APIKeys != nil {
+		keys = inst.APIKeys
+	}
 	if tokens == nil || keys == nil {
-		if c.authConn == nil {
-			return grpcserver.Interceptors{}, fmt.Errorf("no connection to the auth service to check credentials with")
-		}
-		client := authv1.NewAuthServiceClient(c.authConn)
-		if tokens == nil {
-			v, err := authn.NewVerifier(authn.VerifierConfig{
-				Issuer:   c.issuer,
-				Audience: authn.Audience,
-				Keys:     authn.GRPCJWKS{Client: client},
-				Sessions: authn.NewLiveSessions(c.redis),
-				// Within the one second in which an ended session must stop working.
-				CacheFor: 500 * time.Millisecond,
-			})
-			if err != nil {
-				return grpcserver.Interceptors{}, err
-			}
-			tokens = v
-		}
-		if keys == nil {
-			keys = authn.NewCachedIntrospector(authn.GRPCIntrospector{Client: client}, time.Second, nil)
-		}
+		return grpcserver.Interceptors{}, fmt.Errorf("no connection to the auth service to check credentials with")
 	}
 	in, err := authn.NewInterceptor(authn.InterceptorConfig{
 		Tokens:         tokens,

@@ -70,7 +70,10 @@ func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log
 		}
 		conns[svc.Name] = conn
 	}
-	chk := checker{creds: creds, authConn: conns["auth"], redis: rdb, issuer: authn.IssuerFrom(cfg.PublicURL, getenv)}
+	chk, err := newChecker(creds, conns["auth"], rdb, authn.IssuerFrom(cfg.PublicURL, getenv))
+	if err != nil {
+		return err
+	}
 	for _, svc := range services {
 		pool, err := p.openDatabase(ctx, dbURL, svc.Name)
 		if err != nil {
@@ -95,7 +98,7 @@ func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log
 			return err
 		}
 	}
-	if err := p.startGateway(ctx, cfg, conns, chk, httpLis, grpcLis); err != nil {
+	if err := p.startGateway(ctx, cfg, conns, rdb, chk, httpLis, grpcLis); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "backplane dev is up",

@@ -58,8 +58,11 @@ func serveGateway(ctx context.Context, cfg config.Config, getenv func(string) st
 			return err
 		}
 	}
-	chk := checker{creds: creds, authConn: backends["auth"], redis: rdb, issuer: authn.IssuerFrom(cfg.PublicURL, getenv)}
-	if err := p.startGateway(ctx, cfg, backends, chk, ls[0], ls[1]); err != nil {
+	chk, err := newChecker(creds, backends["auth"], rdb, authn.IssuerFrom(cfg.PublicURL, getenv))
+	if err != nil {
+		return err
+	}
+	if err := p.startGateway(ctx, cfg, backends, rdb, chk, ls[0], ls[1]); err != nil {
 		return err
 	}
 	return p.Wait(ctx, cfg.ShutdownTimeout)
@@ -109,7 +112,10 @@ func serveService(ctx context.Context, cfg config.Config, getenv func(string) st
 	for _, need := range svc.Needs {
 		peers[need] = conns[need]
 	}
-	chk := checker{creds: creds, authConn: conns["auth"], redis: rdb, issuer: authn.IssuerFrom(cfg.PublicURL, getenv)}
+	chk, err := newChecker(creds, conns["auth"], rdb, authn.IssuerFrom(cfg.PublicURL, getenv))
+	if err != nil {
+		return err
+	}
 	deps := Deps{
 		Config: cfg, Logger: log, DB: pool, Redis: rdb,
 		TracerProvider: tel.TracerProvider(), MeterProvider: tel.MeterProvider(),
