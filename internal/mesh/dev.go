@@ -113,13 +113,13 @@ func (p *Process) devDatabase(ctx context.Context, cfg config.Config) (string, e
 	if cfg.DatabaseURL != "" {
 		return cfg.DatabaseURL, nil
 	}
-	const local = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable&connect_timeout=2"
-	if err := ensureDatabase(ctx, local, devDatabaseName); err == nil {
+	const local = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	err := ensureDatabase(ctx, local+"&connect_timeout=2", devDatabaseName)
+	if err == nil {
 		p.log.InfoContext(ctx, "using the PostgreSQL server on 127.0.0.1:5432", "database", devDatabaseName)
-		return "postgres://postgres@127.0.0.1:5432/" + devDatabaseName + "?sslmode=disable", nil
-	} else {
-		p.log.InfoContext(ctx, "no PostgreSQL server on 127.0.0.1:5432; starting a private cluster", "reason", err.Error())
+		return withDatabase(local, devDatabaseName)
 	}
+	p.log.InfoContext(ctx, "no PostgreSQL server on 127.0.0.1:5432; starting a private cluster", "reason", err.Error())
 	cluster, err := database.StartDevCluster(ctx, filepath.Join(cfg.DataDir, "postgres"))
 	if err != nil {
 		return "", fmt.Errorf("no PostgreSQL for dev mode: %w", err)
