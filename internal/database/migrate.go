@@ -23,8 +23,9 @@ import (
 // of every statement, which sqlc cannot express; names are validated and
 // quoted with pgx.Identifier before use.
 
-// migrationLockKey is the PostgreSQL advisory lock every Migrate call in a
-// database holds while it works (0x62706d6967726174 is "bpmigrat" in ASCII).
+// migrationLockKey is the PostgreSQL advisory lock every migrator of a
+// database (Migrate, and River's through internal/jobs) holds while it
+// works (0x62706d6967726174 is "bpmigrat" in ASCII).
 // It is one key for all schemas rather than one per schema: migrations of
 // different services can still touch shared objects (CREATE EXTENSION IF
 // NOT EXISTS races on pg_extension just as CREATE SCHEMA IF NOT EXISTS races
@@ -62,38 +63,31 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations 
 		return 0, err
 	}
 
-	conn, err := pool.Acquire(ctx)
+	pooled, err := pool.Acquire(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("database: migrate %s: acquire connection: %w", schema, err)
 	}
-	defer conn.Release()
-
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLockKey); err != nil {
-		return 0, fmt.Errorf("database: migrate %s: take advisory lock: %w", schema, err)
-	}
-	defer func() {
-		// The unlock must run even when ctx is done. If it fails, the
-		// connection is closed instead: a pooled connection still holding
-		// the lock would block every later Migrate until it was recycled.
-		unlockCtx := context.WithoutCancel(ctx)
-		if _, unlockErr := conn.Exec(unlockCtx, "SELECT pg_advisory_unlock($1)", migrationLockKey); unlockErr != nil {
-			_ = conn.Conn().Close(unlockCtx)
+	defer pooled.Release()
+	conn := pooled.Conn()
+	err = WithMigrationLock(ctx, conn, func(ctx context.Context) error {
+		versionTable := pgx.Identifier{schema, "schema_migrations"}.Sanitize()
+		if err := ensureVersionTable(ctx, conn, schema, versionTable); err != nil {
+			return err
 		}
-	}()
-
-	versionTable := pgx.Identifier{schema, "schema_migrations"}.Sanitize()
-	if err := ensureVersionTable(ctx, conn.Conn(), schema, versionTable); err != nil {
-		return 0, fmt.Errorf("database: migrate %s: %w", schema, err)
-	}
-	pending, err := pendingMigrations(ctx, conn.Conn(), versionTable, all)
+		pending, err := pendingMigrations(ctx, conn, versionTable, all)
+		if err != nil {
+			return err
+		}
+		for _, m := range pending {
+			if err := applyMigration(ctx, conn, schema, versionTable, m); err != nil {
+				return fmt.Errorf("apply %s: %w", m.label(), err)
+			}
+			applied++
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("database: migrate %s: %w", schema, err)
-	}
-	for _, m := range pending {
-		if err := applyMigration(ctx, conn.Conn(), schema, versionTable, m); err != nil {
-			return applied, fmt.Errorf("database: migrate %s: apply %s: %w", schema, m.label(), err)
-		}
-		applied++
+		return applied, fmt.Errorf("database: migrate %s: %w", schema, err)
 	}
 	return applied, nil
 }
@@ -161,4 +155,25 @@ func applyMigration(ctx context.Context, conn *pgx.Conn, schema, versionTable st
 		}
 		return nil
 	})
+}
+
+// WithMigrationLock runs fn while conn holds the session-level advisory lock
+// that every Migrate call in the database takes, so that any other migrator
+// (internal/jobs runs River's this way) waits for fn and fn waits for them.
+// The wait is bounded only by ctx. fn may work through other connections: it
+// is the lock, not the connection, that keeps the migrators apart.
+func WithMigrationLock(ctx context.Context, conn *pgx.Conn, fn func(ctx context.Context) error) error {
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLockKey); err != nil {
+		return fmt.Errorf("take advisory lock: %w", err)
+	}
+	defer func() {
+		// The unlock must run even when ctx is done. If it fails, the
+		// connection is closed instead: a pooled connection still holding
+		// the lock would block every later migrator until it was recycled.
+		unlockCtx := context.WithoutCancel(ctx)
+		if _, unlockErr := conn.Exec(unlockCtx, "SELECT pg_advisory_unlock($1)", migrationLockKey); unlockErr != nil {
+			_ = conn.Close(unlockCtx)
+		}
+	}()
+	return fn(ctx)
 }
