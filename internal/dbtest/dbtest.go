@@ -11,14 +11,9 @@ package dbtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"io/fs"
 	"net/url"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -95,89 +90,30 @@ func NewPool(t testing.TB, schema string, migrations fs.FS, opts ...Option) *pgx
 // registers its drop with t and returns its URL.
 func newDatabase(t testing.TB, spec *templateSpec) string {
 	t.Helper()
+	srv, err := sharedServer()
+	if err != nil {
+		t.Fatalf("dbtest: PostgreSQL is required for this test and did not answer at %s: %v", redacted(ServerURL()), err)
+	}
 	// Building a template migrates, which may take a while on a busy machine; a clone
 	// on its own is quick.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, ServerURL())
-	if err != nil {
-		t.Fatalf("dbtest: PostgreSQL is required for this test and did not answer at %s: %v", redacted(ServerURL()), err)
-	}
-	defer func() { _ = admin.Close(context.Background()) }()
 
-	sweepOnce.Do(func() {
-		if err := sweep(ctx, admin, time.Now()); err != nil {
-			// Leftovers cost disk space, not correctness: say so and carry on.
-			t.Logf("dbtest: removing stale test databases: %v", err)
-		}
-	})
-
-	name := testDatabaseName(time.Now())
+	name := srv.newDatabaseName()
 	dbURL, err := databaseURL(name)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
 	if spec == nil {
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-			t.Fatalf("dbtest: create database: %v", err)
-		}
-		t.Cleanup(func() { dropDatabase(t, name) })
-		return dbURL
+		_, err = srv.admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	} else {
+		err = srv.cloneTemplate(ctx, spec, name)
 	}
-
-	tmpl, err := cloneTemplate(ctx, admin, spec, name)
 	if err != nil {
 		t.Fatalf("dbtest: create database: %v", err)
 	}
-	t.Cleanup(func() { dropDatabase(t, name) })
-	if err := stampTemplate(ctx, admin, tmpl); err != nil {
-		// The stamp only keeps the template from being swept as unused.
-		t.Logf("dbtest: %v", err)
-	}
+	t.Cleanup(func() { srv.dropLater(name) })
 	return dbURL
-}
-
-// dropDatabase drops a test's database, disconnecting whatever the test left connected.
-func dropDatabase(t testing.TB, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, ServerURL())
-	if err != nil {
-		t.Errorf("dbtest: drop %s: %v", name, err)
-		return
-	}
-	defer func() { _ = conn.Close(context.Background()) }()
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		t.Errorf("dbtest: drop %s: %v", name, err)
-	}
-}
-
-// testDatabasePrefix starts the name of every test database, and nothing else's.
-const testDatabasePrefix = "bptest_"
-
-// testDatabaseName is a unique name that records when the database was created, so that
-// a later run can tell a database leaked by a killed test process from one in use.
-func testDatabaseName(now time.Time) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return testDatabasePrefix + strconv.FormatInt(now.Unix(), 36) + "_" + hex.EncodeToString(b[:])
-}
-
-// testDatabaseCreated returns when a database named by testDatabaseName was created.
-func testDatabaseCreated(name string) (time.Time, error) {
-	rest, ok := strings.CutPrefix(name, testDatabasePrefix)
-	if !ok {
-		return time.Time{}, errors.New("not a test database")
-	}
-	stamp, _, ok := strings.Cut(rest, "_")
-	if !ok {
-		return time.Time{}, errors.New("no creation time in the name")
-	}
-	secs, err := strconv.ParseInt(stamp, 36, 64)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.Unix(secs, 0), nil
 }
 
 func redacted(raw string) string {

@@ -3,10 +3,10 @@ package dbtest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,15 +224,35 @@ func TestCloneRebuildsATemplateDroppedMeanwhile(t *testing.T) {
 
 	// What a sweep in another process may do between this process's check and its copy.
 	dropTemplate(t, tmpl)
-	admin := adminConn(t)
-	name := testDatabaseName(time.Now())
-	_, err = cloneTemplate(context.Background(), admin, spec, name)
-	require.NoError(t, err)
-	t.Cleanup(func() { dropDatabase(t, name) })
+	srv := sharedServerOf(t)
+	name := srv.newDatabaseName()
+	require.NoError(t, srv.cloneTemplate(context.Background(), spec, name))
+	t.Cleanup(func() { srv.dropLater(name) })
 
-	ok, err := databaseExists(context.Background(), admin, tmpl)
+	ok, err := databaseExists(context.Background(), adminConn(t), tmpl)
 	require.NoError(t, err)
 	require.True(t, ok)
+}
+
+func TestDatabaseIsDroppedAfterTheTest(t *testing.T) {
+	t.Parallel()
+	spec, _ := uniqueSpec(t, "widgets")
+	var name string
+	t.Run("user", func(t *testing.T) {
+		require.NoError(t, newPool(t, spec).QueryRow(context.Background(), "SELECT current_database()").Scan(&name))
+	})
+	admin := adminConn(t)
+	require.Eventually(t, func() bool {
+		ok, err := databaseExists(context.Background(), admin, name)
+		return err == nil && !ok
+	}, time.Minute, 50*time.Millisecond)
+}
+
+func sharedServerOf(t *testing.T) *server {
+	t.Helper()
+	srv, err := sharedServer()
+	require.NoError(t, err)
+	return srv
 }
 
 func TestCloneWaitsForASessionToLeaveTheTemplate(t *testing.T) {
@@ -327,21 +347,21 @@ func runChild(args string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, ServerURL())
+	srv, err := sharedServer()
 	if err != nil {
 		return err
 	}
-	defer func() { _ = admin.Close(context.Background()) }()
-	name := testDatabaseName(time.Now())
-	if _, err := cloneTemplate(ctx, admin, childSpec(nonce, witnessURL), name); err != nil {
+	name := srv.newDatabaseName()
+	if err := srv.cloneTemplate(ctx, childSpec(nonce, witnessURL), name); err != nil {
 		return err
 	}
-	_, err = admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	_, err = srv.admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	return err
 }
 
-func TestSweepDropsStaleTemplatesAndLeakedDatabases(t *testing.T) {
+func TestSweepDropsLeftoversOnly(t *testing.T) {
 	t.Parallel()
+	srv := sharedServerOf(t)
 	admin := adminConn(t)
 	now := time.Now()
 	create := func(name string) {
@@ -352,12 +372,13 @@ func TestSweepDropsStaleTemplatesAndLeakedDatabases(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}
-	nonce := strconv.FormatInt(time.Now().UnixNano(), 36)
+	nonce := strings.ToLower(rand.Text()[:8])
 	staleTemplate := templatePrefix + "sweep_stale_" + nonce
 	freshTemplate := templatePrefix + "sweep_fresh_" + nonce
-	leaked := testDatabaseName(now.Add(-leakedAfter - time.Minute))
-	running := testDatabaseName(now.Add(-time.Minute))
-	for _, name := range []string{staleTemplate, freshTemplate, leaked, running} {
+	// No process holds the owner lock of an id made up now.
+	orphan := testDatabasePrefix + hex.EncodeToString([]byte(nonce[:4])) + "_" + nonce
+	mine := srv.newDatabaseName()
+	for _, name := range []string{staleTemplate, freshTemplate, orphan, mine} {
 		create(name)
 	}
 	require.NoError(t, stampUse(context.Background(), admin, staleTemplate, now.Add(-staleAfter-time.Minute)))
@@ -365,24 +386,28 @@ func TestSweepDropsStaleTemplatesAndLeakedDatabases(t *testing.T) {
 	_, err := admin.Exec(context.Background(), "ALTER DATABASE "+pgx.Identifier{staleTemplate}.Sanitize()+" IS_TEMPLATE true")
 	require.NoError(t, err)
 
-	require.NoError(t, sweep(context.Background(), admin, now))
+	require.NoError(t, srv.sweep(context.Background(), now))
 
-	for name, want := range map[string]bool{staleTemplate: false, freshTemplate: true, leaked: false, running: true} {
+	for name, want := range map[string]bool{staleTemplate: false, freshTemplate: true, orphan: false, mine: true} {
 		ok, err := databaseExists(context.Background(), admin, name)
 		require.NoError(t, err)
 		require.Equal(t, want, ok, name)
 	}
 }
 
-func TestStaleLeavesWhatItCannotDate(t *testing.T) {
+func TestLeftOverSparesWhatItCannotPlace(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
+	live := map[string]bool{"0a0b0c0d": true}
 	for _, db := range []listedDatabase{
-		{Name: "bptest_0123456789ab"}, // named before names carried a time
+		{Name: "bptest_0123456789ab"},        // named by an older dbtest, maybe running now
+		{Name: "bptest_0a0b0c0d_0123456789"}, // a live process's
+		{Name: "bptest_zzzzzzzz_0123456789"},
 		{Name: templatePrefix + "x_0123456789abcdef"},
 		{Name: templatePrefix + "x_0123456789abcdef", Comment: "someone else's note"},
 		{Name: templatePrefix + "x_0123456789abcdef", Comment: usedCommentPrefix + "yesterday"},
 	} {
-		require.False(t, db.stale(now), db)
+		require.False(t, db.leftOver(live, now), db)
 	}
+	require.True(t, listedDatabase{Name: "bptest_0a0b0c0e_0123456789"}.leftOver(live, now))
 }

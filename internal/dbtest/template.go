@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,9 +30,9 @@ import (
 // (autovacuum, a psql session of a curious developer) retries briefly.
 //
 // Templates are never edited, only replaced: the name carries a hash of the migrations
-// and steps that built it. The ones left behind are dropped by the first process of a
-// later run once nobody has used them for staleAfter; each process records its use in the
-// template's comment (the only place a template can hold data without being connected to).
+// and steps that built it. The ones left behind are dropped by a later process's sweep
+// once nobody has used them for staleAfter; each process records its use in the
+// template's comment (the one place a template holds data without being connected to).
 
 const (
 	// templateFormat is part of every template's identity: change it when the way
@@ -52,26 +50,15 @@ const (
 	// staleAfter is how long an unused template is kept. Rebuilding one costs a
 	// second, so this only needs to outlast a working day's pauses between runs.
 	staleAfter = 24 * time.Hour
-	// leakedAfter is how old a test database must be before a later run drops it as
-	// leaked by a killed process: well beyond any test binary's timeout.
-	leakedAfter = 6 * time.Hour
 
 	// inUseRetryFor bounds the wait for a template or build database that a session
 	// is still leaving (PostgreSQL lets go of a closed connection asynchronously).
 	inUseRetryFor = 15 * time.Second
 )
 
-// sweepKey is the advisory lock held while stale databases are dropped
+// sweepKey is the advisory lock held while left-over databases are dropped
 // (0x6270737765657020 is "bpsweep " in ASCII).
 const sweepKey int64 = 0x6270737765657020
-
-// Process-wide state, kept to the minimum that a helper called from unrelated tests
-// needs: stale databases are looked for once per test process, and a template's use is
-// recorded once per process rather than once per test.
-var (
-	sweepOnce sync.Once
-	stamped   sync.Map // template name → struct{}
-)
 
 // schemaMigrations is one schema and the migrations that build it.
 type schemaMigrations struct {
@@ -131,18 +118,23 @@ func (s *templateSpec) name() (string, error) {
 }
 
 // cloneTemplate creates database name from spec's template, building the template first
-// if no process has, and returns the template's name.
-func cloneTemplate(ctx context.Context, admin *pgx.Conn, spec *templateSpec, name string) (string, error) {
+// if no process has.
+func (s *server) cloneTemplate(ctx context.Context, spec *templateSpec, name string) error {
 	tmpl, err := spec.name()
 	if err != nil {
-		return "", err
+		return err
 	}
+	conn, err := s.admin.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
 	for attempt := 0; ; attempt++ {
-		if err := ensureTemplate(ctx, admin, spec, tmpl); err != nil {
-			return tmpl, fmt.Errorf("template %s: %w", tmpl, err)
+		if err := ensureTemplate(ctx, conn, spec, tmpl); err != nil {
+			return fmt.Errorf("template %s: %w", tmpl, err)
 		}
 		err := retryWhileInUse(ctx, func() error {
-			_, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize())
+			_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize())
 			return err
 		})
 		// Another process's sweep may have dropped the template between the check and
@@ -151,32 +143,33 @@ func cloneTemplate(ctx context.Context, admin *pgx.Conn, spec *templateSpec, nam
 			continue
 		}
 		if err != nil {
-			return tmpl, fmt.Errorf("clone %s: %w", tmpl, err)
+			return fmt.Errorf("clone %s: %w", tmpl, err)
 		}
-		return tmpl, nil
+		break
 	}
+	// Recorded once per process: the stamp only has to outlive staleAfter.
+	if _, done := s.stamped.LoadOrStore(tmpl, struct{}{}); !done {
+		if err := stampUse(ctx, conn.Conn(), tmpl, time.Now()); err != nil {
+			s.stamped.Delete(tmpl)
+			return err
+		}
+	}
+	return nil
 }
 
 // ensureTemplate makes sure template tmpl exists, building it unless another process has
 // or is doing so.
-func ensureTemplate(ctx context.Context, admin *pgx.Conn, spec *templateSpec, tmpl string) (err error) {
-	if ok, err := databaseExists(ctx, admin, tmpl); err != nil || ok {
+func ensureTemplate(ctx context.Context, conn *pgxpool.Conn, spec *templateSpec, tmpl string) error {
+	if ok, err := databaseExists(ctx, conn.Conn(), tmpl); err != nil || ok {
 		return err
 	}
-	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey(tmpl)); err != nil {
-		return fmt.Errorf("take build lock: %w", err)
-	}
-	defer func() {
-		if _, unlockErr := admin.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey(tmpl)); unlockErr != nil {
-			// The session ends with the test's admin connection, and the lock with it.
-			err = errors.Join(err, fmt.Errorf("release build lock: %w", unlockErr))
+	return withAdvisoryLock(ctx, conn, lockKey(tmpl), func() error {
+		// Whoever held the lock before us has probably built it.
+		if ok, err := databaseExists(ctx, conn.Conn(), tmpl); err != nil || ok {
+			return err
 		}
-	}()
-	// Whoever held the lock before us has probably built it.
-	if ok, err := databaseExists(ctx, admin, tmpl); err != nil || ok {
-		return err
-	}
-	return buildTemplate(ctx, admin, spec, tmpl)
+		return buildTemplate(ctx, conn.Conn(), spec, tmpl)
+	})
 }
 
 // buildTemplate builds tmpl under a temporary name, then renames it. The caller holds
@@ -238,18 +231,6 @@ func populate(ctx context.Context, name string, spec *templateSpec) error {
 	return nil
 }
 
-// stampTemplate records that this process uses tmpl, once per process.
-func stampTemplate(ctx context.Context, admin *pgx.Conn, tmpl string) error {
-	if _, done := stamped.Load(tmpl); done {
-		return nil
-	}
-	if err := stampUse(ctx, admin, tmpl, time.Now()); err != nil {
-		return err
-	}
-	stamped.Store(tmpl, struct{}{})
-	return nil
-}
-
 // stampUse writes the time of use into a database's comment.
 func stampUse(ctx context.Context, admin *pgx.Conn, name string, at time.Time) error {
 	// COMMENT takes no parameters; the text is ours and holds no quote.
@@ -258,69 +239,6 @@ func stampUse(ctx context.Context, admin *pgx.Conn, name string, at time.Time) e
 		return fmt.Errorf("record use of %s: %w", name, err)
 	}
 	return nil
-}
-
-// sweep drops templates unused for staleAfter and test databases older than leakedAfter.
-// Databases it cannot date are left alone.
-func sweep(ctx context.Context, admin *pgx.Conn, now time.Time) (err error) {
-	// One process sweeps at a time; the others wait, then find little left to do.
-	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock($1)", sweepKey); err != nil {
-		return fmt.Errorf("take sweep lock: %w", err)
-	}
-	defer func() {
-		_, unlockErr := admin.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", sweepKey)
-		err = errors.Join(err, unlockErr)
-	}()
-
-	rows, err := admin.Query(ctx, `SELECT datname, datistemplate, COALESCE(shobj_description(oid, 'pg_database'), '')
-		FROM pg_database WHERE starts_with(datname, $1) OR starts_with(datname, $2)`, testDatabasePrefix, templatePrefix)
-	if err != nil {
-		return fmt.Errorf("list databases: %w", err)
-	}
-	found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[listedDatabase])
-	if err != nil {
-		return fmt.Errorf("list databases: %w", err)
-	}
-	var errs []error
-	for _, db := range found {
-		if !db.stale(now) {
-			continue
-		}
-		ident := pgx.Identifier{db.Name}.Sanitize()
-		if db.IsTemplate {
-			if _, err := admin.Exec(ctx, "ALTER DATABASE "+ident+" IS_TEMPLATE false"); err != nil {
-				errs = append(errs, fmt.Errorf("drop %s: %w", db.Name, err))
-				continue
-			}
-		}
-		// FORCE: nobody uses a stale database, and a leaked one may still have the
-		// connections of the process that died holding them open for a moment.
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-			errs = append(errs, fmt.Errorf("drop %s: %w", db.Name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// listedDatabase is a row of sweep's listing.
-type listedDatabase struct {
-	Name       string
-	IsTemplate bool
-	Comment    string
-}
-
-// stale reports whether the sweep should drop the database.
-func (d listedDatabase) stale(now time.Time) bool {
-	if strings.HasPrefix(d.Name, testDatabasePrefix) {
-		created, err := testDatabaseCreated(d.Name)
-		return err == nil && now.Sub(created) > leakedAfter
-	}
-	stamp, ok := strings.CutPrefix(d.Comment, usedCommentPrefix)
-	if !ok {
-		return false
-	}
-	lastUsed, err := time.Parse(time.RFC3339, stamp)
-	return err == nil && now.Sub(lastUsed) > staleAfter
 }
 
 // retryWhileInUse runs op until it stops failing with "database is being accessed by
