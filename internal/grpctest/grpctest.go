@@ -10,6 +10,7 @@ package grpctest
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"testing"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/backplane/backplane/internal/grpcclient"
 	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/logging"
 	"github.com/backplane/backplane/internal/validation"
 )
 
@@ -55,7 +57,7 @@ func WithAuthenticator(a Authenticator) Option {
 }
 
 // WithLogger gives the server a logger, for a test that reads what it logs. Without it
-// logs are discarded.
+// logs are written nowhere.
 func WithLogger(log *slog.Logger) Option {
 	return WithServerConfig(func(c *grpcserver.Config) { c.Logger = log })
 }
@@ -84,7 +86,8 @@ type Server struct {
 }
 
 // ServerConfig is the configuration [Start] builds its server from: the production
-// chain with the real validator, discarded logs and no-op telemetry, and no
+// chain with the real validator, the production log handler writing nowhere (so what
+// logging costs and does, redaction included, still happens), no-op telemetry, and no
 // authentication. Tests that build a server through other code (the gateway's front
 // door) start from it too.
 func ServerConfig(t testing.TB) grpcserver.Config {
@@ -94,7 +97,7 @@ func ServerConfig(t testing.TB) grpcserver.Config {
 		t.Fatalf("grpctest: validator: %v", err)
 	}
 	return grpcserver.Config{
-		Logger:         slog.New(slog.DiscardHandler),
+		Logger:         logging.New(io.Discard, logging.Options{}),
 		TracerProvider: tracenoop.NewTracerProvider(),
 		MeterProvider:  noop.NewMeterProvider(),
 		Propagator:     propagation.TraceContext{},
