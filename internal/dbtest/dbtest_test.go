@@ -411,3 +411,40 @@ func TestLeftOverSparesWhatItCannotPlace(t *testing.T) {
 	}
 	require.True(t, listedDatabase{Name: "bptest_0a0b0c0e_0123456789"}.leftOver(live, now))
 }
+
+func TestDropLaterBoundsTheBacklog(t *testing.T) {
+	t.Parallel()
+	// A server whose drops wait to be let go.
+	release := make(chan struct{})
+	var started atomic.Int32
+	s := &server{dropDatabase: func(context.Context, string) error {
+		started.Add(1)
+		<-release
+		return nil
+	}}
+	s.dropped = sync.NewCond(&s.mu)
+	for i := range maxUndropped {
+		s.dropLater(fmt.Sprintf("db%d", i)) // returns at once
+	}
+
+	returned := make(chan struct{})
+	go func() {
+		s.dropLater("one too many")
+		close(returned)
+	}()
+	select {
+	case <-returned:
+		t.Fatal("a cleanup went on with the backlog full")
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.Eventually(t, func() bool { return started.Load() == maxUndropped+1 }, 5*time.Second, time.Millisecond,
+		"every drop is issued at once, not queued")
+
+	release <- struct{}{} // one drop finishes
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cleanup still waits with room in the backlog")
+	}
+	close(release)
+}

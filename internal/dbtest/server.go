@@ -21,9 +21,9 @@ import (
 // milliseconds, and a test's cleanup runs while the test still holds one of go test's few
 // parallel slots (-parallel defaults to the number of cores). So a test's database is
 // dropped in the background, and the next test starts at once. Drops are issued together,
-// because checkpoints requested at the same time are done as one. What a process has not
-// dropped when it exits (it was killed, or it simply ended first) is dropped by a later
-// test process's sweep.
+// because checkpoints requested at the same time are done as one. The backlog is bounded
+// (maxUndropped): a cleanup that finds it full waits, so that a process leaves at most
+// that many databases behind when it exits, and a later test process's sweep drops them.
 //
 // To tell a leftover from a database in use, each process holds an advisory lock for its
 // whole life on a connection of its own, and its databases carry the lock's id in their
@@ -34,9 +34,13 @@ import (
 // (0x62707464 is "bptd" in ASCII); the second half is the owner id.
 const ownerLockClass int32 = 0x62707464
 
-// concurrentDrops is how many drops are issued at once: enough for their checkpoints to
-// coalesce, few enough to leave connections for the tests.
+// concurrentDrops is how many leftovers a sweep drops at once: enough for their
+// checkpoints to coalesce, few enough to leave connections for the tests.
 const concurrentDrops = 4
+
+// maxUndropped is how many of its databases a process lets be dropped in the background
+// before a test's cleanup waits too: what a process may leave behind when it exits.
+const maxUndropped = 8
 
 // server is this process's link to the test server: the connections it administers
 // databases through, and its identity among the test processes sharing the server.
@@ -47,9 +51,12 @@ type server struct {
 	// long as the process: a collected connection is closed, and would let the lock go.
 	ownerConn *pgx.Conn
 
-	mu      sync.Mutex
-	pending []string      // databases to drop
-	wake    chan struct{} // a drop is pending
+	// dropDatabase drops one database; a field so that a test can hold drops back.
+	dropDatabase func(ctx context.Context, name string) error
+
+	mu        sync.Mutex
+	undropped int        // databases being dropped
+	dropped   *sync.Cond // on mu: undropped went down
 
 	stamped sync.Map // names of the templates whose use this process has recorded
 }
@@ -65,7 +72,8 @@ func connectServer() (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", redacted(ServerURL()), err)
 	}
-	cfg.MaxConns = 2 * concurrentDrops
+	// Room for every drop in flight, and for the creates of the tests running meanwhile.
+	cfg.MaxConns = maxUndropped + 4
 	admin, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -82,8 +90,9 @@ func connectServer() (*server, error) {
 		_ = ownerConn.Close(ctx)
 		return nil, fmt.Errorf("take owner lock: %w", err)
 	}
-	s := &server{admin: admin, owner: hex.EncodeToString(id[:]), ownerConn: ownerConn, wake: make(chan struct{}, 1)}
-	go s.dropPending()
+	s := &server{admin: admin, owner: hex.EncodeToString(id[:]), ownerConn: ownerConn}
+	s.dropDatabase = s.execDrop
+	s.dropped = sync.NewCond(&s.mu)
 	// In the background, like the drops: no test waits for it.
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -122,35 +131,33 @@ func databaseOwner(name string) (string, bool) {
 	return owner, true
 }
 
-// dropLater drops database name in the background.
+// dropLater drops database name in the background, waiting only while the backlog is
+// full. Every drop is issued at once, rather than queued behind others, so that drops
+// in flight together share their checkpoints.
 func (s *server) dropLater(name string) {
 	s.mu.Lock()
-	s.pending = append(s.pending, name)
+	defer s.mu.Unlock()
+	s.undropped++
+	go s.drop(name)
+	for s.undropped > maxUndropped {
+		s.dropped.Wait()
+	}
+}
+
+// drop drops database name and lets a waiting dropLater go on.
+func (s *server) drop(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// A failure leaves the database to a later process's sweep; there is no test left
+	// to report it to.
+	_ = s.dropDatabase(ctx, name)
+	s.mu.Lock()
+	s.undropped--
+	s.dropped.Broadcast()
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default: // already woken
-	}
 }
 
-// dropPending drops what dropLater queues, for the life of the process, a batch at a time.
-func (s *server) dropPending() {
-	for range s.wake {
-		s.mu.Lock()
-		batch := s.pending
-		s.pending = nil
-		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		// A failure leaves the database to a later process's sweep; there is no test
-		// left to report it to.
-		_ = s.dropAll(ctx, batch)
-		cancel()
-	}
-}
-
-// dropAll drops databases, concurrentDrops at a time. FORCE, because what is left
-// connected to a test's database (a server the test did not stop, the sessions of a
-// process that died) must not keep it.
+// dropAll drops databases, concurrentDrops at a time.
 func (s *server) dropAll(ctx context.Context, names []string) error {
 	errs := make([]error, len(names))
 	slots := make(chan struct{}, concurrentDrops)
@@ -159,30 +166,35 @@ func (s *server) dropAll(ctx context.Context, names []string) error {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			if _, err := s.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-				errs[i] = fmt.Errorf("drop %s: %w", name, err)
-			}
+			errs[i] = s.dropDatabase(ctx, name)
 		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
+// execDrop drops database name. FORCE, because what is left connected to a test's
+// database (a server the test did not stop, the sessions of a process that died) must
+// not keep it.
+func (s *server) execDrop(ctx context.Context, name string) error {
+	if _, err := s.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
+	}
+	return nil
+}
+
 // sweep drops the test databases of processes that are gone and templates unused for
 // staleAfter. Databases it cannot attribute or date are left alone.
-func (s *server) sweep(ctx context.Context, now time.Time) (err error) {
+func (s *server) sweep(ctx context.Context, now time.Time) error {
 	conn, err := s.admin.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
 	// One process sweeps at a time; the others wait, then find little left to do.
-	if err := withAdvisoryLock(ctx, conn, sweepKey, func() error {
+	return withAdvisoryLock(ctx, conn, sweepKey, func() error {
 		return s.sweepLocked(ctx, conn.Conn(), now)
-	}); err != nil {
-		return err
-	}
-	return nil
+	})
 }
 
 func (s *server) sweepLocked(ctx context.Context, conn *pgx.Conn, now time.Time) error {
