@@ -271,12 +271,12 @@ func TestCloneWaitsForASessionToLeaveTheTemplate(t *testing.T) {
 	visitor, err := pgx.Connect(context.Background(), tmplURL)
 	require.NoError(t, err)
 	const stay = 400 * time.Millisecond
+	start := time.Now()
 	go func() {
 		time.Sleep(stay)
 		_ = visitor.Close(context.Background())
 	}()
 
-	start := time.Now()
 	pool := newPool(t, spec)
 	require.GreaterOrEqual(t, time.Since(start), stay, "the copy cannot have started while the visitor was connected")
 	require.True(t, tableExists(t, pool, "widgets", "widgets"))
