@@ -3,8 +3,8 @@
 // a test that cannot reach PostgreSQL fails, because CI always has one.
 //
 // A migrated database is cloned (CREATE DATABASE … TEMPLATE) from a template that was
-// migrated once, rather than migrated per test: a clone costs one file copy inside the
-// server, whatever the migrations do. Templates are named after a hash of what built them,
+// migrated once, rather than migrated per test: a clone is a copy made inside the server,
+// as quick as creating an empty database, whatever the migrations do. Templates are named after a hash of what built them,
 // so a changed migration builds a new one and never reuses a stale schema; see
 // template.go for how concurrent test processes share them and how old ones go away.
 package dbtest

@@ -147,11 +147,12 @@ func (s *server) cloneTemplate(ctx context.Context, spec *templateSpec, name str
 		}
 		break
 	}
-	// Recorded once per process: the stamp only has to outlive staleAfter.
+	// Recorded once per process: the stamp only has to outlive staleAfter. It only keeps
+	// the template from the sweep, so a failure is not the test's: the next clone tries
+	// again.
 	if _, done := s.stamped.LoadOrStore(tmpl, struct{}{}); !done {
 		if err := stampUse(ctx, conn.Conn(), tmpl, time.Now()); err != nil {
 			s.stamped.Delete(tmpl)
-			return err
 		}
 	}
 	return nil
