@@ -11,11 +11,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/backplane/backplane/gateway"
@@ -24,8 +20,8 @@ import (
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/logging"
-	"github.com/backplane/backplane/internal/validation"
 )
 
 // echo is the service behind both the gateway and the baseline: as cheap as a handler
@@ -61,37 +57,26 @@ type edge struct {
 func startEdge(b *testing.B, svc echo, guarded bool) *edge {
 	b.Helper()
 	sec := newSecurity(b)
-	v, err := validation.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	e := &edge{security: sec}
 	if guarded {
-		srv, err := grpcserver.New(grpcserver.Config{
-			Logger:         logging.New(io.Discard, logging.Options{}),
-			TracerProvider: tracenoop.NewTracerProvider(),
-			MeterProvider:  noop.NewMeterProvider(),
-			Propagator:     propagation.TraceContext{},
-			Validator:      v,
-			Authenticate:   sec.interceptors,
-		})
+		srv := grpctest.Start(b, func(s grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(s, svc) },
+			grpctest.WithServerConfig(func(c *grpcserver.Config) { c.Authenticate = sec.interceptors }))
+		e.backendURL = srv.Addr
+	} else {
+		// The baseline is a bare gRPC server on purpose, not the harness's production chain.
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
 		}
-		authv1.RegisterAuthServiceServer(srv.Registrar(), svc)
-		go func() { _ = srv.Serve(lis) }()
-		b.Cleanup(func() { srv.Shutdown(context.Background()) })
-	} else {
 		srv := grpc.NewServer()
 		authv1.RegisterAuthServiceServer(srv, svc)
 		go func() { _ = srv.Serve(lis) }()
 		b.Cleanup(srv.Stop)
+		e.backendURL = lis.Addr().String()
 	}
-	e := &edge{backendURL: lis.Addr().String(), security: sec}
-	e.backend = dialB(b, e.backendURL)
+	// Every client, the baseline's included, is the one the services use (grpcclient),
+	// so the comparison is of servers and hops, not of clients.
+	e.backend = grpctest.Dial(b, e.backendURL)
 
 	// Baseline: grpc-gateway's mux straight onto the service, nothing else.
 	bare := runtime.NewServeMux()
@@ -106,16 +91,11 @@ func startEdge(b *testing.B, svc echo, guarded bool) *edge {
 	for _, o := range catalog.Owners() {
 		backends[o] = e.backend
 	}
+	serverCfg := grpctest.ServerConfig(b)
+	serverCfg.Authenticate = e.security.interceptors
 	gw, err := gateway.New(context.Background(), gateway.Config{
-		Logger: logging.New(io.Discard, logging.Options{}),
-		Server: grpcserver.Config{
-			Logger:         logging.New(io.Discard, logging.Options{}),
-			TracerProvider: tracenoop.NewTracerProvider(),
-			MeterProvider:  noop.NewMeterProvider(),
-			Propagator:     propagation.TraceContext{},
-			Validator:      v,
-			Authenticate:   e.security.interceptors,
-		},
+		Logger:    logging.New(io.Discard, logging.Options{}),
+		Server:    serverCfg,
 		Backends:  backends,
 		Entries:   catalog.Entries(),
 		RateLimit: e.security.rateLimit,
@@ -126,24 +106,8 @@ func startEdge(b *testing.B, svc echo, guarded bool) *edge {
 	gwSrv := httptest.NewServer(gw.REST())
 	b.Cleanup(gwSrv.Close)
 	e.gwREST = gwSrv.URL
-	glis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = gw.GRPC().Serve(glis) }()
-	b.Cleanup(func() { gw.GRPC().Shutdown(context.Background()) })
-	e.gwGRPC = dialB(b, glis.Addr().String())
+	e.gwGRPC = grpctest.Serve(b, gw.GRPC()).Conn
 	return e
-}
-
-func dialB(b *testing.B, addr string) *grpc.ClientConn {
-	b.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = conn.Close() })
-	return conn
 }
 
 func httpGet(client *http.Client, url, token string) func() error {

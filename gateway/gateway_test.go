@@ -14,13 +14,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -30,9 +26,8 @@ import (
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	subscriptionv1 "github.com/backplane/backplane/gen/backplane/subscription/v1"
 	"github.com/backplane/backplane/internal/catalog"
-	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/logging"
-	"github.com/backplane/backplane/internal/validation"
 )
 
 // backend stands in for the services behind the edge, recording what reached it.
@@ -131,42 +126,13 @@ type harness struct {
 
 func discard() *slog.Logger { return logging.New(io.Discard, logging.Options{}) }
 
-func serverConfig(t testing.TB) grpcserver.Config {
-	t.Helper()
-	v, err := validation.New()
-	require.NoError(t, err)
-	return grpcserver.Config{
-		Logger:         logging.New(io.Discard, logging.Options{}),
-		TracerProvider: tracenoop.NewTracerProvider(),
-		MeterProvider:  noop.NewMeterProvider(),
-		Propagator:     propagation.TraceContext{},
-		Validator:      v,
-	}
-}
-
-func serve(t testing.TB, srv *grpcserver.Server) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return lis.Addr().String()
-}
-
-func dial(t testing.TB, addr string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
-}
-
 func setup(t testing.TB, opts ...func(*gateway.Config)) *harness {
 	t.Helper()
 	b := &backend{introspected: make(chan struct{}, 1), lastWebhook: make(chan webhook, 1)}
 
-	// The backend is a plain gRPC server: the edge must enforce what it is asked to,
-	// not rely on the services behind it.
+	// The backend is a plain gRPC server, not grpctest's, on purpose: the edge must
+	// enforce what it is asked to (credentials, validation), and a backend running the
+	// production chain would hide an edge that does not.
 	backendSrv := grpc.NewServer()
 	authv1.RegisterAuthServiceServer(backendSrv, b)
 	notificationv1.RegisterNotificationServiceServer(backendSrv, b)
@@ -176,7 +142,7 @@ func setup(t testing.TB, opts ...func(*gateway.Config)) *harness {
 	require.NoError(t, err)
 	go func() { _ = backendSrv.Serve(lis) }()
 	t.Cleanup(backendSrv.Stop)
-	backendConn := dial(t, lis.Addr().String())
+	backendConn := grpctest.Dial(t, lis.Addr().String())
 
 	backends := map[string]*grpc.ClientConn{}
 	for _, owner := range catalog.Owners() {
@@ -184,7 +150,7 @@ func setup(t testing.TB, opts ...func(*gateway.Config)) *harness {
 	}
 	cfg := gateway.Config{
 		Logger:   logging.New(io.Discard, logging.Options{}),
-		Server:   serverConfig(t),
+		Server:   grpctest.ServerConfig(t),
 		Backends: backends,
 		Entries:  catalog.Entries(),
 	}
@@ -195,7 +161,7 @@ func setup(t testing.TB, opts ...func(*gateway.Config)) *harness {
 	require.NoError(t, err)
 	rest := httptest.NewServer(gw.REST())
 	t.Cleanup(rest.Close)
-	return &harness{backend: b, rest: rest, restHandler: gw.REST(), grpc: dial(t, serve(t, gw.GRPC()))}
+	return &harness{backend: b, rest: rest, restHandler: gw.REST(), grpc: grpctest.Serve(t, gw.GRPC()).Conn}
 }
 
 func (h *harness) do(t *testing.T, method, path, body string, header http.Header) (*http.Response, map[string]any) {

@@ -3,19 +3,17 @@ package authn
 import (
 	"context"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
+	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/identity"
 )
 
@@ -63,6 +61,10 @@ func (f fakeKeys) Introspect(_ context.Context, secret string) (identity.Princip
 	return identity.Principal{}, ErrInvalidToken
 }
 
+// lookupRequest is a valid request for the INTERNAL RPC LookupUser: calls that pass the
+// interceptor go on to validation.
+var lookupRequest = &authv1.LookupUserRequest{Key: &authv1.LookupUserRequest_Email{Email: "ada@example.com"}}
+
 type interceptorBundle struct {
 	*testBundle
 	client   authv1.AuthServiceClient
@@ -82,18 +84,11 @@ func setupInterceptor(t *testing.T, keys fakeKeys) *interceptorBundle {
 	})
 	require.NoError(t, err)
 
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(in.Unary()), grpc.ChainStreamInterceptor(in.Stream()))
-	authv1.RegisterAuthServiceServer(srv, echoAuth{})
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	return &interceptorBundle{testBundle: b, client: authv1.NewAuthServiceClient(conn), services: services}
+	// The real server chain: what a caller meets is the interceptor in its slot, after
+	// request ids and recovery and before validation.
+	srv := grpctest.Start(t, func(s grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(s, echoAuth{}) },
+		grpctest.WithAuthenticator(in))
+	return &interceptorBundle{testBundle: b, client: authv1.NewAuthServiceClient(srv.Conn), services: services}
 }
 
 func TestInterceptorPolicyMatrix(t *testing.T) {
@@ -124,7 +119,7 @@ func TestInterceptorPolicyMatrix(t *testing.T) {
 		return err
 	}
 	createKey := func(ctx context.Context, o ...grpc.CallOption) error {
-		_, err := b.client.CreateApiKey(ctx, &authv1.CreateApiKeyRequest{}, o...)
+		_, err := b.client.CreateApiKey(ctx, &authv1.CreateApiKeyRequest{DisplayName: "ci", Scopes: []string{"profile:read"}}, o...)
 		return err
 	}
 	listUsers := func(ctx context.Context, o ...grpc.CallOption) error {
@@ -132,7 +127,7 @@ func TestInterceptorPolicyMatrix(t *testing.T) {
 		return err
 	}
 	lookup := func(ctx context.Context, o ...grpc.CallOption) error {
-		_, err := b.client.LookupUser(ctx, &authv1.LookupUserRequest{}, o...)
+		_, err := b.client.LookupUser(ctx, lookupRequest, o...)
 		return err
 	}
 
@@ -192,7 +187,7 @@ func TestInterceptorPolicyMatrix(t *testing.T) {
 	require.Equal(t, "u-key", resp.GetUser().GetId())
 	require.Equal(t, "|k1", resp.GetUser().GetDisplayName())
 	ctx = metadata.NewOutgoingContext(context.Background(), metadata.Pairs(ServiceTokenHeader, serviceToken))
-	lresp, err := b.client.LookupUser(ctx, &authv1.LookupUserRequest{})
+	lresp, err := b.client.LookupUser(ctx, lookupRequest)
 	require.NoError(t, err)
 	require.Equal(t, "gateway", lresp.GetUser().GetId())
 }

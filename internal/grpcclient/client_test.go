@@ -2,7 +2,6 @@ package grpcclient_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/grpcclient"
+	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/logging"
 )
 
@@ -44,14 +44,10 @@ func (a *auth) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserReque
 
 func setup(t *testing.T, timeout time.Duration) (authv1.AuthServiceClient, chan seen) {
 	t.Helper()
-	srv := grpc.NewServer()
 	a := &auth{calls: make(chan seen, 1)}
-	authv1.RegisterAuthServiceServer(srv, a)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpcclient.Dial(lis.Addr().String(), grpcclient.Config{
+	srv := grpctest.Start(t, func(s grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(s, a) })
+	// The client under test is dialled here with its own settings, not the harness's.
+	conn, err := grpcclient.Dial(srv.Addr, grpcclient.Config{
 		TracerProvider: tracenoop.NewTracerProvider(),
 		MeterProvider:  noop.NewMeterProvider(),
 		Propagator:     propagation.TraceContext{},

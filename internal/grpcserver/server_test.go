@@ -3,18 +3,13 @@ package grpcserver_test
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -22,8 +17,8 @@ import (
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/fault"
 	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/logging"
-	"github.com/backplane/backplane/internal/validation"
 )
 
 // auth is a stand-in service whose handlers misbehave on purpose.
@@ -89,29 +84,15 @@ func (b *lockedBuffer) String() string {
 	return string(b.buf)
 }
 
+// setup serves the stand-in through the harness every gRPC test uses, which builds its
+// server with grpcserver.New: these tests are of that server.
 func setup(t *testing.T) *harness {
 	t.Helper()
-	v, err := validation.New()
-	require.NoError(t, err)
 	logs := &lockedBuffer{}
-	srv, err := grpcserver.New(grpcserver.Config{
-		Logger:         logging.New(logs, logging.Options{}),
-		TracerProvider: tracenoop.NewTracerProvider(),
-		MeterProvider:  noop.NewMeterProvider(),
-		Propagator:     propagation.TraceContext{},
-		Validator:      v,
-	})
-	require.NoError(t, err)
 	svc := &auth{started: make(chan struct{}), release: make(chan struct{}), sawID: make(chan string, 1)}
-	authv1.RegisterAuthServiceServer(srv.Registrar(), svc)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	return &harness{srv: srv, client: authv1.NewAuthServiceClient(conn), health: healthpb.NewHealthClient(conn), svc: svc, logs: logs}
+	s := grpctest.Start(t, func(r grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(r, svc) },
+		grpctest.WithLogger(logging.New(logs, logging.Options{})))
+	return &harness{srv: s.GRPC, client: authv1.NewAuthServiceClient(s.Conn), health: healthpb.NewHealthClient(s.Conn), svc: svc, logs: logs}
 }
 
 func TestConfigIsValidated(t *testing.T) {
