@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/identity"
@@ -65,6 +66,7 @@ func (f fakeKeys) Introspect(_ context.Context, secret string) (identity.Princip
 
 type interceptorBundle struct {
 	*testBundle
+	conn     *grpc.ClientConn
 	client   authv1.AuthServiceClient
 	services *HMACServiceTokens
 }
@@ -85,6 +87,7 @@ func setupInterceptor(t *testing.T, keys fakeKeys) *interceptorBundle {
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(in.Unary()), grpc.ChainStreamInterceptor(in.Stream()))
 	authv1.RegisterAuthServiceServer(srv, echoAuth{})
+	registerTwoScopeService(t, srv)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 
@@ -93,7 +96,7 @@ func setupInterceptor(t *testing.T, keys fakeKeys) *interceptorBundle {
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	return &interceptorBundle{testBundle: b, client: authv1.NewAuthServiceClient(conn), services: services}
+	return &interceptorBundle{testBundle: b, conn: conn, client: authv1.NewAuthServiceClient(conn), services: services}
 }
 
 func TestInterceptorPolicyMatrix(t *testing.T) {
@@ -102,6 +105,7 @@ func TestInterceptorPolicyMatrix(t *testing.T) {
 		"bpk_reader":   {UserID: "u-key", APIKeyID: "k1", Roles: []string{RoleUser}, Scopes: []string{"profile:read"}},
 		"bpk_writer":   {UserID: "u-key", APIKeyID: "k2", Roles: []string{RoleUser}, Scopes: []string{"profile:write"}},
 		"bpk_adminkey": {UserID: "u-admin", APIKeyID: "k3", Roles: []string{RoleUser, RoleAdmin}, Scopes: []string{"profile:read", "profile:write"}},
+		"bpk_both":     {UserID: "u-key", APIKeyID: "k4", Roles: []string{RoleUser}, Scopes: twoScopeScopes},
 	}
 	b := setupInterceptor(t, keys)
 	userToken, userSession := b.login(t, RoleUser)
@@ -135,6 +139,9 @@ func TestInterceptorPolicyMatrix(t *testing.T) {
 		_, err := b.client.LookupUser(ctx, &authv1.LookupUserRequest{}, o...)
 		return err
 	}
+	twoScopes := func(ctx context.Context, o ...grpc.CallOption) error {
+		return b.conn.Invoke(ctx, twoScopeMethod, &emptypb.Empty{}, &emptypb.Empty{}, o...)
+	}
 
 	cases := []struct {
 		name      string
@@ -154,6 +161,12 @@ func TestInterceptorPolicyMatrix(t *testing.T) {
 		{"user, key without the scope", getMe, bearer("bpk_writer"), codes.PermissionDenied, challengeInsufficient},
 		{"user, unknown key", getMe, bearer("bpk_nope"), codes.Unauthenticated, challengeInvalid},
 		{"user, service token is not a user", getMe, metadata.Pairs(ServiceTokenHeader, serviceToken), codes.Unauthenticated, challengeMissing},
+		// A method listing several scopes needs every one of them: listing more narrows
+		// who may call, as least privilege wants, and never widens it.
+		{"two-scope method, token", twoScopes, bearer(userToken), codes.OK, ""},
+		{"two-scope method, key with both scopes", twoScopes, bearer("bpk_both"), codes.OK, ""},
+		{"two-scope method, key with the first only", twoScopes, bearer("bpk_reader"), codes.PermissionDenied, challengeInsufficient},
+		{"two-scope method, key with the second only", twoScopes, bearer("bpk_writer"), codes.PermissionDenied, challengeInsufficient},
 		{"unscoped user method, token", createKey, bearer(userToken), codes.OK, ""},
 		{"unscoped user method, any key", createKey, bearer("bpk_adminkey"), codes.PermissionDenied, challengeInsufficient},
 		{"admin, anonymous", listUsers, none, codes.Unauthenticated, challengeMissing},
