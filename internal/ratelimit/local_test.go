@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/backplane/backplane/internal/redistest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/backplane/backplane/internal/redistest"
 )
 
 func TestLocalMatchesRedis(t *testing.T) {

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/backplane/backplane/internal/redistest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/backplane/backplane/internal/redistest"
 )
 
 func TestRedisAllowsBurstThenLimits(t *testing.T) {
