@@ -4,6 +4,7 @@
 GO        ?= go
 TOOL      := $(GO) tool -modfile=tools/go.mod
 BUF       := $(TOOL) buf
+GOLANGCI  := $(TOOL) golangci-lint
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/backplane
@@ -48,21 +49,34 @@ generate: protodeps ## Regenerate gen/ from proto/ and each service's dbsqlc/ fr
 	@for f in $(SQLC_CONFIGS); do echo "sqlc generate -f $$f"; $(TOOL) sqlc generate -f $$f || exit 1; done
 
 .PHONY: check-generated
-check-generated: generate ## Fail when gen/ differs from what proto/ generates.
-	@paths="gen gateway/openapi proto $(addsuffix dbsqlc,$(dir $(SQLC_CONFIGS)))"; \
-	if [ -n "$$(git status --porcelain -- $$paths)" ]; then \
-		echo "generated code is stale: run 'make generate' and commit the result"; \
-		git status --porcelain -- $$paths; git --no-pager diff --stat -- $$paths; exit 1; \
-	fi
+check-generated: protodeps ## Fail when generated code differs from what its sources generate (the tree is not written).
+	tools/check-generated.sh
+
+.PHONY: breaking
+breaking: protodeps ## buf breaking: proto/ against its merge-base with main (on main: HEAD^). BREAKING_AGAINST=<rev> overrides.
+	tools/breaking.sh
+
+.PHONY: test-scripts
+test-scripts: protodeps ## Test the shell tools (the generated-code drift check).
+	tools/check-generated_test.sh
+
+# The packages golangci-lint (.golangci.yml) checks in full. The rest of the tree is
+# being restructured (issue 8: services/, internal/mesh, config, catalog, identity,
+# requestid, cmd/backplane, dbtest, and the packages to come); once that has landed this
+# becomes ./... and the second run below goes. Until then the rest keeps what `make lint`
+# checked before: go vet and staticcheck (golangci-lint's own) and gofmt.
+LINT_PKGS := ./gateway/... ./bench/... ./cmd/protodeps/... \
+	$(addprefix ./internal/,$(addsuffix /...,authn ratelimit telemetry logging database \
+	redisclient redistest grpcserver grpcclient fault validation access clientip redact))
 
 .PHONY: lint
-lint: protodeps ## buf lint and format check, gofmt, go vet, staticcheck.
+lint: protodeps ## buf lint and format check, golangci-lint (vet, staticcheck, gosec, errcheck, gofmt, ...).
 	$(BUF) lint
 	$(BUF) format -d --exit-code proto
+	$(GOLANGCI) run $(LINT_PKGS)
+	$(GOLANGCI) run --enable-only govet,staticcheck ./...
 	@out="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))"; \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(TOOL) staticcheck ./...
 
 .PHONY: tools
 tools: ## Build every pinned tool ahead of time.

@@ -110,9 +110,9 @@ func startEdge(b *testing.B, svc echo, guarded bool) *edge {
 	return e
 }
 
-func httpGet(client *http.Client, url, token string) func() error {
+func httpGet(ctx context.Context, client *http.Client, url, token string) func() error {
 	return func() error {
-		req, err := http.NewRequest(http.MethodGet, url, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
@@ -140,8 +140,8 @@ func BenchmarkRESTEdge(b *testing.B) {
 	e := startEdge(b, echo{}, false)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	compare(b, 4000, 8,
-		httpGet(client, e.bareREST+"/v1/users/me", ""),
-		httpGet(client, e.gwREST+"/v1/users/me", e.security.token))
+		httpGet(b.Context(), client, e.bareREST+"/v1/users/me", ""),
+		httpGet(b.Context(), client, e.gwREST+"/v1/users/me", e.security.token))
 }
 
 // BenchmarkGRPCEdge: GetCurrentUser through the gateway's gRPC front door, against the

@@ -45,9 +45,11 @@ func TestRESTValidatesAtTheEdge(t *testing.T) {
 func TestRESTStreamsServerStreams(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	resp, err := http.Get(h.rest.URL + "/v1/notifications:stream")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.rest.URL+"/v1/notifications:stream", nil)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, resp.Body.Close()) }()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var counts []float64
 	sc := bufio.NewScanner(resp.Body)
@@ -69,12 +71,10 @@ func TestBodyLimit(t *testing.T) {
 	require.EqualValues(t, codes.ResourceExhausted, body["code"])
 
 	// Without a Content-Length the body is cut off as it streams in.
-	req, err := http.NewRequest(http.MethodPost, h.rest.URL+"/v1/auth/signup", io.MultiReader(strings.NewReader(big)))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.rest.URL+"/v1/auth/signup", io.MultiReader(strings.NewReader(big)))
 	require.NoError(t, err)
 	req.ContentLength = -1
-	r2, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	_ = r2.Body.Close()
+	r2, _ := send(t, req)
 	require.Equal(t, http.StatusRequestEntityTooLarge, r2.StatusCode)
 	require.Zero(t, h.backend.signups.Load())
 }
@@ -97,15 +97,13 @@ func TestCORS(t *testing.T) {
 	h := setup(t, func(c *gateway.Config) {
 		c.CORS = gateway.CORSConfig{AllowedOrigins: []string{"https://app.example.com"}, MaxAge: 10 * time.Minute}
 	})
-	preflight := func(origin string) *http.Response {
-		req, err := http.NewRequest(http.MethodOptions, h.rest.URL+"/v1/auth/login", nil)
+	preflight := func(origin string) reply {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodOptions, h.rest.URL+"/v1/auth/login", nil)
 		require.NoError(t, err)
 		req.Header.Set("Origin", origin)
-		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Method", http.MethodPost)
 		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		_ = resp.Body.Close()
+		resp, _ := send(t, req)
 		return resp
 	}
 	resp := preflight("https://app.example.com")
@@ -163,11 +161,9 @@ func TestOpenAPIAndDocs(t *testing.T) {
 	require.Contains(t, paths, "/v1/auth/login")
 	require.Contains(t, paths, "/v1/notifications")
 
-	docs, err := http.Get(h.rest.URL + "/docs")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.rest.URL+"/docs", nil)
 	require.NoError(t, err)
-	page, err := io.ReadAll(docs.Body)
-	require.NoError(t, err)
-	_ = docs.Body.Close()
+	docs, page := send(t, req)
 	require.Equal(t, http.StatusOK, docs.StatusCode)
 	require.Contains(t, docs.Header.Get("Content-Type"), "text/html")
 	require.Contains(t, string(page), `fetch("openapi.json")`)

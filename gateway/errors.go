@@ -18,7 +18,7 @@ import (
 // RESOURCE_EXHAUSTED 429, ...) and a JSON body {code, message, details}, the
 // google.rpc.Status that gRPC clients receive, so both doors report errors alike.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	if bodyTooLarge(r.Context()) {
+	if bodyTooLarge(ctx) {
 		writeStatus(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 		return
 	}

@@ -50,7 +50,7 @@ func FuzzRESTRequests(f *testing.F) {
 		if !validMethod(method) || !strings.HasPrefix(target, "/") {
 			return
 		}
-		req, err := http.NewRequest(method, "http://edge"+target, strings.NewReader(body))
+		req, err := http.NewRequestWithContext(t.Context(), method, "http://edge"+target, strings.NewReader(body))
 		if err != nil {
 			return // not a request any client could send
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -96,7 +97,7 @@ func (b *backend) UploadAsset(stream grpc.ClientStreamingServer[assetv1.UploadAs
 	var size int64
 	for {
 		msg, err := stream.Recv()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return stream.SendAndClose(&assetv1.UploadAssetResponse{Asset: &assetv1.Asset{Filename: name, SizeBytes: size}})
 		}
 		if err != nil {
@@ -164,18 +165,32 @@ func setup(t testing.TB, opts ...func(*gateway.Config)) *harness {
 	return &harness{backend: b, rest: rest, restHandler: gw.REST(), grpc: grpctest.Serve(t, gw.GRPC()).Conn}
 }
 
-func (h *harness) do(t *testing.T, method, path, body string, header http.Header) (*http.Response, map[string]any) {
+// reply is what a test reads of an HTTP response: its body is read and closed by then.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+// send makes a request and reads the whole answer.
+func send(t *testing.T, req *http.Request) (reply, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, h.rest.URL+path, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, raw
+}
+
+// do makes a request to the REST door and decodes its JSON answer, if any.
+func (h *harness) do(t *testing.T, method, path, body string, header http.Header) (reply, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, h.rest.URL+path, strings.NewReader(body))
 	require.NoError(t, err)
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	resp, raw := send(t, req)
 	var out map[string]any
 	if len(raw) > 0 {
 		require.NoError(t, json.Unmarshal(raw, &out), "body: %s", raw)
@@ -284,7 +299,7 @@ func TestGRPCFrontDoorForwardsStreams(t *testing.T) {
 	var got []int32
 	for {
 		msg, err := stream.Recv()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		require.NoError(t, err)
@@ -310,13 +325,11 @@ func TestWebhookBodyAndSignatureArriveUntouched(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	payload := `{"id":"evt_1","object":"event",  "type":"invoice.paid"}`
-	req, err := http.NewRequest(http.MethodPost, h.rest.URL+"/webhooks/stripe", bytes.NewBufferString(payload))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.rest.URL+"/webhooks/stripe", bytes.NewBufferString(payload))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Stripe-Signature", "t=1,v1=abc")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	_ = resp.Body.Close()
+	resp, _ := send(t, req)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	got := <-h.backend.lastWebhook
 	require.Equal(t, payload, string(got.body), "the body is forwarded byte for byte")

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 )
 
 // serviceDescs groups routes into one grpc.ServiceDesc per service, for the gRPC front
@@ -42,8 +41,12 @@ func unaryHandler(r *route) func(any, context.Context, func(any) error, grpc.Una
 			return nil, err
 		}
 		forward := func(ctx context.Context, req any) (any, error) {
+			in, err := asMessage(req)
+			if err != nil {
+				return nil, err
+			}
 			reply := r.out.New().Interface()
-			if err := r.invoke(ctx, req.(proto.Message), reply); err != nil {
+			if err := r.invoke(ctx, in, reply); err != nil {
 				return nil, err
 			}
 			return reply, nil

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"io"
 	"sync"
 
@@ -43,7 +42,15 @@ func (c *chainConn) Invoke(ctx context.Context, method string, args, reply any, 
 	sts := &transportStream{method: method}
 	_, err := c.unary(serverSide(ctx, sts), args, &grpc.UnaryServerInfo{FullMethod: method},
 		func(ctx context.Context, req any) (any, error) {
-			if err := r.invoke(ctx, req.(proto.Message), reply.(proto.Message)); err != nil {
+			in, err := asMessage(req)
+			if err != nil {
+				return nil, err
+			}
+			out, err := asMessage(reply)
+			if err != nil {
+				return nil, err
+			}
+			if err := r.invoke(ctx, in, out); err != nil {
 				return nil, err
 			}
 			return reply, nil
@@ -141,6 +148,9 @@ type pipe struct {
 
 func (p *pipe) sendHeader() { p.headerOnce.Do(func() { close(p.headerSent) }) }
 
+// release cancels the stream's context once the stream is over.
+func (p *pipe) release() { p.cancel() }
+
 func (p *pipe) finish(err error) {
 	p.err = err
 	p.sendHeader()
@@ -171,8 +181,12 @@ func (s *pipeServer) SendMsg(m any) error {
 	s.headerExplicit = true
 	s.mu.Unlock()
 	(*pipe)(s).sendHeader()
+	msg, err := asMessage(m)
+	if err != nil {
+		return err
+	}
 	select {
-	case s.toClient <- m.(proto.Message):
+	case s.toClient <- msg:
 		return nil
 	case <-s.ctx.Done():
 		return s.ctx.Err()
@@ -185,8 +199,7 @@ func (s *pipeServer) RecvMsg(m any) error {
 		if !ok {
 			return io.EOF
 		}
-		proto.Merge(m.(proto.Message), msg)
-		return nil
+		return mergeInto(m, msg)
 	case <-s.ctx.Done():
 		return s.ctx.Err()
 	}
@@ -233,13 +246,17 @@ func (c *pipeClient) Context() context.Context { return c.ctx }
 // request of a server stream is accepted even when the server refuses the stream before
 // reading it; the refusal then arrives through Header and RecvMsg, as gRPC reports it.
 func (c *pipeClient) SendMsg(m any) error {
+	msg, err := asMessage(m)
+	if err != nil {
+		return err
+	}
 	select {
-	case c.toServer <- m.(proto.Message):
+	case c.toServer <- msg:
 		return nil
 	default:
 	}
 	select {
-	case c.toServer <- m.(proto.Message):
+	case c.toServer <- msg:
 		return nil
 	case <-c.done:
 		return io.EOF
@@ -251,18 +268,38 @@ func (c *pipeClient) SendMsg(m any) error {
 func (c *pipeClient) RecvMsg(m any) error {
 	select {
 	case msg := <-c.toClient:
-		proto.Merge(m.(proto.Message), msg)
-		return nil
+		return mergeInto(m, msg)
 	case <-c.done:
 		// Messages sent before the end are delivered first: SendMsg blocks until taken.
+		// The client has now seen the end, so the stream's context is released here
+		// rather than when the HTTP request's ends.
+		(*pipe)(c).release()
 		if c.err == nil {
 			return io.EOF
-		}
-		if errors.Is(c.err, context.Canceled) {
-			c.cancel()
 		}
 		return c.err
 	case <-c.ctx.Done():
 		return c.ctx.Err()
 	}
+}
+
+// asMessage is where a value from gRPC's untyped stream API becomes a protobuf message.
+// Every message on a Backplane route is one; anything else is a bug, reported as
+// INTERNAL rather than as a panic on a stream's goroutine.
+func asMessage(v any) (proto.Message, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, status.Errorf(codes.Internal, "gateway: %T is not a protobuf message", v)
+	}
+	return m, nil
+}
+
+// mergeInto fills dst, the receiver's message, with a received message.
+func mergeInto(dst any, msg proto.Message) error {
+	m, err := asMessage(dst)
+	if err != nil {
+		return err
+	}
+	proto.Merge(m, msg)
+	return nil
 }

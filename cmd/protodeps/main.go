@@ -14,10 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
-	//lint:ignore SA1019 protoprint, the one maintained printer of descriptors back to .proto
-	// source, still takes the v1 descriptor type; WrapFile bridges from the v2 API.
-	"github.com/jhump/protoreflect/desc"
-	"github.com/jhump/protoreflect/desc/protoprint"
+	"github.com/jhump/protoreflect/v2/protoprint"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	validatepb "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
@@ -52,6 +49,16 @@ func run(out string) error {
 	if err := os.RemoveAll(out); err != nil {
 		return err
 	}
+	if err := os.MkdirAll(out, 0o750); err != nil {
+		return err
+	}
+	// Every file is written through an os.Root, so no descriptor's path can lead a
+	// write outside out.
+	root, err := os.OpenRoot(out)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = root.Close() }() // a directory handle: closing it cannot lose data
 	printer := &protoprint.Printer{Compact: false, SortElements: false}
 	seen := map[string]bool{}
 	var visit func(fd protoreflect.FileDescriptor) error
@@ -67,19 +74,14 @@ func run(out string) error {
 				return err
 			}
 		}
-		wrapped, err := desc.WrapFile(fd)
-		if err != nil {
-			return fmt.Errorf("wrap %s: %w", path, err)
-		}
-		dst := filepath.Join(out, path)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := root.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return err
 		}
-		f, err := os.Create(dst)
+		f, err := root.Create(path)
 		if err != nil {
 			return err
 		}
-		if err := printer.PrintProtoFile(wrapped, f); err != nil {
+		if err := printer.PrintProtoFile(fd, f); err != nil {
 			_ = f.Close()
 			return fmt.Errorf("print %s: %w", path, err)
 		}

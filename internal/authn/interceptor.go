@@ -182,7 +182,8 @@ func (in *Interceptor) authenticate(ctx context.Context, bearer string) (identit
 	return in.tokens.Verify(ctx, bearer)
 }
 
-// scopesAllow reports whether an API key's scopes cover a method's. A method that
+// scopesAllow reports whether an API key holds every scope a method declares, as
+// access.proto documents: a method that lists several needs them all. A method that
 // declares no scope is for signed-in users only: an API key must not, say, mint more API
 // keys or change the password.
 func scopesAllow(held, required []string) bool {

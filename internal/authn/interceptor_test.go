@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/grpctest"
@@ -67,6 +68,7 @@ var lookupRequest = &authv1.LookupUserRequest{Key: &authv1.LookupUserRequest_Ema
 
 type interceptorBundle struct {
 	*testBundle
+	conn     *grpc.ClientConn
 	client   authv1.AuthServiceClient
 	services *HMACServiceTokens
 }
@@ -86,9 +88,11 @@ func setupInterceptor(t *testing.T, keys fakeKeys) *interceptorBundle {
 
 	// The real server chain: what a caller meets is the interceptor in its slot, after
 	// request ids and recovery and before validation.
-	srv := grpctest.Start(t, func(s grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(s, echoAuth{}) },
-		grpctest.WithAuthenticator(in))
-	return &interceptorBundle{testBundle: b, client: authv1.NewAuthServiceClient(srv.Conn), services: services}
+	srv := grpctest.Start(t, func(s grpc.ServiceRegistrar) {
+		authv1.RegisterAuthServiceServer(s, echoAuth{})
+		registerTwoScopeService(t, s)
+	}, grpctest.WithAuthenticator(in))
+	return &interceptorBundle{testBundle: b, conn: srv.Conn, client: authv1.NewAuthServiceClient(srv.Conn), services: services}
 }
 
 func TestInterceptorPolicyMatrix(t *testing.T) {
@@ -97,6 +101,7 @@ func TestInterceptorPolicyMatrix(t *testing.T) {
 		"bpk_reader":   {UserID: "u-key", APIKeyID: "k1", Roles: []string{RoleUser}, Scopes: []string{"profile:read"}},
 		"bpk_writer":   {UserID: "u-key", APIKeyID: "k2", Roles: []string{RoleUser}, Scopes: []string{"profile:write"}},
 		"bpk_adminkey": {UserID: "u-admin", APIKeyID: "k3", Roles: []string{RoleUser, RoleAdmin}, Scopes: []string{"profile:read", "profile:write"}},
+		"bpk_both":     {UserID: "u-key", APIKeyID: "k4", Roles: []string{RoleUser}, Scopes: twoScopeScopes},
 	}
 	b := setupInterceptor(t, keys)
 	userToken, userSession := b.login(t, RoleUser)
@@ -130,6 +135,9 @@ func TestInterceptorPolicyMatrix(t *testing.T) {
 		_, err := b.client.LookupUser(ctx, lookupRequest, o...)
 		return err
 	}
+	twoScopes := func(ctx context.Context, o ...grpc.CallOption) error {
+		return b.conn.Invoke(ctx, twoScopeMethod, &emptypb.Empty{}, &emptypb.Empty{}, o...)
+	}
 
 	cases := []struct {
 		name      string
@@ -149,6 +157,12 @@ func TestInterceptorPolicyMatrix(t *testing.T) {
 		{"user, key without the scope", getMe, bearer("bpk_writer"), codes.PermissionDenied, challengeInsufficient},
 		{"user, unknown key", getMe, bearer("bpk_nope"), codes.Unauthenticated, challengeInvalid},
 		{"user, service token is not a user", getMe, metadata.Pairs(ServiceTokenHeader, serviceToken), codes.Unauthenticated, challengeMissing},
+		// A method listing several scopes needs every one of them: listing more narrows
+		// who may call, as least privilege wants, and never widens it.
+		{"two-scope method, token", twoScopes, bearer(userToken), codes.OK, ""},
+		{"two-scope method, key with both scopes", twoScopes, bearer("bpk_both"), codes.OK, ""},
+		{"two-scope method, key with the first only", twoScopes, bearer("bpk_reader"), codes.PermissionDenied, challengeInsufficient},
+		{"two-scope method, key with the second only", twoScopes, bearer("bpk_writer"), codes.PermissionDenied, challengeInsufficient},
 		{"unscoped user method, token", createKey, bearer(userToken), codes.OK, ""},
 		{"unscoped user method, any key", createKey, bearer("bpk_adminkey"), codes.PermissionDenied, challengeInsufficient},
 		{"admin, anonymous", listUsers, none, codes.Unauthenticated, challengeMissing},

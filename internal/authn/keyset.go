@@ -43,7 +43,11 @@ func NewKeySet(current SigningKey, previous ...ed25519.PublicKey) (*KeySet, erro
 		return nil, errors.New("authn: the signing key needs an id and an Ed25519 private key")
 	}
 	ks := &KeySet{signing: current, public: map[string]ed25519.PublicKey{}}
-	ks.public[current.ID] = current.Private.Public().(ed25519.PublicKey)
+	pub, ok := current.Private.Public().(ed25519.PublicKey)
+	if !ok {
+		return nil, errors.New("authn: the signing key's public half is not an Ed25519 key")
+	}
+	ks.public[current.ID] = pub
 	for _, pub := range previous {
 		if len(pub) != ed25519.PublicKeySize {
 			return nil, errors.New("authn: a verifying key is not an Ed25519 public key")

@@ -15,7 +15,7 @@ import (
 )
 
 // ServiceTokenHeader carries a service token in gRPC metadata.
-const ServiceTokenHeader = "x-backplane-service-token"
+const ServiceTokenHeader = "x-backplane-service-token" //nolint:gosec // G101: a metadata key's name, not a credential
 
 // ServiceAuthenticator proves that a caller is one of our services, for INTERNAL RPCs.
 // HMACServiceTokens is the implementation today; mutual TLS with a certificate per

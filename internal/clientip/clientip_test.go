@@ -3,6 +3,7 @@ package clientip_test
 import (
 	"context"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -52,7 +53,7 @@ func TestFromHTTPAndGRPC(t *testing.T) {
 	t.Parallel()
 	r, err := clientip.NewResolver([]string{"127.0.0.0/8"})
 	require.NoError(t, err)
-	req := httptest.NewRequest("GET", "/", nil)
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
 	req.RemoteAddr = "127.0.0.1:5555"
 	req.Header.Set("X-Forwarded-For", "198.51.100.5")
 	require.Equal(t, netip.MustParseAddr("198.51.100.5"), r.FromHTTP(req))

@@ -93,9 +93,9 @@ func newDevCluster(ctx context.Context, dataDir string) (*DevCluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The parents are made traversable: the server runs as another user when we are
-	// root, and must reach its own directory through them.
-	if err := os.MkdirAll(filepath.Dir(dataDir), 0o755); err != nil {
+	// The parents are made traversable (0755, where gosec asks for 0750): the server runs
+	// as another user when we are root, and must reach its own directory through them.
+	if err := os.MkdirAll(filepath.Dir(dataDir), 0o755); err != nil { //nolint:gosec // G301: see above
 		return nil, err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -130,7 +130,7 @@ func (c *DevCluster) start(ctx context.Context) error {
 		}
 	}
 
-	port, err := freeLoopbackPort()
+	port, err := freeLoopbackPort(ctx)
 	if err != nil {
 		return fmt.Errorf("find a free port: %w", err)
 	}
@@ -162,7 +162,9 @@ func (c *DevCluster) run(ctx context.Context, name string, args ...string) ([]by
 
 // command builds an exec.Cmd that runs as the cluster's owner.
 func (c *DevCluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, name, args...)
+	// name is a binary this package found among the PostgreSQL installations, never
+	// anything a request supplied.
+	cmd := exec.CommandContext(ctx, name, args...) //nolint:gosec // G204: see above
 	// pg_ctl start redirects the server's output to the log file, so no
 	// child should keep our pipes open; if one does, give up waiting soon.
 	cmd.WaitDelay = 5 * time.Second
@@ -175,7 +177,7 @@ func (c *DevCluster) command(ctx context.Context, name string, args ...string) *
 // clusterMajorVersion returns the major version recorded in an existing
 // cluster's PG_VERSION file, or 0 when dataDir holds no cluster yet.
 func clusterMajorVersion(dataDir string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(dataDir, "PG_VERSION"))
+	b, err := os.ReadFile(filepath.Join(dataDir, "PG_VERSION")) //nolint:gosec // G304: the operator's BACKPLANE_DATA_DIR, not a request's
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -192,13 +194,20 @@ func clusterMajorVersion(dataDir string) (int, error) {
 // freeLoopbackPort asks the kernel for a port that is free right now. Another
 // process could take it before the server binds it; for a dev server that
 // small race is acceptable, and the start error would say so.
-func freeLoopbackPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freeLoopbackPort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if err := l.Close(); err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("a tcp listener has a %T address", l.Addr())
+	}
+	return addr.Port, nil
 }
 
 // shellQuote quotes s as a single POSIX shell word.
@@ -209,7 +218,7 @@ func shellQuote(s string) string {
 // logTail returns the end of the server log, formatted to follow an error,
 // or nothing if the log cannot be read.
 func logTail(path string) string {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // G304: the server log inside the operator's data directory
 	if err != nil || len(b) == 0 {
 		return ""
 	}

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 )
 
@@ -13,7 +12,7 @@ import (
 // binaries run as, when that is not the current user.
 type clusterOwner struct {
 	name     string
-	uid, gid int
+	uid, gid uint32 // the kernel's width, so no conversion can overflow
 }
 
 // ownerForCluster returns nil when the binaries can run as the current
@@ -27,15 +26,15 @@ func ownerForCluster() (*clusterOwner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("PostgreSQL refuses to run as root and there is no postgres user to run it as (create one, or run backplane dev as a normal user): %w", err)
 	}
-	uid, err := strconv.Atoi(u.Uid)
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
-		return nil, fmt.Errorf("postgres user has a non-numeric uid %q", u.Uid)
+		return nil, fmt.Errorf("postgres user has an unusable uid %q", u.Uid)
 	}
-	gid, err := strconv.Atoi(u.Gid)
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
 	if err != nil {
-		return nil, fmt.Errorf("postgres user has a non-numeric gid %q", u.Gid)
+		return nil, fmt.Errorf("postgres user has an unusable gid %q", u.Gid)
 	}
-	return &clusterOwner{name: u.Username, uid: uid, gid: gid}, nil
+	return &clusterOwner{name: u.Username, uid: uint32(uid), gid: uint32(gid)}, nil
 }
 
 // claim hands dir and everything in it to the owner. It walks the tree only
@@ -45,10 +44,17 @@ func (o *clusterOwner) claim(dir string) error {
 	if o.owns(dir) {
 		return nil
 	}
-	return filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+	// Walked inside an os.Root, so a symlink swapped in during the walk cannot lead the
+	// chown outside dir.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = root.Close() }() // read-only handle: closing it cannot lose data
+	return fs.WalkDir(root.FS(), ".", func(path string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		return os.Lchown(path, o.uid, o.gid)
+		return root.Lchown(path, int(o.uid), int(o.gid))
 	})
 }

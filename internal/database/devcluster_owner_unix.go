@@ -13,7 +13,7 @@ import (
 // runAs makes cmd run as the owner.
 func (o *clusterOwner) runAs(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: uint32(o.uid), Gid: uint32(o.gid)},
+		Credential: &syscall.Credential{Uid: o.uid, Gid: o.gid},
 	}
 }
 
@@ -24,7 +24,7 @@ func (o *clusterOwner) owns(path string) bool {
 		return false
 	}
 	st, ok := info.Sys().(*syscall.Stat_t)
-	return ok && int(st.Uid) == o.uid
+	return ok && st.Uid == o.uid
 }
 
 // canReach reports a directory on the way to dir that the owner cannot pass through, as
@@ -42,8 +42,8 @@ func (o *clusterOwner) canReach(dir string) error {
 		st, ok := info.Sys().(*syscall.Stat_t)
 		perm := info.Mode().Perm()
 		passable := perm&0o001 != 0 ||
-			ok && int(st.Uid) == o.uid && perm&0o100 != 0 ||
-			ok && int(st.Gid) == o.gid && perm&0o010 != 0
+			ok && st.Uid == o.uid && perm&0o100 != 0 ||
+			ok && st.Gid == o.gid && perm&0o010 != 0
 		if !passable {
 			return fmt.Errorf("PostgreSQL runs as the %s user, which cannot pass through %s (mode %s): "+
 				"set BACKPLANE_DATA_DIR to a directory it can reach, such as /var/tmp/backplane, or set BACKPLANE_DATABASE_URL",

@@ -37,7 +37,7 @@ func setup(t *testing.T) *testBundle {
 
 	admin, err := pgx.Connect(ctx, testServerURL())
 	require.NoError(t, err, "the database tests need PostgreSQL at %s (or BACKPLANE_TEST_DATABASE_URL)", testServerURL())
-	defer admin.Close(context.Background())
+	defer func() { require.NoError(t, admin.Close(context.Background())) }()
 
 	name := "backplane_test_" + randomHex(t, 8)
 	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
@@ -48,7 +48,7 @@ func setup(t *testing.T) *testBundle {
 		defer cancel()
 		admin, err := pgx.Connect(ctx, testServerURL())
 		require.NoError(t, err)
-		defer admin.Close(ctx)
+		defer func() { require.NoError(t, admin.Close(ctx)) }()
 		_, err = admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 		require.NoError(t, err)
 	})

@@ -13,29 +13,29 @@ type Kind int
 const (
 	// Internal is a failure of ours; the client can only retry later. The default.
 	Internal Kind = iota
-	// InvalidArgument: the request is malformed; retrying it unchanged fails again.
+	// InvalidArgument means the request is malformed; retrying it unchanged fails again.
 	InvalidArgument
-	// NotFound: the resource does not exist, or the caller may not know that it does.
+	// NotFound means the resource does not exist, or the caller may not know that it does.
 	NotFound
-	// AlreadyExists: a resource with the same identity exists.
+	// AlreadyExists means a resource with the same identity exists.
 	AlreadyExists
-	// FailedPrecondition: the system is not in a state that allows the operation.
+	// FailedPrecondition means the system is not in a state that allows the operation.
 	FailedPrecondition
-	// Unauthenticated: no valid credential was presented.
+	// Unauthenticated means no valid credential was presented.
 	Unauthenticated
-	// PermissionDenied: the credential is valid but does not allow the operation.
+	// PermissionDenied means the credential is valid but does not allow the operation.
 	PermissionDenied
-	// ResourceExhausted: a rate limit or quota is used up.
+	// ResourceExhausted means a rate limit or quota is used up.
 	ResourceExhausted
-	// Unavailable: a dependency is down; retrying later may succeed.
+	// Unavailable means a dependency is down; retrying later may succeed.
 	Unavailable
-	// Aborted: a concurrent change conflicted; retrying the whole operation may succeed.
+	// Aborted means a concurrent change conflicted; retrying the whole operation may succeed.
 	Aborted
-	// Canceled: the caller went away.
+	// Canceled means the caller went away.
 	Canceled
-	// DeadlineExceeded: the caller's deadline passed.
+	// DeadlineExceeded means the caller's deadline passed.
 	DeadlineExceeded
-	// Unimplemented: the operation is not supported.
+	// Unimplemented means the operation is not supported.
 	Unimplemented
 )
 

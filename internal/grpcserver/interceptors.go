@@ -58,7 +58,8 @@ func (s *contextStream) Context() context.Context { return s.ctx }
 // not our errors.
 func accessLogger(log *slog.Logger) (grpclogging.Logger, []grpclogging.Option) {
 	logger := grpclogging.LoggerFunc(func(ctx context.Context, lvl grpclogging.Level, msg string, fields ...any) {
-		log.Log(ctx, slog.Level(lvl), msg, fields...)
+		// An adapter: the messages are go-grpc-middleware's own constants.
+		log.Log(ctx, slog.Level(lvl), msg, fields...) //nolint:sloglint // see above
 	})
 	opts := []grpclogging.Option{
 		grpclogging.WithLogOnEvents(grpclogging.FinishCall),

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/backplane/backplane/internal/redistest"
 	"github.com/go-redis/redis_rate/v10"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/backplane/backplane/internal/redistest"
 )
 
 // The benchmarks compare decisions per second with go-redis/redis_rate, the

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/backplane/backplane/internal/redistest"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/backplane/backplane/internal/redistest"
 )
 
 // roundTrips counts the scripts a client sends Redis: one per decision Redis

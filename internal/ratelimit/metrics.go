@@ -81,7 +81,14 @@ func (m *metrics) decided(ctx context.Context, decision, source, policy string) 
 			attribute.String("policy", policy),
 		)))
 	}
-	m.decisions.Add(ctx, 1, opt.(metric.AddOption))
+	add, ok := opt.(metric.AddOption)
+	if !ok {
+		// Only the lines above store into attrs, so this cannot happen; a decision
+		// counted without its attributes beats one dropped.
+		m.decisions.Add(ctx, 1)
+		return
+	}
+	m.decisions.Add(ctx, 1, add)
 }
 
 // redisFailed counts one decision Redis could not make.

@@ -4,8 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/backplane/backplane/internal/redistest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/backplane/backplane/internal/redistest"
 )
 
 // What a caller is told is tested by the suite all implementations share

@@ -2,7 +2,6 @@ package redact_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 
@@ -29,5 +28,5 @@ func TestErrorBlanksSecretsAndUnwraps(t *testing.T) {
 	err := redact.Error(fmt.Errorf("dial postgres://app:s3cret@db: %w", context.Canceled), []string{"s3cret"})
 	require.NotContains(t, err.Error(), "s3cret")
 	require.Contains(t, err.Error(), "xxxxx")
-	require.True(t, errors.Is(err, context.Canceled))
+	require.ErrorIs(t, err, context.Canceled)
 }

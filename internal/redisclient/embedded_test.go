@@ -1,6 +1,7 @@
 package redisclient
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestStartEmbeddedAnswersCommands(t *testing.T) {
 	// Keys expire with the clock, as they do in Redis.
 	require.NoError(t, client.Set(ctx, "short-lived", "x", 50*time.Millisecond).Err())
 	require.Eventually(t, func() bool {
-		return client.Get(ctx, "short-lived").Err() == redis.Nil
+		return errors.Is(client.Get(ctx, "short-lived").Err(), redis.Nil)
 	}, 5*time.Second, 20*time.Millisecond)
 }
 

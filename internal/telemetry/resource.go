@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
+
 	// The SDK's own detectors use this semconv version; matching it keeps the merged
 	// resource's schema URL instead of dropping it as a conflict.
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"

@@ -35,7 +35,7 @@ const (
 	Audience_AUDIENCE_UNSPECIFIED Audience = 0
 	// Anyone, without a credential (sign-up, login, webhooks that verify their own signatures).
 	Audience_AUDIENCE_PUBLIC Audience = 1
-	// An authenticated user, by access token or by API key holding one of the policy's scopes.
+	// An authenticated user, by access token or by API key holding every one of the policy's scopes.
 	Audience_AUDIENCE_USER Audience = 2
 	// A user holding the admin role.
 	Audience_AUDIENCE_ADMIN Audience = 3
@@ -93,8 +93,10 @@ type Policy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who may call the RPC.
 	Audience Audience `protobuf:"varint,1,opt,name=audience,proto3,enum=backplane.access.v1.Audience" json:"audience,omitempty"`
-	// API-key scopes that grant the RPC; an API key needs at least one of them.
-	// An RPC without scopes cannot be called with an API key.
+	// API-key scopes that grant the RPC; an API key needs every one of them, so listing
+	// another scope narrows who may call and never widens it (least privilege). An RPC
+	// that reads one resource and writes another lists both, e.g. "assets:read" and
+	// "assets:write". An RPC without scopes cannot be called with an API key.
 	Scopes []string `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	// How many units of the caller's rate limit one call spends. Zero counts as one.
 	RateLimitCost uint32 `protobuf:"varint,3,opt,name=rate_limit_cost,json=rateLimitCost,proto3" json:"rate_limit_cost,omitempty"`
