@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/backplane/backplane/internal/redistest"
 )
 
 // What a caller is told is tested by the suite all implementations share
