@@ -1,6 +1,9 @@
 package telemetry
 
 import (
+	"context"
+	"errors"
+
 	"go.opentelemetry.io/otel"
 )
 
@@ -19,6 +22,11 @@ func (t *Telemetry) SetGlobal() {
 	otel.SetTextMapPropagator(t.propagator)
 	if t.logger != nil {
 		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+			// Shutdown cancels the periodic readers, and one caught mid-collection
+			// reports the cancellation: an artefact of stopping, not a failure.
+			if t.stopping.Load() && errors.Is(err, context.Canceled) {
+				return
+			}
 			t.logger.Error("telemetry: opentelemetry", "error", err)
 		}))
 	}

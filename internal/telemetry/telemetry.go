@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,8 @@ type Telemetry struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+	// stopping is set once Shutdown has begun.
+	stopping atomic.Bool
 }
 
 // Piece is the telemetry of one piece of Backplane: everything the piece's
@@ -329,6 +332,7 @@ func (t *Telemetry) ForceFlush(ctx context.Context) error {
 // servers have drained; later calls return the first call's result.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	t.shutdownOnce.Do(func() {
+		t.stopping.Store(true)
 		ctx, cancel := context.WithTimeout(ctx, t.flushBudget)
 		defer cancel()
 		t.shutdownErr = t.shutdown(ctx)
