@@ -8,15 +8,18 @@ import (
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/backplane/backplane/internal/redact"
 )
 
 // Open connects a pgx pool to the PostgreSQL server at connString (a
 // postgres:// URL or a keyword/value string; pool settings such as
-// pool_max_conns go in it too) and pings it. Every query is traced and
-// measured through OpenTelemetry, and the pool's statistics are recorded as
-// metrics.
+// pool_max_conns go in it too) and pings it. Every query made inside a traced
+// request gets a span (pool acquisition and statement preparation do not:
+// see queryTracer) and is measured through OpenTelemetry, and the pool's
+// statistics are recorded as metrics, named after the schema when WithSchema
+// is given.
 //
 // Error messages never contain the password from connString. The caller
 // closes the pool; its statistics stay registered with the meter provider
@@ -43,8 +46,14 @@ func Open(ctx context.Context, connString string, opts ...Option) (*pgxpool.Pool
 		poolConfig.ConnConfig.RuntimeParams["search_path"] = searchPath(cfg.schema)
 	}
 
-	var tracerOpts []otelpgx.Option
-	var statsOpts []otelpgx.StatsOption
+	// Each service's pool reports under its own name, so that five pools on one
+	// server are five series rather than one that sums their connections.
+	poolName := semconv.DBClientConnectionPoolName(target(poolConfig))
+	if cfg.schema != "" {
+		poolName = semconv.DBClientConnectionPoolName(cfg.schema)
+	}
+	tracerOpts := []otelpgx.Option{otelpgx.WithMeterAttributes(poolName)}
+	statsOpts := []otelpgx.StatsOption{otelpgx.WithStatsAttributes(poolName)}
 	if cfg.tracerProvider != nil {
 		tracerOpts = append(tracerOpts, otelpgx.WithTracerProvider(cfg.tracerProvider))
 	}
@@ -52,7 +61,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*pgxpool.Pool
 		tracerOpts = append(tracerOpts, otelpgx.WithMeterProvider(cfg.meterProvider))
 		statsOpts = append(statsOpts, otelpgx.WithStatsMeterProvider(cfg.meterProvider))
 	}
-	poolConfig.ConnConfig.Tracer = otelpgx.NewTracer(tracerOpts...)
+	poolConfig.ConnConfig.Tracer = queryTracer{t: otelpgx.NewTracer(tracerOpts...)}
 
 	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
 	if err != nil {

@@ -17,7 +17,8 @@ type openConfig struct {
 }
 
 // WithTracerProvider sets the provider of the tracer that records a span
-// for every query. Without it the OpenTelemetry global provider is used.
+// for every query made inside a traced request. Without it the OpenTelemetry
+// global provider is used.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *openConfig) { c.tracerProvider = tp }
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
@@ -18,7 +19,8 @@ import (
 //
 // Every command is traced and measured through OpenTelemetry. Spans carry
 // the command name but not its arguments, which hold keys and values such as
-// session tokens.
+// session tokens, nor the caller's source location; connection dials are not
+// traced.
 //
 // Error messages never contain a password from rawURL. The caller closes the
 // client.
@@ -37,7 +39,24 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (redis.UniversalCl
 	secrets = append(secrets, ep.passwords()...)
 	client := ep.newClient()
 
-	tracingOpts := []redisotel.TracingOption{redisotel.WithDBStatement(false)}
+	tracingOpts := []redisotel.TracingOption{
+		redisotel.WithDBStatement(false),
+		// The calling function, file and line cost a stack walk on every command,
+		// traced or not, and the span's parent already says who called.
+		redisotel.WithCallerEnabled(false),
+		// A dial and the handshake that follows are a pool refill, not a step of the
+		// request that happened to trigger it; the pool's metrics show them.
+		redisotel.WithDialFilter(true),
+		redisotel.WithCommandFilter(isHandshake),
+		redisotel.WithCommandsFilter(func(cmds []redis.Cmder) bool {
+			for _, cmd := range cmds {
+				if !isHandshake(cmd) {
+					return false
+				}
+			}
+			return true
+		}),
+	}
 	if cfg.tracerProvider != nil {
 		tracingOpts = append(tracingOpts, redisotel.WithTracerProvider(cfg.tracerProvider))
 	}
@@ -59,4 +78,16 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (redis.UniversalCl
 		return nil, redact.Error(fmt.Errorf("redisclient: ping %s: %w", ep, err), secrets)
 	}
 	return client, nil
+}
+
+// isHandshake reports whether cmd is one go-redis sends to set up a new connection.
+// AUTH (and HELLO, which may carry credentials) must not be traced at all; the rest
+// would add three spans to whichever request opened the connection.
+func isHandshake(cmd redis.Cmder) bool {
+	switch strings.ToLower(cmd.Name()) {
+	case "hello", "auth", "client", "select", "readonly":
+		return true
+	default:
+		return false
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -32,4 +33,25 @@ func TestSetGlobal(t *testing.T) {
 	require.Equal(t, tel.Propagator(), otel.GetTextMapPropagator())
 	otel.Handle(errors.New("export failed"))
 	require.Contains(t, logs.String(), "export failed")
+}
+
+// TestSetGlobalQuietensShutdownCancellation is not parallel: it replaces
+// OpenTelemetry's process-wide error handler.
+func TestSetGlobalQuietensShutdownCancellation(t *testing.T) {
+	var logs bytes.Buffer
+	tel, err := telemetry.New(t.Context(), telemetry.Config{
+		ServiceName: "telemetry-test",
+		Logger:      slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	require.NoError(t, err)
+	tel.SetGlobal()
+
+	otel.Handle(context.Canceled)
+	require.Contains(t, logs.String(), "context canceled", "before shutdown it is news")
+	logs.Reset()
+	require.NoError(t, tel.Shutdown(context.Background()))
+	otel.Handle(fmt.Errorf("collect: %w", context.Canceled))
+	require.Empty(t, logs.String())
+	otel.Handle(errors.New("duplicate instrument"))
+	require.Contains(t, logs.String(), "duplicate instrument")
 }

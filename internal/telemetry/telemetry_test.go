@@ -35,6 +35,8 @@ func setup(t *testing.T) testBundle {
 	tel, err := telemetry.New(t.Context(), telemetry.Config{
 		ServiceName:    "telemetry-test",
 		ServiceVersion: "v1.2.3",
+		// Keep every new trace: the default ratio would make these tests flaky.
+		Sampler:        sdktrace.ParentBased(sdktrace.AlwaysSample()),
 		SpanProcessors: []sdktrace.SpanProcessor{spans},
 	})
 	require.NoError(t, err)
@@ -97,7 +99,7 @@ func TestTracerProviderRecordsSpans(t *testing.T) {
 	require.Equal(t, "v1.2.3", version.AsString())
 }
 
-func TestDefaultSamplerFollowsParent(t *testing.T) {
+func TestParentBasedSamplerFollowsParent(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tracer := b.tel.TracerProvider().Tracer("test")
