@@ -73,8 +73,8 @@ func (l *exportLog) lose(n int, err error) {
 		return
 	}
 	if l.logger != nil {
-		l.logger.Warn("telemetry: "+l.signal+" export failing, dropping "+l.unit,
-			l.key, l.dropped, "error", err.Error(), "next_report_after", l.every.String())
+		l.logger.Warn("telemetry export failing, dropping data",
+			"signal", l.signal, l.key, l.dropped, "error", err.Error(), "next_report_after", l.every.String())
 	}
 	l.dropped, l.lastWarn = 0, now
 	if l.failing {
@@ -95,8 +95,8 @@ func (l *exportLog) succeeded() {
 	}
 	l.announced = false
 	if l.logger != nil {
-		l.logger.Info("telemetry: "+l.signal+" export recovered",
-			l.key, l.dropped, "failing_for", l.now().Sub(l.since).Round(time.Millisecond).String())
+		l.logger.Info("telemetry export recovered",
+			"signal", l.signal, l.key, l.dropped, "failing_for", l.now().Sub(l.since).Round(time.Millisecond).String())
 	}
 	l.dropped = 0
 }
@@ -111,7 +111,7 @@ func (l *exportLog) close(extra int64) {
 	if l.dropped == 0 || l.logger == nil {
 		return
 	}
-	l.logger.Warn("telemetry: "+l.signal+" lost at shutdown", l.key, l.dropped)
+	l.logger.Warn("telemetry data lost at shutdown", "signal", l.signal, l.key, l.dropped)
 	l.dropped = 0
 }
 

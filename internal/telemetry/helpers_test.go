@@ -63,3 +63,16 @@ func (s *logSink) lines(t *testing.T, prefix string) []map[string]any {
 	}
 	return out
 }
+
+// signalLines are the lines whose message starts with prefix and that are about one
+// signal (traces, metrics).
+func (s *logSink) signalLines(t *testing.T, prefix, signal string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, rec := range s.lines(t, prefix) {
+		if rec["signal"] == signal {
+			out = append(out, rec)
+		}
+	}
+	return out
+}

@@ -108,7 +108,7 @@ func TestHTTPMetricsNeverLabelClientValues(t *testing.T) {
 		otelhttp.WithPropagators(piece.Propagator()),
 	)
 	for i := range 5 {
-		req := httptest.NewRequest(http.MethodGet, "/v1/users/u"+string(rune('1'+i)), nil)
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/v1/users/u"+string(rune('1'+i)), nil)
 		req.Host = "attacker" + string(rune('a'+i)) + ".example:" + string(rune('1'+i)) + "000"
 		rr := httptest.NewRecorder()
 		h.ServeHTTP(rr, req)
@@ -170,7 +170,7 @@ func TestAdminRequestsAreNotTracedNorMeasured(t *testing.T) {
 	)
 	for _, path := range []string{"/readyz", "/healthz", "/metrics", "/readyz"} {
 		rr := httptest.NewRecorder()
-		h.ServeHTTP(rr, httptest.NewRequest(http.MethodGet, path, nil))
+		h.ServeHTTP(rr, httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil))
 		require.Equal(t, http.StatusOK, rr.Code, path)
 	}
 	require.Equal(t, []bool{false, false}, checkRecorded)
@@ -179,7 +179,7 @@ func TestAdminRequestsAreNotTracedNorMeasured(t *testing.T) {
 
 	// The filter is by path: a product route behind the same handler is traced.
 	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/v1/plans", nil))
+	h.ServeHTTP(rr, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/v1/plans", nil))
 	require.Len(t, rec.Ended(), 1)
 	require.True(t, rec.Ended()[0].SpanContext().IsSampled())
 }

@@ -72,7 +72,7 @@ func newIdentity(ctx context.Context, cfg Config) (*identity, error) {
 	if err != nil {
 		// A malformed OTEL_RESOURCE_ATTRIBUTES is a configuration mistake like any
 		// other, not a partial resource to start with: the error is not wrapped.
-		return nil, fmt.Errorf("telemetry: OTEL_RESOURCE_ATTRIBUTES: %v", err)
+		return nil, fmt.Errorf("telemetry: OTEL_RESOURCE_ATTRIBUTES: %v", err) //nolint:errorlint // deliberately not wrapped: callers must not mistake it for resource.ErrPartialResource
 	}
 	id := &identity{base: base, env: env, single: len(cfg.Pieces) == 1}
 	if v, ok := env.Set().Value(semconv.ServiceNameKey); ok {

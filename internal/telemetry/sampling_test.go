@@ -184,7 +184,7 @@ func TestHousekeepingIsNeverRecorded(t *testing.T) {
 		plain := t.Context()
 		require.Equal(t, plain, telemetry.WithTracing(plain), "an unmarked context is left alone")
 	})
-	require.Len(t, rec.Ended(), 0, "nothing above ended a span")
+	require.Empty(t, rec.Ended(), "nothing above ended a span")
 }
 
 func TestRatioZeroExportsNoSpans(t *testing.T) {
