@@ -81,7 +81,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "dev" {
 		mode = config.Dev
 	}
-	cfg, err := config.Load(mode, getenv)
+	var names []string
+	for _, svc := range services() {
+		names = append(names, svc.Name)
+	}
+	cfg, err := config.Load(mode, getenv, names...)
 	if err != nil {
 		fmt.Fprintf(stderr, "backplane: invalid configuration:\n%v\n", err)
 		return 2
