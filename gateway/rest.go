@@ -65,7 +65,7 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, er
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
-	for _, e := range cfg.Entries {
+	for _, e := range cfg.APIs {
 		if err := e.RegisterREST(ctx, mux, conn); err != nil {
 			return nil, fmt.Errorf("gateway: mount REST routes of %s: %w", e.Service.FullName(), err)
 		}

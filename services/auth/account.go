@@ -133,7 +133,7 @@ func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.L
 		return nil, err
 	}
 	client := clientOf(ctx)
-	s.sendMail(ctx, Mail{
+	s.sendMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "new_sign_in",
 		Data: map[string]string{
 			"display_name": u.DisplayName, "ip_address": client.ip, "user_agent": client.userAgent,

@@ -39,7 +39,7 @@ func (s *Server) emailToken(ctx context.Context, userID uuid.UUID, kind, path st
 	if err != nil {
 		return "", uuid.Nil, fault.Wrap(fault.Internal, err, "could not prepare the email")
 	}
-	return s.cfg.PublicURL + path + "?token=" + url.QueryEscape(token), row.ID, nil
+	return s.publicURL + path + "?token=" + url.QueryEscape(token), row.ID, nil
 }
 
 // sendVerification emails a link that verifies the account's address.
@@ -48,7 +48,7 @@ func (s *Server) sendVerification(ctx context.Context, u dbsqlc.User) error {
 	if err != nil {
 		return err
 	}
-	s.sendMail(ctx, Mail{
+	s.sendMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "verify_email",
 		Data:           map[string]string{"display_name": u.DisplayName, "link": link},
 		IdempotencyKey: "verify_email:" + id.String(),
@@ -135,7 +135,7 @@ func (s *Server) sendReset(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	return s.mailer.Send(ctx, Mail{
+	return s.notifier.Send(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "reset_password",
 		Data:           map[string]string{"display_name": u.DisplayName, "link": link},
 		IdempotencyKey: "reset_password:" + id.String(),
@@ -251,7 +251,7 @@ func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordR
 }
 
 func (s *Server) sendPasswordChanged(ctx context.Context, u dbsqlc.User) {
-	s.sendMail(ctx, Mail{
+	s.sendMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "password_changed",
 		Data:           map[string]string{"display_name": u.DisplayName, "time": s.now().UTC().Format(time.RFC3339)},
 		IdempotencyKey: "password_changed:" + uuid.Must(uuid.NewV7()).String(),

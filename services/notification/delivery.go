@@ -21,11 +21,11 @@ import (
 // (FOR UPDATE SKIP LOCKED plus a lease), and every outcome is written only by the worker
 // whose lease token still holds it.
 type deliveryPool struct {
-	store    *store
-	mailer   mailer
-	settings settings
-	links    links
-	log      *slog.Logger
+	store  *store
+	mailer mailer
+	cfg    Config
+	links  links
+	log    *slog.Logger
 	// lookupEmail resolves a user recipient's address at delivery time, so an address
 	// changed after Send is the one used.
 	lookupEmail func(ctx context.Context, userID uuid.UUID) (string, error)
@@ -57,10 +57,10 @@ func (p *deliveryPool) notify() {
 func (p *deliveryPool) start() (stop func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for range p.settings.workers {
+	for range p.cfg.Workers {
 		wg.Go(func() { p.work(ctx) })
 	}
-	if p.settings.workers > 0 {
+	if p.cfg.Workers > 0 {
 		wg.Go(func() { p.forgetOldEvents(ctx) })
 	}
 	return func(stopCtx context.Context) error {
@@ -91,7 +91,7 @@ func (p *deliveryPool) work(ctx context.Context) {
 		if n > 0 && err == nil {
 			continue // there may be more due at once
 		}
-		timer.Reset(p.settings.pollInterval)
+		timer.Reset(p.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 			return
@@ -106,7 +106,7 @@ func (p *deliveryPool) work(ctx context.Context) {
 func (p *deliveryPool) deliverDue(ctx context.Context) (int, error) {
 	token := uuid.New()
 	rows, err := p.store.claim(ctx, dbsqlc.ClaimOutboxParams{
-		LeaseMs: p.settings.lease.Milliseconds(), LeaseToken: &token, MaxRows: 1,
+		LeaseMs: p.cfg.Lease.Milliseconds(), LeaseToken: &token, MaxRows: 1,
 	})
 	if err != nil {
 		return 0, err
@@ -115,7 +115,7 @@ func (p *deliveryPool) deliverDue(ctx context.Context) (int, error) {
 		// Detached from ctx: a worker told to stop finishes the send it started and
 		// records it, rather than leaving it to be sent again after the lease. Bounded
 		// by the lease, past which the outcome could not be recorded anyway.
-		leaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.settings.lease)
+		leaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Lease)
 		err = p.deliver(leaseCtx, row)
 		cancel()
 		if errors.Is(err, errLeaseLost) {
@@ -130,10 +130,10 @@ func (p *deliveryPool) deliverDue(ctx context.Context) (int, error) {
 }
 
 // deliver sends one claimed email and records the outcome under the claim's lease. The
-// address lookup and the send get half the lease (settings.sendTimeout); the rest is
+// address lookup and the send get half the lease (Config.sendTimeout); the rest is
 // left for recording the outcome.
 func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.ClaimOutboxRow) error {
-	sendCtx, cancel := context.WithTimeout(ctx, p.settings.sendTimeout())
+	sendCtx, cancel := context.WithTimeout(ctx, p.cfg.sendTimeout())
 	defer cancel()
 	e := email{notificationID: row.NotificationID, subject: row.Title, text: row.BodyText, html: row.BodyHtml}
 	claim := unsubscribeClaim{Category: row.Category, UserID: row.UserID}
@@ -189,7 +189,7 @@ func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.ClaimOutboxRow) e
 // is permanent or the attempts are used up.
 func (p *deliveryPool) failed(ctx context.Context, row dbsqlc.ClaimOutboxRow, addr string, err error) error {
 	se := classify(err)
-	if se.permanent || int(row.Attempts) >= p.settings.maxAttempts {
+	if se.permanent || int(row.Attempts) >= p.cfg.MaxAttempts {
 		p.record(ctx, statusFailed)
 		p.log.WarnContext(ctx, "email failed for good", "notification_id", row.NotificationID, "attempts", row.Attempts, "error", se.msg)
 		return p.store.finish(ctx, dbsqlc.FinishOutboxParams{
@@ -218,11 +218,11 @@ func failureReason(se *sendError, attempts int) string {
 // the provider asked for wins when it is longer: retrying before a rate limit resets
 // only spends an attempt.
 func (p *deliveryPool) backoff(attempt int, providerWait time.Duration) time.Duration {
-	d := p.settings.retryBase
-	for i := 1; i < attempt && d < p.settings.retryMax; i++ {
+	d := p.cfg.RetryBase
+	for i := 1; i < attempt && d < p.cfg.RetryMax; i++ {
 		d *= 2
 	}
-	d = min(d, p.settings.retryMax)
+	d = min(d, p.cfg.RetryMax)
 	d = time.Duration(float64(d) * (0.75 + 0.5*p.jitter()))
 	return max(d, providerWait)
 }
