@@ -58,7 +58,7 @@ func (s *Server) SignUp(ctx context.Context, req *authv1.SignUpRequest) (*authv1
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.createUser(ctx, dbsqlc.UserCreateParams{
+	u, err := s.store.createUser(ctx, dbsqlc.UserInsertParams{
 		ID: uuid.Must(uuid.NewV7()), Email: email,
 		DisplayName: strings.TrimSpace(req.GetDisplayName()), PasswordHash: hash,
 	})

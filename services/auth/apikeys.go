@@ -37,7 +37,7 @@ func (s *Server) CreateApiKey(ctx context.Context, req *authv1.CreateApiKeyReque
 		return nil, fault.New(fault.FailedPrecondition, "too many API keys; delete one first")
 	}
 	secret := newSecret(authn.APIKeyPrefix)
-	p := dbsqlc.APIKeyCreateParams{
+	p := dbsqlc.APIKeyInsertParams{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, DisplayName: req.GetDisplayName(),
 		Prefix: secret[:prefixLen], SecretHash: digest(secret), Scopes: req.GetScopes(),
 	}

@@ -32,7 +32,7 @@ var errBadEmailToken = fault.New(fault.InvalidArgument, "the link is invalid or 
 // carries it.
 func (s *Server) emailToken(ctx context.Context, userID uuid.UUID, kind, path string, ttl time.Duration) (string, uuid.UUID, error) {
 	token := newSecret("")
-	row, err := s.store.createEmailToken(ctx, dbsqlc.EmailTokenCreateParams{
+	row, err := s.store.createEmailToken(ctx, dbsqlc.EmailTokenInsertParams{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, Kind: kind,
 		TokenHash: digest(token), ExpireTime: s.now().Add(ttl),
 	})

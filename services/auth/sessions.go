@@ -36,14 +36,14 @@ func (s *Server) startSession(ctx context.Context, u dbsqlc.User) (*authv1.Token
 	var sess dbsqlc.Session
 	err := s.store.inTx(ctx, func(tx *store) error {
 		var err error
-		sess, err = tx.createSession(ctx, dbsqlc.SessionCreateParams{
+		sess, err = tx.createSession(ctx, dbsqlc.SessionInsertParams{
 			ID: uuid.Must(uuid.NewV7()), UserID: u.ID,
 			UserAgent: client.userAgent, IpAddress: client.ip, ExpireTime: expire,
 		})
 		if err != nil {
 			return err
 		}
-		_, err = tx.createRefreshToken(ctx, dbsqlc.RefreshTokenCreateParams{
+		_, err = tx.createRefreshToken(ctx, dbsqlc.RefreshTokenInsertParams{
 			ID: uuid.Must(uuid.NewV7()), SessionID: sess.ID, TokenHash: digest(refresh), ExpireTime: expire,
 		})
 		return err
@@ -130,7 +130,7 @@ func (s *Server) RefreshToken(ctx context.Context, req *authv1.RefreshTokenReque
 		} else if err := tx.spendRefreshToken(ctx, rt.ID); err != nil {
 			return err
 		}
-		if _, err := tx.createRefreshToken(ctx, dbsqlc.RefreshTokenCreateParams{
+		if _, err := tx.createRefreshToken(ctx, dbsqlc.RefreshTokenInsertParams{
 			ID: uuid.Must(uuid.NewV7()), SessionID: sess.ID, TokenHash: digest(next), ExpireTime: expire,
 		}); err != nil {
 			return err

@@ -105,7 +105,7 @@ func (p *deliveryPool) work(ctx context.Context) {
 // a time, so the lease only ever has to cover a single send.
 func (p *deliveryPool) deliverDue(ctx context.Context) (int, error) {
 	token := uuid.New()
-	rows, err := p.store.claim(ctx, dbsqlc.ClaimOutboxParams{
+	rows, err := p.store.claim(ctx, dbsqlc.OutboxClaimParams{
 		LeaseMs: p.cfg.Lease.Milliseconds(), LeaseToken: &token, MaxRows: 1,
 	})
 	if err != nil {
@@ -132,7 +132,7 @@ func (p *deliveryPool) deliverDue(ctx context.Context) (int, error) {
 // deliver sends one claimed email and records the outcome under the claim's lease. The
 // address lookup and the send get half the lease (Config.sendTimeout); the rest is
 // left for recording the outcome.
-func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.ClaimOutboxRow) error {
+func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.OutboxClaimRow) error {
 	sendCtx, cancel := context.WithTimeout(ctx, p.cfg.sendTimeout())
 	defer cancel()
 	e := email{notificationID: row.NotificationID, subject: row.Title, text: row.BodyText, html: row.BodyHtml}
@@ -155,7 +155,7 @@ func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.ClaimOutboxRow) e
 		}
 		if suppressed {
 			p.record(ctx, statusSuppressed)
-			return p.store.finish(ctx, dbsqlc.FinishOutboxParams{
+			return p.store.finish(ctx, dbsqlc.OutboxFinishParams{
 				ID: row.ID, LeaseToken: row.LeaseToken, Status: statusSuppressed,
 				StatusReason: "the address bounced, reported spam or unsubscribed", Address: e.to,
 			})
@@ -171,7 +171,7 @@ func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.ClaimOutboxRow) e
 	// The email is out: failing to record it now would send it again after the lease,
 	// so a passing database error is retried while the lease lasts.
 	for wait := 50 * time.Millisecond; ; wait *= 2 {
-		err = p.store.markSent(ctx, dbsqlc.MarkOutboxSentParams{
+		err = p.store.markSent(ctx, dbsqlc.OutboxMarkSentParams{
 			ID: row.ID, LeaseToken: row.LeaseToken, Address: e.to, ProviderID: providerID,
 		})
 		if err == nil || errors.Is(err, errLeaseLost) {
@@ -187,12 +187,12 @@ func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.ClaimOutboxRow) e
 
 // failed records a failed attempt: a retry after a backoff, or the end when the failure
 // is permanent or the attempts are used up.
-func (p *deliveryPool) failed(ctx context.Context, row dbsqlc.ClaimOutboxRow, addr string, err error) error {
+func (p *deliveryPool) failed(ctx context.Context, row dbsqlc.OutboxClaimRow, addr string, err error) error {
 	se := classify(err)
 	if se.permanent || int(row.Attempts) >= p.cfg.MaxAttempts {
 		p.record(ctx, statusFailed)
 		p.log.WarnContext(ctx, "email failed for good", "notification_id", row.NotificationID, "attempts", row.Attempts, "error", se.msg)
-		return p.store.finish(ctx, dbsqlc.FinishOutboxParams{
+		return p.store.finish(ctx, dbsqlc.OutboxFinishParams{
 			ID: row.ID, LeaseToken: row.LeaseToken, Status: statusFailed,
 			StatusReason: failureReason(se, int(row.Attempts)), LastError: se.msg, Address: addr,
 		})
@@ -200,7 +200,7 @@ func (p *deliveryPool) failed(ctx context.Context, row dbsqlc.ClaimOutboxRow, ad
 	delay := p.backoff(int(row.Attempts), se.retryAfter)
 	p.record(ctx, "retried")
 	p.log.InfoContext(ctx, "email will be retried", "notification_id", row.NotificationID, "attempts", row.Attempts, "delay", delay, "error", se.msg)
-	return p.store.retry(ctx, dbsqlc.RetryOutboxParams{
+	return p.store.retry(ctx, dbsqlc.OutboxRetryParams{
 		ID: row.ID, LeaseToken: row.LeaseToken, LastError: se.msg, DelayMs: delay.Milliseconds(),
 	})
 }

@@ -110,7 +110,7 @@ func TestDeliveryAfterCrashBetweenClaimAndMark(t *testing.T) {
 	// A worker claims the email and dies before sending or marking it.
 	token := uuid.New()
 	claimedAt := time.Now()
-	rows, err := b.server.store.claim(context.Background(), dbsqlc.ClaimOutboxParams{LeaseMs: lease.Milliseconds(), LeaseToken: &token, MaxRows: 10})
+	rows, err := b.server.store.claim(context.Background(), dbsqlc.OutboxClaimParams{LeaseMs: lease.Milliseconds(), LeaseToken: &token, MaxRows: 10})
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 
@@ -123,7 +123,7 @@ func TestDeliveryAfterCrashBetweenClaimAndMark(t *testing.T) {
 	require.Equal(t, 2, v.Attempts)
 
 	// The dead worker's late outcome is refused: the lease is no longer its own.
-	err = b.server.store.markSent(context.Background(), dbsqlc.MarkOutboxSentParams{ID: rows[0].ID, LeaseToken: &token})
+	err = b.server.store.markSent(context.Background(), dbsqlc.OutboxMarkSentParams{ID: rows[0].ID, LeaseToken: &token})
 	require.ErrorIs(t, err, errLeaseLost)
 }
 
@@ -173,7 +173,7 @@ func TestTwoPoolsDeliverEachMessageExactlyOnce(t *testing.T) {
 	for id := range ids {
 		require.Equal(t, 1, count[id.String()], "notification %s", id)
 	}
-	n, err := b.server.store.q.CountOutboxByStatus(context.Background(), statusSent)
+	n, err := b.server.store.q.OutboxCountByStatus(context.Background(), statusSent)
 	require.NoError(t, err)
 	require.EqualValues(t, messages, n)
 }

@@ -60,7 +60,7 @@ func (s *Server) ListNotifications(ctx context.Context, req *notificationv1.List
 	if req.GetCategory() != notificationv1.Category_CATEGORY_UNSPECIFIED {
 		category = categoryNames[req.GetCategory()]
 	}
-	params := dbsqlc.ListInboxParams{
+	params := dbsqlc.NotificationListInboxParams{
 		UserID: &userID, UnreadOnly: req.GetUnreadOnly(), Category: category,
 		// One more than asked tells whether another page follows.
 		MaxRows: int32(size + 1),
@@ -145,7 +145,7 @@ func (s *Server) MarkAllNotificationsRead(ctx context.Context, req *notification
 	if err != nil {
 		return nil, err
 	}
-	params := dbsqlc.MarkAllNotificationsReadParams{UserID: &userID}
+	params := dbsqlc.NotificationMarkAllReadParams{UserID: &userID}
 	if req.GetCategory() != notificationv1.Category_CATEGORY_UNSPECIFIED {
 		params.Category = categoryNames[req.GetCategory()]
 	}

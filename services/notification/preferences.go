@@ -43,7 +43,7 @@ func (s *Server) UpdateNotificationPreferences(ctx context.Context, req *notific
 	if err != nil {
 		return nil, err
 	}
-	var entries []dbsqlc.UpsertPreferenceParams
+	var entries []dbsqlc.PreferenceUpsertParams
 	for _, p := range req.GetPreferences().GetPreferences() {
 		category, okCat := categoryNames[p.GetCategory()]
 		channel, okChan := channelNames[p.GetChannel()]
@@ -56,7 +56,7 @@ func (s *Server) UpdateNotificationPreferences(ctx context.Context, req *notific
 			}
 			continue // always on: nothing to store
 		}
-		entries = append(entries, dbsqlc.UpsertPreferenceParams{UserID: userID, Category: category, Channel: channel, Enabled: p.GetEnabled()})
+		entries = append(entries, dbsqlc.PreferenceUpsertParams{UserID: userID, Category: category, Channel: channel, Enabled: p.GetEnabled()})
 	}
 	if err := s.store.setPreferences(ctx, entries); err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "could not write preferences")
@@ -77,7 +77,7 @@ func (s *Server) Unsubscribe(ctx context.Context, req *notificationv1.Unsubscrib
 		return nil, fault.Wrap(fault.InvalidArgument, errors.Join(err, errBadToken), "the unsubscribe link is not valid")
 	}
 	if claim.UserID != nil {
-		err = s.store.setPreferences(ctx, []dbsqlc.UpsertPreferenceParams{{
+		err = s.store.setPreferences(ctx, []dbsqlc.PreferenceUpsertParams{{
 			UserID: *claim.UserID, Category: claim.Category, Channel: channelEmail, Enabled: false,
 		}})
 	} else {
