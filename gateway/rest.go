@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/backplane/backplane/internal/logging"
 	"github.com/backplane/backplane/internal/requestid"
 )
 
@@ -60,7 +59,7 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, er
 		runtime.WithOutgoingHeaderMatcher(outgoingHeaderMatcher),
 		runtime.WithOutgoingTrailerMatcher(outgoingHeaderMatcher),
 		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
-			return metadata.Pairs(requestid.MetadataKey, logging.RequestID(ctx))
+			return metadata.Pairs(requestid.MetadataKey, requestid.FromContext(ctx))
 		}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
@@ -91,6 +90,6 @@ func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := requestid.Accept(r.Header.Get(requestid.Header))
 		w.Header().Set(requestid.Header, id)
-		next.ServeHTTP(w, r.WithContext(logging.WithRequestID(r.Context(), id)))
+		next.ServeHTTP(w, r.WithContext(requestid.NewContext(r.Context(), id)))
 	})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/backplane/backplane/internal/fault"
 	"github.com/backplane/backplane/internal/grpcserver"
 	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/internal/requestid"
 	"github.com/backplane/backplane/internal/validation"
 )
 
@@ -35,7 +36,7 @@ type auth struct {
 }
 
 func (a *auth) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRequest) (*authv1.GetCurrentUserResponse, error) {
-	a.sawID <- logging.RequestID(ctx)
+	a.sawID <- requestid.FromContext(ctx)
 	return &authv1.GetCurrentUserResponse{}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/services/auth/dbsqlc"
 )
 
@@ -166,7 +167,7 @@ func (s *Server) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserReq
 }
 
 func (s *Server) callerUser(ctx context.Context) (dbsqlc.User, error) {
-	id, err := caller(ctx)
+	id, err := identity.UserID(ctx)
 	if err != nil {
 		return dbsqlc.User{}, err
 	}
@@ -186,7 +187,7 @@ var writableUserFields = map[string]bool{"display_name": true}
 // UpdateCurrentUser changes the caller's profile. Only display_name is writable: a mask
 // naming anything else is refused, and without a mask every other field is ignored.
 func (s *Server) UpdateCurrentUser(ctx context.Context, req *authv1.UpdateCurrentUserRequest) (*authv1.UpdateCurrentUserResponse, error) {
-	id, err := caller(ctx)
+	id, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

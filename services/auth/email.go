@@ -11,6 +11,7 @@ import (
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/services/auth/dbsqlc"
 )
 
@@ -196,7 +197,7 @@ func (s *Server) ResetPassword(ctx context.Context, req *authv1.ResetPasswordReq
 // ChangePassword checks the current password, sets the new one and ends the caller's
 // other sessions. Wrong current passwords count towards the login lockout.
 func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordRequest) (*authv1.ChangePasswordResponse, error) {
-	_, sessID, err := sessionCaller(ctx)
+	_, sessID, err := identity.Session(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/services/notification/dbsqlc"
 )
 
@@ -25,7 +26,7 @@ var (
 // GetNotificationPreferences returns every category and channel for the caller, with the
 // defaults (everything on) filled in.
 func (s *Server) GetNotificationPreferences(ctx context.Context, _ *notificationv1.GetNotificationPreferencesRequest) (*notificationv1.GetNotificationPreferencesResponse, error) {
-	userID, err := caller(ctx)
+	userID, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +40,7 @@ func (s *Server) GetNotificationPreferences(ctx context.Context, _ *notification
 // UpdateNotificationPreferences writes the entries sent; the others keep their value.
 // Security is always delivered, so switching it off is refused.
 func (s *Server) UpdateNotificationPreferences(ctx context.Context, req *notificationv1.UpdateNotificationPreferencesRequest) (*notificationv1.UpdateNotificationPreferencesResponse, error) {
-	userID, err := caller(ctx)
+	userID, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
