@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/backplane/backplane/internal/dbtest"
+	"github.com/backplane/backplane/services"
 )
 
 // binary is the backplane command built once for every test here: these tests run the
@@ -215,8 +216,8 @@ func TestConcurrentMigrateProcessesBothSucceed(t *testing.T) {
 	defer conn.Close(ctx)
 	var schemas int
 	require.NoError(t, conn.QueryRow(ctx,
-		`SELECT count(*) FROM pg_namespace WHERE nspname IN ('auth','subscription','asset','usage','notification')`).Scan(&schemas))
-	require.Equal(t, 5, schemas, "every service owns its schema")
+		`SELECT count(*) FROM pg_namespace WHERE nspname = ANY($1)`, services.Names()).Scan(&schemas))
+	require.Equal(t, len(services.Names()), schemas, "every service owns its schema")
 }
 
 func TestBadConfigurationNamesTheVariable(t *testing.T) {
@@ -284,6 +285,12 @@ func TestVersionAndUsage(t *testing.T) {
 	out, err := exec.Command(binary, "version").CombinedOutput()
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(out), "backplane "))
+
+	out, err = exec.Command(binary, "help").CombinedOutput()
+	require.NoError(t, err)
+	for _, piece := range append(services.Names(), "gateway") {
+		require.Contains(t, string(out), piece, "the usage text names every piece")
+	}
 
 	out, err = exec.Command(binary, "frobnicate").CombinedOutput()
 	require.Error(t, err)
