@@ -16,12 +16,12 @@ import (
 
 	"github.com/backplane/backplane/gateway"
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
-	"github.com/backplane/backplane/internal/catalog"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/grpcserver"
 	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/services"
 )
 
 // echo is the service behind both the gateway and the baseline: as cheap as a handler
@@ -88,7 +88,7 @@ func startEdge(b *testing.B, svc echo, guarded bool) *edge {
 	e.bareREST = bareSrv.URL
 
 	backends := map[string]*grpc.ClientConn{}
-	for _, o := range catalog.Owners() {
+	for _, o := range services.Names() {
 		backends[o] = e.backend
 	}
 	serverCfg := grpctest.ServerConfig(b)
@@ -97,7 +97,7 @@ func startEdge(b *testing.B, svc echo, guarded bool) *edge {
 		Logger:    logging.New(io.Discard, logging.Options{}),
 		Server:    serverCfg,
 		Backends:  backends,
-		Entries:   catalog.Entries(),
+		APIs:      services.APIs(),
 		RateLimit: e.security.rateLimit,
 	})
 	if err != nil {

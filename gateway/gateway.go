@@ -9,9 +9,9 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/backplane/backplane/internal/catalog"
 	"github.com/backplane/backplane/internal/clientip"
 	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/service"
 )
 
 // Config holds the gateway's dependencies and edge settings.
@@ -22,8 +22,9 @@ type Config struct {
 	Server grpcserver.Config
 	// Backends maps an owning service name ("auth") to a connection to it.
 	Backends map[string]*grpc.ClientConn
-	// Entries are the public services to route; normally catalog.Entries().
-	Entries []catalog.Entry
+	// APIs are the public services to route, each to its owner's backend; normally
+	// those of every service of the mesh.
+	APIs []service.API
 	// ClientIP resolves callers' addresses; nil trusts no proxy.
 	ClientIP *clientip.Resolver
 	// CORS lists the browser origins allowed to call the REST door.
@@ -62,7 +63,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.MaxCallTimeout == 0 {
 		cfg.MaxCallTimeout = 30 * time.Second
 	}
-	routes, err := buildRoutes(cfg.Entries, cfg.Backends, cfg.MaxCallTimeout)
+	routes, err := buildRoutes(cfg.APIs, cfg.Backends, cfg.MaxCallTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -26,9 +26,9 @@ import (
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	subscriptionv1 "github.com/backplane/backplane/gen/backplane/subscription/v1"
-	"github.com/backplane/backplane/internal/catalog"
 	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/services"
 )
 
 // backend stands in for the services behind the edge, recording what reached it.
@@ -146,14 +146,14 @@ func setup(t testing.TB, opts ...func(*gateway.Config)) *harness {
 	backendConn := grpctest.Dial(t, lis.Addr().String())
 
 	backends := map[string]*grpc.ClientConn{}
-	for _, owner := range catalog.Owners() {
+	for _, owner := range services.Names() {
 		backends[owner] = backendConn
 	}
 	cfg := gateway.Config{
 		Logger:   logging.New(io.Discard, logging.Options{}),
 		Server:   grpctest.ServerConfig(t),
 		Backends: backends,
-		Entries:  catalog.Entries(),
+		APIs:     services.APIs(),
 	}
 	for _, o := range opts {
 		o(&cfg)

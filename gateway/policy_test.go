@@ -30,12 +30,12 @@ import (
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/access"
 	"github.com/backplane/backplane/internal/authn"
-	"github.com/backplane/backplane/internal/catalog"
 	"github.com/backplane/backplane/internal/clientip"
 	"github.com/backplane/backplane/internal/grpcserver"
 	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/internal/ratelimit"
 	"github.com/backplane/backplane/internal/redistest"
+	"github.com/backplane/backplane/services"
 )
 
 const (
@@ -209,7 +209,7 @@ func TestPolicyMatrix(t *testing.T) {
 	asService := metadata.AppendToOutgoingContext(context.Background(), authn.ServiceTokenHeader, serviceToken)
 
 	checked := 0
-	for _, e := range catalog.Entries() {
+	for _, e := range services.APIs() {
 		methods := e.Service.Methods()
 		for i := range methods.Len() {
 			md := methods.Get(i)

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/backplane/backplane/internal/logging"
 	"github.com/backplane/backplane/internal/requestid"
 )
 
@@ -60,12 +59,12 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, er
 		runtime.WithOutgoingHeaderMatcher(outgoingHeaderMatcher),
 		runtime.WithOutgoingTrailerMatcher(outgoingHeaderMatcher),
 		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
-			return metadata.Pairs(requestid.MetadataKey, logging.RequestID(ctx))
+			return metadata.Pairs(requestid.MetadataKey, requestid.FromContext(ctx))
 		}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
-	for _, e := range cfg.Entries {
+	for _, e := range cfg.APIs {
 		if err := e.RegisterREST(ctx, mux, conn); err != nil {
 			return nil, fmt.Errorf("gateway: mount REST routes of %s: %w", e.Service.FullName(), err)
 		}
@@ -91,6 +90,6 @@ func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := requestid.Accept(r.Header.Get(requestid.Header))
 		w.Header().Set(requestid.Header, id)
-		next.ServeHTTP(w, r.WithContext(logging.WithRequestID(r.Context(), id)))
+		next.ServeHTTP(w, r.WithContext(requestid.NewContext(r.Context(), id)))
 	})
 }

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/backplane/backplane/internal/access"
-	"github.com/backplane/backplane/internal/catalog"
+	"github.com/backplane/backplane/internal/service"
 )
 
 // route is one edge-exposed RPC and the service connection that serves it. Both front
@@ -24,13 +24,13 @@ type route struct {
 	maxTimeout    time.Duration
 }
 
-// buildRoutes resolves every edge-exposed method of the entries to its Go message types
+// buildRoutes resolves every edge-exposed method of the APIs to its Go message types
 // and its backend. Messages are decoded into their generated types (rather than relayed
 // as raw frames) so the edge runs the same typed interceptors as the services,
 // validation included.
-func buildRoutes(entries []catalog.Entry, backends map[string]*grpc.ClientConn, maxTimeout time.Duration) (map[string]*route, error) {
+func buildRoutes(apis []service.API, backends map[string]*grpc.ClientConn, maxTimeout time.Duration) (map[string]*route, error) {
 	routes := map[string]*route{}
-	for _, e := range entries {
+	for _, e := range apis {
 		conn := backends[e.Owner]
 		if conn == nil {
 			return nil, fmt.Errorf("gateway: no backend connection for %s (serving %s)", e.Owner, e.Service.FullName())

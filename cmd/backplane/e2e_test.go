@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/backplane/backplane/internal/dbtest"
+	"github.com/backplane/backplane/services"
 )
 
 // binary is the backplane command built once for every test here: these tests run the
@@ -215,8 +216,8 @@ func TestConcurrentMigrateProcessesBothSucceed(t *testing.T) {
 	defer conn.Close(ctx)
 	var schemas int
 	require.NoError(t, conn.QueryRow(ctx,
-		`SELECT count(*) FROM pg_namespace WHERE nspname IN ('auth','subscription','asset','usage','notification')`).Scan(&schemas))
-	require.Equal(t, 5, schemas, "every service owns its schema")
+		`SELECT count(*) FROM pg_namespace WHERE nspname = ANY($1)`, services.Names()).Scan(&schemas))
+	require.Equal(t, len(services.Names()), schemas, "every service owns its schema")
 }
 
 func TestBadConfigurationNamesTheVariable(t *testing.T) {
@@ -229,6 +230,37 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	require.Equal(t, 2, exit.ExitCode())
 	require.Contains(t, string(out), "BACKPLANE_LOG_LEVEL")
 	require.Contains(t, string(out), "BACKPLANE_SHUTDOWN_TIMEOUT")
+}
+
+// A service's bad setting stops the start like the process's own do, before any
+// database, Redis or listener is opened: the database URL points at a closed port, and
+// nothing tries it.
+func TestBadServiceSettingStopsTheStartBeforeAnythingOpens(t *testing.T) {
+	t.Parallel()
+	closed := freeAddr(t)
+	cmd := execDev(t, "postgres://postgres@"+closed+"/backplane?sslmode=disable",
+		"BACKPLANE_NOTIFY_MAX_ATTEMPTS=zero", "BACKPLANE_ACCESS_TOKEN_TTL=forever", "BACKPLANE_LOG_LEVEL=chatty")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "%s", out)
+	require.Equal(t, 2, exit.ExitCode(), "%s", out)
+	for _, want := range []string{"BACKPLANE_NOTIFY_MAX_ATTEMPTS", "BACKPLANE_ACCESS_TOKEN_TTL", "BACKPLANE_LOG_LEVEL"} {
+		require.Contains(t, string(out), want, "every bad setting is named at once")
+	}
+	for _, never := range []string{closed, "connect", "migrat", "listening"} {
+		require.NotContains(t, string(out), never, "nothing is opened before the configuration is good")
+	}
+
+	// serve reads only its own service's settings, with the process's requirements.
+	cmd = exec.Command(binary, "serve", "notification")
+	cmd.Env = append(os.Environ(), "BACKPLANE_NOTIFY_LEASE=1s", "BACKPLANE_ACCESS_TOKEN_TTL=forever",
+		"BACKPLANE_DATABASE_URL=", "BACKPLANE_AUTH_ADDR=")
+	out, err = cmd.CombinedOutput()
+	require.ErrorAs(t, err, &exit, "%s", out)
+	require.Equal(t, 2, exit.ExitCode(), "%s", out)
+	require.Contains(t, string(out), "BACKPLANE_NOTIFY_LEASE")
+	require.Contains(t, string(out), "BACKPLANE_DATABASE_URL is required", "with what serve mode lacks")
+	require.NotContains(t, string(out), "BACKPLANE_ACCESS_TOKEN_TTL", "auth's settings are not notification's")
 }
 
 func TestServeNeverFallsBack(t *testing.T) {
@@ -253,6 +285,12 @@ func TestVersionAndUsage(t *testing.T) {
 	out, err := exec.Command(binary, "version").CombinedOutput()
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(out), "backplane "))
+
+	out, err = exec.Command(binary, "help").CombinedOutput()
+	require.NoError(t, err)
+	for _, piece := range append(services.Names(), "gateway") {
+		require.Contains(t, string(out), piece, "the usage text names every piece")
+	}
 
 	out, err = exec.Command(binary, "frobnicate").CombinedOutput()
 	require.Error(t, err)

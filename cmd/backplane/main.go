@@ -9,32 +9,35 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/logging"
 	"github.com/backplane/backplane/internal/mesh"
+	"github.com/backplane/backplane/internal/service"
 	"github.com/backplane/backplane/internal/telemetry"
-	"github.com/backplane/backplane/services/asset"
-	"github.com/backplane/backplane/services/auth"
-	"github.com/backplane/backplane/services/notification"
-	"github.com/backplane/backplane/services/subscription"
-	"github.com/backplane/backplane/services/usage"
+	"github.com/backplane/backplane/services"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usageText = `backplane: accounts, billing, files, metering and notifications for your product.
+// usageText is the command's help, naming every piece of the mesh.
+func usageText(defs []service.Definition) string {
+	pieces := strings.Join(append([]string{mesh.Gateway}, service.Names(defs)...), ", ")
+	return `backplane: accounts, billing, files, metering and notifications for your product.
 
 Usage:
   backplane dev                  run the whole mesh in one process (embedded fallbacks)
-  backplane serve <piece>        run one piece: gateway, auth, subscription, asset, usage, notification
+  backplane serve <piece>        run one piece: ` + pieces + `
   backplane migrate [service...] apply database migrations (all services when none named)
   backplane version              print the version
 
 Configuration comes from BACKPLANE_* environment variables; see the README.
 `
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -43,20 +46,11 @@ func main() {
 	os.Exit(code)
 }
 
-// services lists the mesh's services, dependencies first.
-func services() []mesh.Service {
-	return []mesh.Service{
-		notification.Service(),
-		auth.Service(),
-		subscription.Service(),
-		usage.Service(),
-		asset.Service(),
-	}
-}
-
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	defs := services.All()
+	usage := usageText(defs)
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usageText)
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
@@ -65,24 +59,62 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "backplane", version)
 		return 0
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usageText)
+		fmt.Fprint(stdout, usage)
 		return 0
 	case "dev", "serve", "migrate":
 	default:
-		fmt.Fprintf(stderr, "backplane: unknown command %q\n\n%s", cmd, usageText)
+		fmt.Fprintf(stderr, "backplane: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
 	if cmd == "serve" && len(rest) != 1 {
-		fmt.Fprintf(stderr, "backplane serve: name exactly one piece\n\n%s", usageText)
+		fmt.Fprintf(stderr, "backplane serve: name exactly one piece\n\n%s", usage)
 		return 2
 	}
 
+	// The services this command starts, whose configuration is read now; migrate
+	// starts none, it only needs their migrations.
+	var start, migrate []service.Definition
+	switch cmd {
+	case "dev":
+		start = defs
+	case "serve":
+		if rest[0] != mesh.Gateway {
+			i := slices.IndexFunc(defs, func(d service.Definition) bool { return d.Name == rest[0] })
+			if i < 0 {
+				fmt.Fprintf(stderr, "backplane serve: unknown piece %q\n\n%s", rest[0], usage)
+				return 2
+			}
+			start = defs[i : i+1]
+		}
+	case "migrate":
+		migrate = defs
+		if len(rest) > 0 {
+			migrate = nil
+			for _, name := range rest {
+				i := slices.IndexFunc(defs, func(d service.Definition) bool { return d.Name == name })
+				if i < 0 {
+					fmt.Fprintf(stderr, "backplane migrate: unknown service %q: want one of %v\n", name, service.Names(defs))
+					return 2
+				}
+				migrate = append(migrate, defs[i])
+			}
+		}
+	}
+
+	// Every setting, the process's and each started service's, is read and checked
+	// before anything is opened: a bad one stops the process here, naming the variable.
 	mode := config.Serve
 	if cmd == "dev" {
 		mode = config.Dev
 	}
-	cfg, err := config.Load(mode, getenv)
-	if err != nil {
+	cfg, cfgErr := config.Load(mode, getenv, service.Names(defs)...)
+	loaded, svcErr := service.Load(getenv, start...)
+	var required error
+	if cmd == "serve" {
+		// Serve mode never falls back to embedded stand-ins: what it needs must be set.
+		required = mesh.CheckServe(cfg, defs, rest[0])
+	}
+	if err := errors.Join(cfgErr, svcErr, required); err != nil {
 		fmt.Fprintf(stderr, "backplane: invalid configuration:\n%v\n", err)
 		return 2
 	}
@@ -111,13 +143,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
-	switch cmd {
-	case "dev":
-		err = mesh.Dev(ctx, cfg, getenv, log, tel, services())
-	case "serve":
-		err = mesh.Serve(ctx, cfg, getenv, log, tel, services(), rest[0])
-	case "migrate":
-		err = mesh.Migrate(ctx, cfg, log, tel, services(), rest...)
+	switch {
+	case cmd == "dev":
+		err = mesh.Dev(ctx, cfg, log, tel, loaded)
+	case cmd == "serve" && rest[0] == mesh.Gateway:
+		err = mesh.ServeGateway(ctx, cfg, log, tel, defs)
+	case cmd == "serve":
+		err = mesh.ServeService(ctx, cfg, log, tel, loaded[0], defs)
+	case cmd == "migrate":
+		err = mesh.Migrate(ctx, cfg, log, tel, migrate)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("backplane "+cmd+" failed", "error", err.Error())

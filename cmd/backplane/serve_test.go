@@ -14,6 +14,7 @@ import (
 
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/redistest"
+	"github.com/backplane/backplane/services"
 )
 
 // piece is one `backplane serve` process.
@@ -72,9 +73,8 @@ func (p *piece) ready(t *testing.T) {
 // service secret, and a sign-up through the gateway crosses three of them.
 func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 	t.Parallel()
-	services := []string{"auth", "notification", "subscription", "usage", "asset"}
 	addrs := map[string]string{}
-	for _, s := range services {
+	for _, s := range services.Names() {
 		addrs[s] = freeAddr(t)
 	}
 	common := []string{
@@ -85,11 +85,11 @@ func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 		"BACKPLANE_DATA_DIR=" + t.TempDir(),
 		"BACKPLANE_LOG_FORMAT=text",
 	}
-	for _, s := range services {
+	for _, s := range services.Names() {
 		common = append(common, fmt.Sprintf("BACKPLANE_%s_ADDR=%s", strings.ToUpper(s), addrs[s]))
 	}
 	var pieces []*piece
-	for _, s := range services {
+	for _, s := range services.Names() {
 		pieces = append(pieces, servePiece(t, s, append(common, "BACKPLANE_GRPC_ADDR="+addrs[s])))
 	}
 	httpAddr := freeAddr(t)

@@ -137,7 +137,7 @@ func (in *Interceptor) authorize(ctx context.Context, fullMethod string) (contex
 	case accessv1.Audience_AUDIENCE_INTERNAL:
 		if in.services != nil {
 			if name, err := in.services.AuthenticateService(ctx); err == nil {
-				return WithService(ctx, name), "", nil
+				return identity.WithService(ctx, name), "", nil
 			}
 		}
 		if hasBearer || malformed {
@@ -217,8 +217,6 @@ func bearerToken(ctx context.Context) (token string, ok, malformed bool) {
 	return tok, true, false
 }
 
-type serviceKey struct{}
-
 // relayedBy records the calling service, if the call carries a valid service credential.
 func (in *Interceptor) relayedBy(ctx context.Context) context.Context {
 	if in.services == nil {
@@ -229,18 +227,7 @@ func (in *Interceptor) relayedBy(ctx context.Context) context.Context {
 		return ctx
 	}
 	if name, err := in.services.AuthenticateService(ctx); err == nil {
-		return WithService(ctx, name)
+		return identity.WithService(ctx, name)
 	}
 	return ctx
-}
-
-// WithService returns a context recording that the caller is the named service.
-func WithService(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, serviceKey{}, name)
-}
-
-// ServiceFromContext returns the calling service of an INTERNAL RPC.
-func ServiceFromContext(ctx context.Context) (string, bool) {
-	name, ok := ctx.Value(serviceKey{}).(string)
-	return name, ok && name != ""
 }

@@ -35,7 +35,7 @@ func (echoAuth) GetJwks(context.Context, *authv1.GetJwksRequest) (*authv1.GetJwk
 
 func (echoAuth) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRequest) (*authv1.GetCurrentUserResponse, error) {
 	u := principalUser(ctx)
-	u.Email, _ = ServiceFromContext(ctx) // the service that relayed the call, if any
+	u.Email, _ = identity.ServiceFromContext(ctx) // the service that relayed the call, if any
 	return &authv1.GetCurrentUserResponse{User: u}, nil
 }
 
@@ -48,7 +48,7 @@ func (echoAuth) ListUsers(context.Context, *authv1.ListUsersRequest) (*authv1.Li
 }
 
 func (echoAuth) LookupUser(ctx context.Context, _ *authv1.LookupUserRequest) (*authv1.LookupUserResponse, error) {
-	name, _ := ServiceFromContext(ctx)
+	name, _ := identity.ServiceFromContext(ctx)
 	return &authv1.LookupUserResponse{User: &authv1.User{Id: name}}, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,13 +25,6 @@ const (
 	// Serve runs one piece for production: no fallbacks, every dependency explicit.
 	Serve
 )
-
-// Services are the names of Backplane's services, in start-up order.
-var serviceNames = []string{"notification", "auth", "subscription", "usage", "asset"}
-
-// ServiceNames returns the names of Backplane's services, in start-up order
-// (a service's dependencies come before it).
-func ServiceNames() []string { return append([]string(nil), serviceNames...) }
 
 // Config is every setting of a Backplane process.
 type Config struct {
@@ -52,6 +44,10 @@ type Config struct {
 	RedisURL string
 	// PublicURL is where users reach the product; emails link to it (BACKPLANE_PUBLIC_URL).
 	PublicURL string
+	// Issuer is the iss claim of access tokens: the auth service signs with it and
+	// every verifier expects it (BACKPLANE_JWT_ISSUER; PublicURL without a trailing
+	// slash by default). Read here, once, so that the two sides cannot disagree.
+	Issuer string
 	// ServiceAddrs maps a service name to the gRPC target clients dial
 	// (BACKPLANE_<SERVICE>_ADDR, e.g. dns:///backplane-auth:9090).
 	ServiceAddrs map[string]string
@@ -100,61 +96,66 @@ type Edge struct {
 	RateLimitFailureMode ratelimit.FailureMode
 }
 
-// Load reads the configuration for a mode through getenv (os.Getenv in main, a map in
-// tests). Every bad variable is reported, not just the first.
-func Load(mode Mode, getenv func(string) string) (Config, error) {
-	r := reader{getenv: getenv}
+// Load reads the process's configuration for a mode through getenv (os.Getenv in main, a
+// map in tests). services are the names of the mesh's services, whose addresses are read
+// from BACKPLANE_<SERVICE>_ADDR. Every bad variable is reported, not just the first.
+func Load(mode Mode, getenv func(string) string, services ...string) (Config, error) {
+	e := NewEnv(getenv)
 	host := "0.0.0.0"
 	if mode == Dev {
 		// A laptop's dev server should not be reachable from the café's network.
 		host = "127.0.0.1"
 	}
 	c := Config{
-		HTTPAddr:           r.addr("BACKPLANE_HTTP_ADDR", host+":8080"),
-		GRPCAddr:           r.addr("BACKPLANE_GRPC_ADDR", host+":9090"),
-		AdminAddr:          r.addr("BACKPLANE_ADMIN_ADDR", host+":8081"),
-		DataDir:            r.str("BACKPLANE_DATA_DIR", ".data"),
-		DatabaseURL:        r.url("BACKPLANE_DATABASE_URL", "postgres", "postgresql"),
-		RedisURL:           r.url("BACKPLANE_REDIS_URL", "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel"),
-		PublicURL:          r.url("BACKPLANE_PUBLIC_URL", "http", "https"),
-		LogLevel:           r.level("BACKPLANE_LOG_LEVEL"),
-		LogFormat:          r.format("BACKPLANE_LOG_FORMAT"),
-		ShutdownTimeout:    r.duration("BACKPLANE_SHUTDOWN_TIMEOUT", 20*time.Second),
-		OTLPEndpoint:       strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
+		HTTPAddr:           e.addr("BACKPLANE_HTTP_ADDR", host+":8080"),
+		GRPCAddr:           e.addr("BACKPLANE_GRPC_ADDR", host+":9090"),
+		AdminAddr:          e.addr("BACKPLANE_ADMIN_ADDR", host+":8081"),
+		DataDir:            e.String("BACKPLANE_DATA_DIR", ".data"),
+		DatabaseURL:        e.URL("BACKPLANE_DATABASE_URL", "postgres", "postgresql"),
+		RedisURL:           e.URL("BACKPLANE_REDIS_URL", "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel"),
+		PublicURL:          e.URL("BACKPLANE_PUBLIC_URL", "http", "https"),
+		Issuer:             e.String("BACKPLANE_JWT_ISSUER", ""),
+		LogLevel:           e.level("BACKPLANE_LOG_LEVEL"),
+		LogFormat:          e.format("BACKPLANE_LOG_FORMAT"),
+		ShutdownTimeout:    e.Duration("BACKPLANE_SHUTDOWN_TIMEOUT", 20*time.Second),
+		OTLPEndpoint:       e.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		ServiceAddrs:       map[string]string{},
-		ServiceTokenSecret: r.secret("BACKPLANE_SERVICE_TOKEN_SECRET", 32),
+		ServiceTokenSecret: e.Secret("BACKPLANE_SERVICE_TOKEN_SECRET", 32),
 		Edge: Edge{
-			TrustedProxies:         r.cidrs("BACKPLANE_TRUSTED_PROXIES"),
-			CORSAllowedOrigins:     r.origins("BACKPLANE_CORS_ALLOWED_ORIGINS"),
-			CORSAllowCredentials:   r.boolean("BACKPLANE_CORS_ALLOW_CREDENTIALS", false),
-			CORSMaxAge:             r.duration("BACKPLANE_CORS_MAX_AGE", 10*time.Minute),
-			MaxBodyBytes:           r.size("BACKPLANE_MAX_BODY_BYTES", 1<<20),
-			MaxCallTimeout:         r.duration("BACKPLANE_MAX_CALL_TIMEOUT", 30*time.Second),
-			TLSCertFile:            r.str("BACKPLANE_TLS_CERT_FILE", ""),
-			TLSKeyFile:             r.str("BACKPLANE_TLS_KEY_FILE", ""),
-			RateLimitAnonymous:     r.limit("BACKPLANE_RATE_LIMIT_ANONYMOUS", "60/m"),
-			RateLimitAuthenticated: r.limit("BACKPLANE_RATE_LIMIT_AUTHENTICATED", "600/m"),
-			RateLimitFailureMode:   r.failureMode("BACKPLANE_RATE_LIMIT_FAILURE_MODE"),
+			TrustedProxies:         e.cidrs("BACKPLANE_TRUSTED_PROXIES"),
+			CORSAllowedOrigins:     e.origins("BACKPLANE_CORS_ALLOWED_ORIGINS"),
+			CORSAllowCredentials:   e.Bool("BACKPLANE_CORS_ALLOW_CREDENTIALS", false),
+			CORSMaxAge:             e.Duration("BACKPLANE_CORS_MAX_AGE", 10*time.Minute),
+			MaxBodyBytes:           e.Size("BACKPLANE_MAX_BODY_BYTES", 1<<20),
+			MaxCallTimeout:         e.Duration("BACKPLANE_MAX_CALL_TIMEOUT", 30*time.Second),
+			TLSCertFile:            e.String("BACKPLANE_TLS_CERT_FILE", ""),
+			TLSKeyFile:             e.String("BACKPLANE_TLS_KEY_FILE", ""),
+			RateLimitAnonymous:     e.limit("BACKPLANE_RATE_LIMIT_ANONYMOUS", "60/m"),
+			RateLimitAuthenticated: e.limit("BACKPLANE_RATE_LIMIT_AUTHENTICATED", "600/m"),
+			RateLimitFailureMode:   e.failureMode("BACKPLANE_RATE_LIMIT_FAILURE_MODE"),
 		},
 	}
 	if (c.Edge.TLSCertFile == "") != (c.Edge.TLSKeyFile == "") {
-		r.fail("BACKPLANE_TLS_CERT_FILE", c.Edge.TLSCertFile, "set both BACKPLANE_TLS_CERT_FILE and BACKPLANE_TLS_KEY_FILE, or neither")
+		e.fail("BACKPLANE_TLS_CERT_FILE", c.Edge.TLSCertFile, "set both BACKPLANE_TLS_CERT_FILE and BACKPLANE_TLS_KEY_FILE, or neither")
 	}
 	if c.Edge.CORSAllowCredentials && slices.Contains(c.Edge.CORSAllowedOrigins, "*") {
-		r.fail("BACKPLANE_CORS_ALLOWED_ORIGINS", "*", "* cannot be combined with BACKPLANE_CORS_ALLOW_CREDENTIALS=true; list the exact origins")
+		e.fail("BACKPLANE_CORS_ALLOWED_ORIGINS", "*", "* cannot be combined with BACKPLANE_CORS_ALLOW_CREDENTIALS=true; list the exact origins")
 	}
 	if c.PublicURL == "" && mode == Dev {
 		// Serve mode has no sensible default: every piece must agree on it, since it
 		// is the access tokens' issuer and the root of every emailed link.
 		c.PublicURL = "http://" + c.HTTPAddr
 	}
-	for _, name := range serviceNames {
+	if c.Issuer == "" {
+		c.Issuer = strings.TrimRight(c.PublicURL, "/")
+	}
+	for _, name := range services {
 		key := "BACKPLANE_" + strings.ToUpper(name) + "_ADDR"
-		if v := strings.TrimSpace(getenv(key)); v != "" {
+		if v := e.String(key, ""); v != "" {
 			c.ServiceAddrs[name] = v
 		}
 	}
-	return c, errors.Join(r.errs...)
+	return c, e.Err()
 }
 
 // Require reports, in one error, which of the named settings a serve-mode piece needs but
@@ -182,175 +183,75 @@ func (c Config) Require(database, redis bool, services ...string) error {
 	return errors.Join(errs...)
 }
 
-type reader struct {
-	getenv func(string) string
-	errs   []error
-}
+// The readers below are the process's own kinds of value; the general ones are in env.go.
 
-func (r *reader) fail(key, value, allowed string) {
-	r.errs = append(r.errs, fmt.Errorf("%s: %q is not valid: %s", key, value, allowed))
-}
-
-func (r *reader) str(key, def string) string {
-	if v := strings.TrimSpace(r.getenv(key)); v != "" {
-		return v
-	}
-	return def
-}
-
-func (r *reader) addr(key, def string) string {
-	v := r.str(key, def)
+func (e *Env) addr(key, def string) string {
+	v := e.String(key, def)
 	host, port, err := net.SplitHostPort(v)
 	if err != nil || port == "" || (host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, "/ ")) {
-		r.fail(key, v, "want host:port, such as 127.0.0.1:8080 or :8080")
+		e.fail(key, v, "want host:port, such as 127.0.0.1:8080 or :8080")
 	}
 	return v
 }
 
-func (r *reader) url(key string, schemes ...string) string {
-	v := strings.TrimSpace(r.getenv(key))
-	if v == "" {
-		return ""
-	}
-	u, err := url.Parse(v)
-	if err != nil || u.Host == "" {
-		// Never echo a URL that may hold a password.
-		r.fail(key, "<redacted>", "want a URL with scheme "+strings.Join(schemes, ", ")+" and a host")
-		return v
-	}
-	for _, s := range schemes {
-		if u.Scheme == s {
-			return v
-		}
-	}
-	r.fail(key, u.Scheme+"://…", "want scheme "+strings.Join(schemes, ", "))
-	return v
-}
-
-func (r *reader) secret(key string, minLen int) []byte {
-	v := r.getenv(key)
-	if v == "" {
-		return nil
-	}
-	if len(v) < minLen {
-		// Never echo a secret, not even a bad one.
-		r.fail(key, "<redacted>", fmt.Sprintf("want at least %d bytes (openssl rand -base64 32)", minLen))
-	}
-	return []byte(v)
-}
-
-func (r *reader) list(key string) []string {
-	var out []string
-	for _, v := range strings.Split(r.getenv(key), ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-func (r *reader) cidrs(key string) []string {
-	out := r.list(key)
+func (e *Env) cidrs(key string) []string {
+	out := e.List(key)
 	for _, v := range out {
 		if _, err := netip.ParsePrefix(v); err != nil {
 			if _, err := netip.ParseAddr(v); err != nil {
-				r.fail(key, v, "want comma-separated CIDRs or addresses, such as 10.0.0.0/8,173.245.48.0/20")
+				e.fail(key, v, "want comma-separated CIDRs or addresses, such as 10.0.0.0/8,173.245.48.0/20")
 			}
 		}
 	}
 	return out
 }
 
-func (r *reader) origins(key string) []string {
-	out := r.list(key)
+func (e *Env) origins(key string) []string {
+	out := e.List(key)
 	for _, v := range out {
 		if v == "*" {
 			continue // refused with credentials above, and by the gateway on its own
 		}
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			r.fail(key, v, "want exact origins such as https://app.example.com (scheme and host, no path)")
+			e.fail(key, v, "want exact origins such as https://app.example.com (scheme and host, no path)")
 		}
 	}
 	return out
 }
 
-func (r *reader) boolean(key string, def bool) bool {
-	v := strings.TrimSpace(r.getenv(key))
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		r.fail(key, v, "want true or false")
-	}
-	return b
-}
-
-func (r *reader) size(key string, def int64) int64 {
-	v := strings.TrimSpace(r.getenv(key))
-	if v == "" {
-		return def
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		r.fail(key, v, "want a positive number of bytes, such as 1048576")
-		return def
-	}
-	return n
-}
-
-func (r *reader) limit(key, def string) ratelimit.Limit {
-	v := r.str(key, def)
+func (e *Env) limit(key, def string) ratelimit.Limit {
+	v := e.String(key, def)
 	l, err := ratelimit.ParseLimit(v)
 	if err != nil {
-		r.fail(key, v, "want N/s, N/m or N/h, optionally with ,burst=M (such as 600/m or 10/s,burst=40)")
+		e.fail(key, v, "want N/s, N/m or N/h, optionally with ,burst=M (such as 600/m or 10/s,burst=40)")
 	}
 	return l
 }
 
-func (r *reader) failureMode(key string) ratelimit.FailureMode {
-	v := r.str(key, "open")
+func (e *Env) failureMode(key string) ratelimit.FailureMode {
+	v := e.String(key, "open")
 	m, err := ratelimit.ParseFailureMode(v)
 	if err != nil {
-		r.fail(key, v, "want open (an in-process limiter takes over) or closed (503)")
+		e.fail(key, v, "want open (an in-process limiter takes over) or closed (503)")
 	}
 	return m
 }
 
-func (r *reader) duration(key string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(r.getenv(key))
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		r.fail(key, v, "want a non-negative Go duration such as 500ms, 20s or 1m")
-		return def
-	}
-	return d
-}
-
-func (r *reader) level(key string) slog.Level {
-	v := strings.TrimSpace(r.getenv(key))
-	if v == "" {
-		return slog.LevelInfo
-	}
+func (e *Env) level(key string) slog.Level {
+	v := e.String(key, "info")
 	l, err := logging.ParseLevel(v)
 	if err != nil {
-		r.fail(key, v, "want debug, info, warn or error")
+		e.fail(key, v, "want debug, info, warn or error")
 	}
 	return l
 }
 
-func (r *reader) format(key string) logging.Format {
-	v := strings.TrimSpace(r.getenv(key))
-	if v == "" {
-		v = "json"
-	}
+func (e *Env) format(key string) logging.Format {
+	v := e.String(key, "json")
 	f, err := logging.ParseFormat(v)
 	if err != nil {
-		r.fail(key, v, "want json or text")
+		e.fail(key, v, "want json or text")
 	}
 	return f
 }

@@ -64,9 +64,12 @@ func TestLoadReadsValues(t *testing.T) {
 		"BACKPLANE_AUTH_ADDR":            "dns:///backplane-auth:9090",
 		"BACKPLANE_LOG_LEVEL":            "DEBUG",
 		"OTEL_EXPORTER_OTLP_ENDPOINT":    "http://collector:4317",
-	}))
+		"BACKPLANE_USAGE_ADDR":           "dns:///backplane-usage:9090",
+	}), "auth", "notification")
 	require.NoError(t, err)
-	require.Equal(t, "dns:///backplane-auth:9090", c.ServiceAddrs["auth"])
+	require.Equal(t, map[string]string{"auth": "dns:///backplane-auth:9090"}, c.ServiceAddrs,
+		"addresses are read for the services named, and only for them")
+	require.Equal(t, "https://app.example.com", c.Issuer)
 	require.Equal(t, slog.LevelDebug, c.LogLevel)
 	require.Equal(t, "http://collector:4317", c.OTLPEndpoint)
 	require.NoError(t, c.Require(true, true, "auth"))
@@ -130,4 +133,19 @@ func TestLoadEdgeRejects(t *testing.T) {
 	require.ErrorContains(t, err, "cannot be combined")
 	_, err = config.Load(config.Serve, env(map[string]string{"BACKPLANE_CORS_ALLOWED_ORIGINS": "https://app.example.com/path"}))
 	require.ErrorContains(t, err, "BACKPLANE_CORS_ALLOWED_ORIGINS")
+}
+
+func TestIssuerFollowsThePublicURLUnlessSet(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(config.Serve, env(map[string]string{"BACKPLANE_PUBLIC_URL": "https://app.example.com/"}))
+	require.NoError(t, err)
+	require.Equal(t, "https://app.example.com", c.Issuer)
+	c, err = config.Load(config.Dev, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1:8080", c.Issuer)
+	c, err = config.Load(config.Serve, env(map[string]string{
+		"BACKPLANE_PUBLIC_URL": "https://app.example.com", "BACKPLANE_JWT_ISSUER": "https://id.example.com",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "https://id.example.com", c.Issuer)
 }

@@ -19,7 +19,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/backplane/backplane/internal/logging"
 	"github.com/backplane/backplane/internal/requestid"
 )
 
@@ -90,7 +89,7 @@ func Dial(target string, cfg Config) (*grpc.ClientConn, error) {
 
 // outgoing carries the request id of the call being served to the next service.
 func outgoing(ctx context.Context) context.Context {
-	if id := logging.RequestID(ctx); id != "" {
+	if id := requestid.FromContext(ctx); id != "" {
 		md, _ := metadata.FromOutgoingContext(ctx)
 		if len(md.Get(requestid.MetadataKey)) == 0 {
 			ctx = metadata.AppendToOutgoingContext(ctx, requestid.MetadataKey, id)

@@ -15,7 +15,7 @@ import (
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/grpcclient"
 	"github.com/backplane/backplane/internal/grpctest"
-	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/internal/requestid"
 )
 
 type seen struct {
@@ -61,7 +61,7 @@ func setup(t *testing.T, timeout time.Duration) (authv1.AuthServiceClient, chan 
 func TestRequestIDTravelsToTheNextService(t *testing.T) {
 	t.Parallel()
 	client, calls := setup(t, 0)
-	ctx := logging.WithRequestID(context.Background(), "req-42")
+	ctx := requestid.NewContext(context.Background(), "req-42")
 	_, err := client.GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{})
 	require.NoError(t, err)
 	require.Equal(t, "req-42", (<-calls).requestID)

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/backplane/backplane/internal/fault"
-	"github.com/backplane/backplane/internal/logging"
 	"github.com/backplane/backplane/internal/requestid"
 )
 
@@ -30,7 +29,7 @@ func withRequestID(ctx context.Context) context.Context {
 	}
 	id = requestid.Accept(id)
 	_ = grpc.SetHeader(ctx, metadata.Pairs(requestid.MetadataKey, id))
-	return logging.WithRequestID(ctx, id)
+	return requestid.NewContext(ctx, id)
 }
 
 func requestIDUnary() grpc.UnaryServerInterceptor {

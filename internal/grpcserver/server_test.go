@@ -19,6 +19,7 @@ import (
 	"github.com/backplane/backplane/internal/grpcserver"
 	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/internal/requestid"
 )
 
 // auth is a stand-in service whose handlers misbehave on purpose.
@@ -30,7 +31,7 @@ type auth struct {
 }
 
 func (a *auth) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRequest) (*authv1.GetCurrentUserResponse, error) {
-	a.sawID <- logging.RequestID(ctx)
+	a.sawID <- requestid.FromContext(ctx)
 	return &authv1.GetCurrentUserResponse{}, nil
 }
 

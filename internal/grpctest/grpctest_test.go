@@ -36,7 +36,7 @@ func (whoami) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserReques
 }
 
 func (whoami) LookupUser(ctx context.Context, _ *authv1.LookupUserRequest) (*authv1.LookupUserResponse, error) {
-	service, _ := authn.ServiceFromContext(ctx)
+	service, _ := identity.ServiceFromContext(ctx)
 	return &authv1.LookupUserResponse{User: &authv1.User{Id: service}}, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/backplane/backplane/internal/requestid"
 )
 
 // Keys of the correlation attributes added to every record.
@@ -101,7 +103,7 @@ func correlationAttrs(ctx context.Context) []slog.Attr {
 			slog.String(spanIDKey, sc.SpanID().String()),
 		)
 	}
-	if id := RequestID(ctx); id != "" {
+	if id := requestid.FromContext(ctx); id != "" {
 		ids = append(ids, slog.String(requestIDAttrKey, id))
 	}
 	return ids

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/backplane/backplane/internal/logging"
+	"github.com/backplane/backplane/internal/requestid"
 )
 
 // spanContext returns ctx carrying a fixed, valid remote span context, as a tracing
@@ -30,7 +31,7 @@ func spanContext(t *testing.T) (context.Context, trace.SpanContext) {
 func TestCorrelationIDsAppearInOutput(t *testing.T) {
 	t.Parallel()
 	ctx, sc := spanContext(t)
-	ctx = logging.WithRequestID(ctx, "req-42")
+	ctx = requestid.NewContext(ctx, "req-42")
 	var buf bytes.Buffer
 	log := logging.New(&buf, logging.Options{})
 
@@ -46,7 +47,7 @@ func TestCorrelationIDsAppearInOutput(t *testing.T) {
 func TestCorrelationIDsStayTopLevelInsideGroups(t *testing.T) {
 	t.Parallel()
 	ctx, sc := spanContext(t)
-	ctx = logging.WithRequestID(ctx, "req-7")
+	ctx = requestid.NewContext(ctx, "req-7")
 	var buf bytes.Buffer
 	log := logging.New(&buf, logging.Options{}).
 		With("service", "billing").
@@ -97,11 +98,4 @@ func TestCorrelationOmittedWithoutIDs(t *testing.T) {
 	require.NotContains(t, got, "span_id")
 	require.NotContains(t, got, "request_id")
 	require.Equal(t, map[string]any{"k": "v"}, got["g"])
-}
-
-func TestRequestIDRoundTrip(t *testing.T) {
-	t.Parallel()
-	require.Empty(t, logging.RequestID(context.Background()))
-	ctx := logging.WithRequestID(context.Background(), "abc")
-	require.Equal(t, "abc", logging.RequestID(ctx))
 }

@@ -13,7 +13,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/backplane/backplane/gateway"
-	"github.com/backplane/backplane/internal/catalog"
 	"github.com/backplane/backplane/internal/clientip"
 	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/database"
@@ -21,6 +20,7 @@ import (
 	"github.com/backplane/backplane/internal/grpcserver"
 	"github.com/backplane/backplane/internal/ratelimit"
 	"github.com/backplane/backplane/internal/redisclient"
+	"github.com/backplane/backplane/internal/service"
 )
 
 // openRedis connects to Redis, registering its closing and readiness check.
@@ -53,6 +53,21 @@ func (p *Process) openDatabase(ctx context.Context, databaseURL, schema string) 
 	return pool, nil
 }
 
+// deps is what a service started by this process receives.
+func (p *Process) deps(cfg config.Config, pool *pgxpool.Pool, rdb redis.UniversalClient, peers map[string]*grpc.ClientConn) service.Deps {
+	return service.Deps{
+		Logger:         p.log,
+		DB:             pool,
+		Redis:          rdb,
+		TracerProvider: p.tel.TracerProvider(),
+		MeterProvider:  p.tel.MeterProvider(),
+		Peers:          peers,
+		PublicURL:      cfg.PublicURL,
+		Issuer:         cfg.Issuer,
+		DataDir:        cfg.DataDir,
+	}
+}
+
 // dial connects to a service, every call carrying this process's service credential,
 // and makes the service's health a readiness check of this process.
 func (p *Process) dial(name, target string, creds *credentials) (*grpc.ClientConn, error) {
@@ -82,7 +97,7 @@ func (p *Process) dial(name, target string, creds *credentials) (*grpc.ClientCon
 
 // migrate brings a service's schema up to date. Safe with many replicas at once: the
 // migrator serialises them on an advisory lock.
-func (p *Process) migrate(ctx context.Context, pool *pgxpool.Pool, svc Service) error {
+func (p *Process) migrate(ctx context.Context, pool *pgxpool.Pool, svc service.Definition) error {
 	applied, err := database.Migrate(ctx, pool, svc.Name, svc.Migrations)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", svc.Name, err)
@@ -95,7 +110,7 @@ func (p *Process) migrate(ctx context.Context, pool *pgxpool.Pool, svc Service) 
 
 // startService builds svc, registers it on its own gRPC server, which enforces every
 // RPC's access policy, and serves it on lis.
-func (p *Process) startService(ctx context.Context, svc Service, deps Deps, chk *checker, lis net.Listener) error {
+func (p *Process) startService(ctx context.Context, svc service.Loaded, deps service.Deps, chk *checker, lis net.Listener) error {
 	inst, err := svc.Start(ctx, deps)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", svc.Name, err)
@@ -116,8 +131,9 @@ func (p *Process) startService(ctx context.Context, svc Service, deps Deps, chk 
 	return nil
 }
 
-// startGateway serves both front doors, forwarding to backends.
-func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends map[string]*grpc.ClientConn, rdb redis.UniversalClient, chk *checker, httpLis, grpcLis net.Listener) error {
+// startGateway serves both front doors, forwarding each public API to its owner's
+// connection in backends.
+func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []service.API, backends map[string]*grpc.ClientConn, rdb redis.UniversalClient, chk *checker, httpLis, grpcLis net.Listener) error {
 	resolver, err := clientip.NewResolver(cfg.Edge.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("BACKPLANE_TRUSTED_PROXIES: %w", err)
@@ -127,7 +143,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends 
 		return err
 	}
 	server := p.ServerConfig()
-	if server.Authenticate, err = chk.interceptors(p, &Instance{}, edgeExempt); err != nil {
+	if server.Authenticate, err = chk.interceptors(p, &service.Instance{}, edgeExempt); err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
 	if tlsConfig != nil {
@@ -156,7 +172,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, backends 
 		Logger:   p.log,
 		Server:   server,
 		Backends: backends,
-		Entries:  catalog.Entries(),
+		APIs:     apis,
 		ClientIP: resolver,
 		CORS: gateway.CORSConfig{
 			AllowedOrigins:   cfg.Edge.CORSAllowedOrigins,
@@ -210,12 +226,4 @@ func listen(addrs ...string) ([]net.Listener, error) {
 		out = append(out, lis)
 	}
 	return out, nil
-}
-
-func servicesByName(services []Service) map[string]Service {
-	m := make(map[string]Service, len(services))
-	for _, s := range services {
-		m[s.Name] = s
-	}
-	return m
 }

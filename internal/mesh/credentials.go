@@ -12,6 +12,7 @@ import (
 	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/service"
 )
 
 // credentials is how a process proves itself to our services (a service token on every
@@ -53,8 +54,9 @@ type checker struct {
 	keys   authn.Introspector
 }
 
-// newChecker prepares the shared checks. authConn may be nil in a process that runs
-// only auth, whose instance brings its own.
+// newChecker prepares the shared checks over a connection to the authority, the service
+// that issues credentials. authConn may be nil in a process that runs only the
+// authority, whose instance brings its own.
 func newChecker(creds *credentials, authConn *grpc.ClientConn, rdb redis.UniversalClient, issuer string) (*checker, error) {
 	c := &checker{creds: creds}
 	if authConn == nil {
@@ -77,7 +79,7 @@ func newChecker(creds *credentials, authConn *grpc.ClientConn, rdb redis.Univers
 	return c, nil
 }
 
-func (c *checker) interceptors(p *Process, inst *Instance, exempt []string) (grpcserver.Interceptors, error) {
+func (c *checker) interceptors(p *Process, inst *service.Instance, exempt []string) (grpcserver.Interceptors, error) {
 	tokens, keys := c.tokens, c.keys
 	if inst.Tokens != nil {
 		tokens = inst.Tokens
@@ -86,7 +88,7 @@ func (c *checker) interceptors(p *Process, inst *Instance, exempt []string) (grp
 		keys = inst.APIKeys
 	}
 	if tokens == nil || keys == nil {
-		return grpcserver.Interceptors{}, fmt.Errorf("no connection to the auth service to check credentials with")
+		return grpcserver.Interceptors{}, fmt.Errorf("no connection to the authority (the service that issues credentials) to check them with")
 	}
 	in, err := authn.NewInterceptor(authn.InterceptorConfig{
 		Tokens:         tokens,

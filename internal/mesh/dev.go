@@ -13,10 +13,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 
-	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/redisclient"
+	"github.com/backplane/backplane/internal/service"
 )
 
 // devDatabaseName is the database `backplane dev` keeps its data in on a local server.
@@ -25,7 +25,12 @@ const devDatabaseName = "backplane"
 // Dev runs every service and the gateway in one process. Each service listens on its
 // own loopback port and the services call each other over real gRPC, as in production.
 // Missing PostgreSQL and Redis URLs fall back to local stand-ins, each logged.
-func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, tel Telemetry, services []Service) error {
+func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry, services []service.Loaded) error {
+	defs := service.Definitions(services)
+	auth, err := authority(defs)
+	if err != nil {
+		return err
+	}
 	p, err := NewProcess(log, tel)
 	if err != nil {
 		return err
@@ -70,7 +75,7 @@ func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log
 		}
 		conns[svc.Name] = conn
 	}
-	chk, err := newChecker(creds, conns["auth"], rdb, authn.IssuerFrom(cfg.PublicURL, getenv))
+	chk, err := newChecker(creds, conns[auth], rdb, cfg.Issuer)
 	if err != nil {
 		return err
 	}
@@ -79,7 +84,7 @@ func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log
 		if err != nil {
 			return err
 		}
-		if err := p.migrate(ctx, pool, svc); err != nil {
+		if err := p.migrate(ctx, pool, svc.Definition); err != nil {
 			return err
 		}
 		peers := map[string]*grpc.ClientConn{}
@@ -89,16 +94,11 @@ func Dev(ctx context.Context, cfg config.Config, getenv func(string) string, log
 			}
 			peers[need] = conns[need]
 		}
-		deps := Deps{
-			Config: cfg, Logger: log, DB: pool, Redis: rdb,
-			TracerProvider: tel.TracerProvider(), MeterProvider: tel.MeterProvider(),
-			Peers: peers, Getenv: getenv,
-		}
-		if err := p.startService(ctx, svc, deps, chk, listeners[svc.Name]); err != nil {
+		if err := p.startService(ctx, svc, p.deps(cfg, pool, rdb, peers), chk, listeners[svc.Name]); err != nil {
 			return err
 		}
 	}
-	if err := p.startGateway(ctx, cfg, conns, rdb, chk, httpLis, grpcLis); err != nil {
+	if err := p.startGateway(ctx, cfg, service.APIs(defs), conns, rdb, chk, httpLis, grpcLis); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "backplane dev is up",

@@ -9,31 +9,72 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/backplane/backplane/internal/authn"
-	"github.com/backplane/backplane/internal/catalog"
 	"github.com/backplane/backplane/internal/config"
+	"github.com/backplane/backplane/internal/service"
 )
 
-// Serve runs one piece of the mesh for production: "gateway" or a service name. It
-// never falls back to embedded stand-ins; a missing URL is a start-up error.
-func Serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, tel Telemetry, services []Service, piece string) error {
-	if piece == "gateway" {
-		return serveGateway(ctx, cfg, getenv, log, tel)
+// Gateway is the piece name of the edge in `backplane serve`.
+const Gateway = "gateway"
+
+// authority returns the name of the service that issues credentials, which every other
+// server asks to check them.
+func authority(defs []service.Definition) (string, error) {
+	for _, d := range defs {
+		if d.Authority {
+			return d.Name, nil
+		}
 	}
-	svc, ok := servicesByName(services)[piece]
-	if !ok {
-		return fmt.Errorf("unknown piece %q: want gateway or one of %v", piece, names(services))
-	}
-	return serveService(ctx, cfg, getenv, log, tel, svc)
+	return "", errors.New("no service is marked as the credential authority")
 }
 
-func serveGateway(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, tel Telemetry) error {
-	owners := catalog.Owners()
-	// Redis holds the live sessions every access token is checked against, and the
-	// rate limits.
-	if err := cfg.Require(false, true, owners...); err != nil {
+// owners returns the services that own at least one public API, in order.
+func owners(defs []service.Definition) []string {
+	var out []string
+	for _, a := range service.APIs(defs) {
+		if !slices.Contains(out, a.Owner) {
+			out = append(out, a.Owner)
+		}
+	}
+	return out
+}
+
+// peersOf returns the services a served service dials: those it needs, and the
+// authority, which every service but the authority asks to check credentials.
+func peersOf(svc service.Definition, authorityName string) []string {
+	peers := slices.Clone(svc.Needs)
+	if svc.Name != authorityName && !slices.Contains(peers, authorityName) {
+		peers = append(peers, authorityName)
+	}
+	return peers
+}
+
+// CheckServe reports, in one error, every setting that `backplane serve piece` needs
+// and cfg lacks. Serve mode never falls back to embedded stand-ins, so this runs with
+// the rest of the configuration, before anything is opened.
+func CheckServe(cfg config.Config, defs []service.Definition, piece string) error {
+	auth, err := authority(defs)
+	if err != nil {
 		return err
 	}
+	if piece == Gateway {
+		// Redis holds the live sessions every access token is checked against, and
+		// the rate limits.
+		return cfg.Require(false, true, owners(defs)...)
+	}
+	i := slices.IndexFunc(defs, func(d service.Definition) bool { return d.Name == piece })
+	if i < 0 {
+		return fmt.Errorf("unknown piece %q: want %s or one of %v", piece, Gateway, service.Names(defs))
+	}
+	return cfg.Require(true, true, peersOf(defs[i], auth)...)
+}
+
+// ServeGateway runs the edge for production, forwarding every public API of defs to its
+// owner at BACKPLANE_<OWNER>_ADDR.
+func ServeGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry, defs []service.Definition) error {
+	if err := CheckServe(cfg, defs, Gateway); err != nil {
+		return err
+	}
+	auth, _ := authority(defs) // CheckServe found it
 	p, err := NewProcess(log, tel)
 	if err != nil {
 		return err
@@ -48,35 +89,33 @@ func serveGateway(ctx context.Context, cfg config.Config, getenv func(string) st
 	if err != nil {
 		return err
 	}
-	creds, err := p.newCredentials(cfg, "gateway")
+	creds, err := p.newCredentials(cfg, Gateway)
 	if err != nil {
 		return err
 	}
 	backends := map[string]*grpc.ClientConn{}
-	for _, o := range owners {
+	for _, o := range owners(defs) {
 		if backends[o], err = p.dial(o, cfg.ServiceAddrs[o], creds); err != nil {
 			return err
 		}
 	}
-	chk, err := newChecker(creds, backends["auth"], rdb, authn.IssuerFrom(cfg.PublicURL, getenv))
+	chk, err := newChecker(creds, backends[auth], rdb, cfg.Issuer)
 	if err != nil {
 		return err
 	}
-	if err := p.startGateway(ctx, cfg, backends, rdb, chk, ls[0], ls[1]); err != nil {
+	if err := p.startGateway(ctx, cfg, service.APIs(defs), backends, rdb, chk, ls[0], ls[1]); err != nil {
 		return err
 	}
 	return p.Wait(ctx, cfg.ShutdownTimeout)
 }
 
-func serveService(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, tel Telemetry, svc Service) error {
-	// Every service but auth asks auth for the keys that verify access tokens.
-	needs := slices.Clone(svc.Needs)
-	if svc.Name != "auth" && !slices.Contains(needs, "auth") {
-		needs = append(needs, "auth")
-	}
-	if err := cfg.Require(true, true, needs...); err != nil {
+// ServeService runs one service for production. defs are every service of the mesh,
+// among which it finds the authority that checks credentials.
+func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry, svc service.Loaded, defs []service.Definition) error {
+	if err := CheckServe(cfg, defs, svc.Name); err != nil {
 		return err
 	}
+	auth, _ := authority(defs) // CheckServe found it
 	p, err := NewProcess(log, tel)
 	if err != nil {
 		return err
@@ -95,7 +134,7 @@ func serveService(ctx context.Context, cfg config.Config, getenv func(string) st
 	if err != nil {
 		return err
 	}
-	if err := p.migrate(ctx, pool, svc); err != nil {
+	if err := p.migrate(ctx, pool, svc.Definition); err != nil {
 		return err
 	}
 	creds, err := p.newCredentials(cfg, svc.Name)
@@ -103,8 +142,8 @@ func serveService(ctx context.Context, cfg config.Config, getenv func(string) st
 		return err
 	}
 	conns := map[string]*grpc.ClientConn{}
-	for _, need := range needs {
-		if conns[need], err = p.dial(need, cfg.ServiceAddrs[need], creds); err != nil {
+	for _, peer := range peersOf(svc.Definition, auth) {
+		if conns[peer], err = p.dial(peer, cfg.ServiceAddrs[peer], creds); err != nil {
 			return err
 		}
 	}
@@ -112,42 +151,28 @@ func serveService(ctx context.Context, cfg config.Config, getenv func(string) st
 	for _, need := range svc.Needs {
 		peers[need] = conns[need]
 	}
-	chk, err := newChecker(creds, conns["auth"], rdb, authn.IssuerFrom(cfg.PublicURL, getenv))
+	chk, err := newChecker(creds, conns[auth], rdb, cfg.Issuer)
 	if err != nil {
 		return err
 	}
-	deps := Deps{
-		Config: cfg, Logger: log, DB: pool, Redis: rdb,
-		TracerProvider: tel.TracerProvider(), MeterProvider: tel.MeterProvider(),
-		Peers: peers, Getenv: getenv,
-	}
-	if err := p.startService(ctx, svc, deps, chk, ls[0]); err != nil {
+	if err := p.startService(ctx, svc, p.deps(cfg, pool, rdb, peers), chk, ls[0]); err != nil {
 		return err
 	}
 	return p.Wait(ctx, cfg.ShutdownTimeout)
 }
 
-// Migrate applies the migrations of the named services (all when none are named) to
-// the database at cfg.DatabaseURL, then returns.
-func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry, services []Service, only ...string) error {
+// Migrate applies the migrations of defs to the database at cfg.DatabaseURL, then
+// returns.
+func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry, defs []service.Definition) error {
 	if cfg.DatabaseURL == "" {
 		return errors.New("BACKPLANE_DATABASE_URL is required to migrate (postgres://user:pass@host:5432/db)")
-	}
-	byName := servicesByName(services)
-	for _, o := range only {
-		if _, ok := byName[o]; !ok {
-			return fmt.Errorf("unknown service %q: want one of %v", o, names(services))
-		}
 	}
 	p, err := NewProcess(log, tel)
 	if err != nil {
 		return err
 	}
 	defer p.Shutdown(cfg.ShutdownTimeout)
-	for _, svc := range services {
-		if len(only) > 0 && !slices.Contains(only, svc.Name) {
-			continue
-		}
+	for _, svc := range defs {
 		pool, err := p.openDatabase(ctx, cfg.DatabaseURL, svc.Name)
 		if err != nil {
 			return err
@@ -157,12 +182,4 @@ func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telem
 		}
 	}
 	return nil
-}
-
-func names(services []Service) []string {
-	out := make([]string, 0, len(services))
-	for _, s := range services {
-		out = append(out, s.Name)
-	}
-	return out
 }

@@ -1,8 +1,11 @@
 // Package requestid accepts or mints the id that ties together every log line and span of
-// one client request, across the edge and every service it reaches.
+// one client request, across the edge and every service it reaches, and carries it
+// through the context: the edge and each gRPC server set it once per request, loggers
+// (internal/logging) and clients (internal/grpcclient) read it.
 package requestid
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 )
@@ -46,4 +49,19 @@ func Accept(id string) string {
 		return id
 	}
 	return New()
+}
+
+// contextKey is unexported so that only this package can set or read the id, and no
+// other package's context value can collide with it.
+type contextKey struct{}
+
+// NewContext returns a copy of ctx carrying the request id.
+func NewContext(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, contextKey{}, id)
+}
+
+// FromContext returns the request id carried by ctx, or "" when there is none.
+func FromContext(ctx context.Context) string {
+	id, _ := ctx.Value(contextKey{}).(string)
+	return id
 }

@@ -1,6 +1,7 @@
 package requestid_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -19,4 +20,11 @@ func TestAccept(t *testing.T) {
 		require.True(t, requestid.Valid(got))
 	}
 	require.NotEqual(t, requestid.New(), requestid.New())
+}
+
+func TestContextRoundTrip(t *testing.T) {
+	t.Parallel()
+	require.Empty(t, requestid.FromContext(context.Background()))
+	ctx := requestid.NewContext(context.Background(), "abc")
+	require.Equal(t, "abc", requestid.FromContext(ctx))
 }

@@ -17,6 +17,7 @@ import (
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/services/auth/dbsqlc"
 )
 
@@ -58,7 +59,7 @@ func (s *Server) SignUp(ctx context.Context, req *authv1.SignUpRequest) (*authv1
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.createUser(ctx, dbsqlc.UserCreateParams{
+	u, err := s.store.createUser(ctx, dbsqlc.UserInsertParams{
 		ID: uuid.Must(uuid.NewV7()), Email: email,
 		DisplayName: strings.TrimSpace(req.GetDisplayName()), PasswordHash: hash,
 	})
@@ -133,7 +134,7 @@ func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.L
 		return nil, err
 	}
 	client := clientOf(ctx)
-	s.sendMail(ctx, Mail{
+	s.sendMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "new_sign_in",
 		Data: map[string]string{
 			"display_name": u.DisplayName, "ip_address": client.ip, "user_agent": client.userAgent,
@@ -166,7 +167,7 @@ func (s *Server) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserReq
 }
 
 func (s *Server) callerUser(ctx context.Context) (dbsqlc.User, error) {
-	id, err := caller(ctx)
+	id, err := identity.UserID(ctx)
 	if err != nil {
 		return dbsqlc.User{}, err
 	}
@@ -186,7 +187,7 @@ var writableUserFields = map[string]bool{"display_name": true}
 // UpdateCurrentUser changes the caller's profile. Only display_name is writable: a mask
 // naming anything else is refused, and without a mask every other field is ignored.
 func (s *Server) UpdateCurrentUser(ctx context.Context, req *authv1.UpdateCurrentUserRequest) (*authv1.UpdateCurrentUserResponse, error) {
-	id, err := caller(ctx)
+	id, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}

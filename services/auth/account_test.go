@@ -90,7 +90,7 @@ func TestLoginTimingIsEnumerationSafe(t *testing.T) {
 	t.Parallel()
 	hasher, err := password.NewHasher(password.OWASP, 1)
 	require.NoError(t, err)
-	b := setup(t, func(c *Config, d *Dependencies) { d.Hasher = hasher; c.LoginMaxFailures = 100 })
+	b := setup(t, func(c *Config, w *wiring) { w.hasher = hasher; c.LoginMaxFailures = 100 })
 	ctx := context.Background()
 	acct := b.signUp(t, uniqueEmail())
 

@@ -10,6 +10,7 @@ import (
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/services/auth/dbsqlc"
 )
 
@@ -61,7 +62,7 @@ func (s *Server) DisableUser(ctx context.Context, req *authv1.DisableUserRequest
 	if err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	adminID, err := caller(ctx)
+	adminID, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func (s *Server) EnableUser(ctx context.Context, req *authv1.EnableUserRequest) 
 
 // LookupUser finds an account by id or email, for other services.
 func (s *Server) LookupUser(ctx context.Context, req *authv1.LookupUserRequest) (*authv1.LookupUserResponse, error) {
-	if err := requireService(ctx); err != nil {
+	if _, err := identity.CallingService(ctx); err != nil {
 		return nil, err
 	}
 	var (

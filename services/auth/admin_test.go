@@ -88,7 +88,7 @@ func TestLookupUser(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	acct := b.signUp(t, uniqueEmail())
-	ctx := authn.WithService(context.Background(), "billing")
+	ctx := identity.WithService(context.Background(), "billing")
 
 	byID, err := b.srv.LookupUser(ctx, &authv1.LookupUserRequest{Key: &authv1.LookupUserRequest_UserId{UserId: acct.user.GetId()}})
 	require.NoError(t, err)

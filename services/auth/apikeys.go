@@ -25,7 +25,7 @@ var errBadAPIKey = fault.New(fault.Unauthenticated, "the API key is invalid, exp
 
 // CreateApiKey creates an API key for the caller and returns its secret, once.
 func (s *Server) CreateApiKey(ctx context.Context, req *authv1.CreateApiKeyRequest) (*authv1.CreateApiKeyResponse, error) {
-	userID, _, err := sessionCaller(ctx)
+	userID, _, err := identity.Session(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (s *Server) CreateApiKey(ctx context.Context, req *authv1.CreateApiKeyReque
 		return nil, fault.New(fault.FailedPrecondition, "too many API keys; delete one first")
 	}
 	secret := newSecret(authn.APIKeyPrefix)
-	p := dbsqlc.APIKeyCreateParams{
+	p := dbsqlc.APIKeyInsertParams{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, DisplayName: req.GetDisplayName(),
 		Prefix: secret[:prefixLen], SecretHash: digest(secret), Scopes: req.GetScopes(),
 	}
@@ -57,7 +57,7 @@ func (s *Server) CreateApiKey(ctx context.Context, req *authv1.CreateApiKeyReque
 
 // ListApiKeys lists the caller's keys, without secrets.
 func (s *Server) ListApiKeys(ctx context.Context, _ *authv1.ListApiKeysRequest) (*authv1.ListApiKeysResponse, error) {
-	userID, err := caller(ctx)
+	userID, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (s *Server) ListApiKeys(ctx context.Context, _ *authv1.ListApiKeysRequest) 
 // DeleteApiKey deletes one of the caller's keys. Edges cache introspection for a second,
 // so the key stops working everywhere within that.
 func (s *Server) DeleteApiKey(ctx context.Context, req *authv1.DeleteApiKeyRequest) (*authv1.DeleteApiKeyResponse, error) {
-	userID, err := caller(ctx)
+	userID, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (s *Server) DeleteApiKey(ctx context.Context, req *authv1.DeleteApiKeyReque
 
 // IntrospectApiKey resolves a secret to its key, owner, scopes and roles.
 func (s *Server) IntrospectApiKey(ctx context.Context, req *authv1.IntrospectApiKeyRequest) (*authv1.IntrospectApiKeyResponse, error) {
-	if err := requireService(ctx); err != nil {
+	if _, err := identity.CallingService(ctx); err != nil {
 		return nil, err
 	}
 	key, u, err := s.introspect(ctx, req.GetSecret())

@@ -34,7 +34,7 @@ func TestAPIKeys(t *testing.T) {
 
 	_, err = b.srv.IntrospectApiKey(me, &authv1.IntrospectApiKeyRequest{Secret: secret})
 	require.Equal(t, fault.PermissionDenied, fault.KindOf(err), "for services only")
-	svc := authn.WithService(ctx, "gateway")
+	svc := identity.WithService(ctx, "gateway")
 	intro, err := b.srv.IntrospectApiKey(svc, &authv1.IntrospectApiKeyRequest{Secret: secret})
 	require.NoError(t, err)
 	require.Equal(t, key.GetId(), intro.GetApiKeyId())

@@ -19,7 +19,7 @@ func owaspBundle(b *testing.B) *testBundle {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return setup(b, func(c *Config, d *Dependencies) { d.Hasher = hasher; c.LoginMaxFailures = 100 })
+	return setup(b, func(c *Config, w *wiring) { w.hasher = hasher; c.LoginMaxFailures = 100 })
 }
 
 // hashCeiling is the login rate the CPU allows if logins cost nothing but one argon2id
@@ -120,7 +120,7 @@ func benchmarkUnderFlood(b *testing.B, hashers int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	gb := setupGRPCWith(b, func(c *Config, d *Dependencies) { d.Hasher = hasher; c.LoginMaxFailures = 100 })
+	gb := setupGRPCWith(b, func(c *Config, w *wiring) { w.hasher = hasher; c.LoginMaxFailures = 100 })
 	ctx := context.Background()
 	reader := gb.signUp(b, uniqueEmail())
 	flooder := gb.signUp(b, uniqueEmail())

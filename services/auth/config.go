@@ -1,25 +1,17 @@
 package auth
 
 import (
-	"encoding/base64"
 	"errors"
-	"fmt"
-	"net/mail"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/backplane/backplane/internal/authn"
+	"github.com/backplane/backplane/internal/config"
 )
 
 // Config holds the auth service's settings. Each comes from one environment variable,
-// named next to its field.
+// named next to its field. The public URL, which emails link to, and the token issuer
+// are the process's settings and arrive in service.Deps.
 type Config struct {
-	// PublicURL is where users reach the product; emails link to it (BACKPLANE_PUBLIC_URL,
-	// read by the process).
-	PublicURL string
-	// Issuer is the iss claim of access tokens (BACKPLANE_JWT_ISSUER; PublicURL by default).
-	Issuer string
 	// Audience is the aud claim every service of the mesh expects ("backplane").
 	Audience string
 	// AccessTokenTTL is how long an access token lives (BACKPLANE_ACCESS_TOKEN_TTL, 15m).
@@ -61,79 +53,32 @@ const (
 	resetPasswordTTL = time.Hour
 )
 
-// LoadConfig reads the settings through getenv. Every bad variable is reported, each
+// LoadConfig reads the settings through env, with the rest of the process's
+// configuration and before anything is opened. Every bad variable is reported, each
 // error naming it.
-func LoadConfig(publicURL string, getenv func(string) string) (Config, error) {
-	var errs []error
-	dur := func(key string, def time.Duration) time.Duration {
-		v := getenv(key)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 15m", key, v))
-			return def
-		}
-		return d
-	}
+func LoadConfig(env *config.Env) (Config, error) {
 	c := Config{
-		PublicURL:          strings.TrimRight(publicURL, "/"),
-		Issuer:             authn.IssuerFrom(publicURL, getenv),
-		Audience:           authn.Audience,
-		AccessTokenTTL:     dur("BACKPLANE_ACCESS_TOKEN_TTL", 15*time.Minute),
-		RefreshTokenTTL:    dur("BACKPLANE_REFRESH_TOKEN_TTL", 30*24*time.Hour),
-		RefreshReuseGrace:  dur("BACKPLANE_REFRESH_REUSE_GRACE", 10*time.Second),
-		LoginMaxFailures:   5,
-		LoginFailureWindow: 15 * time.Minute,
-		SigningKeyRotation: dur("BACKPLANE_SIGNING_KEY_ROTATION", 30*24*time.Hour),
+		Audience:                authn.Audience,
+		AccessTokenTTL:          env.Duration("BACKPLANE_ACCESS_TOKEN_TTL", 15*time.Minute),
+		RefreshTokenTTL:         env.Duration("BACKPLANE_REFRESH_TOKEN_TTL", 30*24*time.Hour),
+		RefreshReuseGrace:       env.Duration("BACKPLANE_REFRESH_REUSE_GRACE", 10*time.Second),
+		LoginMaxFailures:        env.Int("BACKPLANE_LOGIN_MAX_FAILURES", 5),
+		LoginFailureWindow:      15 * time.Minute,
+		AdminEmails:             env.EmailAddresses("BACKPLANE_ADMIN_EMAILS"),
+		KeyEncryptionKey:        env.SecretBase64("BACKPLANE_KEY_ENCRYPTION_KEY", 32),
+		SigningKeyRotation:      env.Duration("BACKPLANE_SIGNING_KEY_ROTATION", 30*24*time.Hour),
+		PasswordHashConcurrency: env.Int("BACKPLANE_PASSWORD_HASH_CONCURRENCY", 0),
 	}
-	if v := getenv("BACKPLANE_LOGIN_MAX_FAILURES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("BACKPLANE_LOGIN_MAX_FAILURES: %q is not a whole number", v))
-		}
-		c.LoginMaxFailures = n
-	}
-	if v := getenv("BACKPLANE_PASSWORD_HASH_CONCURRENCY"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("BACKPLANE_PASSWORD_HASH_CONCURRENCY: %q is not a whole number", v))
-		}
-		c.PasswordHashConcurrency = n
-	}
-	for e := range strings.SplitSeq(getenv("BACKPLANE_ADMIN_EMAILS"), ",") {
-		if e = strings.ToLower(strings.TrimSpace(e)); e == "" {
-			continue
-		}
-		if _, err := mail.ParseAddress(e); err != nil {
-			errs = append(errs, fmt.Errorf("BACKPLANE_ADMIN_EMAILS: %q is not an email address", e))
-			continue
-		}
-		c.AdminEmails = append(c.AdminEmails, e)
-	}
-	if v := getenv("BACKPLANE_KEY_ENCRYPTION_KEY"); v != "" {
-		k, err := base64.StdEncoding.DecodeString(v)
-		if err != nil || len(k) != 32 {
-			errs = append(errs, errors.New("BACKPLANE_KEY_ENCRYPTION_KEY: must be 32 bytes in standard base64 (openssl rand -base64 32)"))
-		}
-		c.KeyEncryptionKey = k
-	}
-	if err := errors.Join(errs...); err != nil {
+	// A bad value reads as its default, so validate reports only what is wrong besides.
+	if err := errors.Join(env.Err(), c.validate()); err != nil {
 		return Config{}, err
 	}
-	return c, c.validate()
+	return c, nil
 }
 
 // validate checks the settings against each other and the security floor.
 func (c Config) validate() error {
 	var errs []error
-	if c.PublicURL == "" {
-		errs = append(errs, errors.New("BACKPLANE_PUBLIC_URL: required, emails link to it"))
-	}
-	if c.Issuer == "" {
-		errs = append(errs, errors.New("BACKPLANE_JWT_ISSUER: required when BACKPLANE_PUBLIC_URL is unset"))
-	}
 	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > time.Hour {
 		errs = append(errs, errors.New("BACKPLANE_ACCESS_TOKEN_TTL: must lie between 1m and 1h; access tokens are meant to be short-lived"))
 	}

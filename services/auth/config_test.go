@@ -5,15 +5,18 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/backplane/backplane/internal/config"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func env(m map[string]string) *config.Env {
+	return config.NewEnv(func(k string) string { return m[k] })
+}
 
 func TestLoadConfigDefaults(t *testing.T) {
 	t.Parallel()
-	cfg, err := LoadConfig("https://app.example.com/", env(nil))
+	cfg, err := LoadConfig(env(nil))
 	require.NoError(t, err)
-	require.Equal(t, "https://app.example.com", cfg.Issuer)
 	require.Equal(t, 15*time.Minute, cfg.AccessTokenTTL)
 	require.Equal(t, 30*24*time.Hour, cfg.RefreshTokenTTL)
 	require.Equal(t, 10*time.Second, cfg.RefreshReuseGrace)
@@ -33,15 +36,13 @@ func TestLoadConfigNamesBadVariables(t *testing.T) {
 		"BACKPLANE_PASSWORD_HASH_CONCURRENCY": "-1",
 		"BACKPLANE_SIGNING_KEY_ROTATION":      "1m",
 	} {
-		_, err := LoadConfig("https://app.example.com", env(map[string]string{key: value}))
+		_, err := LoadConfig(env(map[string]string{key: value}))
 		require.ErrorContains(t, err, key, value)
 	}
-	cfg, err := LoadConfig("https://app.example.com", env(map[string]string{
+	cfg, err := LoadConfig(env(map[string]string{
 		"BACKPLANE_ADMIN_EMAILS": " Boss@Example.com, ops@example.com ", "BACKPLANE_REFRESH_REUSE_GRACE": "0s",
-		"BACKPLANE_JWT_ISSUER": "https://id.example.com",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, []string{"boss@example.com", "ops@example.com"}, cfg.AdminEmails)
 	require.Zero(t, cfg.RefreshReuseGrace)
-	require.Equal(t, "https://id.example.com", cfg.Issuer)
 }

@@ -11,6 +11,7 @@ import (
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/services/auth/dbsqlc"
 )
 
@@ -32,14 +33,14 @@ var errBadEmailToken = fault.New(fault.InvalidArgument, "the link is invalid or 
 // carries it.
 func (s *Server) emailToken(ctx context.Context, userID uuid.UUID, kind, path string, ttl time.Duration) (string, uuid.UUID, error) {
 	token := newSecret("")
-	row, err := s.store.createEmailToken(ctx, dbsqlc.EmailTokenCreateParams{
+	row, err := s.store.createEmailToken(ctx, dbsqlc.EmailTokenInsertParams{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, Kind: kind,
 		TokenHash: digest(token), ExpireTime: s.now().Add(ttl),
 	})
 	if err != nil {
 		return "", uuid.Nil, fault.Wrap(fault.Internal, err, "could not prepare the email")
 	}
-	return s.cfg.PublicURL + path + "?token=" + url.QueryEscape(token), row.ID, nil
+	return s.publicURL + path + "?token=" + url.QueryEscape(token), row.ID, nil
 }
 
 // sendVerification emails a link that verifies the account's address.
@@ -48,7 +49,7 @@ func (s *Server) sendVerification(ctx context.Context, u dbsqlc.User) error {
 	if err != nil {
 		return err
 	}
-	s.sendMail(ctx, Mail{
+	s.sendMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "verify_email",
 		Data:           map[string]string{"display_name": u.DisplayName, "link": link},
 		IdempotencyKey: "verify_email:" + id.String(),
@@ -135,7 +136,7 @@ func (s *Server) sendReset(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	return s.mailer.Send(ctx, Mail{
+	return s.notifier.Send(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "reset_password",
 		Data:           map[string]string{"display_name": u.DisplayName, "link": link},
 		IdempotencyKey: "reset_password:" + id.String(),
@@ -196,7 +197,7 @@ func (s *Server) ResetPassword(ctx context.Context, req *authv1.ResetPasswordReq
 // ChangePassword checks the current password, sets the new one and ends the caller's
 // other sessions. Wrong current passwords count towards the login lockout.
 func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordRequest) (*authv1.ChangePasswordResponse, error) {
-	_, sessID, err := sessionCaller(ctx)
+	_, sessID, err := identity.Session(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +252,7 @@ func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordR
 }
 
 func (s *Server) sendPasswordChanged(ctx context.Context, u dbsqlc.User) {
-	s.sendMail(ctx, Mail{
+	s.sendMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "password_changed",
 		Data:           map[string]string{"display_name": u.DisplayName, "time": s.now().UTC().Format(time.RFC3339)},
 		IdempotencyKey: "password_changed:" + uuid.Must(uuid.NewV7()).String(),

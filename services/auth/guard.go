@@ -9,8 +9,8 @@ import (
 )
 
 // The interceptor enforces each RPC's audience before a handler runs. The handlers of
-// ADMIN and INTERNAL RPCs check again, so a wiring mistake (a server built without the
-// interceptor) fails closed instead of open.
+// ADMIN and INTERNAL RPCs check again (INTERNAL ones with identity.CallingService), so a
+// wiring mistake (a server built without the interceptor) fails closed instead of open.
 
 // requireAdmin refuses callers without the admin role.
 func requireAdmin(ctx context.Context) error {
@@ -18,12 +18,4 @@ func requireAdmin(ctx context.Context) error {
 		return nil
 	}
 	return fault.New(fault.PermissionDenied, "this method is for administrators")
-}
-
-// requireService refuses callers that did not prove they are one of our services.
-func requireService(ctx context.Context) error {
-	if _, ok := authn.ServiceFromContext(ctx); ok {
-		return nil
-	}
-	return fault.New(fault.PermissionDenied, "this method is for Backplane services only")
 }

@@ -148,7 +148,7 @@ func (k *keyring) create(ctx context.Context, tx *store, activate time.Time) (db
 		stored, sealed = k.aead.Seal(nonce, nonce, stored, []byte(id)), true
 	}
 	retire := activate.Add(k.rotation)
-	return tx.createSigningKey(ctx, dbsqlc.SigningKeyCreateParams{
+	return tx.createSigningKey(ctx, dbsqlc.SigningKeyInsertParams{
 		ID:           id,
 		PrivateKey:   stored,
 		Sealed:       sealed,

@@ -16,7 +16,7 @@ func TestSigningKeysAreSharedSealedAndRotated(t *testing.T) {
 	t.Parallel()
 	kek := make([]byte, 32)
 	_, _ = rand.Read(kek)
-	b := setup(t, func(c *Config, _ *Dependencies) { c.KeyEncryptionKey = kek })
+	b := setup(t, func(c *Config, _ *wiring) { c.KeyEncryptionKey = kek })
 	ctx := context.Background()
 
 	jwks, err := b.srv.GetJwks(ctx, &authv1.GetJwksRequest{})
@@ -74,7 +74,7 @@ func TestSigningKeysAreSharedSealedAndRotated(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, next, rotated.Signing().ID)
 	require.Len(t, rotated.JWKS(), 2)
-	_, err = authn.ParseToken(token, rotated.PublicKeys(), authn.TokenRules{Issuer: b.cfg.Issuer, Audience: b.cfg.Audience})
+	_, err = authn.ParseToken(token, rotated.PublicKeys(), authn.TokenRules{Issuer: b.deps.Issuer, Audience: b.cfg.Audience})
 	require.NoError(t, err)
 
 	// Once every token of the old key has expired, it leaves the JWKS.

@@ -17,7 +17,7 @@ func TestEdgeSurvivesRedisLoss(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	edge, err := authn.NewVerifier(authn.VerifierConfig{
-		Issuer: b.cfg.Issuer, Audience: b.cfg.Audience,
+		Issuer: b.deps.Issuer, Audience: b.cfg.Audience,
 		Keys:     authn.IssuerJWKS{Issuer: b.srv.issuer},
 		Sessions: authn.NewLiveSessions(b.rdb, authn.WithKeyPrefix(b.prefix+"session:")),
 	})

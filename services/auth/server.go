@@ -5,14 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
-
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
+	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	"github.com/backplane/backplane/internal/authn"
+	"github.com/backplane/backplane/internal/service"
 	"github.com/backplane/backplane/services/auth/password"
 )
 
@@ -20,18 +20,19 @@ import (
 type Server struct {
 	authv1.UnimplementedAuthServiceServer
 
-	cfg      Config
-	log      *slog.Logger
-	store    *store
-	keys     *keyring
-	issuer   *authn.Issuer
-	verifier *authn.Verifier
-	sessions *authn.LiveSessions
-	lockout  *lockout
-	hasher   *password.Hasher
-	policy   *password.Policy
-	mailer   Mailer
-	now      func() time.Time
+	cfg       Config
+	log       *slog.Logger
+	publicURL string
+	store     *store
+	keys      *keyring
+	issuer    *authn.Issuer
+	verifier  *authn.Verifier
+	sessions  *authn.LiveSessions
+	lockout   *lockout
+	hasher    *password.Hasher
+	policy    *password.Policy
+	notifier  notifier
+	now       func() time.Time
 
 	// background tracks emails being sent after their request has answered.
 	background sync.WaitGroup
@@ -39,76 +40,95 @@ type Server struct {
 
 var _ authv1.AuthServiceServer = (*Server)(nil)
 
-// Dependencies are what a Server is built from, besides its Config.
-type Dependencies struct {
-	Logger *slog.Logger
-	DB     *pgxpool.Pool
-	Redis  redis.UniversalClient
-	Mailer Mailer
-	// Hasher hashes passwords; nil builds one with OWASP's parameters and
-	// Config.PasswordHashConcurrency concurrent hashes.
-	Hasher *password.Hasher
-	// RedisPrefix starts every Redis key the service writes ("backplane:" by default).
-	RedisPrefix string
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+// New builds the server from its configuration and the process's dependencies: it loads
+// (or, on the first start, creates) the signing keys. Security emails go through the
+// notification service, deps.Peers["notification"]; that connection carries the
+// process's service credential, which opens its INTERNAL Send.
+func New(ctx context.Context, cfg Config, deps service.Deps) (*Server, error) {
+	conn := deps.Peers["notification"]
+	if conn == nil {
+		return nil, errors.New("auth: no connection to the notification service")
+	}
+	return newServer(ctx, cfg, deps, wiring{notifier: notificationClient{client: notificationv1.NewNotificationServiceClient(conn)}})
 }
 
-// New builds the server: it loads (or, on the first start, creates) the signing keys.
-func New(ctx context.Context, cfg Config, d Dependencies) (*Server, error) {
+// wiring is what New derives and tests replace: the edge to the notification service,
+// the password hasher, the Redis key prefix and the clock. Zero fields take production
+// values, except notifier.
+type wiring struct {
+	notifier notifier
+	// hasher hashes passwords; nil builds one with OWASP's parameters and
+	// Config.PasswordHashConcurrency concurrent hashes.
+	hasher *password.Hasher
+	// redisPrefix starts every Redis key the service writes ("backplane:" by default);
+	// tests set their own to keep apart on the shared Redis.
+	redisPrefix string
+	// now is the clock; time.Now when nil.
+	now func() time.Time
+}
+
+func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if d.Logger == nil || d.DB == nil || d.Redis == nil || d.Mailer == nil {
-		return nil, errors.New("auth: Logger, DB, Redis and Mailer are required")
+	if deps.Logger == nil || deps.DB == nil || deps.Redis == nil || w.notifier == nil {
+		return nil, errors.New("auth: Logger, DB, Redis and a notifier are required")
 	}
-	if d.Now == nil {
-		d.Now = time.Now
+	if deps.PublicURL == "" || deps.Issuer == "" {
+		return nil, errors.New("auth: the public URL, which emails link to, and the token issuer are required")
 	}
-	if d.RedisPrefix == "" {
-		d.RedisPrefix = "backplane:"
+	if w.now == nil {
+		w.now = time.Now
 	}
-	if d.Hasher == nil {
+	if w.redisPrefix == "" {
+		w.redisPrefix = "backplane:"
+	}
+	if w.hasher == nil {
 		var err error
 		slots := cfg.PasswordHashConcurrency
 		if slots == 0 {
 			slots = max(1, runtime.GOMAXPROCS(0)-1)
 		}
-		if d.Hasher, err = password.NewHasher(password.OWASP, slots); err != nil {
+		if w.hasher, err = password.NewHasher(password.OWASP, slots); err != nil {
 			return nil, err
 		}
 	}
+	log := deps.Logger.With("service", "auth")
+	if len(cfg.KeyEncryptionKey) == 0 {
+		log.WarnContext(ctx, "BACKPLANE_KEY_ENCRYPTION_KEY is unset: token-signing keys are stored unsealed")
+	}
 	s := &Server{
-		cfg:    cfg,
-		log:    d.Logger.With("service", "auth"),
-		store:  newStore(d.DB),
-		hasher: d.Hasher,
-		policy: password.NewPolicy(),
-		mailer: d.Mailer,
-		now:    d.Now,
+		cfg:       cfg,
+		log:       log,
+		publicURL: strings.TrimRight(deps.PublicURL, "/"),
+		store:     newStore(deps.DB),
+		hasher:    w.hasher,
+		policy:    password.NewPolicy(),
+		notifier:  w.notifier,
+		now:       w.now,
 		lockout: &lockout{
-			rdb: d.Redis, prefix: d.RedisPrefix + "auth:login:",
+			rdb: deps.Redis, prefix: w.redisPrefix + "auth:login:",
 			max: cfg.LoginMaxFailures, window: cfg.LoginFailureWindow,
 		},
 	}
 	var err error
-	if s.keys, err = newKeyring(s.store, cfg.KeyEncryptionKey, cfg.SigningKeyRotation, cfg.AccessTokenTTL, d.Now); err != nil {
+	if s.keys, err = newKeyring(s.store, cfg.KeyEncryptionKey, cfg.SigningKeyRotation, cfg.AccessTokenTTL, w.now); err != nil {
 		return nil, err
 	}
 	ks, err := s.keys.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if s.issuer, err = authn.NewIssuer(authn.IssuerConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTokenTTL, Now: d.Now}, ks); err != nil {
+	if s.issuer, err = authn.NewIssuer(authn.IssuerConfig{Issuer: deps.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTokenTTL, Now: w.now}, ks); err != nil {
 		return nil, err
 	}
-	s.sessions = authn.NewLiveSessions(d.Redis,
-		authn.WithKeyPrefix(d.RedisPrefix+"session:"),
-		authn.WithSessionRecords(sessionRecords{s.store, d.Now}),
-		authn.WithSessionClock(d.Now))
+	s.sessions = authn.NewLiveSessions(deps.Redis,
+		authn.WithKeyPrefix(w.redisPrefix+"session:"),
+		authn.WithSessionRecords(sessionRecords{s.store, w.now}),
+		authn.WithSessionClock(w.now))
 	s.verifier, err = authn.NewVerifier(authn.VerifierConfig{
-		Issuer: cfg.Issuer, Audience: cfg.Audience,
-		Keys: authn.IssuerJWKS{Issuer: s.issuer}, Sessions: s.sessions, Now: d.Now,
+		Issuer: deps.Issuer, Audience: cfg.Audience,
+		Keys: authn.IssuerJWKS{Issuer: s.issuer}, Sessions: s.sessions, Now: w.now,
 	})
 	if err != nil {
 		return nil, err
@@ -139,15 +159,15 @@ func (s *Server) KeepKeys(ctx context.Context) {
 // Wait blocks until emails queued by finished requests have been handed over.
 func (s *Server) Wait() { s.background.Wait() }
 
-// sendMail hands an email to the mailer after the request has answered, so that a slow
+// sendMail hands an email to the notifier after the request has answered, so that a slow
 // notification service neither delays the response nor, for ForgotPassword, reveals
 // through timing whether an account exists.
-func (s *Server) sendMail(ctx context.Context, m Mail) {
+func (s *Server) sendMail(ctx context.Context, m securityEmail) {
 	ctx = context.WithoutCancel(ctx)
 	s.background.Go(func() {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if err := s.mailer.Send(ctx, m); err != nil {
+		if err := s.notifier.Send(ctx, m); err != nil {
 			// The data holds single-use links: log the template only.
 			s.log.ErrorContext(ctx, "send security email", "template", m.Template, "user_id", m.UserID, "error", err)
 		}

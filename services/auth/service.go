@@ -16,15 +16,16 @@
 //     SHA-256 digests and found by digest, so no secret is compared in Go.
 //   - Failed logins are counted in Redis per account and per address.
 //
-// Files: server.go builds the Server; one file per resource (account.go, sessions.go,
-// email.go, apikeys.go, admin.go, jwks.go); convert.go turns rows into protos; store.go
-// is the storage boundary over the sqlc code in dbsqlc.
+// Files, as in every service (services/README.md): service.go describes the service to
+// the process; config.go reads its settings; server.go builds the Server; one file per
+// resource (account.go, sessions.go, email.go, apikeys.go, admin.go, jwks.go);
+// convert.go turns rows into protos; store.go is the storage boundary over the sqlc code
+// in dbsqlc. notifier.go is its edge to the notification service.
 package auth
 
 import (
 	"context"
 	"embed"
-	"errors"
 	"io/fs"
 	"sync"
 	"time"
@@ -32,65 +33,55 @@ import (
 	"google.golang.org/grpc"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
-	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
-	"github.com/backplane/backplane/internal/mesh"
+	"github.com/backplane/backplane/internal/service"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations are the service's schema migrations.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		// The directory is embedded above; fs.Sub fails only on an invalid name.
-		return migrationFiles
-	}
+// migrations holds the NNNN_name.up.sql / .down.sql files at its root, as the migrator
+// expects.
+func migrations() fs.FS {
+	// fs.Sub fails only for an invalid path name, and this one is a valid constant.
+	sub, _ := fs.Sub(migrationFiles, "migrations")
 	return sub
 }
 
-// Service describes the auth service to the process that runs it.
-func Service() mesh.Service {
-	return mesh.Service{
+// Definition describes the auth service to the process that runs it. It is the
+// mesh's credential authority: it issues access tokens and API keys, and checks them
+// itself, while every other server asks it.
+func Definition() service.Definition {
+	return service.Define(service.Spec[Config]{
 		Name:       "auth",
 		Needs:      []string{"notification"},
-		Migrations: Migrations(),
-		Start: func(ctx context.Context, deps mesh.Deps) (*mesh.Instance, error) {
-			return start(ctx, deps, "")
+		Authority:  true,
+		Migrations: migrations(),
+		APIs: []service.API{
+			service.PublicAPI(authv1.File_backplane_auth_v1_auth_proto.Services().ByName("AuthService"),
+				authv1.NewAuthServiceClient, authv1.RegisterAuthServiceHandlerClient),
 		},
-	}
+		LoadConfig: LoadConfig,
+		Start: func(ctx context.Context, cfg Config, deps service.Deps) (*service.Instance, error) {
+			srv, err := New(ctx, cfg, deps)
+			if err != nil {
+				return nil, err
+			}
+			return srv.start(ctx), nil
+		},
+	})
 }
 
-// start builds the server and starts its background work: reloading signing keys and
-// keeping the live-session mirror. redisPrefix is empty in production; tests set it to
-// keep their keys apart on the shared Redis. The service checks credentials itself, with
-// its own verifier and key store, rather than asking itself over the network.
-func start(ctx context.Context, deps mesh.Deps, redisPrefix string) (*mesh.Instance, error) {
-	cfg, err := LoadConfig(deps.Config.PublicURL, deps.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	conn := deps.Peers["notification"]
-	if conn == nil {
-		return nil, errors.New("auth: no connection to the notification service")
-	}
-	// The connection carries this process's service credential, which opens Send.
-	mailer := notificationMailer{client: notificationv1.NewNotificationServiceClient(conn)}
-	if len(cfg.KeyEncryptionKey) == 0 {
-		deps.Logger.WarnContext(ctx, "BACKPLANE_KEY_ENCRYPTION_KEY is unset: token-signing keys are stored unsealed")
-	}
-	srv, err := New(ctx, cfg, Dependencies{Logger: deps.Logger, DB: deps.DB, Redis: deps.Redis, Mailer: mailer, RedisPrefix: redisPrefix})
-	if err != nil {
-		return nil, err
-	}
-
+// start starts the server's background work, reloading signing keys and keeping the
+// live-session mirror, and returns it as an instance that checks credentials itself,
+// with its own verifier and key store, rather than asking itself over the network.
+func (s *Server) start(ctx context.Context) *service.Instance {
 	keepCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	var loops sync.WaitGroup
-	loops.Go(func() { srv.KeepKeys(keepCtx) })
+	loops.Go(func() { s.KeepKeys(keepCtx) })
 	// Twice a second, so the edge answers UNAVAILABLE for at most about a second after
 	// Redis loses its contents.
-	loops.Go(func() { srv.KeepSessionMirror(keepCtx, 500*time.Millisecond) })
+	loops.Go(func() { s.KeepSessionMirror(keepCtx, 500*time.Millisecond) })
 	go func() {
 		loops.Wait()
 		close(done)
@@ -100,7 +91,7 @@ func start(ctx context.Context, deps mesh.Deps, redisPrefix string) (*mesh.Insta
 		waited := make(chan struct{})
 		go func() {
 			<-done
-			srv.Wait()
+			s.Wait()
 			close(waited)
 		}()
 		select {
@@ -110,10 +101,10 @@ func start(ctx context.Context, deps mesh.Deps, redisPrefix string) (*mesh.Insta
 			return ctx.Err()
 		}
 	}
-	return &mesh.Instance{
-		Register: func(reg grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(reg, srv) },
+	return &service.Instance{
+		Register: func(reg grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(reg, s) },
 		Stop:     stop,
-		Tokens:   srv.Verifier(),
-		APIKeys:  srv.APIKeys(),
-	}, nil
+		Tokens:   s.Verifier(),
+		APIKeys:  s.APIKeys(),
+	}
 }

@@ -36,14 +36,14 @@ func (s *Server) startSession(ctx context.Context, u dbsqlc.User) (*authv1.Token
 	var sess dbsqlc.Session
 	err := s.store.inTx(ctx, func(tx *store) error {
 		var err error
-		sess, err = tx.createSession(ctx, dbsqlc.SessionCreateParams{
+		sess, err = tx.createSession(ctx, dbsqlc.SessionInsertParams{
 			ID: uuid.Must(uuid.NewV7()), UserID: u.ID,
 			UserAgent: client.userAgent, IpAddress: client.ip, ExpireTime: expire,
 		})
 		if err != nil {
 			return err
 		}
-		_, err = tx.createRefreshToken(ctx, dbsqlc.RefreshTokenCreateParams{
+		_, err = tx.createRefreshToken(ctx, dbsqlc.RefreshTokenInsertParams{
 			ID: uuid.Must(uuid.NewV7()), SessionID: sess.ID, TokenHash: digest(refresh), ExpireTime: expire,
 		})
 		return err
@@ -130,7 +130,7 @@ func (s *Server) RefreshToken(ctx context.Context, req *authv1.RefreshTokenReque
 		} else if err := tx.spendRefreshToken(ctx, rt.ID); err != nil {
 			return err
 		}
-		if _, err := tx.createRefreshToken(ctx, dbsqlc.RefreshTokenCreateParams{
+		if _, err := tx.createRefreshToken(ctx, dbsqlc.RefreshTokenInsertParams{
 			ID: uuid.Must(uuid.NewV7()), SessionID: sess.ID, TokenHash: digest(next), ExpireTime: expire,
 		}); err != nil {
 			return err
@@ -160,36 +160,9 @@ func (s *Server) RefreshToken(ctx context.Context, req *authv1.RefreshTokenReque
 	}, nil
 }
 
-// sessionCaller returns the caller's user and session ids; API keys have no session.
-func sessionCaller(ctx context.Context) (userID, sessionID uuid.UUID, err error) {
-	p, ok := identity.FromContext(ctx)
-	if !ok {
-		return uuid.Nil, uuid.Nil, fault.New(fault.Unauthenticated, "authentication is required")
-	}
-	userID, uerr := uuid.Parse(p.UserID)
-	sessionID, serr := uuid.Parse(p.SessionID)
-	if uerr != nil || serr != nil {
-		return uuid.Nil, uuid.Nil, fault.New(fault.PermissionDenied, "this method needs a signed-in session, not an API key")
-	}
-	return userID, sessionID, nil
-}
-
-// caller returns the caller's user id, whatever the credential.
-func caller(ctx context.Context) (uuid.UUID, error) {
-	p, ok := identity.FromContext(ctx)
-	if !ok {
-		return uuid.Nil, fault.New(fault.Unauthenticated, "authentication is required")
-	}
-	id, err := uuid.Parse(p.UserID)
-	if err != nil {
-		return uuid.Nil, fault.New(fault.Unauthenticated, "authentication is required")
-	}
-	return id, nil
-}
-
 // Logout ends the caller's session.
 func (s *Server) Logout(ctx context.Context, _ *authv1.LogoutRequest) (*authv1.LogoutResponse, error) {
-	_, sessID, err := sessionCaller(ctx)
+	_, sessID, err := identity.Session(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +177,7 @@ func (s *Server) Logout(ctx context.Context, _ *authv1.LogoutRequest) (*authv1.L
 
 // ListSessions lists the caller's live sessions.
 func (s *Server) ListSessions(ctx context.Context, _ *authv1.ListSessionsRequest) (*authv1.ListSessionsResponse, error) {
-	userID, sessID, err := sessionCaller(ctx)
+	userID, sessID, err := identity.Session(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +195,7 @@ func (s *Server) ListSessions(ctx context.Context, _ *authv1.ListSessionsRequest
 // DeleteSession ends one of the caller's sessions. Another user's session answers
 // NOT_FOUND, as if it did not exist.
 func (s *Server) DeleteSession(ctx context.Context, req *authv1.DeleteSessionRequest) (*authv1.DeleteSessionResponse, error) {
-	userID, _, err := sessionCaller(ctx)
+	userID, _, err := identity.Session(ctx)
 	if err != nil {
 		return nil, err
 	}

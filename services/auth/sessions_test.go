@@ -17,7 +17,7 @@ func refresh(b *testBundle, token string) (*authv1.RefreshTokenResponse, error) 
 
 func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(c *Config, _ *Dependencies) { c.RefreshReuseGrace = 0 })
+	b := setup(t, func(c *Config, _ *wiring) { c.RefreshReuseGrace = 0 })
 	acct := b.signUp(t, uniqueEmail())
 	first := acct.tokens.GetRefreshToken()
 

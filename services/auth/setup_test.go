@@ -15,19 +15,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
+	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/internal/redistest"
+	"github.com/backplane/backplane/internal/service"
 	"github.com/backplane/backplane/services/auth/password"
 )
 
-// recordingMailer stands in for the notification service, the one true edge here.
-type recordingMailer struct {
+// recordingNotifier stands in for the notification service, the one true edge here.
+type recordingNotifier struct {
 	mu   sync.Mutex
-	sent []Mail
+	sent []securityEmail
 }
 
-func (m *recordingMailer) Send(_ context.Context, mail Mail) error {
+func (m *recordingNotifier) Send(_ context.Context, mail securityEmail) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sent = append(m.sent, mail)
@@ -35,10 +37,10 @@ func (m *recordingMailer) Send(_ context.Context, mail Mail) error {
 }
 
 // take returns and forgets the mails of one template sent to a user.
-func (m *recordingMailer) take(userID, template string) []Mail {
+func (m *recordingNotifier) take(userID, template string) []securityEmail {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out, keep []Mail
+	var out, keep []securityEmail
 	for _, s := range m.sent {
 		if s.UserID == userID && s.Template == template {
 			out = append(out, s)
@@ -53,11 +55,15 @@ func (m *recordingMailer) take(userID, template string) []Mail {
 type testBundle struct {
 	srv    *Server
 	cfg    Config
+	deps   service.Deps
 	pool   *pgxpool.Pool
 	rdb    redis.UniversalClient
 	prefix string
-	mailer *recordingMailer
+	mailer *recordingNotifier
 }
+
+// testPublicURL is where the test product is served; it also issues the tokens.
+const testPublicURL = "https://app.backplane.test"
 
 // cheapHasher keeps most tests fast; the password package tests the production
 // parameters, and TestLoginTimingIsEnumerationSafe uses them here.
@@ -72,38 +78,39 @@ const testServiceTokenSecret = "0123456789abcdef0123456789abcdef"
 
 func testConfig(t testing.TB) Config {
 	t.Helper()
-	cfg, err := LoadConfig("https://app.backplane.test", func(k string) string {
+	cfg, err := LoadConfig(config.NewEnv(func(k string) string {
 		switch k {
 		case "BACKPLANE_ADMIN_EMAILS":
 			return "boss@example.com"
 		}
 		return ""
-	})
+	}))
 	require.NoError(t, err)
 	return cfg
 }
 
-type option func(*Config, *Dependencies)
+type option func(*Config, *wiring)
 
 func setup(t testing.TB, opts ...option) *testBundle {
 	t.Helper()
 	b := &testBundle{
 		cfg:    testConfig(t),
-		pool:   dbtest.NewPool(t, "auth", Migrations()),
+		pool:   dbtest.NewPool(t, "auth", migrations()),
 		rdb:    redistest.Client(t),
 		prefix: "auth-test:" + rand.Text() + ":",
-		mailer: &recordingMailer{},
+		mailer: &recordingNotifier{},
 	}
-	deps := Dependencies{
+	b.deps = service.Deps{
 		Logger: slog.New(slog.DiscardHandler), DB: b.pool, Redis: b.rdb,
-		Mailer: b.mailer, Hasher: cheapHasher(t), RedisPrefix: b.prefix,
+		PublicURL: testPublicURL, Issuer: testPublicURL,
 	}
+	w := wiring{notifier: b.mailer, hasher: cheapHasher(t), redisPrefix: b.prefix}
 	t.Cleanup(func() { deleteKeys(b.rdb, b.prefix) })
 	for _, o := range opts {
-		o(&b.cfg, &deps)
+		o(&b.cfg, &w)
 	}
 	var err error
-	b.srv, err = New(context.Background(), b.cfg, deps)
+	b.srv, err = newServer(context.Background(), b.cfg, b.deps, w)
 	require.NoError(t, err)
 	t.Cleanup(b.srv.Wait)
 	return b
@@ -154,7 +161,7 @@ func (b *testBundle) mailToken(t testing.TB, userID, template string) string {
 func uniqueEmail() string { return "user-" + strings.ToLower(rand.Text()) + "@example.com" }
 
 func withNow(now func() time.Time) option {
-	return func(_ *Config, d *Dependencies) { d.Now = now }
+	return func(_ *Config, w *wiring) { w.now = now }
 }
 
 // deleteKeys removes what a test wrote to the shared Redis: only its own prefix.

@@ -39,8 +39,8 @@ func none(err error) error { return database.TranslateError(err) }
 
 // Users.
 
-func (s *store) createUser(ctx context.Context, p dbsqlc.UserCreateParams) (dbsqlc.User, error) {
-	return one(s.q.UserCreate(ctx, p))
+func (s *store) createUser(ctx context.Context, p dbsqlc.UserInsertParams) (dbsqlc.User, error) {
+	return one(s.q.UserInsert(ctx, p))
 }
 func (s *store) userByID(ctx context.Context, id uuid.UUID) (dbsqlc.User, error) {
 	return one(s.q.UserGetByID(ctx, id))
@@ -66,11 +66,11 @@ func (s *store) setDisabled(ctx context.Context, id uuid.UUID, disabled bool) (d
 
 // Sessions.
 
-func (s *store) createSession(ctx context.Context, p dbsqlc.SessionCreateParams) (dbsqlc.Session, error) {
-	return one(s.q.SessionCreate(ctx, p))
+func (s *store) createSession(ctx context.Context, p dbsqlc.SessionInsertParams) (dbsqlc.Session, error) {
+	return one(s.q.SessionInsert(ctx, p))
 }
 func (s *store) session(ctx context.Context, id uuid.UUID) (dbsqlc.Session, error) {
-	return one(s.q.SessionGet(ctx, id))
+	return one(s.q.SessionGetByID(ctx, id))
 }
 func (s *store) sessionForUpdate(ctx context.Context, id uuid.UUID) (dbsqlc.Session, error) {
 	return one(s.q.SessionGetForUpdate(ctx, id))
@@ -97,8 +97,8 @@ func (s *store) endUserSessions(ctx context.Context, userID, except uuid.UUID, r
 
 // Refresh tokens.
 
-func (s *store) createRefreshToken(ctx context.Context, p dbsqlc.RefreshTokenCreateParams) (dbsqlc.RefreshToken, error) {
-	return one(s.q.RefreshTokenCreate(ctx, p))
+func (s *store) createRefreshToken(ctx context.Context, p dbsqlc.RefreshTokenInsertParams) (dbsqlc.RefreshToken, error) {
+	return one(s.q.RefreshTokenInsert(ctx, p))
 }
 func (s *store) refreshTokenForUpdate(ctx context.Context, hash []byte) (dbsqlc.RefreshToken, error) {
 	return one(s.q.RefreshTokenGetForUpdate(ctx, hash))
@@ -109,8 +109,8 @@ func (s *store) spendRefreshToken(ctx context.Context, id uuid.UUID) error {
 
 // Email tokens.
 
-func (s *store) createEmailToken(ctx context.Context, p dbsqlc.EmailTokenCreateParams) (dbsqlc.EmailToken, error) {
-	return one(s.q.EmailTokenCreate(ctx, p))
+func (s *store) createEmailToken(ctx context.Context, p dbsqlc.EmailTokenInsertParams) (dbsqlc.EmailToken, error) {
+	return one(s.q.EmailTokenInsert(ctx, p))
 }
 func (s *store) consumeEmailToken(ctx context.Context, hash []byte, kind string) (dbsqlc.EmailToken, error) {
 	return one(s.q.EmailTokenConsume(ctx, dbsqlc.EmailTokenConsumeParams{TokenHash: hash, Kind: kind}))
@@ -121,8 +121,8 @@ func (s *store) revokeEmailTokens(ctx context.Context, userID uuid.UUID, kind st
 
 // API keys.
 
-func (s *store) createAPIKey(ctx context.Context, p dbsqlc.APIKeyCreateParams) (dbsqlc.ApiKey, error) {
-	return one(s.q.APIKeyCreate(ctx, p))
+func (s *store) createAPIKey(ctx context.Context, p dbsqlc.APIKeyInsertParams) (dbsqlc.ApiKey, error) {
+	return one(s.q.APIKeyInsert(ctx, p))
 }
 func (s *store) apiKeys(ctx context.Context, userID uuid.UUID) ([]dbsqlc.ApiKey, error) {
 	return one(s.q.APIKeyListForUser(ctx, userID))
@@ -143,8 +143,8 @@ func (s *store) touchAPIKey(ctx context.Context, id uuid.UUID) error {
 func (s *store) liveSigningKeys(ctx context.Context, now time.Time) ([]dbsqlc.SigningKey, error) {
 	return one(s.q.SigningKeyListLive(ctx, now))
 }
-func (s *store) createSigningKey(ctx context.Context, p dbsqlc.SigningKeyCreateParams) (dbsqlc.SigningKey, error) {
-	return one(s.q.SigningKeyCreate(ctx, p))
+func (s *store) createSigningKey(ctx context.Context, p dbsqlc.SigningKeyInsertParams) (dbsqlc.SigningKey, error) {
+	return one(s.q.SigningKeyInsert(ctx, p))
 }
 
 // lockSigningKeys serialises signing-key creation between replicas until the

@@ -68,7 +68,7 @@ func TestUserRecipientsAreLookedUpInAuthWithAServiceCredential(t *testing.T) {
 	b := setup(t)
 	deps := b.deps
 	deps.Peers = map[string]*grpc.ClientConn{"auth": conn}
-	srv, err := newServer(deps, b.settings)
+	srv, err := New(context.Background(), b.cfg, deps)
 	require.NoError(t, err)
 	b.server = srv
 	startWorkers(t, srv, 1)

@@ -36,7 +36,7 @@ func BenchmarkDelivery(b *testing.B) {
 			start := time.Now()
 			startWorkers(b, bb.server, workers)
 			require.Eventually(b, func() bool {
-				n, err := bb.server.store.q.CountOutboxByStatus(context.Background(), statusSent)
+				n, err := bb.server.store.q.OutboxCountByStatus(context.Background(), statusSent)
 				return err == nil && int(n) == b.N
 			}, 5*time.Minute, time.Millisecond)
 			elapsed := time.Since(start)

@@ -5,117 +5,125 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/mail"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/backplane/backplane/internal/config"
 )
 
-// settings are the notification service's own configuration, read from BACKPLANE_SENDGRID_*,
-// BACKPLANE_EMAIL_FROM and BACKPLANE_NOTIFY_* in loadSettings.
-type settings struct {
-	// sendgridAPIKey turns on delivery through SendGrid; empty writes emails to the dev
-	// mailbox instead.
-	sendgridAPIKey string
-	// sendgridBaseURL is SendGrid's API root; tests point it at a local stand-in.
-	sendgridBaseURL string
-	// emailFrom is the sender of every email.
-	emailFrom *mail.Address
-	// webhookKey verifies SendGrid's signed event webhook; nil refuses every webhook call.
-	webhookKey *ecdsa.PublicKey
-	// signingKey signs unsubscribe tokens; nil makes the service generate one per process.
-	signingKey []byte
-	// maxAttempts is how many times an email is tried before it is failed for good.
-	maxAttempts int
-	// retryBase is the wait before the first retry; each later one doubles it.
-	retryBase time.Duration
-	// retryMax caps the doubled wait.
-	retryMax time.Duration
-	// workers is how many deliveries run at once in this process; 0 runs none.
-	workers int
-	// lease is how long a claimed email stays with its worker before another may take it.
-	lease time.Duration
-	// pollInterval is how often an idle worker looks for due emails that another replica
-	// accepted or whose retry came due.
-	pollInterval time.Duration
+// Config holds the notification service's settings, each read from one environment
+// variable named next to its field (the table is in README.md). The public URL, which
+// links start with, and the data dir, which holds the dev mailbox, are the process's
+// settings and arrive in service.Deps.
+type Config struct {
+	// SendgridAPIKey turns on delivery through SendGrid; empty writes emails to the dev
+	// mailbox instead (BACKPLANE_SENDGRID_API_KEY).
+	SendgridAPIKey string
+	// SendgridBaseURL is SendGrid's API root; tests point it at a local stand-in
+	// (BACKPLANE_SENDGRID_BASE_URL).
+	SendgridBaseURL string
+	// EmailFrom is the sender of every email (BACKPLANE_EMAIL_FROM).
+	EmailFrom *mail.Address
+	// WebhookKey verifies SendGrid's signed event webhook; nil refuses every webhook
+	// call (BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY).
+	WebhookKey *ecdsa.PublicKey
+	// SigningKey signs unsubscribe tokens; nil makes the service generate one per
+	// process (BACKPLANE_NOTIFY_SIGNING_KEY).
+	SigningKey []byte
+	// MaxAttempts is how many times an email is tried before it is failed for good
+	// (BACKPLANE_NOTIFY_MAX_ATTEMPTS).
+	MaxAttempts int
+	// RetryBase is the wait before the first retry; each later one doubles it
+	// (BACKPLANE_NOTIFY_RETRY_BASE).
+	RetryBase time.Duration
+	// RetryMax caps the doubled wait (BACKPLANE_NOTIFY_RETRY_MAX).
+	RetryMax time.Duration
+	// Workers is how many deliveries run at once in this process; 0 runs none
+	// (BACKPLANE_NOTIFY_WORKERS).
+	Workers int
+	// Lease is how long a claimed email stays with its worker before another may take
+	// it (BACKPLANE_NOTIFY_LEASE).
+	Lease time.Duration
+	// PollInterval is how often an idle worker looks for due emails that another
+	// replica accepted or whose retry came due (BACKPLANE_NOTIFY_POLL_INTERVAL).
+	PollInterval time.Duration
 }
 
-// defaultSettings are those used when no variable is set: dev mode, mailbox delivery.
-func defaultSettings() settings {
-	return settings{
-		sendgridBaseURL: "https://api.sendgrid.com",
-		emailFrom:       &mail.Address{Name: "Backplane", Address: "no-reply@backplane.localhost"},
-		maxAttempts:     8,
-		retryBase:       time.Second,
-		retryMax:        5 * time.Minute,
-		workers:         4,
-		lease:           time.Minute,
-		pollInterval:    time.Second,
+// defaultConfig is the configuration when no variable is set: dev mode, mailbox
+// delivery.
+func defaultConfig() Config {
+	return Config{
+		SendgridBaseURL: "https://api.sendgrid.com",
+		EmailFrom:       &mail.Address{Name: "Backplane", Address: "no-reply@backplane.localhost"},
+		MaxAttempts:     8,
+		RetryBase:       time.Second,
+		RetryMax:        5 * time.Minute,
+		Workers:         4,
+		Lease:           time.Minute,
+		PollInterval:    time.Second,
 	}
 }
 
-// loadSettings reads the settings through getenv, reporting every bad variable by name.
-func loadSettings(getenv func(string) string) (settings, error) {
-	s := defaultSettings()
-	var errs []error
-	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
-
-	s.sendgridAPIKey = get("BACKPLANE_SENDGRID_API_KEY")
-	if v := get("BACKPLANE_SENDGRID_BASE_URL"); v != "" {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("BACKPLANE_SENDGRID_BASE_URL must be an http(s) URL such as https://api.sendgrid.com"))
-		} else {
-			s.sendgridBaseURL = strings.TrimRight(v, "/")
-		}
+// LoadConfig reads the settings through env, with the rest of the process's
+// configuration and before anything is opened. Every bad variable is reported, each
+// error naming it.
+func LoadConfig(env *config.Env) (Config, error) {
+	d := defaultConfig()
+	c := Config{
+		SendgridAPIKey:  env.String("BACKPLANE_SENDGRID_API_KEY", ""),
+		SendgridBaseURL: d.SendgridBaseURL,
+		EmailFrom:       env.EmailAddress("BACKPLANE_EMAIL_FROM", d.EmailFrom),
+		SigningKey:      env.Secret("BACKPLANE_NOTIFY_SIGNING_KEY", 32),
+		MaxAttempts:     env.Int("BACKPLANE_NOTIFY_MAX_ATTEMPTS", d.MaxAttempts),
+		RetryBase:       env.Duration("BACKPLANE_NOTIFY_RETRY_BASE", d.RetryBase),
+		RetryMax:        env.Duration("BACKPLANE_NOTIFY_RETRY_MAX", d.RetryMax),
+		Workers:         env.Int("BACKPLANE_NOTIFY_WORKERS", d.Workers),
+		Lease:           env.Duration("BACKPLANE_NOTIFY_LEASE", d.Lease),
+		PollInterval:    env.Duration("BACKPLANE_NOTIFY_POLL_INTERVAL", d.PollInterval),
 	}
-	if v := get("BACKPLANE_EMAIL_FROM"); v != "" {
-		addr, err := mail.ParseAddress(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("BACKPLANE_EMAIL_FROM must be an address such as \"Backplane <no-reply@example.com>\": %w", err))
-		} else {
-			s.emailFrom = addr
-		}
-	} else if s.sendgridAPIKey != "" {
-		errs = append(errs, errors.New("BACKPLANE_EMAIL_FROM is required when BACKPLANE_SENDGRID_API_KEY is set"))
+	if v := env.URL("BACKPLANE_SENDGRID_BASE_URL", "http", "https"); v != "" {
+		c.SendgridBaseURL = strings.TrimRight(v, "/")
 	}
-	if v := get("BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY"); v != "" {
+	if c.SendgridAPIKey != "" && env.String("BACKPLANE_EMAIL_FROM", "") == "" {
+		env.Invalid("BACKPLANE_EMAIL_FROM", "required when BACKPLANE_SENDGRID_API_KEY is set")
+	}
+	if v := env.String("BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY", ""); v != "" {
 		key, err := parseWebhookKey(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY: %w", err))
+			env.Invalid("BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY", err.Error())
 		}
-		s.webhookKey = key
+		c.WebhookKey = key
 	}
-	if v := get("BACKPLANE_NOTIFY_SIGNING_KEY"); v != "" {
-		if len(v) < 32 {
-			errs = append(errs, errors.New("BACKPLANE_NOTIFY_SIGNING_KEY must be at least 32 characters"))
-		}
-		s.signingKey = []byte(v)
+	// A bad value reads as its default, so validate reports only what is wrong besides.
+	if err := errors.Join(env.Err(), c.validate()); err != nil {
+		return Config{}, err
 	}
-	s.maxAttempts = readInt(get, "BACKPLANE_NOTIFY_MAX_ATTEMPTS", s.maxAttempts, 1, &errs)
-	s.workers = readInt(get, "BACKPLANE_NOTIFY_WORKERS", s.workers, 0, &errs)
-	s.retryBase = readDuration(get, "BACKPLANE_NOTIFY_RETRY_BASE", s.retryBase, &errs)
-	s.retryMax = readDuration(get, "BACKPLANE_NOTIFY_RETRY_MAX", s.retryMax, &errs)
-	s.lease = readDuration(get, "BACKPLANE_NOTIFY_LEASE", s.lease, &errs)
-	s.pollInterval = readDuration(get, "BACKPLANE_NOTIFY_POLL_INTERVAL", s.pollInterval, &errs)
-	if err := errors.Join(errs...); err != nil {
-		return settings{}, err
-	}
-	return s, s.validate()
+	return c, nil
 }
 
-// validate checks the relations between settings that each parsed on its own.
-func (s settings) validate() error {
+// validate checks each setting's range and the relations between them.
+func (c Config) validate() error {
 	var errs []error
-	if s.retryMax < s.retryBase {
-		errs = append(errs, errors.New("BACKPLANE_NOTIFY_RETRY_MAX must not be below BACKPLANE_NOTIFY_RETRY_BASE"))
+	if c.MaxAttempts < 1 {
+		errs = append(errs, errors.New("BACKPLANE_NOTIFY_MAX_ATTEMPTS: must be at least 1"))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, errors.New("BACKPLANE_NOTIFY_WORKERS: must be at least 0"))
+	}
+	if c.RetryBase <= 0 {
+		errs = append(errs, errors.New("BACKPLANE_NOTIFY_RETRY_BASE: must be positive, such as 1s"))
+	}
+	if c.RetryMax < c.RetryBase {
+		errs = append(errs, errors.New("BACKPLANE_NOTIFY_RETRY_MAX: must not be below BACKPLANE_NOTIFY_RETRY_BASE"))
 	}
 	// A send is given at most half the lease (see sendTimeout), and must have a chance
 	// of finishing: a lease under two seconds leaves too little.
-	if s.lease < 2*time.Second {
-		errs = append(errs, errors.New("BACKPLANE_NOTIFY_LEASE must be at least 2s"))
+	if c.Lease < 2*time.Second {
+		errs = append(errs, errors.New("BACKPLANE_NOTIFY_LEASE: must be at least 2s"))
+	}
+	if c.PollInterval <= 0 {
+		errs = append(errs, errors.New("BACKPLANE_NOTIFY_POLL_INTERVAL: must be positive, such as 1s"))
 	}
 	return errors.Join(errs...)
 }
@@ -123,33 +131,7 @@ func (s settings) validate() error {
 // sendTimeout bounds one call to SendGrid. Half the lease, so that a call that times out
 // is over well before another replica may take the email over: the margin is what keeps
 // a slow send from becoming a second send.
-func (s settings) sendTimeout() time.Duration { return s.lease / 2 }
-
-func readInt(get func(string) string, name string, def, minimum int, errs *[]error) int {
-	v := get(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < minimum {
-		*errs = append(*errs, fmt.Errorf("%s must be an integer of at least %d", name, minimum))
-		return def
-	}
-	return n
-}
-
-func readDuration(get func(string) string, name string, def time.Duration, errs *[]error) time.Duration {
-	v := get(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		*errs = append(*errs, fmt.Errorf("%s must be a positive duration such as 1s or 5m", name))
-		return def
-	}
-	return d
-}
+func (c Config) sendTimeout() time.Duration { return c.Lease / 2 }
 
 // parseWebhookKey reads SendGrid's verification key: base64 of a DER (PKIX) ECDSA public
 // key. eventwebhook.ConvertPublicKeyBase64ToECDSA would panic on a key of another type,

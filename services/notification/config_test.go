@@ -9,27 +9,29 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/backplane/backplane/internal/config"
 )
 
-func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
+func env(vars map[string]string) *config.Env {
+	return config.NewEnv(func(k string) string { return vars[k] })
 }
 
-func TestLoadSettingsDefaults(t *testing.T) {
+func TestLoadConfigDefaults(t *testing.T) {
 	t.Parallel()
-	s, err := loadSettings(env(nil))
+	s, err := LoadConfig(env(nil))
 	require.NoError(t, err)
-	require.Empty(t, s.sendgridAPIKey)
-	require.Equal(t, "https://api.sendgrid.com", s.sendgridBaseURL)
-	require.Equal(t, 8, s.maxAttempts)
-	require.Equal(t, time.Second, s.retryBase)
-	require.Nil(t, s.webhookKey)
-	require.Nil(t, s.signingKey)
+	require.Empty(t, s.SendgridAPIKey)
+	require.Equal(t, "https://api.sendgrid.com", s.SendgridBaseURL)
+	require.Equal(t, 8, s.MaxAttempts)
+	require.Equal(t, time.Second, s.RetryBase)
+	require.Nil(t, s.WebhookKey)
+	require.Nil(t, s.SigningKey)
 }
 
-func TestLoadSettingsNamesEveryBadVariable(t *testing.T) {
+func TestLoadConfigNamesEveryBadVariable(t *testing.T) {
 	t.Parallel()
-	_, err := loadSettings(env(map[string]string{
+	_, err := LoadConfig(env(map[string]string{
 		"BACKPLANE_SENDGRID_API_KEY":            "SG.x",
 		"BACKPLANE_SENDGRID_BASE_URL":           "ftp://nope",
 		"BACKPLANE_NOTIFY_MAX_ATTEMPTS":         "0",
@@ -46,22 +48,22 @@ func TestLoadSettingsNamesEveryBadVariable(t *testing.T) {
 	}
 }
 
-func TestLoadSettingsRefusesANonECDSAWebhookKeyWithoutPanicking(t *testing.T) {
+func TestLoadConfigRefusesANonECDSAWebhookKeyWithoutPanicking(t *testing.T) {
 	t.Parallel()
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	require.NoError(t, err)
 
-	_, err = loadSettings(env(map[string]string{"BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY": base64.StdEncoding.EncodeToString(der)}))
+	_, err = LoadConfig(env(map[string]string{"BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY": base64.StdEncoding.EncodeToString(der)}))
 	require.ErrorContains(t, err, "not an ECDSA public key")
-	_, err = loadSettings(env(map[string]string{"BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY": base64.StdEncoding.EncodeToString([]byte("junk"))}))
+	_, err = LoadConfig(env(map[string]string{"BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY": base64.StdEncoding.EncodeToString([]byte("junk"))}))
 	require.ErrorContains(t, err, "not a public key")
 }
 
-func TestLoadSettingsReadsEverything(t *testing.T) {
+func TestLoadConfigReadsEverything(t *testing.T) {
 	t.Parallel()
-	s, err := loadSettings(env(map[string]string{
+	s, err := LoadConfig(env(map[string]string{
 		"BACKPLANE_SENDGRID_API_KEY":     "SG.x",
 		"BACKPLANE_SENDGRID_BASE_URL":    "http://127.0.0.1:9999/",
 		"BACKPLANE_EMAIL_FROM":           "Acme <hello@acme.test>",
@@ -74,12 +76,12 @@ func TestLoadSettingsReadsEverything(t *testing.T) {
 		"BACKPLANE_NOTIFY_SIGNING_KEY":   "0123456789abcdef0123456789abcdef",
 	}))
 	require.NoError(t, err)
-	require.Equal(t, "http://127.0.0.1:9999", s.sendgridBaseURL)
-	require.Equal(t, "hello@acme.test", s.emailFrom.Address)
-	require.Equal(t, 3, s.maxAttempts)
-	require.Equal(t, 2*time.Second, s.retryBase)
-	require.Equal(t, time.Minute, s.retryMax)
-	require.Equal(t, 0, s.workers)
+	require.Equal(t, "http://127.0.0.1:9999", s.SendgridBaseURL)
+	require.Equal(t, "hello@acme.test", s.EmailFrom.Address)
+	require.Equal(t, 3, s.MaxAttempts)
+	require.Equal(t, 2*time.Second, s.RetryBase)
+	require.Equal(t, time.Minute, s.RetryMax)
+	require.Equal(t, 0, s.Workers)
 	require.Equal(t, 15*time.Second, s.sendTimeout())
-	require.Equal(t, 250*time.Millisecond, s.pollInterval)
+	require.Equal(t, 250*time.Millisecond, s.PollInterval)
 }

@@ -21,11 +21,11 @@ import (
 // (FOR UPDATE SKIP LOCKED plus a lease), and every outcome is written only by the worker
 // whose lease token still holds it.
 type deliveryPool struct {
-	store    *store
-	mailer   mailer
-	settings settings
-	links    links
-	log      *slog.Logger
+	store  *store
+	mailer mailer
+	cfg    Config
+	links  links
+	log    *slog.Logger
 	// lookupEmail resolves a user recipient's address at delivery time, so an address
 	// changed after Send is the one used.
 	lookupEmail func(ctx context.Context, userID uuid.UUID) (string, error)
@@ -57,10 +57,10 @@ func (p *deliveryPool) notify() {
 func (p *deliveryPool) start() (stop func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for range p.settings.workers {
+	for range p.cfg.Workers {
 		wg.Go(func() { p.work(ctx) })
 	}
-	if p.settings.workers > 0 {
+	if p.cfg.Workers > 0 {
 		wg.Go(func() { p.forgetOldEvents(ctx) })
 	}
 	return func(stopCtx context.Context) error {
@@ -91,7 +91,7 @@ func (p *deliveryPool) work(ctx context.Context) {
 		if n > 0 && err == nil {
 			continue // there may be more due at once
 		}
-		timer.Reset(p.settings.pollInterval)
+		timer.Reset(p.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 			return
@@ -105,8 +105,8 @@ func (p *deliveryPool) work(ctx context.Context) {
 // a time, so the lease only ever has to cover a single send.
 func (p *deliveryPool) deliverDue(ctx context.Context) (int, error) {
 	token := uuid.New()
-	rows, err := p.store.claim(ctx, dbsqlc.ClaimOutboxParams{
-		LeaseMs: p.settings.lease.Milliseconds(), LeaseToken: &token, MaxRows: 1,
+	rows, err := p.store.claim(ctx, dbsqlc.OutboxClaimParams{
+		LeaseMs: p.cfg.Lease.Milliseconds(), LeaseToken: &token, MaxRows: 1,
 	})
 	if err != nil {
 		return 0, err
@@ -115,7 +115,7 @@ func (p *deliveryPool) deliverDue(ctx context.Context) (int, error) {
 		// Detached from ctx: a worker told to stop finishes the send it started and
 		// records it, rather than leaving it to be sent again after the lease. Bounded
 		// by the lease, past which the outcome could not be recorded anyway.
-		leaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.settings.lease)
+		leaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Lease)
 		err = p.deliver(leaseCtx, row)
 		cancel()
 		if errors.Is(err, errLeaseLost) {
@@ -130,10 +130,10 @@ func (p *deliveryPool) deliverDue(ctx context.Context) (int, error) {
 }
 
 // deliver sends one claimed email and records the outcome under the claim's lease. The
-// address lookup and the send get half the lease (settings.sendTimeout); the rest is
+// address lookup and the send get half the lease (Config.sendTimeout); the rest is
 // left for recording the outcome.
-func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.ClaimOutboxRow) error {
-	sendCtx, cancel := context.WithTimeout(ctx, p.settings.sendTimeout())
+func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.OutboxClaimRow) error {
+	sendCtx, cancel := context.WithTimeout(ctx, p.cfg.sendTimeout())
 	defer cancel()
 	e := email{notificationID: row.NotificationID, subject: row.Title, text: row.BodyText, html: row.BodyHtml}
 	claim := unsubscribeClaim{Category: row.Category, UserID: row.UserID}
@@ -155,7 +155,7 @@ func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.ClaimOutboxRow) e
 		}
 		if suppressed {
 			p.record(ctx, statusSuppressed)
-			return p.store.finish(ctx, dbsqlc.FinishOutboxParams{
+			return p.store.finish(ctx, dbsqlc.OutboxFinishParams{
 				ID: row.ID, LeaseToken: row.LeaseToken, Status: statusSuppressed,
 				StatusReason: "the address bounced, reported spam or unsubscribed", Address: e.to,
 			})
@@ -171,7 +171,7 @@ func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.ClaimOutboxRow) e
 	// The email is out: failing to record it now would send it again after the lease,
 	// so a passing database error is retried while the lease lasts.
 	for wait := 50 * time.Millisecond; ; wait *= 2 {
-		err = p.store.markSent(ctx, dbsqlc.MarkOutboxSentParams{
+		err = p.store.markSent(ctx, dbsqlc.OutboxMarkSentParams{
 			ID: row.ID, LeaseToken: row.LeaseToken, Address: e.to, ProviderID: providerID,
 		})
 		if err == nil || errors.Is(err, errLeaseLost) {
@@ -187,12 +187,12 @@ func (p *deliveryPool) deliver(ctx context.Context, row dbsqlc.ClaimOutboxRow) e
 
 // failed records a failed attempt: a retry after a backoff, or the end when the failure
 // is permanent or the attempts are used up.
-func (p *deliveryPool) failed(ctx context.Context, row dbsqlc.ClaimOutboxRow, addr string, err error) error {
+func (p *deliveryPool) failed(ctx context.Context, row dbsqlc.OutboxClaimRow, addr string, err error) error {
 	se := classify(err)
-	if se.permanent || int(row.Attempts) >= p.settings.maxAttempts {
+	if se.permanent || int(row.Attempts) >= p.cfg.MaxAttempts {
 		p.record(ctx, statusFailed)
 		p.log.WarnContext(ctx, "email failed for good", "notification_id", row.NotificationID, "attempts", row.Attempts, "error", se.msg)
-		return p.store.finish(ctx, dbsqlc.FinishOutboxParams{
+		return p.store.finish(ctx, dbsqlc.OutboxFinishParams{
 			ID: row.ID, LeaseToken: row.LeaseToken, Status: statusFailed,
 			StatusReason: failureReason(se, int(row.Attempts)), LastError: se.msg, Address: addr,
 		})
@@ -200,7 +200,7 @@ func (p *deliveryPool) failed(ctx context.Context, row dbsqlc.ClaimOutboxRow, ad
 	delay := p.backoff(int(row.Attempts), se.retryAfter)
 	p.record(ctx, "retried")
 	p.log.InfoContext(ctx, "email will be retried", "notification_id", row.NotificationID, "attempts", row.Attempts, "delay", delay, "error", se.msg)
-	return p.store.retry(ctx, dbsqlc.RetryOutboxParams{
+	return p.store.retry(ctx, dbsqlc.OutboxRetryParams{
 		ID: row.ID, LeaseToken: row.LeaseToken, LastError: se.msg, DelayMs: delay.Milliseconds(),
 	})
 }
@@ -218,11 +218,11 @@ func failureReason(se *sendError, attempts int) string {
 // the provider asked for wins when it is longer: retrying before a rate limit resets
 // only spends an attempt.
 func (p *deliveryPool) backoff(attempt int, providerWait time.Duration) time.Duration {
-	d := p.settings.retryBase
-	for i := 1; i < attempt && d < p.settings.retryMax; i++ {
+	d := p.cfg.RetryBase
+	for i := 1; i < attempt && d < p.cfg.RetryMax; i++ {
 		d *= 2
 	}
-	d = min(d, p.settings.retryMax)
+	d = min(d, p.cfg.RetryMax)
 	d = time.Duration(float64(d) * (0.75 + 0.5*p.jitter()))
 	return max(d, providerWait)
 }

@@ -72,7 +72,7 @@ func TestDeliveryRetriesServerErrorsAndRateLimitsThenSendsOnce(t *testing.T) {
 
 func TestDeliveryFailsAfterMaxAttempts(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(s *settings) { s.maxAttempts = 3 })
+	b := setup(t, func(s *Config) { s.MaxAttempts = 3 })
 	for range 5 {
 		b.sendgrid.fail(fakeReply{status: http.StatusBadGateway})
 	}
@@ -104,13 +104,13 @@ func TestDeliveryFailsAtOnceOnClientError(t *testing.T) {
 func TestDeliveryAfterCrashBetweenClaimAndMark(t *testing.T) {
 	t.Parallel()
 	lease := 2 * time.Second
-	b := setup(t, func(s *settings) { s.lease = lease })
+	b := setup(t, func(s *Config) { s.Lease = lease })
 	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "a@example.test"}})
 
 	// A worker claims the email and dies before sending or marking it.
 	token := uuid.New()
 	claimedAt := time.Now()
-	rows, err := b.server.store.claim(context.Background(), dbsqlc.ClaimOutboxParams{LeaseMs: lease.Milliseconds(), LeaseToken: &token, MaxRows: 10})
+	rows, err := b.server.store.claim(context.Background(), dbsqlc.OutboxClaimParams{LeaseMs: lease.Milliseconds(), LeaseToken: &token, MaxRows: 10})
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 
@@ -123,7 +123,7 @@ func TestDeliveryAfterCrashBetweenClaimAndMark(t *testing.T) {
 	require.Equal(t, 2, v.Attempts)
 
 	// The dead worker's late outcome is refused: the lease is no longer its own.
-	err = b.server.store.markSent(context.Background(), dbsqlc.MarkOutboxSentParams{ID: rows[0].ID, LeaseToken: &token})
+	err = b.server.store.markSent(context.Background(), dbsqlc.OutboxMarkSentParams{ID: rows[0].ID, LeaseToken: &token})
 	require.ErrorIs(t, err, errLeaseLost)
 }
 
@@ -131,7 +131,7 @@ func TestTwoPoolsDeliverEachMessageExactlyOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	// A second replica: its own server, pool of connections and workers, same database.
-	other := newTestServer(t, b.deps, b.settings)
+	other := newTestServer(t, b.deps, b.cfg)
 	startWorkers(t, b.server, 4)
 	startWorkers(t, other, 4)
 
@@ -173,14 +173,14 @@ func TestTwoPoolsDeliverEachMessageExactlyOnce(t *testing.T) {
 	for id := range ids {
 		require.Equal(t, 1, count[id.String()], "notification %s", id)
 	}
-	n, err := b.server.store.q.CountOutboxByStatus(context.Background(), statusSent)
+	n, err := b.server.store.q.OutboxCountByStatus(context.Background(), statusSent)
 	require.NoError(t, err)
 	require.EqualValues(t, messages, n)
 }
 
 func TestBackoffDoublesWithJitterAndHonoursTheProvider(t *testing.T) {
 	t.Parallel()
-	p := &deliveryPool{settings: settings{retryBase: time.Second, retryMax: 8 * time.Second}, jitter: func() float64 { return 0.5 }}
+	p := &deliveryPool{cfg: Config{RetryBase: time.Second, RetryMax: 8 * time.Second}, jitter: func() float64 { return 0.5 }}
 	require.Equal(t, time.Second, p.backoff(1, 0))
 	require.Equal(t, 2*time.Second, p.backoff(2, 0))
 	require.Equal(t, 4*time.Second, p.backoff(3, 0))
@@ -225,7 +225,7 @@ func TestStoppingWorkersFinishTheSendInFlight(t *testing.T) {
 	b.sendgrid.mu.Lock()
 	b.sendgrid.delay = 500 * time.Millisecond
 	b.sendgrid.mu.Unlock()
-	b.server.pool.settings.workers = 1
+	b.server.pool.cfg.Workers = 1
 	stop := b.server.pool.start()
 
 	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "a@example.test"}})

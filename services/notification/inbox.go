@@ -12,6 +12,7 @@ import (
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/services/notification/dbsqlc"
 )
 
@@ -45,7 +46,7 @@ func decodePageToken(s string) (pageToken, error) {
 
 // ListNotifications pages through the caller's in-app notifications, newest first.
 func (s *Server) ListNotifications(ctx context.Context, req *notificationv1.ListNotificationsRequest) (*notificationv1.ListNotificationsResponse, error) {
-	userID, err := caller(ctx)
+	userID, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +61,7 @@ func (s *Server) ListNotifications(ctx context.Context, req *notificationv1.List
 	if req.GetCategory() != notificationv1.Category_CATEGORY_UNSPECIFIED {
 		category = categoryNames[req.GetCategory()]
 	}
-	params := dbsqlc.ListInboxParams{
+	params := dbsqlc.NotificationListInboxParams{
 		UserID: &userID, UnreadOnly: req.GetUnreadOnly(), Category: category,
 		// One more than asked tells whether another page follows.
 		MaxRows: int32(size + 1),
@@ -116,7 +117,7 @@ func errNotificationNotFound(cause error) error {
 
 // MarkNotificationRead marks one of the caller's notifications read.
 func (s *Server) MarkNotificationRead(ctx context.Context, req *notificationv1.MarkNotificationReadRequest) (*notificationv1.MarkNotificationReadResponse, error) {
-	userID, err := caller(ctx)
+	userID, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -141,11 +142,11 @@ func (s *Server) MarkNotificationRead(ctx context.Context, req *notificationv1.M
 // MarkAllNotificationsRead marks the caller's unread notifications read, within the
 // request's filters.
 func (s *Server) MarkAllNotificationsRead(ctx context.Context, req *notificationv1.MarkAllNotificationsReadRequest) (*notificationv1.MarkAllNotificationsReadResponse, error) {
-	userID, err := caller(ctx)
+	userID, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	params := dbsqlc.MarkAllNotificationsReadParams{UserID: &userID}
+	params := dbsqlc.NotificationMarkAllReadParams{UserID: &userID}
 	if req.GetCategory() != notificationv1.Category_CATEGORY_UNSPECIFIED {
 		params.Category = categoryNames[req.GetCategory()]
 	}

@@ -15,7 +15,7 @@ import (
 
 func TestWithoutSendgridKeyEmailsGoToTheMailbox(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(s *settings) { s.sendgridAPIKey = "" })
+	b := setup(t, func(s *Config) { s.SendgridAPIKey = "" })
 	startWorkers(t, b.server, 1)
 
 	id := b.send(t, &notificationv1.SendRequest{
@@ -26,7 +26,7 @@ func TestWithoutSendgridKeyEmailsGoToTheMailbox(t *testing.T) {
 	b.waitForStatus(t, id, statusSent)
 	require.Empty(t, b.sendgrid.sent())
 
-	f, err := os.Open(filepath.Join(b.deps.Config.DataDir, "mailbox", id.String()+".eml"))
+	f, err := os.Open(filepath.Join(b.deps.DataDir, "mailbox", id.String()+".eml"))
 	require.NoError(t, err)
 	defer func() { _ = f.Close() }()
 	msg, err := mail.ReadMessage(f)

@@ -9,6 +9,7 @@ import (
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/services/notification/dbsqlc"
 )
 
@@ -25,7 +26,7 @@ var (
 // GetNotificationPreferences returns every category and channel for the caller, with the
 // defaults (everything on) filled in.
 func (s *Server) GetNotificationPreferences(ctx context.Context, _ *notificationv1.GetNotificationPreferencesRequest) (*notificationv1.GetNotificationPreferencesResponse, error) {
-	userID, err := caller(ctx)
+	userID, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -39,11 +40,11 @@ func (s *Server) GetNotificationPreferences(ctx context.Context, _ *notification
 // UpdateNotificationPreferences writes the entries sent; the others keep their value.
 // Security is always delivered, so switching it off is refused.
 func (s *Server) UpdateNotificationPreferences(ctx context.Context, req *notificationv1.UpdateNotificationPreferencesRequest) (*notificationv1.UpdateNotificationPreferencesResponse, error) {
-	userID, err := caller(ctx)
+	userID, err := identity.UserID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var entries []dbsqlc.UpsertPreferenceParams
+	var entries []dbsqlc.PreferenceUpsertParams
 	for _, p := range req.GetPreferences().GetPreferences() {
 		category, okCat := categoryNames[p.GetCategory()]
 		channel, okChan := channelNames[p.GetChannel()]
@@ -56,7 +57,7 @@ func (s *Server) UpdateNotificationPreferences(ctx context.Context, req *notific
 			}
 			continue // always on: nothing to store
 		}
-		entries = append(entries, dbsqlc.UpsertPreferenceParams{UserID: userID, Category: category, Channel: channel, Enabled: p.GetEnabled()})
+		entries = append(entries, dbsqlc.PreferenceUpsertParams{UserID: userID, Category: category, Channel: channel, Enabled: p.GetEnabled()})
 	}
 	if err := s.store.setPreferences(ctx, entries); err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "could not write preferences")
@@ -77,7 +78,7 @@ func (s *Server) Unsubscribe(ctx context.Context, req *notificationv1.Unsubscrib
 		return nil, fault.Wrap(fault.InvalidArgument, errors.Join(err, errBadToken), "the unsubscribe link is not valid")
 	}
 	if claim.UserID != nil {
-		err = s.store.setPreferences(ctx, []dbsqlc.UpsertPreferenceParams{{
+		err = s.store.setPreferences(ctx, []dbsqlc.PreferenceUpsertParams{{
 			UserID: *claim.UserID, Category: claim.Category, Channel: channelEmail, Enabled: false,
 		}})
 	} else {

@@ -28,7 +28,7 @@ func (s *Server) Send(ctx context.Context, req *notificationv1.SendRequest) (*no
 		return nil, badRequest("idempotency_key", "an idempotency key is required")
 	}
 
-	params := dbsqlc.InsertNotificationParams{
+	params := dbsqlc.NotificationInsertParams{
 		IdempotencyKey: req.GetIdempotencyKey(),
 		Category:       category,
 		Template:       req.GetTemplate(),

@@ -24,13 +24,13 @@ type sendgridMailer struct {
 	now     func() time.Time
 }
 
-func newSendgridMailer(s settings) *sendgridMailer {
+func newSendgridMailer(cfg Config) *sendgridMailer {
 	return &sendgridMailer{
-		apiKey:  s.sendgridAPIKey,
-		baseURL: s.sendgridBaseURL,
-		from:    s.emailFrom,
+		apiKey:  cfg.SendgridAPIKey,
+		baseURL: cfg.SendgridBaseURL,
+		from:    cfg.EmailFrom,
 		// The context carries each send's deadline; the client timeout is a backstop.
-		client: &rest.Client{HTTPClient: &http.Client{Timeout: s.sendTimeout()}},
+		client: &rest.Client{HTTPClient: &http.Client{Timeout: cfg.sendTimeout()}},
 		now:    time.Now,
 	}
 }

@@ -1,8 +1,10 @@
 package notification
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -12,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
-	"github.com/backplane/backplane/internal/mesh"
+	"github.com/backplane/backplane/internal/service"
 )
 
 // Server implements notificationv1.NotificationServiceServer.
@@ -30,30 +32,22 @@ type Server struct {
 
 var _ notificationv1.NotificationServiceServer = (*Server)(nil)
 
-// New builds the service from the process's dependencies, reading its own settings
-// through deps.Getenv. A bad setting is an error naming the variable.
-func New(deps mesh.Deps) (*Server, error) {
-	getenv := deps.Getenv
-	if getenv == nil {
-		// No settings given: the defaults, never the process environment behind the
-		// runner's back.
-		getenv = func(string) string { return "" }
-	}
-	s, err := loadSettings(getenv)
-	if err != nil {
+// New builds the server from its configuration and the process's dependencies. The
+// delivery workers start with the service (service.go), not here, so tests can build a
+// server and run its workers only when they want them.
+func New(_ context.Context, cfg Config, deps service.Deps) (*Server, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return newServer(deps, s)
-}
-
-// newServer builds the service with explicit settings; tests call it directly.
-func newServer(deps mesh.Deps, s settings) (*Server, error) {
+	if deps.Logger == nil || deps.DB == nil || deps.Redis == nil {
+		return nil, errors.New("notification: Logger, DB and Redis are required")
+	}
 	log := deps.Logger.With("service", "notification")
-	cat, err := newCatalog(deps.Config.PublicURL)
+	cat, err := newCatalog(deps.PublicURL)
 	if err != nil {
 		return nil, err
 	}
-	key := s.signingKey
+	key := cfg.SigningKey
 	if key == nil {
 		// A random key rather than a fixed dev key: a fixed one is public, and a
 		// deployment that forgot the variable would accept forged unsubscribe links.
@@ -62,19 +56,19 @@ func newServer(deps mesh.Deps, s settings) (*Server, error) {
 		_, _ = rand.Read(key) // crypto/rand.Read never fails
 		log.Warn("BACKPLANE_NOTIFY_SIGNING_KEY is not set: unsubscribe links are signed with a random key and stop working when this process restarts; set it in production")
 	}
-	if s.webhookKey == nil {
+	if cfg.WebhookKey == nil {
 		log.Warn("BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid event webhooks are refused")
 	}
 	st := newStore(deps.DB)
-	l := links{publicURL: deps.Config.PublicURL, signer: tokenSigner{key: key}}
+	l := links{publicURL: deps.PublicURL, signer: tokenSigner{key: key}}
 
 	var m mailer
-	if s.sendgridAPIKey != "" {
-		m = newSendgridMailer(s)
+	if cfg.SendgridAPIKey != "" {
+		m = newSendgridMailer(cfg)
 	} else {
-		dir := filepath.Join(deps.Config.DataDir, "mailbox")
+		dir := filepath.Join(deps.DataDir, "mailbox")
 		log.Info("BACKPLANE_SENDGRID_API_KEY is not set: emails are written to the dev mailbox", "dir", dir)
-		m = &mailboxMailer{dir: dir, from: s.emailFrom, log: log, now: time.Now}
+		m = &mailboxMailer{dir: dir, from: cfg.EmailFrom, log: log, now: time.Now}
 	}
 	mp := deps.MeterProvider
 	if mp == nil {
@@ -98,10 +92,10 @@ func newServer(deps mesh.Deps, s settings) (*Server, error) {
 		store:      st,
 		catalog:    cat,
 		links:      l,
-		webhookKey: s.webhookKey,
+		webhookKey: cfg.WebhookKey,
 		feed:       &inboxFeed{rdb: deps.Redis, log: log},
 		pool: &deliveryPool{
-			store: st, mailer: m, settings: s, links: l, log: log,
+			store: st, mailer: m, cfg: cfg, links: l, log: log,
 			lookupEmail: lookup, wake: make(chan struct{}, 1), jitter: defaultJitter, outcomes: outcomes,
 		},
 		now: time.Now,

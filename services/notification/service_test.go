@@ -23,8 +23,8 @@ import (
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/grpcserver"
 	"github.com/backplane/backplane/internal/identity"
-	"github.com/backplane/backplane/internal/mesh"
 	"github.com/backplane/backplane/internal/redistest"
+	"github.com/backplane/backplane/internal/service"
 	"github.com/backplane/backplane/internal/validation"
 )
 
@@ -39,16 +39,17 @@ func testAuthentication(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h
 	return handler(ctx, req)
 }
 
-// startService runs the service as the mesh does: Register on a real gRPC server with the
-// shared interceptors, settings read through Getenv, and its workers running.
+// startService runs the service as the mesh does: configuration read from env by its
+// Definition, Register on a real gRPC server with the shared interceptors, and its
+// workers running.
 func startService(t *testing.T, sg *fakeSendgrid, env map[string]string) notificationv1.NotificationServiceClient {
 	t.Helper()
-	deps := mesh.Deps{
-		Config: config.Config{PublicURL: testPublicURL, DataDir: t.TempDir()},
-		Logger: slog.New(slog.DiscardHandler),
-		DB:     dbtest.NewPool(t, "notification", migrations()),
-		Redis:  redistest.Client(t),
-		Getenv: func(k string) string { return env[k] },
+	deps := service.Deps{
+		Logger:    slog.New(slog.DiscardHandler),
+		DB:        dbtest.NewPool(t, "notification", migrations()),
+		Redis:     redistest.Client(t),
+		PublicURL: testPublicURL,
+		DataDir:   t.TempDir(),
 	}
 	v, err := validation.New()
 	require.NoError(t, err)
@@ -58,7 +59,9 @@ func startService(t *testing.T, sg *fakeSendgrid, env map[string]string) notific
 		Authenticate: grpcserver.Interceptors{Unary: []grpc.UnaryServerInterceptor{testAuthentication}},
 	})
 	require.NoError(t, err)
-	inst, err := Service().Start(context.Background(), deps)
+	start, err := Definition().LoadConfig(config.NewEnv(func(k string) string { return env[k] }))
+	require.NoError(t, err)
+	inst, err := start(context.Background(), deps)
 	require.NoError(t, err)
 	inst.Register(srv.Registrar())
 	t.Cleanup(func() {
@@ -123,18 +126,13 @@ func TestServiceOverGRPC(t *testing.T) {
 	require.Equal(t, codes.InvalidArgument, status.Code(err))
 }
 
-func TestRegisterRefusesBadSettings(t *testing.T) {
+func TestDefinitionRefusesBadSettingsBeforeStarting(t *testing.T) {
 	t.Parallel()
-	deps := mesh.Deps{
-		Config: config.Config{PublicURL: testPublicURL},
-		Logger: slog.New(slog.DiscardHandler),
-		Getenv: func(k string) string {
-			if k == "BACKPLANE_NOTIFY_MAX_ATTEMPTS" {
-				return "lots"
-			}
-			return ""
-		},
-	}
-	_, err := Service().Start(context.Background(), deps)
+	_, err := Definition().LoadConfig(config.NewEnv(func(k string) string {
+		if k == "BACKPLANE_NOTIFY_MAX_ATTEMPTS" {
+			return "lots"
+		}
+		return ""
+	}))
 	require.ErrorContains(t, err, "BACKPLANE_NOTIFY_MAX_ATTEMPTS")
 }

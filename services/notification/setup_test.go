@@ -16,11 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
-	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/identity"
-	"github.com/backplane/backplane/internal/mesh"
 	"github.com/backplane/backplane/internal/redistest"
+	"github.com/backplane/backplane/internal/service"
 )
 
 // testPublicURL is where the test product is served; email links start with it.
@@ -32,48 +31,49 @@ type bundle struct {
 	server   *Server
 	pool     *pgxpool.Pool
 	sendgrid *fakeSendgrid
-	deps     mesh.Deps
-	settings settings
+	deps     service.Deps
+	cfg      Config
 }
 
-// testSettings deliver to the stand-in with retries, leases and polls short enough for
+// testConfig delivers to the stand-in with retries, leases and polls short enough for
 // tests. No workers run until a test starts them.
-func testSettings(sg *fakeSendgrid) settings {
-	s := defaultSettings()
-	s.sendgridAPIKey = "SG.test-key"
-	s.sendgridBaseURL = sg.URL
-	s.signingKey = []byte("a test signing key of at least 32 bytes")
-	s.retryBase = 10 * time.Millisecond
-	s.retryMax = 50 * time.Millisecond
-	s.lease = 5 * time.Second
-	s.pollInterval = 20 * time.Millisecond
-	s.maxAttempts = 5
+func testConfig(sg *fakeSendgrid) Config {
+	s := defaultConfig()
+	s.SendgridAPIKey = "SG.test-key"
+	s.SendgridBaseURL = sg.URL
+	s.SigningKey = []byte("a test signing key of at least 32 bytes")
+	s.RetryBase = 10 * time.Millisecond
+	s.RetryMax = 50 * time.Millisecond
+	s.Lease = 5 * time.Second
+	s.PollInterval = 20 * time.Millisecond
+	s.MaxAttempts = 5
 	return s
 }
 
-// setup builds a bundle; opts adjust the settings before the server is built.
-func setup(t testing.TB, opts ...func(*settings)) *bundle {
+// setup builds a bundle; opts adjust the configuration before the server is built.
+func setup(t testing.TB, opts ...func(*Config)) *bundle {
 	t.Helper()
 	sg := newFakeSendgrid(t)
-	s := testSettings(sg)
+	s := testConfig(sg)
 	for _, o := range opts {
 		o(&s)
 	}
 	pool := dbtest.NewPool(t, "notification", migrations())
-	deps := mesh.Deps{
-		Config: config.Config{PublicURL: testPublicURL, DataDir: t.TempDir()},
-		Logger: slog.New(slog.DiscardHandler),
-		DB:     pool,
-		Redis:  redistest.Client(t),
+	deps := service.Deps{
+		Logger:    slog.New(slog.DiscardHandler),
+		DB:        pool,
+		Redis:     redistest.Client(t),
+		PublicURL: testPublicURL,
+		DataDir:   t.TempDir(),
 	}
-	return &bundle{server: newTestServer(t, deps, s), pool: pool, sendgrid: sg, deps: deps, settings: s}
+	return &bundle{server: newTestServer(t, deps, s), pool: pool, sendgrid: sg, deps: deps, cfg: s}
 }
 
 // newTestServer builds a server whose user recipients' addresses are derived from their
 // ids, standing in for the auth service.
-func newTestServer(t testing.TB, deps mesh.Deps, s settings) *Server {
+func newTestServer(t testing.TB, deps service.Deps, cfg Config) *Server {
 	t.Helper()
-	srv, err := newServer(deps, s)
+	srv, err := New(context.Background(), cfg, deps)
 	require.NoError(t, err)
 	srv.pool.lookupEmail = func(_ context.Context, id uuid.UUID) (string, error) {
 		return userAddress(id), nil
@@ -86,7 +86,7 @@ func userAddress(id uuid.UUID) string { return id.String() + "@users.example.tes
 // startWorkers runs the server's delivery pool with n workers until the test ends.
 func startWorkers(t testing.TB, srv *Server, n int) {
 	t.Helper()
-	srv.pool.settings.workers = n
+	srv.pool.cfg.Workers = n
 	stop := srv.pool.start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

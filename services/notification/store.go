@@ -36,20 +36,20 @@ type outboxEntry struct {
 // createNotification stores a notification and its outbox rows in one transaction, so a
 // notification is never accepted without the work that delivers it. When the idempotency
 // key was seen it stores nothing and returns the first notification with deduplicated set.
-func (s *store) createNotification(ctx context.Context, n dbsqlc.InsertNotificationParams, entries []outboxEntry) (row dbsqlc.Notification, deduplicated bool, err error) {
+func (s *store) createNotification(ctx context.Context, n dbsqlc.NotificationInsertParams, entries []outboxEntry) (row dbsqlc.Notification, deduplicated bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		row, err = q.InsertNotification(ctx, n)
+		row, err = q.NotificationInsert(ctx, n)
 		if errors.Is(err, pgx.ErrNoRows) {
 			deduplicated = true
-			row, err = q.GetNotificationByIdempotencyKey(ctx, n.IdempotencyKey)
+			row, err = q.NotificationGetByIdempotencyKey(ctx, n.IdempotencyKey)
 			return err
 		}
 		if err != nil {
 			return err
 		}
 		for _, e := range entries {
-			if err := q.InsertOutbox(ctx, dbsqlc.InsertOutboxParams{
+			if err := q.OutboxInsert(ctx, dbsqlc.OutboxInsertParams{
 				NotificationID: row.ID, Channel: e.channel, Status: e.status, StatusReason: e.reason,
 			}); err != nil {
 				return err
@@ -61,16 +61,16 @@ func (s *store) createNotification(ctx context.Context, n dbsqlc.InsertNotificat
 }
 
 func (s *store) preferences(ctx context.Context, userID uuid.UUID) ([]dbsqlc.Preference, error) {
-	rows, err := s.q.ListPreferences(ctx, userID)
+	rows, err := s.q.PreferenceListForUser(ctx, userID)
 	return rows, database.TranslateError(err)
 }
 
 // setPreferences writes entries in one transaction: a request changes all of them or none.
-func (s *store) setPreferences(ctx context.Context, entries []dbsqlc.UpsertPreferenceParams) error {
+func (s *store) setPreferences(ctx context.Context, entries []dbsqlc.PreferenceUpsertParams) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		for _, e := range entries {
-			if err := q.UpsertPreference(ctx, e); err != nil {
+			if err := q.PreferenceUpsert(ctx, e); err != nil {
 				return err
 			}
 		}
@@ -80,33 +80,33 @@ func (s *store) setPreferences(ctx context.Context, entries []dbsqlc.UpsertPrefe
 }
 
 func (s *store) inboxNotification(ctx context.Context, userID, id uuid.UUID) (dbsqlc.Notification, error) {
-	row, err := s.q.GetInboxNotification(ctx, dbsqlc.GetInboxNotificationParams{ID: id, UserID: &userID})
+	row, err := s.q.NotificationGetInInbox(ctx, dbsqlc.NotificationGetInInboxParams{ID: id, UserID: &userID})
 	return row, database.TranslateError(err)
 }
 
-func (s *store) listInbox(ctx context.Context, p dbsqlc.ListInboxParams) ([]dbsqlc.Notification, error) {
-	rows, err := s.q.ListInbox(ctx, p)
+func (s *store) listInbox(ctx context.Context, p dbsqlc.NotificationListInboxParams) ([]dbsqlc.Notification, error) {
+	rows, err := s.q.NotificationListInbox(ctx, p)
 	return rows, database.TranslateError(err)
 }
 
 func (s *store) unreadCount(ctx context.Context, userID uuid.UUID) (int32, error) {
-	n, err := s.q.CountUnread(ctx, &userID)
+	n, err := s.q.NotificationCountUnread(ctx, &userID)
 	return n, database.TranslateError(err)
 }
 
 func (s *store) markRead(ctx context.Context, userID, id uuid.UUID) (dbsqlc.Notification, error) {
-	row, err := s.q.MarkNotificationRead(ctx, dbsqlc.MarkNotificationReadParams{ID: id, UserID: &userID})
+	row, err := s.q.NotificationMarkRead(ctx, dbsqlc.NotificationMarkReadParams{ID: id, UserID: &userID})
 	return row, database.TranslateError(err)
 }
 
-func (s *store) markAllRead(ctx context.Context, p dbsqlc.MarkAllNotificationsReadParams) (int64, error) {
-	n, err := s.q.MarkAllNotificationsRead(ctx, p)
+func (s *store) markAllRead(ctx context.Context, p dbsqlc.NotificationMarkAllReadParams) (int64, error) {
+	n, err := s.q.NotificationMarkAllRead(ctx, p)
 	return n, database.TranslateError(err)
 }
 
 // deliveries returns the outbox rows of the given notifications, keyed by notification.
 func (s *store) deliveries(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]dbsqlc.Outbox, error) {
-	rows, err := s.q.ListOutboxForNotifications(ctx, ids)
+	rows, err := s.q.OutboxListForNotifications(ctx, ids)
 	if err != nil {
 		return nil, database.TranslateError(err)
 	}
@@ -117,8 +117,8 @@ func (s *store) deliveries(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 	return out, nil
 }
 
-func (s *store) claim(ctx context.Context, p dbsqlc.ClaimOutboxParams) ([]dbsqlc.ClaimOutboxRow, error) {
-	rows, err := s.q.ClaimOutbox(ctx, p)
+func (s *store) claim(ctx context.Context, p dbsqlc.OutboxClaimParams) ([]dbsqlc.OutboxClaimRow, error) {
+	rows, err := s.q.OutboxClaim(ctx, p)
 	return rows, database.TranslateError(err)
 }
 
@@ -136,25 +136,25 @@ func leaseHeld(n int64, err error) error {
 	return nil
 }
 
-func (s *store) markSent(ctx context.Context, p dbsqlc.MarkOutboxSentParams) error {
-	return leaseHeld(s.q.MarkOutboxSent(ctx, p))
+func (s *store) markSent(ctx context.Context, p dbsqlc.OutboxMarkSentParams) error {
+	return leaseHeld(s.q.OutboxMarkSent(ctx, p))
 }
 
-func (s *store) retry(ctx context.Context, p dbsqlc.RetryOutboxParams) error {
-	return leaseHeld(s.q.RetryOutbox(ctx, p))
+func (s *store) retry(ctx context.Context, p dbsqlc.OutboxRetryParams) error {
+	return leaseHeld(s.q.OutboxRetry(ctx, p))
 }
 
-func (s *store) finish(ctx context.Context, p dbsqlc.FinishOutboxParams) error {
-	return leaseHeld(s.q.FinishOutbox(ctx, p))
+func (s *store) finish(ctx context.Context, p dbsqlc.OutboxFinishParams) error {
+	return leaseHeld(s.q.OutboxFinish(ctx, p))
 }
 
 func (s *store) suppressed(ctx context.Context, email, category string) (bool, error) {
-	ok, err := s.q.IsSuppressed(ctx, dbsqlc.IsSuppressedParams{Email: email, Category: category})
+	ok, err := s.q.SuppressionExists(ctx, dbsqlc.SuppressionExistsParams{Email: email, Category: category})
 	return ok, database.TranslateError(err)
 }
 
 func (s *store) suppress(ctx context.Context, email, category, reason string) error {
-	return database.TranslateError(s.q.InsertSuppression(ctx, dbsqlc.InsertSuppressionParams{
+	return database.TranslateError(s.q.SuppressionInsert(ctx, dbsqlc.SuppressionInsertParams{
 		Email: email, Category: category, Reason: reason,
 	}))
 }
@@ -165,7 +165,7 @@ func (s *store) applySendgridEvents(ctx context.Context, events []sendgridEvent,
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		for _, e := range events {
-			n, err := q.InsertSendgridEvent(ctx, dbsqlc.InsertSendgridEventParams{SgEventID: e.ID, Event: e.Event})
+			n, err := q.SendgridEventInsert(ctx, dbsqlc.SendgridEventInsertParams{SgEventID: e.ID, Event: e.Event})
 			if err != nil {
 				return err
 			}
@@ -183,6 +183,6 @@ func (s *store) applySendgridEvents(ctx context.Context, events []sendgridEvent,
 
 // forgetSendgridEventsBefore drops remembered webhook event ids received before t.
 func (s *store) forgetSendgridEventsBefore(ctx context.Context, t time.Time) (int64, error) {
-	n, err := s.q.DeleteSendgridEventsBefore(ctx, t)
+	n, err := s.q.SendgridEventDeleteBefore(ctx, t)
 	return n, database.TranslateError(err)
 }

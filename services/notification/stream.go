@@ -9,6 +9,7 @@ import (
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/services/notification/dbsqlc"
 )
 
@@ -20,7 +21,7 @@ const streamKeepAlive = 30 * time.Second
 // any replica, with the unread count.
 func (s *Server) StreamNotifications(_ *notificationv1.StreamNotificationsRequest, stream notificationv1.NotificationService_StreamNotificationsServer) error {
 	ctx := stream.Context()
-	userID, err := caller(ctx)
+	userID, err := identity.UserID(ctx)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func TestStreamPushesNotificationsFromAnotherReplica(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	// The stream is open on one replica; Send runs on another.
-	other := newTestServer(t, b.deps, b.settings)
+	other := newTestServer(t, b.deps, b.cfg)
 	userID := uuid.New()
 	b.sendInApp(t, userID, notificationv1.Category_CATEGORY_ACCOUNT, 1)
 

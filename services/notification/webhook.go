@@ -123,7 +123,7 @@ func applyEvent(ctx context.Context, q *dbsqlc.Queries, e sendgridEvent) error {
 	}
 	if status != "" {
 		if id, err := uuid.Parse(e.NotificationID); err == nil {
-			if _, err := q.SetEmailStatusFromEvent(ctx, dbsqlc.SetEmailStatusFromEventParams{
+			if _, err := q.OutboxSetEmailStatusFromEvent(ctx, dbsqlc.OutboxSetEmailStatusFromEventParams{
 				NotificationID: id, Status: status, StatusReason: brief(reason),
 			}); err != nil {
 				return err
@@ -131,7 +131,7 @@ func applyEvent(ctx context.Context, q *dbsqlc.Queries, e sendgridEvent) error {
 		}
 	}
 	if suppress != "" && e.Email != "" {
-		return q.InsertSuppression(ctx, dbsqlc.InsertSuppressionParams{
+		return q.SuppressionInsert(ctx, dbsqlc.SuppressionInsertParams{
 			Email: strings.ToLower(e.Email), Category: "", Reason: suppress,
 		})
 	}

@@ -56,7 +56,7 @@ func setupWebhook(t *testing.T) (*bundle, webhookSigner) {
 	signer := newWebhookSigner(t)
 	key, err := parseWebhookKey(signer.publicKeyBase64(t))
 	require.NoError(t, err)
-	return setup(t, func(s *settings) { s.webhookKey = key }), signer
+	return setup(t, func(s *Config) { s.WebhookKey = key }), signer
 }
 
 func (b *bundle) sentEmail(t *testing.T, to string) uuid.UUID {

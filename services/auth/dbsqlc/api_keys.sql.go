@@ -12,47 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const aPIKeyCreate = `-- name: APIKeyCreate :one
-INSERT INTO api_keys (id, user_id, display_name, prefix, secret_hash, scopes, expire_time)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, user_id, display_name, prefix, secret_hash, scopes, create_time, expire_time, last_use_time
-`
-
-type APIKeyCreateParams struct {
-	ID          uuid.UUID
-	UserID      uuid.UUID
-	DisplayName string
-	Prefix      string
-	SecretHash  []byte
-	Scopes      []string
-	ExpireTime  *time.Time
-}
-
-func (q *Queries) APIKeyCreate(ctx context.Context, arg APIKeyCreateParams) (ApiKey, error) {
-	row := q.db.QueryRow(ctx, aPIKeyCreate,
-		arg.ID,
-		arg.UserID,
-		arg.DisplayName,
-		arg.Prefix,
-		arg.SecretHash,
-		arg.Scopes,
-		arg.ExpireTime,
-	)
-	var i ApiKey
-	err := row.Scan(
-		&i.ID,
-		&i.UserID,
-		&i.DisplayName,
-		&i.Prefix,
-		&i.SecretHash,
-		&i.Scopes,
-		&i.CreateTime,
-		&i.ExpireTime,
-		&i.LastUseTime,
-	)
-	return i, err
-}
-
 const aPIKeyDelete = `-- name: APIKeyDelete :one
 DELETE FROM api_keys WHERE id = $1 AND user_id = $2 RETURNING id
 `
@@ -75,6 +34,47 @@ SELECT id, user_id, display_name, prefix, secret_hash, scopes, create_time, expi
 
 func (q *Queries) APIKeyGetBySecretHash(ctx context.Context, secretHash []byte) (ApiKey, error) {
 	row := q.db.QueryRow(ctx, aPIKeyGetBySecretHash, secretHash)
+	var i ApiKey
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.DisplayName,
+		&i.Prefix,
+		&i.SecretHash,
+		&i.Scopes,
+		&i.CreateTime,
+		&i.ExpireTime,
+		&i.LastUseTime,
+	)
+	return i, err
+}
+
+const aPIKeyInsert = `-- name: APIKeyInsert :one
+INSERT INTO api_keys (id, user_id, display_name, prefix, secret_hash, scopes, expire_time)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id, user_id, display_name, prefix, secret_hash, scopes, create_time, expire_time, last_use_time
+`
+
+type APIKeyInsertParams struct {
+	ID          uuid.UUID
+	UserID      uuid.UUID
+	DisplayName string
+	Prefix      string
+	SecretHash  []byte
+	Scopes      []string
+	ExpireTime  *time.Time
+}
+
+func (q *Queries) APIKeyInsert(ctx context.Context, arg APIKeyInsertParams) (ApiKey, error) {
+	row := q.db.QueryRow(ctx, aPIKeyInsert,
+		arg.ID,
+		arg.UserID,
+		arg.DisplayName,
+		arg.Prefix,
+		arg.SecretHash,
+		arg.Scopes,
+		arg.ExpireTime,
+	)
 	var i ApiKey
 	err := row.Scan(
 		&i.ID,

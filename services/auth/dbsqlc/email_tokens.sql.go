@@ -39,13 +39,13 @@ func (q *Queries) EmailTokenConsume(ctx context.Context, arg EmailTokenConsumePa
 	return i, err
 }
 
-const emailTokenCreate = `-- name: EmailTokenCreate :one
+const emailTokenInsert = `-- name: EmailTokenInsert :one
 INSERT INTO email_tokens (id, user_id, kind, token_hash, expire_time)
 VALUES ($1, $2, $3, $4, $5)
 RETURNING id, user_id, kind, token_hash, create_time, expire_time, use_time
 `
 
-type EmailTokenCreateParams struct {
+type EmailTokenInsertParams struct {
 	ID         uuid.UUID
 	UserID     uuid.UUID
 	Kind       string
@@ -53,8 +53,8 @@ type EmailTokenCreateParams struct {
 	ExpireTime time.Time
 }
 
-func (q *Queries) EmailTokenCreate(ctx context.Context, arg EmailTokenCreateParams) (EmailToken, error) {
-	row := q.db.QueryRow(ctx, emailTokenCreate,
+func (q *Queries) EmailTokenInsert(ctx context.Context, arg EmailTokenInsertParams) (EmailToken, error) {
+	row := q.db.QueryRow(ctx, emailTokenInsert,
 		arg.ID,
 		arg.UserID,
 		arg.Kind,

@@ -12,26 +12,12 @@ import (
 	"github.com/google/uuid"
 )
 
-const refreshTokenCreate = `-- name: RefreshTokenCreate :one
-INSERT INTO refresh_tokens (id, session_id, token_hash, expire_time)
-VALUES ($1, $2, $3, $4)
-RETURNING id, session_id, token_hash, create_time, expire_time, spent_time
+const refreshTokenGetForUpdate = `-- name: RefreshTokenGetForUpdate :one
+SELECT id, session_id, token_hash, create_time, expire_time, spent_time FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE
 `
 
-type RefreshTokenCreateParams struct {
-	ID         uuid.UUID
-	SessionID  uuid.UUID
-	TokenHash  []byte
-	ExpireTime time.Time
-}
-
-func (q *Queries) RefreshTokenCreate(ctx context.Context, arg RefreshTokenCreateParams) (RefreshToken, error) {
-	row := q.db.QueryRow(ctx, refreshTokenCreate,
-		arg.ID,
-		arg.SessionID,
-		arg.TokenHash,
-		arg.ExpireTime,
-	)
+func (q *Queries) RefreshTokenGetForUpdate(ctx context.Context, tokenHash []byte) (RefreshToken, error) {
+	row := q.db.QueryRow(ctx, refreshTokenGetForUpdate, tokenHash)
 	var i RefreshToken
 	err := row.Scan(
 		&i.ID,
@@ -44,12 +30,26 @@ func (q *Queries) RefreshTokenCreate(ctx context.Context, arg RefreshTokenCreate
 	return i, err
 }
 
-const refreshTokenGetForUpdate = `-- name: RefreshTokenGetForUpdate :one
-SELECT id, session_id, token_hash, create_time, expire_time, spent_time FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE
+const refreshTokenInsert = `-- name: RefreshTokenInsert :one
+INSERT INTO refresh_tokens (id, session_id, token_hash, expire_time)
+VALUES ($1, $2, $3, $4)
+RETURNING id, session_id, token_hash, create_time, expire_time, spent_time
 `
 
-func (q *Queries) RefreshTokenGetForUpdate(ctx context.Context, tokenHash []byte) (RefreshToken, error) {
-	row := q.db.QueryRow(ctx, refreshTokenGetForUpdate, tokenHash)
+type RefreshTokenInsertParams struct {
+	ID         uuid.UUID
+	SessionID  uuid.UUID
+	TokenHash  []byte
+	ExpireTime time.Time
+}
+
+func (q *Queries) RefreshTokenInsert(ctx context.Context, arg RefreshTokenInsertParams) (RefreshToken, error) {
+	row := q.db.QueryRow(ctx, refreshTokenInsert,
+		arg.ID,
+		arg.SessionID,
+		arg.TokenHash,
+		arg.ExpireTime,
+	)
 	var i RefreshToken
 	err := row.Scan(
 		&i.ID,

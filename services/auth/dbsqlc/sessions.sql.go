@@ -12,43 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const sessionCreate = `-- name: SessionCreate :one
-INSERT INTO sessions (id, user_id, user_agent, ip_address, expire_time)
-VALUES ($1, $2, $3, $4, $5)
-RETURNING id, user_id, user_agent, ip_address, create_time, last_use_time, expire_time, end_time, end_reason
-`
-
-type SessionCreateParams struct {
-	ID         uuid.UUID
-	UserID     uuid.UUID
-	UserAgent  string
-	IpAddress  string
-	ExpireTime time.Time
-}
-
-func (q *Queries) SessionCreate(ctx context.Context, arg SessionCreateParams) (Session, error) {
-	row := q.db.QueryRow(ctx, sessionCreate,
-		arg.ID,
-		arg.UserID,
-		arg.UserAgent,
-		arg.IpAddress,
-		arg.ExpireTime,
-	)
-	var i Session
-	err := row.Scan(
-		&i.ID,
-		&i.UserID,
-		&i.UserAgent,
-		&i.IpAddress,
-		&i.CreateTime,
-		&i.LastUseTime,
-		&i.ExpireTime,
-		&i.EndTime,
-		&i.EndReason,
-	)
-	return i, err
-}
-
 const sessionEnd = `-- name: SessionEnd :one
 UPDATE sessions SET end_time = now(), end_reason = $1::text
 WHERE id = $2 AND end_time IS NULL
@@ -109,12 +72,12 @@ func (q *Queries) SessionEndAllForUser(ctx context.Context, arg SessionEndAllFor
 	return items, nil
 }
 
-const sessionGet = `-- name: SessionGet :one
+const sessionGetByID = `-- name: SessionGetByID :one
 SELECT id, user_id, user_agent, ip_address, create_time, last_use_time, expire_time, end_time, end_reason FROM sessions WHERE id = $1
 `
 
-func (q *Queries) SessionGet(ctx context.Context, id uuid.UUID) (Session, error) {
-	row := q.db.QueryRow(ctx, sessionGet, id)
+func (q *Queries) SessionGetByID(ctx context.Context, id uuid.UUID) (Session, error) {
+	row := q.db.QueryRow(ctx, sessionGetByID, id)
 	var i Session
 	err := row.Scan(
 		&i.ID,
@@ -136,6 +99,43 @@ SELECT id, user_id, user_agent, ip_address, create_time, last_use_time, expire_t
 
 func (q *Queries) SessionGetForUpdate(ctx context.Context, id uuid.UUID) (Session, error) {
 	row := q.db.QueryRow(ctx, sessionGetForUpdate, id)
+	var i Session
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.UserAgent,
+		&i.IpAddress,
+		&i.CreateTime,
+		&i.LastUseTime,
+		&i.ExpireTime,
+		&i.EndTime,
+		&i.EndReason,
+	)
+	return i, err
+}
+
+const sessionInsert = `-- name: SessionInsert :one
+INSERT INTO sessions (id, user_id, user_agent, ip_address, expire_time)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING id, user_id, user_agent, ip_address, create_time, last_use_time, expire_time, end_time, end_reason
+`
+
+type SessionInsertParams struct {
+	ID         uuid.UUID
+	UserID     uuid.UUID
+	UserAgent  string
+	IpAddress  string
+	ExpireTime time.Time
+}
+
+func (q *Queries) SessionInsert(ctx context.Context, arg SessionInsertParams) (Session, error) {
+	row := q.db.QueryRow(ctx, sessionInsert,
+		arg.ID,
+		arg.UserID,
+		arg.UserAgent,
+		arg.IpAddress,
+		arg.ExpireTime,
+	)
 	var i Session
 	err := row.Scan(
 		&i.ID,

@@ -10,13 +10,13 @@ import (
 	"time"
 )
 
-const signingKeyCreate = `-- name: SigningKeyCreate :one
+const signingKeyInsert = `-- name: SigningKeyInsert :one
 INSERT INTO signing_keys (id, private_key, sealed, activate_time, retire_time, expire_time)
 VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING id, private_key, sealed, create_time, activate_time, retire_time, expire_time
 `
 
-type SigningKeyCreateParams struct {
+type SigningKeyInsertParams struct {
 	ID           string
 	PrivateKey   []byte
 	Sealed       bool
@@ -25,8 +25,8 @@ type SigningKeyCreateParams struct {
 	ExpireTime   time.Time
 }
 
-func (q *Queries) SigningKeyCreate(ctx context.Context, arg SigningKeyCreateParams) (SigningKey, error) {
-	row := q.db.QueryRow(ctx, signingKeyCreate,
+func (q *Queries) SigningKeyInsert(ctx context.Context, arg SigningKeyInsertParams) (SigningKey, error) {
+	row := q.db.QueryRow(ctx, signingKeyInsert,
 		arg.ID,
 		arg.PrivateKey,
 		arg.Sealed,

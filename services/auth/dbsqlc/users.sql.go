@@ -11,40 +11,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const userCreate = `-- name: UserCreate :one
-INSERT INTO users (id, email, display_name, password_hash)
-VALUES ($1, $2, $3, $4)
-RETURNING id, email, email_verified, display_name, password_hash, create_time, update_time, disable_time
-`
-
-type UserCreateParams struct {
-	ID           uuid.UUID
-	Email        string
-	DisplayName  string
-	PasswordHash string
-}
-
-func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, error) {
-	row := q.db.QueryRow(ctx, userCreate,
-		arg.ID,
-		arg.Email,
-		arg.DisplayName,
-		arg.PasswordHash,
-	)
-	var i User
-	err := row.Scan(
-		&i.ID,
-		&i.Email,
-		&i.EmailVerified,
-		&i.DisplayName,
-		&i.PasswordHash,
-		&i.CreateTime,
-		&i.UpdateTime,
-		&i.DisableTime,
-	)
-	return i, err
-}
-
 const userGetByEmail = `-- name: UserGetByEmail :one
 SELECT id, email, email_verified, display_name, password_hash, create_time, update_time, disable_time FROM users WHERE email = $1
 `
@@ -71,6 +37,40 @@ SELECT id, email, email_verified, display_name, password_hash, create_time, upda
 
 func (q *Queries) UserGetByID(ctx context.Context, id uuid.UUID) (User, error) {
 	row := q.db.QueryRow(ctx, userGetByID, id)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.EmailVerified,
+		&i.DisplayName,
+		&i.PasswordHash,
+		&i.CreateTime,
+		&i.UpdateTime,
+		&i.DisableTime,
+	)
+	return i, err
+}
+
+const userInsert = `-- name: UserInsert :one
+INSERT INTO users (id, email, display_name, password_hash)
+VALUES ($1, $2, $3, $4)
+RETURNING id, email, email_verified, display_name, password_hash, create_time, update_time, disable_time
+`
+
+type UserInsertParams struct {
+	ID           uuid.UUID
+	Email        string
+	DisplayName  string
+	PasswordHash string
+}
+
+func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (User, error) {
+	row := q.db.QueryRow(ctx, userInsert,
+		arg.ID,
+		arg.Email,
+		arg.DisplayName,
+		arg.PasswordHash,
+	)
 	var i User
 	err := row.Scan(
 		&i.ID,

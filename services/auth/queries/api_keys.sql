@@ -1,4 +1,4 @@
--- name: APIKeyCreate :one
+-- name: APIKeyInsert :one
 INSERT INTO api_keys (id, user_id, display_name, prefix, secret_hash, scopes, expire_time)
 VALUES (@id, @user_id, @display_name, @prefix, @secret_hash, @scopes, sqlc.narg('expire_time'))
 RETURNING *;

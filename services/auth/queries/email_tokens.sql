@@ -1,4 +1,4 @@
--- name: EmailTokenCreate :one
+-- name: EmailTokenInsert :one
 INSERT INTO email_tokens (id, user_id, kind, token_hash, expire_time)
 VALUES (@id, @user_id, @kind, @token_hash, @expire_time)
 RETURNING *;

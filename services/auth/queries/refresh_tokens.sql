@@ -1,4 +1,4 @@
--- name: RefreshTokenCreate :one
+-- name: RefreshTokenInsert :one
 INSERT INTO refresh_tokens (id, session_id, token_hash, expire_time)
 VALUES (@id, @session_id, @token_hash, @expire_time)
 RETURNING *;

@@ -1,9 +1,9 @@
--- name: SessionCreate :one
+-- name: SessionInsert :one
 INSERT INTO sessions (id, user_id, user_agent, ip_address, expire_time)
 VALUES (@id, @user_id, @user_agent, @ip_address, @expire_time)
 RETURNING *;
 
--- name: SessionGet :one
+-- name: SessionGetByID :one
 SELECT * FROM sessions WHERE id = @id;
 
 -- name: SessionGetForUpdate :one

@@ -1,7 +1,7 @@
 -- name: SigningKeyListLive :many
 SELECT * FROM signing_keys WHERE expire_time > @now ORDER BY activate_time DESC;
 
--- name: SigningKeyCreate :one
+-- name: SigningKeyInsert :one
 INSERT INTO signing_keys (id, private_key, sealed, activate_time, retire_time, expire_time)
 VALUES (@id, @private_key, @sealed, @activate_time, @retire_time, @expire_time)
 RETURNING *;

@@ -1,4 +1,4 @@
--- name: UserCreate :one
+-- name: UserInsert :one
 INSERT INTO users (id, email, display_name, password_hash)
 VALUES (@id, @email, @display_name, @password_hash)
 RETURNING *;

@@ -1,20 +1,20 @@
--- name: InsertNotification :one
+-- name: NotificationInsert :one
 -- Does nothing when the idempotency key was seen: the caller then reads the first one.
 INSERT INTO notification (idempotency_key, user_id, email, category, template, data, title, body_text, body_html, channels, in_inbox)
 VALUES (sqlc.arg(idempotency_key), sqlc.narg(user_id), sqlc.narg(email), sqlc.arg(category), sqlc.arg(template), sqlc.arg(data), sqlc.arg(title), sqlc.arg(body_text), sqlc.arg(body_html), sqlc.arg(channels), sqlc.arg(in_inbox))
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING *;
 
--- name: GetNotificationByIdempotencyKey :one
+-- name: NotificationGetByIdempotencyKey :one
 SELECT * FROM notification WHERE idempotency_key = sqlc.arg(idempotency_key);
 
--- name: GetNotification :one
+-- name: NotificationGetByID :one
 SELECT * FROM notification WHERE id = sqlc.arg(id);
 
--- name: GetInboxNotification :one
+-- name: NotificationGetInInbox :one
 SELECT * FROM notification WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id) AND in_inbox;
 
--- name: ListInbox :many
+-- name: NotificationListInbox :many
 -- Keyset pagination on (created_at, id), newest first; the cursor is the last row of the
 -- previous page.
 SELECT * FROM notification
@@ -27,16 +27,16 @@ WHERE user_id = sqlc.arg(user_id)
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(max_rows);
 
--- name: CountUnread :one
+-- name: NotificationCountUnread :one
 SELECT count(*)::integer FROM notification WHERE user_id = sqlc.arg(user_id) AND in_inbox AND read_at IS NULL;
 
--- name: MarkNotificationRead :one
+-- name: NotificationMarkRead :one
 -- Keeps the first read time: marking twice changes nothing.
 UPDATE notification SET read_at = coalesce(read_at, now())
 WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id) AND in_inbox
 RETURNING *;
 
--- name: MarkAllNotificationsRead :execrows
+-- name: NotificationMarkAllRead :execrows
 UPDATE notification SET read_at = now()
 WHERE user_id = sqlc.arg(user_id)
   AND in_inbox

@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
-	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/clientip"
+	"github.com/backplane/backplane/internal/identity"
 )
 
 // clientInfo is what the service records about the client of a sign-in.
@@ -28,7 +28,7 @@ type clientInfo struct {
 func clientOf(ctx context.Context) clientInfo {
 	var c clientInfo
 	md, _ := metadata.FromIncomingContext(ctx)
-	_, relayed := authn.ServiceFromContext(ctx)
+	_, relayed := identity.ServiceFromContext(ctx)
 	if ip, ok := clientip.FromContext(ctx); ok {
 		c.ip = ip.String()
 	} else if v := md.Get(clientip.MetadataKey); relayed && len(v) > 0 {

@@ -33,7 +33,7 @@ func (f *fakeNotifications) Send(ctx context.Context, req *notificationv1.SendRe
 	return &notificationv1.SendResponse{NotificationId: "n1"}, nil
 }
 
-func TestNotificationMailerSendsSecurityEmailWithServiceToken(t *testing.T) {
+func TestNotificationClientSendsSecurityEmailWithServiceToken(t *testing.T) {
 	t.Parallel()
 	fake := &fakeNotifications{}
 	lis := bufconn.Listen(1 << 16)
@@ -49,11 +49,11 @@ func TestNotificationMailerSendsSecurityEmailWithServiceToken(t *testing.T) {
 
 	tokens, err := authn.NewHMACServiceTokens([]byte("0123456789abcdef0123456789abcdef"), time.Minute, nil)
 	require.NoError(t, err)
-	m := notificationMailer{
+	m := notificationClient{
 		client: notificationv1.NewNotificationServiceClient(conn),
 		opts:   []grpc.CallOption{grpc.PerRPCCredentials(tokens.PerRPCCredentials("auth"))},
 	}
-	require.NoError(t, m.Send(context.Background(), Mail{
+	require.NoError(t, m.Send(context.Background(), securityEmail{
 		UserID: "0190a0a0-0000-7000-8000-000000000001", Template: "verify_email",
 		Data: map[string]string{"link": "https://x/verify-email?token=t"}, IdempotencyKey: "verify_email:1",
 	}))

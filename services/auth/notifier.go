@@ -8,14 +8,14 @@ import (
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 )
 
-// Mailer sends the auth service's security emails. It is the service's edge to the
-// notification service, so tests record messages instead of sending them.
-type Mailer interface {
-	Send(ctx context.Context, m Mail) error
+// notifier sends the auth service's security emails. It is the service's edge to the
+// notification service, so tests record emails instead of sending them.
+type notifier interface {
+	Send(ctx context.Context, m securityEmail) error
 }
 
-// Mail is one security email.
-type Mail struct {
+// securityEmail is one security email.
+type securityEmail struct {
 	// UserID addresses the account.
 	UserID string
 	// Template names the notification template: verify_email, reset_password,
@@ -27,22 +27,22 @@ type Mail struct {
 	IdempotencyKey string
 }
 
-// notificationMailer sends through the notification service's INTERNAL Send RPC.
-type notificationMailer struct {
+// notificationClient sends through the notification service's INTERNAL Send RPC.
+type notificationClient struct {
 	client notificationv1.NotificationServiceClient
 	opts   []grpc.CallOption
 }
 
 // Send asks the notification service to email the user. Security emails go to the
 // account's address whatever the user's preferences.
-func (m notificationMailer) Send(ctx context.Context, mail Mail) error {
-	_, err := m.client.Send(ctx, &notificationv1.SendRequest{
+func (n notificationClient) Send(ctx context.Context, mail securityEmail) error {
+	_, err := n.client.Send(ctx, &notificationv1.SendRequest{
 		Recipient:      &notificationv1.SendRequest_UserId{UserId: mail.UserID},
 		Template:       mail.Template,
 		Data:           mail.Data,
 		Category:       notificationv1.Category_CATEGORY_SECURITY,
 		Channels:       []notificationv1.Channel{notificationv1.Channel_CHANNEL_EMAIL},
 		IdempotencyKey: mail.IdempotencyKey,
-	}, m.opts...)
+	}, n.opts...)
 	return err
 }

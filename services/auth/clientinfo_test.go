@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
-	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/clientip"
+	"github.com/backplane/backplane/internal/identity"
 )
 
 func TestClientOf(t *testing.T) {
@@ -27,7 +27,7 @@ func TestClientOf(t *testing.T) {
 	// credential; from a client calling the service directly it is not.
 	fwd := metadata.NewIncomingContext(base, metadata.Pairs(clientip.MetadataKey, "203.0.113.7", "x-forwarded-user-agent", "curl/8", "user-agent", "grpc-go"))
 	require.Equal(t, "10.0.0.9", clientOf(fwd).ip, "an unrelayed claim of the client's address is ignored")
-	fwd = authn.WithService(fwd, "gateway")
+	fwd = identity.WithService(fwd, "gateway")
 	got := clientOf(fwd)
 	require.Equal(t, "203.0.113.7", got.ip)
 	require.Equal(t, "curl/8", got.userAgent)
