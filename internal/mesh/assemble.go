@@ -18,6 +18,7 @@ import (
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/grpcclient"
 	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/ratelimit"
 	"github.com/backplane/backplane/internal/redisclient"
 	"github.com/backplane/backplane/internal/service"
@@ -104,6 +105,16 @@ func (p *Process) migrate(ctx context.Context, pool *pgxpool.Pool, svc service.D
 	}
 	if applied > 0 {
 		p.log.InfoContext(ctx, "migrations applied", "service", svc.Name, "count", applied)
+	}
+	if !svc.Jobs {
+		return nil
+	}
+	applied, err = jobs.Migrate(ctx, pool, svc.Name, p.log)
+	if err != nil {
+		return fmt.Errorf("migrate %s jobs: %w", svc.Name, err)
+	}
+	if applied > 0 {
+		p.log.InfoContext(ctx, "job queue migrations applied", "service", svc.Name, "schema", jobs.Schema(svc.Name), "count", applied)
 	}
 	return nil
 }

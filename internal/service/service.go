@@ -29,6 +29,7 @@ import (
 
 	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/config"
+	"github.com/backplane/backplane/internal/jobs"
 )
 
 // Definition is everything the process needs to know about one service. Build it with
@@ -45,6 +46,10 @@ type Definition struct {
 	Authority bool
 	// Migrations holds its NNNN_name.up.sql / .down.sql files; nil for none yet.
 	Migrations fs.FS
+	// Jobs marks a service that runs background work on River (internal/jobs): the
+	// process migrates its job schema (jobs.Schema(Name)) right after its own, and its
+	// Instance hands back its jobs client for the River UI.
+	Jobs bool
 	// APIs are the public gRPC services it serves, which the edge routes to it.
 	APIs []API
 	// LoadConfig reads and checks the service's settings, before anything is opened,
@@ -91,6 +96,7 @@ type Spec[C any] struct {
 	Needs      []string
 	Authority  bool
 	Migrations fs.FS
+	Jobs       bool
 	APIs       []API
 	// LoadConfig is the service package's exported LoadConfig.
 	LoadConfig func(env *config.Env) (C, error)
@@ -112,6 +118,7 @@ func Define[C any](s Spec[C]) Definition {
 		Needs:      s.Needs,
 		Authority:  s.Authority,
 		Migrations: s.Migrations,
+		Jobs:       s.Jobs,
 		APIs:       apis,
 		LoadConfig: func(env *config.Env) (Start, error) {
 			cfg, err := s.LoadConfig(env)
@@ -158,6 +165,9 @@ type Instance struct {
 	// and database, and cannot ask itself before it serves.
 	Tokens  *authn.Verifier
 	APIKeys authn.Introspector
+	// Jobs is the service's River client when its Definition says Jobs; the process
+	// shows its queues in the River UI on the admin port.
+	Jobs *jobs.Client
 }
 
 // Loaded is a service whose configuration has been read and checked: all that is left
