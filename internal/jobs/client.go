@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,8 +56,15 @@ type Config struct {
 	RescueAfter time.Duration
 	// PollInterval is how often the client looks for jobs that became due without a
 	// notification: a retry or a scheduled job. New jobs are announced through
-	// LISTEN/NOTIFY and start at once. Default: River's, one second.
+	// LISTEN/NOTIFY and start at once. Default: River's, one second. Below River's
+	// fetch cooldown (100 ms), the cooldown shrinks with it.
 	PollInterval time.Duration
+	// FetchCooldown is the least time between two fetches of a queue: a worker that
+	// finishes while jobs wait takes the next one no sooner. Each fetch takes as many
+	// jobs as there are free workers, so a queue of many short jobs and few workers
+	// runs at most workers/cooldown jobs a second: lower it for such a queue. Default:
+	// River's, 100 ms, or the PollInterval when shorter.
+	FetchCooldown time.Duration
 	// Logger receives River's logs; nil discards them.
 	Logger *slog.Logger
 	// TracerProvider and MeterProvider receive the spans and metrics of every insert
@@ -74,8 +82,8 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
-	if c.MaxAttempts < 0 || c.JobTimeout < 0 || c.RescueAfter < 0 || c.PollInterval < 0 {
-		return errors.New("none of MaxAttempts, JobTimeout, RescueAfter and PollInterval may be negative")
+	if c.MaxAttempts < 0 || c.JobTimeout < 0 || c.RescueAfter < 0 || c.PollInterval < 0 || c.FetchCooldown < 0 {
+		return errors.New("none of MaxAttempts, JobTimeout, RescueAfter, PollInterval and FetchCooldown may be negative")
 	}
 	return nil
 }
@@ -132,7 +140,10 @@ func New(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		FetchPollInterval:    cfg.PollInterval,
-		Logger:               log,
+		// River refuses a poll interval shorter than the cooldown: a shorter interval
+		// asked for means fetching that often.
+		FetchCooldown: min(cmp.Or(cfg.FetchCooldown, river.FetchCooldownDefault), cmp.Or(cfg.PollInterval, river.FetchCooldownDefault)),
+		Logger:        log,
 		Plugins: []rivertype.Plugin{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
 			// The inserting span's W3C context rides in the job's metadata, and the
 			// span of each attempt links back to it.

@@ -214,3 +214,16 @@ func TestNewRefusesAnIncompleteConfig(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+// A poll interval below River's fetch cooldown (100 ms), which River refuses on its own,
+// is taken: the cooldown shrinks with it.
+func TestAPollIntervalBelowRiversCooldownIsTaken(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var runs atomic.Int64
+	client := startClient(t, b.pool, jobs.Config{PollInterval: 20 * time.Millisecond, Workers: counter(&runs)})
+	res, err := client.Insert(t.Context(), shipArgs{OrderID: 1}, nil)
+	require.NoError(t, err)
+	waitForState(t, client, res.Job.ID, rivertype.JobStateCompleted)
+	require.Equal(t, int64(1), runs.Load())
+}

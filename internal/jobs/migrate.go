@@ -89,3 +89,19 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, service string, logger *sl
 	}
 	return applied, nil
 }
+
+// SchemaVersion is the latest of River's migrations that Migrate applies with the River
+// version this binary is built with. Whatever Migrate builds depends on it, so a cache of
+// a migrated database (a test template) names it in its key.
+func SchemaVersion() int {
+	// River lists its migrations without a database: the driver is never used.
+	migrator, err := rivermigrate.New(riverpgxv5.New(nil), nil)
+	if err != nil {
+		return 0
+	}
+	versions := migrator.AllVersions()
+	if len(versions) == 0 {
+		return 0
+	}
+	return versions[len(versions)-1].Version
+}

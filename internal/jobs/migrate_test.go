@@ -124,3 +124,14 @@ func TestStartRefusesAnUnmigratedSchema(t *testing.T) {
 	err := client.Start(t.Context())
 	require.ErrorContains(t, err, "not migrated")
 }
+
+func TestSchemaVersionIsTheLastMigrationApplied(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t, service, ordersMigrations(t))
+	_, err := jobs.Migrate(t.Context(), pool, service, nil)
+	require.NoError(t, err)
+	var latest int
+	require.NoError(t, pool.QueryRow(t.Context(), "SELECT max(version) FROM orders_river.river_migration").Scan(&latest))
+	require.Positive(t, jobs.SchemaVersion())
+	require.Equal(t, latest, jobs.SchemaVersion())
+}

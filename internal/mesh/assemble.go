@@ -96,8 +96,9 @@ func (p *Process) dial(name, target string, creds *credentials) (*grpc.ClientCon
 	return conn, nil
 }
 
-// migrate brings a service's schema up to date. Safe with many replicas at once: the
-// migrator serialises them on an advisory lock.
+// migrate brings a service's schema up to date, then its job schema and its data
+// (Definition.Upgrade). Safe with many replicas at once: every step serialises them on
+// one advisory lock.
 func (p *Process) migrate(ctx context.Context, pool *pgxpool.Pool, svc service.Definition) error {
 	applied, err := database.Migrate(ctx, pool, svc.Name, svc.Migrations)
 	if err != nil {
@@ -106,15 +107,30 @@ func (p *Process) migrate(ctx context.Context, pool *pgxpool.Pool, svc service.D
 	if applied > 0 {
 		p.log.InfoContext(ctx, "migrations applied", "service", svc.Name, "count", applied)
 	}
-	if !svc.Jobs {
+	if svc.Jobs {
+		applied, err = jobs.Migrate(ctx, pool, svc.Name, p.log)
+		if err != nil {
+			return fmt.Errorf("migrate %s jobs: %w", svc.Name, err)
+		}
+		if applied > 0 {
+			p.log.InfoContext(ctx, "job queue migrations applied", "service", svc.Name, "schema", jobs.Schema(svc.Name), "count", applied)
+		}
+	}
+	if svc.Upgrade == nil {
 		return nil
 	}
-	applied, err = jobs.Migrate(ctx, pool, svc.Name, p.log)
+	// The lock is held on a connection of its own, so the upgrade still finds one in
+	// pool.
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("migrate %s jobs: %w", svc.Name, err)
+		return fmt.Errorf("upgrade %s: %w", svc.Name, err)
 	}
-	if applied > 0 {
-		p.log.InfoContext(ctx, "job queue migrations applied", "service", svc.Name, "schema", jobs.Schema(svc.Name), "count", applied)
+	defer conn.Release()
+	err = database.WithMigrationLock(ctx, conn.Conn(), func(ctx context.Context) error {
+		return svc.Upgrade(ctx, pool, p.log.With("service", svc.Name))
+	})
+	if err != nil {
+		return fmt.Errorf("upgrade %s: %w", svc.Name, err)
 	}
 	return nil
 }

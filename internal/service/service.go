@@ -50,6 +50,13 @@ type Definition struct {
 	// process migrates its job schema (jobs.Schema(Name)) right after its own, and its
 	// Instance hands back its jobs client for the River UI.
 	Jobs bool
+	// Upgrade, when set, carries the service's existing data forward where SQL alone
+	// cannot, such as turning the rows of a retired table into River jobs. The process
+	// runs it whenever it migrates the service (`backplane migrate`, or a start that
+	// migrates): after Migrations and, with Jobs, after the job schema, holding the
+	// migration lock, so one runs at a time. It must find nothing to do once its work
+	// is done. db is a pool like Deps.DB.
+	Upgrade func(ctx context.Context, db *pgxpool.Pool, log *slog.Logger) error
 	// APIs are the public gRPC services it serves, which the edge routes to it.
 	APIs []API
 	// LoadConfig reads and checks the service's settings, before anything is opened,
@@ -97,6 +104,7 @@ type Spec[C any] struct {
 	Authority  bool
 	Migrations fs.FS
 	Jobs       bool
+	Upgrade    func(ctx context.Context, db *pgxpool.Pool, log *slog.Logger) error
 	APIs       []API
 	// LoadConfig is the service package's exported LoadConfig.
 	LoadConfig func(env *config.Env) (C, error)
@@ -119,6 +127,7 @@ func Define[C any](s Spec[C]) Definition {
 		Authority:  s.Authority,
 		Migrations: s.Migrations,
 		Jobs:       s.Jobs,
+		Upgrade:    s.Upgrade,
 		APIs:       apis,
 		LoadConfig: func(env *config.Env) (Start, error) {
 			cfg, err := s.LoadConfig(env)

@@ -2,35 +2,35 @@ package notification
 
 import (
 	"context"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
-	"github.com/backplane/backplane/internal/authn"
+	"github.com/backplane/backplane/internal/grpctest"
+	"github.com/backplane/backplane/internal/identity"
+	"github.com/backplane/backplane/internal/redistest"
 )
 
+// testServiceSecret signs the service tokens of the tests' mesh.
 const testServiceSecret = "a service token secret of 32 bytes or more"
 
-// authStandIn answers LookupUser as the auth service does, for the accounts it holds,
-// and only for callers with a valid service credential.
+// authStandIn answers LookupUser as the auth service does, for the accounts it holds.
+// It is served with the real authentication, which lets only services call the
+// INTERNAL LookupUser; it checks that the service is notification.
 type authStandIn struct {
 	authv1.UnimplementedAuthServiceServer
-	tokens *authn.HMACServiceTokens
 	emails map[string]string
 }
 
 func (a *authStandIn) LookupUser(ctx context.Context, req *authv1.LookupUserRequest) (*authv1.LookupUserResponse, error) {
-	if name, err := a.tokens.AuthenticateService(ctx); err != nil || name != "notification" {
-		return nil, status.Error(codes.Unauthenticated, "a service credential is required")
+	if name, _ := identity.ServiceFromContext(ctx); name != "notification" {
+		return nil, status.Error(codes.PermissionDenied, "only notification looks up addresses here")
 	}
 	email, ok := a.emails[req.GetUserId()]
 	if !ok {
@@ -40,25 +40,19 @@ func (a *authStandIn) LookupUser(ctx context.Context, req *authv1.LookupUserRequ
 }
 
 // startAuthStandIn serves a stand-in auth service. With credentialed, the connection to
-// it carries a service token, as every connection in the mesh does.
+// it carries notification's service token, as every connection in the mesh does.
 func startAuthStandIn(t *testing.T, emails map[string]string, credentialed bool) *grpc.ClientConn {
 	t.Helper()
-	tokens, err := authn.NewHMACServiceTokens([]byte(testServiceSecret), time.Minute, nil)
-	require.NoError(t, err)
-	srv := grpc.NewServer()
-	authv1.RegisterAuthServiceServer(srv, &authStandIn{tokens: tokens, emails: emails})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	a := newTestAuthn(t, redistest.Client(t))
+	var opts []grpctest.Option
 	if credentialed {
-		opts = append(opts, grpc.WithPerRPCCredentials(tokens.PerRPCCredentials("notification")))
+		opts = append(opts, grpctest.WithDialOptions(grpc.WithPerRPCCredentials(a.services.PerRPCCredentials("notification"))))
 	}
-	conn, err := grpc.NewClient(lis.Addr().String(), opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
+	opts = append(opts, grpctest.WithAuthenticator(a.interceptor))
+	s := grpctest.Start(t, func(reg grpc.ServiceRegistrar) {
+		authv1.RegisterAuthServiceServer(reg, &authStandIn{emails: emails})
+	}, opts...)
+	return s.Conn
 }
 
 func TestUserRecipientsAreLookedUpInAuthWithAServiceCredential(t *testing.T) {
@@ -70,7 +64,7 @@ func TestUserRecipientsAreLookedUpInAuthWithAServiceCredential(t *testing.T) {
 	deps.Peers = map[string]*grpc.ClientConn{"auth": conn}
 	srv, err := New(context.Background(), b.cfg, deps)
 	require.NoError(t, err)
-	b.server = srv
+	b.server, b.api = srv, b.serve(t, srv)
 	startWorkers(t, srv, 1)
 
 	found := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_UserId{UserId: known.String()}})

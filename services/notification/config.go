@@ -5,11 +5,15 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/backplane/backplane/internal/config"
+	"github.com/backplane/backplane/internal/jobs"
 )
 
 // Config holds the notification service's settings, each read from one environment
@@ -32,21 +36,23 @@ type Config struct {
 	// process (BACKPLANE_NOTIFY_SIGNING_KEY).
 	SigningKey []byte
 	// MaxAttempts is how many times an email is tried before it is failed for good
-	// (BACKPLANE_NOTIFY_MAX_ATTEMPTS).
+	// (BACKPLANE_NOTIFY_MAX_ATTEMPTS); the max attempts of its River job.
 	MaxAttempts int
 	// RetryBase is the wait before the first retry; each later one doubles it
-	// (BACKPLANE_NOTIFY_RETRY_BASE).
+	// (BACKPLANE_NOTIFY_RETRY_BASE). With RetryMax, the River client's backoff.
 	RetryBase time.Duration
 	// RetryMax caps the doubled wait (BACKPLANE_NOTIFY_RETRY_MAX).
 	RetryMax time.Duration
-	// Workers is how many deliveries run at once in this process; 0 runs none
+	// Workers is how many jobs (deliveries) run at once in this process; 0 runs none,
+	// and the process only inserts jobs for other replicas to work
 	// (BACKPLANE_NOTIFY_WORKERS).
 	Workers int
-	// Lease is how long a claimed email stays with its worker before another may take
-	// it (BACKPLANE_NOTIFY_LEASE).
+	// Lease is how long an attempt at an email may take before River takes its job
+	// for lost and runs it again: River's job timeout and its rescue-after
+	// (BACKPLANE_NOTIFY_LEASE). A send gets half of it.
 	Lease time.Duration
-	// PollInterval is how often an idle worker looks for due emails that another
-	// replica accepted or whose retry came due (BACKPLANE_NOTIFY_POLL_INTERVAL).
+	// PollInterval is how often idle workers look for jobs that became due, such as
+	// retries; new jobs are announced at once (BACKPLANE_NOTIFY_POLL_INTERVAL).
 	PollInterval time.Duration
 }
 
@@ -108,8 +114,8 @@ func (c Config) validate() error {
 	if c.MaxAttempts < 1 {
 		errs = append(errs, errors.New("BACKPLANE_NOTIFY_MAX_ATTEMPTS: must be at least 1"))
 	}
-	if c.Workers < 0 {
-		errs = append(errs, errors.New("BACKPLANE_NOTIFY_WORKERS: must be at least 0"))
+	if c.Workers < 0 || c.Workers > river.QueueNumWorkersMax {
+		errs = append(errs, fmt.Errorf("BACKPLANE_NOTIFY_WORKERS: must be from 0 to %d", river.QueueNumWorkersMax))
 	}
 	if c.RetryBase <= 0 {
 		errs = append(errs, errors.New("BACKPLANE_NOTIFY_RETRY_BASE: must be positive, such as 1s"))
@@ -122,16 +128,22 @@ func (c Config) validate() error {
 	if c.Lease < 2*time.Second {
 		errs = append(errs, errors.New("BACKPLANE_NOTIFY_LEASE: must be at least 2s"))
 	}
-	if c.PollInterval <= 0 {
-		errs = append(errs, errors.New("BACKPLANE_NOTIFY_POLL_INTERVAL: must be positive, such as 1s"))
+	if c.PollInterval < time.Millisecond {
+		errs = append(errs, errors.New("BACKPLANE_NOTIFY_POLL_INTERVAL: must be at least 1ms, such as 1s"))
 	}
 	return errors.Join(errs...)
 }
 
 // sendTimeout bounds one call to SendGrid. Half the lease, so that a call that times out
-// is over well before another replica may take the email over: the margin is what keeps
-// a slow send from becoming a second send.
+// is over well before River may run the job again elsewhere: the margin is what keeps a
+// slow send from becoming a second send.
 func (c Config) sendTimeout() time.Duration { return c.Lease / 2 }
+
+// backoff is the retry schedule of email jobs: RetryBase doubled per failure up to
+// RetryMax, spread by ±25 % so that emails failed together do not retry together.
+func (c Config) backoff() jobs.Backoff {
+	return jobs.Backoff{First: c.RetryBase, Max: c.RetryMax, Jitter: 0.25}
+}
 
 // parseWebhookKey reads SendGrid's verification key: base64 of a DER (PKIX) ECDSA public
 // key. eventwebhook.ConvertPublicKeyBase64ToECDSA would panic on a key of another type,

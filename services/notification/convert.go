@@ -67,8 +67,8 @@ func channelValue(name string) notificationv1.Channel {
 	return notificationv1.Channel_CHANNEL_UNSPECIFIED
 }
 
-// notificationProto converts a stored notification and its outbox rows for the API.
-func notificationProto(n dbsqlc.Notification, outbox []dbsqlc.Outbox) *notificationv1.Notification {
+// notificationProto converts a stored notification and its delivery rows for the API.
+func notificationProto(n dbsqlc.Notification, deliveries []dbsqlc.Delivery) *notificationv1.Notification {
 	out := &notificationv1.Notification{
 		Id:         n.ID.String(),
 		Category:   categoryValue(n.Category),
@@ -84,7 +84,7 @@ func notificationProto(n dbsqlc.Notification, outbox []dbsqlc.Outbox) *notificat
 	for _, c := range n.Channels {
 		out.Channels = append(out.Channels, channelValue(c))
 	}
-	for _, o := range outbox {
+	for _, o := range deliveries {
 		out.Deliveries = append(out.Deliveries, &notificationv1.Delivery{
 			Channel:      channelValue(o.Channel),
 			Status:       statusValues[o.Status],

@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/stretchr/testify/require"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
+	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/services/notification/dbsqlc"
 )
 
@@ -107,14 +110,26 @@ func TestDeliveryAfterCrashBetweenClaimAndMark(t *testing.T) {
 	b := setup(t, func(s *Config) { s.Lease = lease })
 	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "a@example.test"}})
 
-	// A worker claims the email and dies before sending or marking it.
-	token := uuid.New()
+	// A worker claims the email's job as River's workers do, begins the attempt, and
+	// dies before sending or marking it.
 	claimedAt := time.Now()
-	rows, err := b.server.store.claim(context.Background(), dbsqlc.OutboxClaimParams{LeaseMs: lease.Milliseconds(), LeaseToken: &token, MaxRows: 10})
+	claimed, err := b.server.jobs.River().Driver().GetExecutor().JobGetAvailable(context.Background(), &riverdriver.JobGetAvailableParams{
+		ClientID: "a-worker-that-dies", MaxAttemptedBy: 100, MaxToLock: 10, Queue: river.QueueDefault, Schema: jobs.Schema(serviceName),
+	})
 	require.NoError(t, err)
-	require.Len(t, rows, 1)
+	require.Len(t, claimed.Jobs, 1)
+	_, err = b.server.store.beginEmailAttempt(context.Background(), id, claimed.Jobs[0].Attempt)
+	require.NoError(t, err)
 
+	// Another replica's workers run from the moment of the crash; they lead, so their
+	// rescuer looks for lost jobs at its start (and every 30 s, River's pace), while
+	// the claim is within its lease.
+	leader := startWorkers(t, newTestServer(t, b.deps, b.cfg), 2)
+	time.Sleep(time.Until(claimedAt.Add(lease)))
+	// A deploy moves the leadership to this replica, whose rescuer starts by finding
+	// the job past its lease.
 	startWorkers(t, b.server, 2)
+	leader()
 	v := b.waitForStatus(t, id, statusSent)
 
 	sent := b.sendgrid.sentFor(id)
@@ -123,14 +138,14 @@ func TestDeliveryAfterCrashBetweenClaimAndMark(t *testing.T) {
 	require.Equal(t, 2, v.Attempts)
 
 	// The dead worker's late outcome is refused: the lease is no longer its own.
-	err = b.server.store.markSent(context.Background(), dbsqlc.OutboxMarkSentParams{ID: rows[0].ID, LeaseToken: &token})
+	err = b.server.store.markSent(context.Background(), dbsqlc.DeliveryMarkEmailSentParams{NotificationID: id, Attempt: 1})
 	require.ErrorIs(t, err, errLeaseLost)
 }
 
 func TestTwoPoolsDeliverEachMessageExactlyOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	// A second replica: its own server, pool of connections and workers, same database.
+	// A second replica: its own server and workers, same database.
 	other := newTestServer(t, b.deps, b.cfg)
 	startWorkers(t, b.server, 4)
 	startWorkers(t, other, 4)
@@ -173,25 +188,24 @@ func TestTwoPoolsDeliverEachMessageExactlyOnce(t *testing.T) {
 	for id := range ids {
 		require.Equal(t, 1, count[id.String()], "notification %s", id)
 	}
-	n, err := b.server.store.q.OutboxCountByStatus(context.Background(), statusSent)
+	n, err := b.server.store.q.DeliveryCountByStatus(context.Background(), statusSent)
 	require.NoError(t, err)
 	require.EqualValues(t, messages, n)
 }
 
-func TestBackoffDoublesWithJitterAndHonoursTheProvider(t *testing.T) {
+func TestBackoffDoublesWithJitter(t *testing.T) {
 	t.Parallel()
-	p := &deliveryPool{cfg: Config{RetryBase: time.Second, RetryMax: 8 * time.Second}, jitter: func() float64 { return 0.5 }}
-	require.Equal(t, time.Second, p.backoff(1, 0))
-	require.Equal(t, 2*time.Second, p.backoff(2, 0))
-	require.Equal(t, 4*time.Second, p.backoff(3, 0))
-	require.Equal(t, 8*time.Second, p.backoff(4, 0))
-	require.Equal(t, 8*time.Second, p.backoff(30, 0))
-	require.Equal(t, 90*time.Second, p.backoff(1, 90*time.Second))
-
-	p.jitter = func() float64 { return 0 }
-	require.Equal(t, 750*time.Millisecond, p.backoff(1, 0))
-	p.jitter = func() float64 { return 0.999999 }
-	require.InDelta(t, float64(1250*time.Millisecond), float64(p.backoff(1, 0)), float64(time.Millisecond))
+	// The provider's wait wins over a shorter backoff: jobs.RetryAfter, tested in
+	// internal/jobs and by TestDeliveryHonoursRateLimitReset.
+	b := Config{RetryBase: time.Second, RetryMax: 8 * time.Second}.backoff()
+	require.Equal(t, jobs.Backoff{First: time.Second, Max: 8 * time.Second, Jitter: 0.25}, b)
+	for failure, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 8 * time.Second, 30: 8 * time.Second} {
+		for range 20 {
+			d := b.Delay(failure)
+			require.GreaterOrEqual(t, d, want*3/4, "failure %d", failure)
+			require.LessOrEqual(t, d, want*5/4, "failure %d", failure)
+		}
+	}
 }
 
 func TestRetryAfterReadsSendgridHeaders(t *testing.T) {
@@ -225,15 +239,16 @@ func TestStoppingWorkersFinishTheSendInFlight(t *testing.T) {
 	b.sendgrid.mu.Lock()
 	b.sendgrid.delay = 500 * time.Millisecond
 	b.sendgrid.mu.Unlock()
-	b.server.pool.cfg.Workers = 1
-	stop := b.server.pool.start()
+	workers, err := b.server.newJobs(1)
+	require.NoError(t, err)
+	require.NoError(t, workers.Start(context.Background()))
 
 	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "a@example.test"}})
 	require.Eventually(t, func() bool { return b.email(t, id).Attempts == 1 }, 5*time.Second, 5*time.Millisecond)
 
 	// Stopped mid-send: the send completes and is recorded, instead of being repeated
 	// by another replica once the lease runs out.
-	require.NoError(t, stop(context.Background()))
+	require.NoError(t, workers.Stop(context.Background()))
 	require.Equal(t, statusSent, b.email(t, id).Status)
 	require.Len(t, b.sendgrid.sentFor(id), 1)
 }
@@ -241,7 +256,7 @@ func TestStoppingWorkersFinishTheSendInFlight(t *testing.T) {
 func TestDeliveryToAUserWithoutAccountFailsAtOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.server.pool.lookupEmail = func(context.Context, uuid.UUID) (string, error) {
+	b.server.deliverer.lookupEmail = func(context.Context, uuid.UUID) (string, error) {
 		return "", &sendError{permanent: true, msg: "the recipient has no account", reason: "the recipient has no account"}
 	}
 	startWorkers(t, b.server, 1)
@@ -253,7 +268,7 @@ func TestDeliveryToAUserWithoutAccountFailsAtOnce(t *testing.T) {
 	})
 
 	b.waitForStatus(t, id, statusFailed)
-	list, err := b.server.ListNotifications(userContext(userID), &notificationv1.ListNotificationsRequest{})
+	list, err := b.api.user.ListNotifications(b.as(t, userID), &notificationv1.ListNotificationsRequest{})
 	require.NoError(t, err)
 	require.Len(t, list.GetNotifications(), 1)
 	var email *notificationv1.Delivery

@@ -98,13 +98,13 @@ func (s *Server) withDeliveries(ctx context.Context, rows []dbsqlc.Notification)
 	for i, r := range rows {
 		ids[i] = r.ID
 	}
-	outbox, err := s.store.deliveries(ctx, ids)
+	deliveries, err := s.store.deliveries(ctx, ids)
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "could not list deliveries")
 	}
 	out := make([]*notificationv1.Notification, len(rows))
 	for i, r := range rows {
-		out[i] = notificationProto(r, outbox[r.ID])
+		out[i] = notificationProto(r, deliveries[r.ID])
 	}
 	return out, nil
 }

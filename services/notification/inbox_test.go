@@ -6,9 +6,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
-	"github.com/backplane/backplane/internal/fault"
 )
 
 // sendInApp sends n in-app notifications of a category to a user, oldest first.
@@ -28,14 +29,14 @@ func TestListNotificationsPagesNewestFirst(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	userID := uuid.New()
-	ctx := userContext(userID)
+	ctx := b.as(t, userID)
 	ids := b.sendInApp(t, userID, notificationv1.Category_CATEGORY_ACCOUNT, 5)
 	b.sendInApp(t, uuid.New(), notificationv1.Category_CATEGORY_ACCOUNT, 2) // someone else's
 
 	var got []string
 	token := ""
 	for {
-		resp, err := b.server.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{PageSize: 2, PageToken: token})
+		resp, err := b.api.user.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{PageSize: 2, PageToken: token})
 		require.NoError(t, err)
 		require.EqualValues(t, 5, resp.GetUnreadCount())
 		for _, n := range resp.GetNotifications() {
@@ -56,39 +57,39 @@ func TestListNotificationsPagesNewestFirst(t *testing.T) {
 	}
 	require.Equal(t, want, got)
 
-	_, err := b.server.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{PageToken: "nonsense"})
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err))
-	_, err = b.server.ListNotifications(context.Background(), &notificationv1.ListNotificationsRequest{})
-	require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
+	_, err := b.api.user.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{PageToken: "nonsense"})
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
+	_, err = b.api.user.ListNotifications(context.Background(), &notificationv1.ListNotificationsRequest{})
+	require.Equal(t, codes.Unauthenticated, status.Code(err))
 }
 
 func TestMarkReadOnlyOwnNotifications(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	userID, otherID := uuid.New(), uuid.New()
-	ctx := userContext(userID)
+	ctx := b.as(t, userID)
 	mine := b.sendInApp(t, userID, notificationv1.Category_CATEGORY_ACCOUNT, 2)
 	theirs := b.sendInApp(t, otherID, notificationv1.Category_CATEGORY_ACCOUNT, 1)
 
-	_, err := b.server.MarkNotificationRead(ctx, &notificationv1.MarkNotificationReadRequest{NotificationId: theirs[0].String()})
-	require.Equal(t, fault.NotFound, fault.KindOf(err))
-	_, err = b.server.MarkNotificationRead(ctx, &notificationv1.MarkNotificationReadRequest{NotificationId: uuid.NewString()})
-	require.Equal(t, fault.NotFound, fault.KindOf(err))
+	_, err := b.api.user.MarkNotificationRead(ctx, &notificationv1.MarkNotificationReadRequest{NotificationId: theirs[0].String()})
+	require.Equal(t, codes.NotFound, status.Code(err))
+	_, err = b.api.user.MarkNotificationRead(ctx, &notificationv1.MarkNotificationReadRequest{NotificationId: uuid.NewString()})
+	require.Equal(t, codes.NotFound, status.Code(err))
 
-	resp, err := b.server.MarkNotificationRead(ctx, &notificationv1.MarkNotificationReadRequest{NotificationId: mine[0].String()})
+	resp, err := b.api.user.MarkNotificationRead(ctx, &notificationv1.MarkNotificationReadRequest{NotificationId: mine[0].String()})
 	require.NoError(t, err)
 	require.True(t, resp.GetNotification().GetRead())
-	again, err := b.server.MarkNotificationRead(ctx, &notificationv1.MarkNotificationReadRequest{NotificationId: mine[0].String()})
+	again, err := b.api.user.MarkNotificationRead(ctx, &notificationv1.MarkNotificationReadRequest{NotificationId: mine[0].String()})
 	require.NoError(t, err)
 	require.Equal(t, resp.GetNotification().GetReadTime().AsTime(), again.GetNotification().GetReadTime().AsTime(), "marking twice changes nothing")
 
-	unread, err := b.server.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{UnreadOnly: true})
+	unread, err := b.api.user.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{UnreadOnly: true})
 	require.NoError(t, err)
 	require.Len(t, unread.GetNotifications(), 1)
 	require.Equal(t, mine[1].String(), unread.GetNotifications()[0].GetId())
 	require.EqualValues(t, 1, unread.GetUnreadCount())
 
-	other, err := b.server.ListNotifications(userContext(otherID), &notificationv1.ListNotificationsRequest{UnreadOnly: true})
+	other, err := b.api.user.ListNotifications(b.as(t, otherID), &notificationv1.ListNotificationsRequest{UnreadOnly: true})
 	require.NoError(t, err)
 	require.EqualValues(t, 1, other.GetUnreadCount(), "the other user's notification is untouched")
 }
@@ -97,16 +98,16 @@ func TestMarkAllNotificationsReadWithinFilters(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	userID := uuid.New()
-	ctx := userContext(userID)
+	ctx := b.as(t, userID)
 	b.sendInApp(t, userID, notificationv1.Category_CATEGORY_BILLING, 2)
 	b.sendInApp(t, userID, notificationv1.Category_CATEGORY_USAGE, 3)
 
-	resp, err := b.server.MarkAllNotificationsRead(ctx, &notificationv1.MarkAllNotificationsReadRequest{Category: notificationv1.Category_CATEGORY_BILLING})
+	resp, err := b.api.user.MarkAllNotificationsRead(ctx, &notificationv1.MarkAllNotificationsReadRequest{Category: notificationv1.Category_CATEGORY_BILLING})
 	require.NoError(t, err)
 	require.EqualValues(t, 2, resp.GetMarkedCount())
 	require.EqualValues(t, 3, resp.GetUnreadCount())
 
-	resp, err = b.server.MarkAllNotificationsRead(ctx, &notificationv1.MarkAllNotificationsReadRequest{})
+	resp, err = b.api.user.MarkAllNotificationsRead(ctx, &notificationv1.MarkAllNotificationsReadRequest{})
 	require.NoError(t, err)
 	require.EqualValues(t, 3, resp.GetMarkedCount())
 	require.EqualValues(t, 0, resp.GetUnreadCount())

@@ -34,7 +34,7 @@ type sendError struct {
 	// retryAfter is the provider's own wait, from Retry-After or X-RateLimit-Reset;
 	// zero when it gave none.
 	retryAfter time.Duration
-	// msg is the whole story, for logs and the outbox's last_error.
+	// msg is the whole story, for logs and the delivery's last_error.
 	msg string
 	// reason is what the API may show as the delivery's status_reason: what the
 	// provider said, without our internals (URLs, hosts, driver errors).

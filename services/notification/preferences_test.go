@@ -7,9 +7,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
-	"github.com/backplane/backplane/internal/fault"
 	"github.com/backplane/backplane/internal/validation"
 )
 
@@ -20,9 +21,9 @@ func pref(cat notificationv1.Category, ch notificationv1.Channel, enabled bool) 
 func TestPreferencesDefaultOnAndSecurityLocked(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	ctx := userContext(uuid.New())
+	ctx := b.as(t, uuid.New())
 
-	resp, err := b.server.GetNotificationPreferences(ctx, &notificationv1.GetNotificationPreferencesRequest{})
+	resp, err := b.api.user.GetNotificationPreferences(ctx, &notificationv1.GetNotificationPreferencesRequest{})
 	require.NoError(t, err)
 	prefs := resp.GetPreferences().GetPreferences()
 	require.Len(t, prefs, 10)
@@ -32,15 +33,15 @@ func TestPreferencesDefaultOnAndSecurityLocked(t *testing.T) {
 	}
 	require.Nil(t, resp.GetPreferences().GetUpdateTime())
 
-	_, err = b.server.UpdateNotificationPreferences(ctx, &notificationv1.UpdateNotificationPreferencesRequest{
+	_, err = b.api.user.UpdateNotificationPreferences(ctx, &notificationv1.UpdateNotificationPreferencesRequest{
 		Preferences: &notificationv1.NotificationPreferences{Preferences: []*notificationv1.NotificationPreference{
 			pref(notificationv1.Category_CATEGORY_SECURITY, notificationv1.Channel_CHANNEL_EMAIL, false),
 		}},
 	})
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err))
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
 
-	_, err = b.server.GetNotificationPreferences(context.Background(), &notificationv1.GetNotificationPreferencesRequest{})
-	require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
+	_, err = b.api.user.GetNotificationPreferences(context.Background(), &notificationv1.GetNotificationPreferencesRequest{})
+	require.Equal(t, codes.Unauthenticated, status.Code(err))
 }
 
 func TestPreferencesSwitchChannelsOff(t *testing.T) {
@@ -48,9 +49,9 @@ func TestPreferencesSwitchChannelsOff(t *testing.T) {
 	b := setup(t)
 	startWorkers(t, b.server, 1)
 	userID := uuid.New()
-	ctx := userContext(userID)
+	ctx := b.as(t, userID)
 
-	resp, err := b.server.UpdateNotificationPreferences(ctx, &notificationv1.UpdateNotificationPreferencesRequest{
+	resp, err := b.api.user.UpdateNotificationPreferences(ctx, &notificationv1.UpdateNotificationPreferencesRequest{
 		Preferences: &notificationv1.NotificationPreferences{Preferences: []*notificationv1.NotificationPreference{
 			pref(notificationv1.Category_CATEGORY_BILLING, notificationv1.Channel_CHANNEL_EMAIL, false),
 		}},
@@ -76,7 +77,7 @@ func TestPreferencesSwitchChannelsOff(t *testing.T) {
 	b.waitForStatus(t, security, statusSent)
 	require.Empty(t, b.sendgrid.sentFor(billing))
 
-	list, err := b.server.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{})
+	list, err := b.api.user.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{})
 	require.NoError(t, err)
 	require.Len(t, list.GetNotifications(), 2, "in-app stays on for billing")
 }
@@ -116,17 +117,17 @@ func TestUnsubscribeWithTheLinkFromAnEmail(t *testing.T) {
 	// A tampered token is refused and changes nothing.
 	tampered := []byte(token)
 	tampered[3] ^= 1
-	_, err := b.server.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{Token: string(tampered)})
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err))
-	_, err = b.server.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{Token: "garbage"})
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err))
+	_, err := b.api.user.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{Token: string(tampered)})
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
+	_, err = b.api.user.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{Token: "garbage"})
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
 
-	resp, err := b.server.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{Token: token})
+	resp, err := b.api.user.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{Token: token})
 	require.NoError(t, err)
 	require.Equal(t, notificationv1.Category_CATEGORY_USAGE, resp.GetPreference().GetCategory())
 	require.False(t, resp.GetPreference().GetEnabled())
 
-	prefs, err := b.server.GetNotificationPreferences(userContext(userID), &notificationv1.GetNotificationPreferencesRequest{})
+	prefs, err := b.api.user.GetNotificationPreferences(b.as(t, userID), &notificationv1.GetNotificationPreferencesRequest{})
 	require.NoError(t, err)
 	for _, p := range prefs.GetPreferences().GetPreferences() {
 		off := p.GetCategory() == notificationv1.Category_CATEGORY_USAGE && p.GetChannel() == notificationv1.Channel_CHANNEL_EMAIL
@@ -139,7 +140,7 @@ func TestUnsubscribeAnAddressWithoutAnAccount(t *testing.T) {
 	b := setup(t)
 	token := b.server.links.signer.sign(unsubscribeClaim{Category: "product", Email: "invitee@example.test"})
 
-	_, err := b.server.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{Token: token})
+	_, err := b.api.user.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{Token: token})
 	require.NoError(t, err)
 
 	product, err := b.server.store.suppressed(context.Background(), "invitee@example.test", "product")
@@ -150,14 +151,14 @@ func TestUnsubscribeAnAddressWithoutAnAccount(t *testing.T) {
 	require.False(t, billing, "only the category unsubscribed from")
 
 	security := b.server.links.signer.sign(unsubscribeClaim{Category: "security", Email: "invitee@example.test"})
-	_, err = b.server.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{Token: security})
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err))
+	_, err = b.api.user.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{Token: security})
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
 
 	otherKey := tokenSigner{key: []byte("another key, of another deployment!!")}
-	_, err = b.server.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{
+	_, err = b.api.user.Unsubscribe(context.Background(), &notificationv1.UnsubscribeRequest{
 		Token: otherKey.sign(unsubscribeClaim{Category: "product", Email: "invitee@example.test"}),
 	})
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err))
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
 }
 
 func TestUnsubscribeTokensFitTheContract(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 	"github.com/backplane/backplane/services/notification/dbsqlc"
 )
 
-// Send renders a notification and stores it with its outbox rows in one transaction;
-// workers deliver the email afterwards. A repeated idempotency key returns the first
-// notification and sends nothing.
+// Send renders a notification and stores it with its delivery rows and its email's River
+// job in one transaction; a worker delivers the email afterwards. A repeated idempotency
+// key returns the first notification and sends nothing.
 func (s *Server) Send(ctx context.Context, req *notificationv1.SendRequest) (*notificationv1.SendResponse, error) {
 	category, ok := categoryNames[req.GetCategory()]
 	if !ok {
@@ -55,7 +55,7 @@ func (s *Server) Send(ctx context.Context, req *notificationv1.SendRequest) (*no
 	if err != nil {
 		return nil, err
 	}
-	var entries []outboxEntry
+	var entries []deliveryEntry
 	seen := map[string]bool{}
 	for _, c := range req.GetChannels() {
 		name, ok := channelNames[c]
@@ -71,13 +71,13 @@ func (s *Server) Send(ctx context.Context, req *notificationv1.SendRequest) (*no
 		case name == channelInApp && params.UserID == nil:
 			return nil, badRequest("channels", "a recipient given by email address can only be reached by CHANNEL_EMAIL")
 		case !enabled[name]:
-			entries = append(entries, outboxEntry{channel: name, status: statusSuppressed, reason: "switched off by the recipient"})
+			entries = append(entries, deliveryEntry{channel: name, status: statusSuppressed, reason: "switched off by the recipient"})
 		case name == channelInApp:
 			// Storing the notification is its in-app delivery.
 			params.InInbox = true
-			entries = append(entries, outboxEntry{channel: name, status: statusDelivered})
+			entries = append(entries, deliveryEntry{channel: name, status: statusDelivered})
 		default:
-			entries = append(entries, outboxEntry{channel: name, status: statusPending})
+			entries = append(entries, deliveryEntry{channel: name, status: statusPending})
 		}
 	}
 	if len(entries) == 0 {
@@ -107,13 +107,8 @@ func (s *Server) Send(ctx context.Context, req *notificationv1.SendRequest) (*no
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "could not store the notification")
 	}
-	if !deduplicated {
-		if seen[channelEmail] && enabled[channelEmail] {
-			s.pool.notify()
-		}
-		if params.InInbox {
-			s.feed.publish(ctx, *params.UserID, row.ID)
-		}
+	if !deduplicated && params.InInbox {
+		s.feed.publish(ctx, *params.UserID, row.ID)
 	}
 	return &notificationv1.SendResponse{NotificationId: row.ID.String(), Deduplicated: deduplicated}, nil
 }

@@ -5,10 +5,12 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
-	"github.com/backplane/backplane/internal/fault"
 )
 
 func TestSendWithTheSameIdempotencyKeyMakesOneNotification(t *testing.T) {
@@ -24,19 +26,38 @@ func TestSendWithTheSameIdempotencyKeyMakesOneNotification(t *testing.T) {
 		}
 	}
 
-	first, err := b.server.Send(context.Background(), req())
+	first, err := b.api.internal.Send(context.Background(), req())
 	require.NoError(t, err)
 	require.False(t, first.GetDeduplicated())
-	second, err := b.server.Send(context.Background(), req())
+	second, err := b.api.internal.Send(context.Background(), req())
 	require.NoError(t, err)
 	require.True(t, second.GetDeduplicated())
 	require.Equal(t, first.GetNotificationId(), second.GetNotificationId())
 
-	var notifications, outbox int
+	var notifications, deliveries int
 	require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT count(*) FROM notification").Scan(&notifications))
-	require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT count(*) FROM outbox").Scan(&outbox))
+	require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT count(*) FROM delivery").Scan(&deliveries))
 	require.Equal(t, 1, notifications)
-	require.Equal(t, 2, outbox, "one row per channel")
+	require.Equal(t, 2, deliveries, "one row per channel")
+	emailJobs, err := b.server.jobs.River().JobList(context.Background(), river.NewJobListParams().Kinds(emailArgs{}.Kind()))
+	require.NoError(t, err)
+	require.Len(t, emailJobs.Jobs, 1, "one job, for the email")
+}
+
+// However often an email's job is inserted, there is one: a unique job, keyed by the
+// notification, so no way in (a retried Send, the upgrade) can enqueue a second.
+func TestAnEmailHasOneJobHoweverOftenItIsInserted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.send(t, &notificationv1.SendRequest{Recipient: &notificationv1.SendRequest_Email{Email: "once@example.test"}})
+
+	again, err := b.server.jobs.Insert(context.Background(), emailArgs{NotificationID: id}, nil)
+	require.NoError(t, err)
+	require.True(t, again.UniqueSkippedAsDuplicate)
+	other, err := b.server.jobs.Insert(context.Background(), emailArgs{NotificationID: id, PriorAttempts: 3}, nil)
+	require.NoError(t, err)
+	require.True(t, other.UniqueSkippedAsDuplicate, "the notification alone names the job")
+	require.Equal(t, again.Job.ID, other.Job.ID)
 }
 
 func TestSendRefusesUnknownTemplatesAndMissingData(t *testing.T) {
@@ -52,20 +73,20 @@ func TestSendRefusesUnknownTemplatesAndMissingData(t *testing.T) {
 
 	req := base()
 	req.Template = "no_such_template"
-	_, err := b.server.Send(context.Background(), req)
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err))
+	_, err := b.api.internal.Send(context.Background(), req)
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
 
 	req = base()
 	req.Template = "reset_password" // needs data["token"]
-	_, err = b.server.Send(context.Background(), req)
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err))
+	_, err = b.api.internal.Send(context.Background(), req)
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
 
 	req = base()
 	req.Template = "verify_email"
 	req.Data = map[string]string{"token": "t"}
 	req.Channels = append(req.Channels, notificationv1.Channel_CHANNEL_IN_APP)
-	_, err = b.server.Send(context.Background(), req)
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err), "an address has no inbox")
+	_, err = b.api.internal.Send(context.Background(), req)
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "an address has no inbox")
 }
 
 func TestTemplatesRenderLinksFromThePublicURL(t *testing.T) {

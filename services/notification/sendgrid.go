@@ -121,7 +121,7 @@ func (m *sendgridMailer) retryAfter(h http.Header) time.Duration {
 	return 0
 }
 
-// brief keeps an error body short enough for a log line and the outbox's last_error.
+// brief keeps an error body short enough for a log line and the delivery's last_error.
 func brief(body string) string {
 	body = strings.TrimSpace(body)
 	if len(body) > 300 {

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
+	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/service"
 )
 
@@ -26,15 +27,21 @@ type Server struct {
 	links      links
 	webhookKey *ecdsa.PublicKey
 	feed       *inboxFeed
-	pool       *deliveryPool
-	now        func() time.Time
+	// jobs inserts email jobs, and works them once started (service.go).
+	jobs *jobs.Client
+	// deliverer does the work of email jobs; newJobs gives it to each client's worker.
+	deliverer *deliverer
+	cfg       Config
+	deps      service.Deps
+	now       func() time.Time
 }
 
 var _ notificationv1.NotificationServiceServer = (*Server)(nil)
 
-// New builds the server from its configuration and the process's dependencies. The
-// delivery workers start with the service (service.go), not here, so tests can build a
-// server and run its workers only when they want them.
+// New builds the server from its configuration and the process's dependencies, with the
+// River client that inserts its jobs. The client starts working them with the service
+// (service.go), not here, so tests can build a server and run workers only when they
+// want them.
 func New(_ context.Context, cfg Config, deps service.Deps) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -59,7 +66,7 @@ func New(_ context.Context, cfg Config, deps service.Deps) (*Server, error) {
 	if cfg.WebhookKey == nil {
 		log.Warn("BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid event webhooks are refused")
 	}
-	st := newStore(deps.DB)
+	st := newStore(deps.DB, nil)
 	l := links{publicURL: deps.PublicURL, signer: tokenSigner{key: key}}
 
 	var m mailer
@@ -87,19 +94,35 @@ func New(_ context.Context, cfg Config, deps service.Deps) (*Server, error) {
 		// LookupUser requires.
 		lookup = authAddressBook(conn)
 	}
-	return &Server{
+	s := &Server{
 		log:        log,
 		store:      st,
 		catalog:    cat,
 		links:      l,
 		webhookKey: cfg.WebhookKey,
 		feed:       &inboxFeed{rdb: deps.Redis, log: log},
-		pool: &deliveryPool{
-			store: st, mailer: m, cfg: cfg, links: l, log: log,
-			lookupEmail: lookup, wake: make(chan struct{}, 1), jitter: defaultJitter, outcomes: outcomes,
+		deliverer: &deliverer{
+			store: st, mailer: m, links: l, log: log, lookupEmail: lookup,
+			maxAttempts: cfg.MaxAttempts, lease: cfg.Lease, outcomes: outcomes,
 		},
-		now: time.Now,
-	}, nil
+		cfg:  cfg,
+		deps: deps,
+		now:  time.Now,
+	}
+	if s.jobs, err = s.newJobs(cfg.Workers); err != nil {
+		return nil, err
+	}
+	// The store inserts each email's job in the transaction that stores the email.
+	st.jobs = s.jobs
+	return s, nil
+}
+
+// newJobs builds a River client of the service working up to workers jobs at once:
+// New's own, and in tests further ones, each standing for a replica's workers.
+func (s *Server) newJobs(workers int) (*jobs.Client, error) {
+	deps := s.deps
+	deps.Logger = s.log
+	return jobs.New(s.deps.DB, jobsConfig(s.cfg, workers, newWorkers(s.deliverer, s.store), deps))
 }
 
 // parseID reads a resource id; a malformed one cannot name a row, so it is not found.

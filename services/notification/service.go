@@ -1,11 +1,14 @@
-// Package notification is email through SendGrid and an in-app inbox, delivered through a
-// PostgreSQL outbox so that nothing is lost and nothing is sent twice.
+// Package notification is email through SendGrid and an in-app inbox. Each email is a
+// River job inserted in the transaction that stores its notification, so that nothing is
+// lost and nothing is sent twice.
 //
 // Files, as in every service (services/README.md): service.go describes the service to
 // the process; config.go reads its settings; server.go builds the Server; one file per
-// resource (send.go, inbox.go, stream.go, preferences.go, webhook.go); convert.go turns
-// rows into protos; store.go is the storage boundary over the sqlc code in dbsqlc.
-// README.md tells how a notification travels.
+// resource (send.go, inbox.go, stream.go, preferences.go, webhook.go); jobs.go holds the
+// River jobs and their workers, delivery.go the email worker's logic, upgrade.go the
+// move from the outbox of earlier releases; convert.go turns rows into protos; store.go
+// is the storage boundary over the sqlc code in dbsqlc. README.md tells how a
+// notification travels.
 package notification
 
 import (
@@ -30,13 +33,20 @@ func migrations() fs.FS {
 	return sub
 }
 
+// serviceName is the service's name, its PostgreSQL schema, and the prefix of its River
+// schema.
+const serviceName = "notification"
+
 // Definition describes the notification service to the process that runs it. It needs
-// auth to look up the address of a user recipient when their email is delivered.
+// auth to look up the address of a user recipient when their email is delivered, and
+// runs its deliveries as River jobs.
 func Definition() service.Definition {
 	return service.Define(service.Spec[Config]{
-		Name:       "notification",
+		Name:       serviceName,
 		Needs:      []string{"auth"},
 		Migrations: migrations(),
+		Jobs:       true,
+		Upgrade:    upgrade,
 		APIs: []service.API{
 			service.PublicAPI(notificationv1.File_backplane_notification_v1_notification_proto.Services().ByName("NotificationService"),
 				notificationv1.NewNotificationServiceClient, notificationv1.RegisterNotificationServiceHandlerClient),
@@ -47,10 +57,19 @@ func Definition() service.Definition {
 			if err != nil {
 				return nil, err
 			}
-			return &service.Instance{
+			inst := &service.Instance{
 				Register: func(reg grpc.ServiceRegistrar) { notificationv1.RegisterNotificationServiceServer(reg, srv) },
-				Stop:     srv.pool.start(),
-			}, nil
+				Jobs:     srv.jobs,
+			}
+			// With no workers the process only inserts jobs, for other replicas to
+			// work; it takes no part in electing the leader that runs periodic jobs.
+			if cfg.Workers > 0 {
+				if err := srv.jobs.Start(ctx); err != nil {
+					return nil, err
+				}
+				inst.Stop = srv.jobs.Stop
+			}
+			return inst, nil
 		},
 	})
 }

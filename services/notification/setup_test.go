@@ -2,7 +2,10 @@ package notification
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,11 +16,16 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
+	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/dbtest"
+	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/identity"
+	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/redistest"
 	"github.com/backplane/backplane/internal/service"
 )
@@ -25,14 +33,33 @@ import (
 // testPublicURL is where the test product is served; email links start with it.
 const testPublicURL = "https://app.example.test"
 
-// bundle is what most tests need: a server on a private database, its store, and the
-// SendGrid stand-in its workers deliver to.
+// testPool is a private database migrated as `backplane migrate` leaves it: the
+// service's schema, its River schema, and the upgrade that moves the outbox onto River
+// (on a new database, it drops the empty outbox table).
+func testPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return dbtest.NewPool(t, serviceName, migrations(),
+		dbtest.WithStep(fmt.Sprintf("river migration %d", jobs.SchemaVersion()), func(ctx context.Context, pool *pgxpool.Pool) error {
+			_, err := jobs.Migrate(ctx, pool, serviceName, nil)
+			return err
+		}),
+		dbtest.WithStep("notification upgrade: outbox onto River", func(ctx context.Context, pool *pgxpool.Pool) error {
+			return upgrade(ctx, pool, slog.New(slog.DiscardHandler))
+		}),
+	)
+}
+
+// bundle is what most tests need: a server on a private database, served over gRPC
+// through the production interceptor chain with real authentication, and the SendGrid
+// stand-in its workers deliver to.
 type bundle struct {
 	server   *Server
 	pool     *pgxpool.Pool
 	sendgrid *fakeSendgrid
 	deps     service.Deps
 	cfg      Config
+	authn    *testAuthn
+	api      api
 }
 
 // testConfig delivers to the stand-in with retries, leases and polls short enough for
@@ -58,15 +85,16 @@ func setup(t testing.TB, opts ...func(*Config)) *bundle {
 	for _, o := range opts {
 		o(&s)
 	}
-	pool := dbtest.NewPool(t, "notification", migrations())
 	deps := service.Deps{
 		Logger:    slog.New(slog.DiscardHandler),
-		DB:        pool,
+		DB:        testPool(t),
 		Redis:     redistest.Client(t),
 		PublicURL: testPublicURL,
 		DataDir:   t.TempDir(),
 	}
-	return &bundle{server: newTestServer(t, deps, s), pool: pool, sendgrid: sg, deps: deps, cfg: s}
+	b := &bundle{server: newTestServer(t, deps, s), pool: deps.DB, sendgrid: sg, deps: deps, cfg: s, authn: newTestAuthn(t, deps.Redis)}
+	b.api = b.serve(t, b.server)
+	return b
 }
 
 // newTestServer builds a server whose user recipients' addresses are derived from their
@@ -75,7 +103,7 @@ func newTestServer(t testing.TB, deps service.Deps, cfg Config) *Server {
 	t.Helper()
 	srv, err := New(context.Background(), cfg, deps)
 	require.NoError(t, err)
-	srv.pool.lookupEmail = func(_ context.Context, id uuid.UUID) (string, error) {
+	srv.deliverer.lookupEmail = func(_ context.Context, id uuid.UUID) (string, error) {
 		return userAddress(id), nil
 	}
 	return srv
@@ -83,60 +111,153 @@ func newTestServer(t testing.TB, deps service.Deps, cfg Config) *Server {
 
 func userAddress(id uuid.UUID) string { return id.String() + "@users.example.test" }
 
-// startWorkers runs the server's delivery pool with n workers until the test ends.
-func startWorkers(t testing.TB, srv *Server, n int) {
+// startWorkers runs n workers for srv until the test ends: a River client of the
+// service's, as one replica runs. srv's own client inserts the jobs; this one works
+// them. stop stops it sooner; it may be called more than once.
+func startWorkers(t testing.TB, srv *Server, n int) (stop func()) {
 	t.Helper()
-	srv.pool.cfg.Workers = n
-	stop := srv.pool.start()
+	client, err := srv.newJobs(n)
+	require.NoError(t, err)
+	require.NoError(t, client.Start(context.Background()))
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			require.NoError(t, client.Stop(ctx))
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// api is a server reached over gRPC as its callers reach it: through the production
+// interceptor chain (internal/grpctest) with the authentication every Backplane server
+// runs.
+type api struct {
+	// user carries no credential of its own: calls carry a user's access token
+	// (bundle.as), or nothing.
+	user notificationv1.NotificationServiceClient
+	// internal carries the auth service's service credential, as auth's calls to the
+	// INTERNAL Send do.
+	internal notificationv1.NotificationServiceClient
+}
+
+// serve serves srv over gRPC until the test ends.
+func (b *bundle) serve(t testing.TB, srv *Server) api {
+	t.Helper()
+	s := grpctest.Start(t, func(reg grpc.ServiceRegistrar) { notificationv1.RegisterNotificationServiceServer(reg, srv) },
+		grpctest.WithAuthenticator(b.authn.interceptor))
+	return api{
+		user:     notificationv1.NewNotificationServiceClient(s.Conn),
+		internal: notificationv1.NewNotificationServiceClient(s.Dial(t, grpc.WithPerRPCCredentials(b.authn.services.PerRPCCredentials("auth")))),
+	}
+}
+
+// as is a request context carrying an access token of userID, on a live session.
+func (b *bundle) as(t testing.TB, userID uuid.UUID) context.Context {
+	t.Helper()
+	return grpctest.Bearer(context.Background(), b.authn.accessToken(t, userID))
+}
+
+// testAuthn is the authentication every Backplane server runs (internal/authn: access
+// tokens checked against a key set and live sessions, service tokens), with a key set of
+// the test's own standing in for the auth service's.
+type testAuthn struct {
+	interceptor *authn.Interceptor
+	issuer      *authn.Issuer
+	sessions    *authn.LiveSessions
+	services    *authn.HMACServiceTokens
+}
+
+const testIssuer = "https://auth.example.test"
+
+func newTestAuthn(t testing.TB, rdb redis.UniversalClient) *testAuthn {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	keys, err := authn.NewKeySet(authn.SigningKey{ID: authn.KeyID(priv.Public().(ed25519.PublicKey)), Private: priv})
+	require.NoError(t, err)
+	a := &testAuthn{}
+	a.issuer, err = authn.NewIssuer(authn.IssuerConfig{Issuer: testIssuer, Audience: authn.Audience, TTL: time.Minute}, keys)
+	require.NoError(t, err)
+	prefix := "notification-test:" + rand.Text() + ":"
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, stop(ctx))
+		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
+		if len(keys) > 0 {
+			_ = rdb.Del(context.Background(), keys...).Err()
+		}
 	})
+	a.sessions = authn.NewLiveSessions(rdb, authn.WithKeyPrefix(prefix))
+	verifier, err := authn.NewVerifier(authn.VerifierConfig{
+		Issuer: testIssuer, Audience: authn.Audience, Keys: authn.IssuerJWKS{Issuer: a.issuer}, Sessions: a.sessions,
+	})
+	require.NoError(t, err)
+	a.services, err = authn.NewHMACServiceTokens([]byte(testServiceSecret), time.Minute, nil)
+	require.NoError(t, err)
+	a.interceptor, err = authn.NewInterceptor(authn.InterceptorConfig{
+		Tokens: verifier, APIKeys: authn.NewCachedIntrospector(noAPIKeys{}, time.Second, nil), Services: a.services,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	return a
 }
 
-// userContext is a request context of an authenticated user.
-func userContext(userID uuid.UUID) context.Context {
-	return identity.WithPrincipal(context.Background(), identity.Principal{UserID: userID.String()})
+// accessToken signs in userID: a live session, and an access token for it.
+func (a *testAuthn) accessToken(t testing.TB, userID uuid.UUID) string {
+	t.Helper()
+	sessionID := uuid.NewString()
+	require.NoError(t, a.sessions.MarkLive(context.Background(), sessionID, time.Now().Add(time.Hour)))
+	token, _, err := a.issuer.Issue(userID.String(), sessionID, []string{authn.RoleUser})
+	require.NoError(t, err)
+	return token
 }
 
-// send sends a notification with sensible defaults and returns its id.
+// noAPIKeys is an API-key store with no keys in it: these tests sign in with tokens.
+type noAPIKeys struct{}
+
+func (noAPIKeys) Introspect(context.Context, string) (identity.Principal, error) {
+	return identity.Principal{}, authn.ErrInvalidToken
+}
+
+// send sends a notification through the API as the auth service does, with sensible
+// defaults, and returns its id.
 func (b *bundle) send(t testing.TB, req *notificationv1.SendRequest) uuid.UUID {
 	t.Helper()
-	if req.Template == "" {
+	if req.GetTemplate() == "" {
 		req.Template = "message"
 		req.Data = map[string]string{"title": "Hello", "body": "Something happened."}
 	}
-	if req.Category == 0 {
+	if req.GetCategory() == 0 {
 		req.Category = notificationv1.Category_CATEGORY_ACCOUNT
 	}
-	if len(req.Channels) == 0 {
+	if len(req.GetChannels()) == 0 {
 		req.Channels = []notificationv1.Channel{notificationv1.Channel_CHANNEL_EMAIL}
 	}
-	if req.IdempotencyKey == "" {
+	if req.GetIdempotencyKey() == "" {
 		req.IdempotencyKey = uuid.NewString()
 	}
-	resp, err := b.server.Send(context.Background(), req)
+	resp, err := b.api.internal.Send(context.Background(), req)
 	require.NoError(t, err)
 	return uuid.MustParse(resp.GetNotificationId())
 }
 
-// emailStatus returns the email outbox row of a notification.
-func (b *bundle) email(t testing.TB, id uuid.UUID) outboxView {
+// email returns the email delivery row of a notification.
+func (b *bundle) email(t testing.TB, id uuid.UUID) deliveryView {
 	t.Helper()
 	rows, err := b.server.store.deliveries(context.Background(), []uuid.UUID{id})
 	require.NoError(t, err)
 	for _, r := range rows[id] {
 		if r.Channel == channelEmail {
-			return outboxView{Status: r.Status, Reason: r.StatusReason, Attempts: int(r.Attempts), LastError: r.LastError, Address: r.Address}
+			return deliveryView{Status: r.Status, Reason: r.StatusReason, Attempts: int(r.Attempts), LastError: r.LastError, Address: r.Address}
 		}
 	}
 	t.Fatalf("notification %s has no email row", id)
-	return outboxView{}
+	return deliveryView{}
 }
 
-// outboxView is the part of an outbox row tests look at.
-type outboxView struct {
+// deliveryView is the part of a delivery row tests look at.
+type deliveryView struct {
 	Status    string
 	Reason    string
 	Attempts  int
@@ -145,9 +266,9 @@ type outboxView struct {
 }
 
 // waitForStatus polls until the notification's email reaches status.
-func (b *bundle) waitForStatus(t testing.TB, id uuid.UUID, status string) outboxView {
+func (b *bundle) waitForStatus(t testing.TB, id uuid.UUID, status string) deliveryView {
 	t.Helper()
-	var v outboxView
+	var v deliveryView
 	require.Eventually(t, func() bool {
 		v = b.email(t, id)
 		return v.Status == status

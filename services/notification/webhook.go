@@ -123,7 +123,7 @@ func applyEvent(ctx context.Context, q *dbsqlc.Queries, e sendgridEvent) error {
 	}
 	if status != "" {
 		if id, err := uuid.Parse(e.NotificationID); err == nil {
-			if _, err := q.OutboxSetEmailStatusFromEvent(ctx, dbsqlc.OutboxSetEmailStatusFromEventParams{
+			if _, err := q.DeliverySetEmailStatusFromEvent(ctx, dbsqlc.DeliverySetEmailStatusFromEventParams{
 				NotificationID: id, Status: status, StatusReason: brief(reason),
 			}); err != nil {
 				return err

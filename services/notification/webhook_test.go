@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc/metadata"
@@ -104,7 +105,7 @@ func TestWebhookReplayedEventIsNotAppliedAgain(t *testing.T) {
 
 	// Reset the status behind the service's back; a replay of the same event must not
 	// touch it again.
-	_, err = b.pool.Exec(context.Background(), "UPDATE outbox SET status = 'sent' WHERE notification_id = $1", id)
+	_, err = b.pool.Exec(context.Background(), "UPDATE delivery SET status = 'sent' WHERE notification_id = $1", id)
 	require.NoError(t, err)
 	_, err = b.server.HandleSendgridEvents(signer.request(t, time.Now(), dropped))
 	require.NoError(t, err)
@@ -188,4 +189,26 @@ func TestOldWebhookEventIDsAreForgotten(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n)
 	require.Equal(t, 1, b.storedEvents(t))
+}
+
+// The periodic job forgets them: the elected leader of the replicas runs it when it
+// starts, then every eventSweep.
+func TestAPeriodicJobForgetsOldWebhookEventIDs(t *testing.T) {
+	t.Parallel()
+	b, signer := setupWebhook(t)
+	_, err := b.server.HandleSendgridEvents(signer.request(t, time.Now(),
+		map[string]any{"sg_event_id": "old", "event": "open"}, map[string]any{"sg_event_id": "new", "event": "open"}))
+	require.NoError(t, err)
+	_, err = b.pool.Exec(context.Background(), "UPDATE sendgrid_event SET received_at = now() - interval '8 days' WHERE sg_event_id = 'old'")
+	require.NoError(t, err)
+
+	startWorkers(t, b.server, 1)
+	require.Eventually(t, func() bool { return b.storedEvents(t) == 1 }, 15*time.Second, 20*time.Millisecond)
+	var kept string
+	require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT sg_event_id FROM sendgrid_event").Scan(&kept))
+	require.Equal(t, "new", kept)
+
+	periodic, err := b.server.jobs.River().JobList(context.Background(), river.NewJobListParams().Kinds(forgetEventsArgs{}.Kind()))
+	require.NoError(t, err)
+	require.Len(t, periodic.Jobs, 1, "one run at start, by the leader")
 }

@@ -10,6 +10,18 @@ import (
 	"github.com/google/uuid"
 )
 
+type Delivery struct {
+	NotificationID uuid.UUID
+	Channel        string
+	Status         string
+	StatusReason   string
+	Attempts       int32
+	LastError      string
+	Address        string
+	ProviderID     string
+	UpdatedAt      time.Time
+}
+
 type Notification struct {
 	ID             uuid.UUID
 	IdempotencyKey string

@@ -7,177 +7,60 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
 
-const outboxClaim = `-- name: OutboxClaim :many
-WITH due AS (
-    SELECT o.id FROM outbox o
-    WHERE o.channel = 'email'
-      AND o.status = 'pending'
-      AND o.next_attempt_at <= now()
-      AND (o.lease_until IS NULL OR o.lease_until < now())
-    ORDER BY o.next_attempt_at
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE outbox
-SET attempts = outbox.attempts + 1,
-    lease_until = now() + $1::bigint * interval '1 millisecond',
-    lease_token = $2,
-    updated_at = now()
-FROM due, notification n
-WHERE outbox.id = due.id AND n.id = outbox.notification_id
-RETURNING outbox.id, outbox.attempts, outbox.lease_token, n.id AS notification_id, n.user_id, n.email,
-    n.category, n.title, n.body_text, n.body_html
+const outboxDrop = `-- name: OutboxDrop :exec
+DROP TABLE outbox
 `
 
-type OutboxClaimParams struct {
-	LeaseMs    int64
-	LeaseToken *uuid.UUID
-	MaxRows    int32
+func (q *Queries) OutboxDrop(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, outboxDrop)
+	return err
 }
 
-type OutboxClaimRow struct {
-	ID             int64
-	Attempts       int32
-	LeaseToken     *uuid.UUID
-	NotificationID uuid.UUID
-	UserID         *uuid.UUID
-	Email          *string
-	Category       string
-	Title          string
-	BodyText       string
-	BodyHtml       string
-}
+const outboxExists = `-- name: OutboxExists :one
 
-// Takes up to max_rows due emails that no live lease holds. SKIP LOCKED lets concurrent
-// workers take disjoint rows without waiting; the lease keeps a row theirs after commit.
-func (q *Queries) OutboxClaim(ctx context.Context, arg OutboxClaimParams) ([]OutboxClaimRow, error) {
-	rows, err := q.db.Query(ctx, outboxClaim, arg.LeaseMs, arg.LeaseToken, arg.MaxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []OutboxClaimRow
-	for rows.Next() {
-		var i OutboxClaimRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Attempts,
-			&i.LeaseToken,
-			&i.NotificationID,
-			&i.UserID,
-			&i.Email,
-			&i.Category,
-			&i.Title,
-			&i.BodyText,
-			&i.BodyHtml,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const outboxCountByStatus = `-- name: OutboxCountByStatus :one
-SELECT count(*)::integer FROM outbox WHERE channel = 'email' AND status = $1
+SELECT (to_regclass('outbox') IS NOT NULL)::boolean
 `
 
-func (q *Queries) OutboxCountByStatus(ctx context.Context, status string) (int32, error) {
-	row := q.db.QueryRow(ctx, outboxCountByStatus, status)
-	var column_1 int32
+// The outbox of releases before River, read once by the upgrade that turns its unsent
+// emails into River jobs and then drops it (upgrade.go).
+func (q *Queries) OutboxExists(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, outboxExists)
+	var column_1 bool
 	err := row.Scan(&column_1)
 	return column_1, err
 }
 
-const outboxFinish = `-- name: OutboxFinish :execrows
-UPDATE outbox
-SET status = $1, status_reason = $2, last_error = $3, address = $4,
-    lease_until = NULL, lease_token = NULL, updated_at = now()
-WHERE id = $5 AND lease_token = $6
+const outboxListUnsent = `-- name: OutboxListUnsent :many
+SELECT notification_id, attempts,
+    greatest(next_attempt_at, coalesce(lease_until, next_attempt_at))::timestamptz AS due_at
+FROM outbox
+WHERE channel = 'email' AND status = 'pending'
+ORDER BY next_attempt_at, id
 `
 
-type OutboxFinishParams struct {
-	Status       string
-	StatusReason string
-	LastError    string
-	Address      string
-	ID           int64
-	LeaseToken   *uuid.UUID
-}
-
-// Ends an email for good without sending it: failed, or suppressed.
-func (q *Queries) OutboxFinish(ctx context.Context, arg OutboxFinishParams) (int64, error) {
-	result, err := q.db.Exec(ctx, outboxFinish,
-		arg.Status,
-		arg.StatusReason,
-		arg.LastError,
-		arg.Address,
-		arg.ID,
-		arg.LeaseToken,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const outboxInsert = `-- name: OutboxInsert :exec
-INSERT INTO outbox (notification_id, channel, status, status_reason)
-VALUES ($1, $2, $3, $4)
-`
-
-type OutboxInsertParams struct {
+type OutboxListUnsentRow struct {
 	NotificationID uuid.UUID
-	Channel        string
-	Status         string
-	StatusReason   string
+	Attempts       int32
+	DueAt          time.Time
 }
 
-func (q *Queries) OutboxInsert(ctx context.Context, arg OutboxInsertParams) error {
-	_, err := q.db.Exec(ctx, outboxInsert,
-		arg.NotificationID,
-		arg.Channel,
-		arg.Status,
-		arg.StatusReason,
-	)
-	return err
-}
-
-const outboxListForNotifications = `-- name: OutboxListForNotifications :many
-SELECT id, notification_id, channel, status, status_reason, attempts, next_attempt_at, lease_until, lease_token, last_error, address, provider_id, updated_at FROM outbox WHERE notification_id = ANY($1::uuid[]) ORDER BY id
-`
-
-func (q *Queries) OutboxListForNotifications(ctx context.Context, notificationIds []uuid.UUID) ([]Outbox, error) {
-	rows, err := q.db.Query(ctx, outboxListForNotifications, notificationIds)
+// Each email not sent yet, with when it may be tried: its next attempt, or the end of
+// the lease of a worker of the old release that may be sending it at this moment.
+func (q *Queries) OutboxListUnsent(ctx context.Context) ([]OutboxListUnsentRow, error) {
+	rows, err := q.db.Query(ctx, outboxListUnsent)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []Outbox
+	var items []OutboxListUnsentRow
 	for rows.Next() {
-		var i Outbox
-		if err := rows.Scan(
-			&i.ID,
-			&i.NotificationID,
-			&i.Channel,
-			&i.Status,
-			&i.StatusReason,
-			&i.Attempts,
-			&i.NextAttemptAt,
-			&i.LeaseUntil,
-			&i.LeaseToken,
-			&i.LastError,
-			&i.Address,
-			&i.ProviderID,
-			&i.UpdatedAt,
-		); err != nil {
+		var i OutboxListUnsentRow
+		if err := rows.Scan(&i.NotificationID, &i.Attempts, &i.DueAt); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -188,82 +71,13 @@ func (q *Queries) OutboxListForNotifications(ctx context.Context, notificationId
 	return items, nil
 }
 
-const outboxMarkSent = `-- name: OutboxMarkSent :execrows
-UPDATE outbox
-SET status = 'sent', lease_until = NULL, lease_token = NULL, last_error = '',
-    address = $1, provider_id = $2, updated_at = now()
-WHERE id = $3 AND lease_token = $4
+const outboxLock = `-- name: OutboxLock :exec
+LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE
 `
 
-type OutboxMarkSentParams struct {
-	Address    string
-	ProviderID string
-	ID         int64
-	LeaseToken *uuid.UUID
-}
-
-func (q *Queries) OutboxMarkSent(ctx context.Context, arg OutboxMarkSentParams) (int64, error) {
-	result, err := q.db.Exec(ctx, outboxMarkSent,
-		arg.Address,
-		arg.ProviderID,
-		arg.ID,
-		arg.LeaseToken,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const outboxRetry = `-- name: OutboxRetry :execrows
-UPDATE outbox
-SET lease_until = NULL, lease_token = NULL, last_error = $1,
-    next_attempt_at = now() + $2::bigint * interval '1 millisecond', updated_at = now()
-WHERE id = $3 AND lease_token = $4
-`
-
-type OutboxRetryParams struct {
-	LastError  string
-	DelayMs    int64
-	ID         int64
-	LeaseToken *uuid.UUID
-}
-
-// Releases the lease and schedules the next attempt on the database's clock, the one
-// every replica's claim compares against.
-func (q *Queries) OutboxRetry(ctx context.Context, arg OutboxRetryParams) (int64, error) {
-	result, err := q.db.Exec(ctx, outboxRetry,
-		arg.LastError,
-		arg.DelayMs,
-		arg.ID,
-		arg.LeaseToken,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const outboxSetEmailStatusFromEvent = `-- name: OutboxSetEmailStatusFromEvent :execrows
-UPDATE outbox
-SET status = $1, status_reason = $2, updated_at = now()
-WHERE notification_id = $3
-  AND channel = 'email'
-  AND status IN ('pending', 'sent', 'delivered')
-`
-
-type OutboxSetEmailStatusFromEventParams struct {
-	Status         string
-	StatusReason   string
-	NotificationID uuid.UUID
-}
-
-// Only an email handed to SendGrid moves on; a bounce, drop or failure is final, so a
-// late "delivered" cannot hide it.
-func (q *Queries) OutboxSetEmailStatusFromEvent(ctx context.Context, arg OutboxSetEmailStatusFromEventParams) (int64, error) {
-	result, err := q.db.Exec(ctx, outboxSetEmailStatusFromEvent, arg.Status, arg.StatusReason, arg.NotificationID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// Holds off a release before River still running during a rolling deploy: its Send
+// waits, then fails once the table is gone, so no email is written where nobody reads.
+func (q *Queries) OutboxLock(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, outboxLock)
+	return err
 }
