@@ -179,6 +179,15 @@ func TestDevBecomesReadyServesMetricsAndStopsGracefully(t *testing.T) {
 		"per-method gRPC server metrics are exported")
 	require.True(t, strings.Contains(metrics, "rpc_server_call_duration_seconds_count"), "gRPC server durations are exported")
 
+	// The River UI on the admin port lists the services with jobs, and notification's
+	// queue, which its workers registered when they started.
+	code, body = get(t, "http://"+p.admin+"/jobs/")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `href="/jobs/notification/"`)
+	code, body = get(t, "http://"+p.admin+"/jobs/notification/api/queues")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"name":"default"`)
+
 	p.stop(t)
 	require.Contains(t, p.out.String(), "shutting down")
 }

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/backplane/backplane/internal/dbtest"
@@ -69,7 +71,8 @@ func (p *piece) ready(t *testing.T) {
 }
 
 // TestServeRunsTheMeshAsSeparateProcesses runs every piece as its own process, as in
-// production: services find each other by address, prove themselves with the shared
+// production with the Helm chart: `backplane migrate` first, then pieces that do not
+// migrate; services find each other by address, prove themselves with the shared
 // service secret, and a sign-up through the gateway crosses three of them.
 func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 	t.Parallel()
@@ -77,8 +80,14 @@ func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 	for _, s := range services.Names() {
 		addrs[s] = freeAddr(t)
 	}
+	dbURL := dbtest.NewDatabase(t)
+	migrate := exec.Command(binary, "migrate")
+	migrate.Env = append(os.Environ(), "BACKPLANE_DATABASE_URL="+dbURL)
+	out, err := migrate.CombinedOutput()
+	require.NoError(t, err, "%s", out)
 	common := []string{
-		"BACKPLANE_DATABASE_URL=" + dbtest.NewDatabase(t),
+		"BACKPLANE_MIGRATE_ON_START=false",
+		"BACKPLANE_DATABASE_URL=" + dbURL,
 		"BACKPLANE_REDIS_URL=" + redistest.URL(),
 		"BACKPLANE_SERVICE_TOKEN_SECRET=test-secret-test-secret-test-secret-0123",
 		"BACKPLANE_PUBLIC_URL=https://app.backplane.test",
@@ -119,4 +128,36 @@ func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 			t.Fatalf("%s did not exit after SIGTERM", p.name)
 		}
 	}
+}
+
+// A piece told not to migrate (BACKPLANE_MIGRATE_ON_START=false) refuses a database that
+// nobody migrated, naming the remedy, and changes nothing in it.
+func TestServeWithoutMigrateOnStartNeedsAMigratedDatabase(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.NewDatabase(t)
+	cmd := exec.Command(binary, "serve", "notification")
+	cmd.Env = append(os.Environ(),
+		"BACKPLANE_MIGRATE_ON_START=false",
+		"BACKPLANE_DATABASE_URL="+dbURL,
+		"BACKPLANE_REDIS_URL="+redistest.URL(),
+		"BACKPLANE_SERVICE_TOKEN_SECRET=test-secret-test-secret-test-secret-0123",
+		"BACKPLANE_PUBLIC_URL=https://app.backplane.test",
+		"BACKPLANE_AUTH_ADDR="+freeAddr(t),
+		"BACKPLANE_GRPC_ADDR="+freeAddr(t),
+		"BACKPLANE_ADMIN_ADDR="+freeAddr(t),
+	)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "%s", out)
+	require.Equal(t, 1, exit.ExitCode(), "%s", out)
+	require.Contains(t, string(out), "lacks migrations 0001_create_notification_tables")
+	require.Contains(t, string(out), "run `backplane migrate` first")
+
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(context.Background()) }()
+	var schemas int
+	require.NoError(t, conn.QueryRow(t.Context(),
+		`SELECT count(*) FROM pg_namespace WHERE nspname IN ('notification', 'notification_river')`).Scan(&schemas))
+	require.Zero(t, schemas, "nothing was migrated")
 }

@@ -60,6 +60,12 @@ type Config struct {
 	// OTLPEndpoint turns on OTLP export of traces and metrics when set
 	// (OTEL_EXPORTER_OTLP_ENDPOINT).
 	OTLPEndpoint string
+	// MigrateOnStart makes `backplane serve` apply its service's migrations before
+	// serving (BACKPLANE_MIGRATE_ON_START, default true). A deployment that runs
+	// `backplane migrate` as a step of its own (the Helm chart's Job) sets it false:
+	// serve then only checks that the migrations are applied, and refuses to start
+	// otherwise. `backplane dev` always migrates.
+	MigrateOnStart bool
 	// ServiceTokenSecret signs the tokens with which our services prove themselves to
 	// each other, opening INTERNAL RPCs (BACKPLANE_SERVICE_TOKEN_SECRET, at least 32
 	// bytes; every piece of one deployment shares it). Dev mode mints one per process.
@@ -121,6 +127,7 @@ func Load(mode Mode, getenv func(string) string, services ...string) (Config, er
 		OTLPEndpoint:       e.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		ServiceAddrs:       map[string]string{},
 		ServiceTokenSecret: e.Secret("BACKPLANE_SERVICE_TOKEN_SECRET", 32),
+		MigrateOnStart:     e.Bool("BACKPLANE_MIGRATE_ON_START", true),
 		Edge: Edge{
 			TrustedProxies:         e.cidrs("BACKPLANE_TRUSTED_PROXIES"),
 			CORSAllowedOrigins:     e.origins("BACKPLANE_CORS_ALLOWED_ORIGINS"),

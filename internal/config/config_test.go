@@ -149,3 +149,17 @@ func TestIssuerFollowsThePublicURLUnlessSet(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "https://id.example.com", c.Issuer)
 }
+
+func TestMigrateOnStartIsOnUnlessTurnedOff(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(config.Serve, env(nil))
+	require.NoError(t, err)
+	require.True(t, c.MigrateOnStart, "by default a piece migrates its service as it starts")
+
+	c, err = config.Load(config.Serve, env(map[string]string{"BACKPLANE_MIGRATE_ON_START": "false"}))
+	require.NoError(t, err)
+	require.False(t, c.MigrateOnStart)
+
+	_, err = config.Load(config.Serve, env(map[string]string{"BACKPLANE_MIGRATE_ON_START": "sometimes"}))
+	require.ErrorContains(t, err, "BACKPLANE_MIGRATE_ON_START")
+}

@@ -92,6 +92,40 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations 
 	return applied, nil
 }
 
+// Unapplied returns the labels (NNNN_name) of the migrations in migrations that schema
+// lacks, oldest first, without applying or locking anything: how a process that does not
+// migrate (BACKPLANE_MIGRATE_ON_START=false) checks that someone did. A database at a
+// later version than the files know lacks nothing.
+func Unapplied(ctx context.Context, pool *pgxpool.Pool, schema string, migrations fs.FS) ([]string, error) {
+	if err := ValidateSchemaName(schema); err != nil {
+		return nil, err
+	}
+	all, err := loadMigrations(migrations)
+	if err != nil {
+		return nil, err
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("database: check migrations of %s: %w", schema, err)
+	}
+	pending := all
+	if exists {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("database: check migrations of %s: %w", schema, err)
+		}
+		defer conn.Release()
+		if pending, err = pendingMigrations(ctx, conn.Conn(), pgx.Identifier{schema, "schema_migrations"}.Sanitize(), all); err != nil {
+			return nil, fmt.Errorf("database: check migrations of %s: %w", schema, err)
+		}
+	}
+	labels := make([]string, len(pending))
+	for i, m := range pending {
+		labels[i] = m.label()
+	}
+	return labels, nil
+}
+
 // ensureVersionTable creates the schema and its version table if needed.
 func ensureVersionTable(ctx context.Context, conn *pgx.Conn, schema, versionTable string) error {
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {

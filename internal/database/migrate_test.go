@@ -101,6 +101,33 @@ func TestMigrateAppliesOnlyNewMigrations(t *testing.T) {
 	require.Equal(t, []int64{1, 2}, appliedVersions(t, b.pool, "svc"))
 }
 
+func TestUnappliedNamesWhatMigrateWouldApply(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	first := mapMigrations(map[string]string{"0001_one": "CREATE TABLE one (id int);"})
+	both := mapMigrations(map[string]string{
+		"0001_one": "CREATE TABLE one (id int);",
+		"0002_two": "CREATE TABLE two (id int);",
+	})
+
+	lacking, err := Unapplied(t.Context(), b.pool, "svc", both)
+	require.NoError(t, err)
+	require.Equal(t, []string{"0001_one", "0002_two"}, lacking, "a database never migrated lacks everything")
+	require.False(t, tableExists(t, b.pool, "svc", "schema_migrations"), "and checking creates nothing")
+
+	_, err = Migrate(t.Context(), b.pool, "svc", first)
+	require.NoError(t, err)
+	lacking, err = Unapplied(t.Context(), b.pool, "svc", both)
+	require.NoError(t, err)
+	require.Equal(t, []string{"0002_two"}, lacking)
+
+	_, err = Migrate(t.Context(), b.pool, "svc", both)
+	require.NoError(t, err)
+	lacking, err = Unapplied(t.Context(), b.pool, "svc", first)
+	require.NoError(t, err)
+	require.Empty(t, lacking, "a database ahead of the files lacks nothing")
+}
+
 func TestMigrateRollsBackFailingMigration(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -8,10 +8,16 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/backplane/backplane/internal/jobs"
 )
 
 // AdminHandler serves /healthz (the process is alive), /readyz (it can do useful work:
-// every check passes and it is not shutting down) and /metrics (Prometheus).
+// every check passes and it is not shutting down), /metrics (Prometheus) and /jobs, the
+// River UI of every service this process runs that has jobs: an index at /jobs and
+// each service's queues at /jobs/<service>/. The admin port asks for no credentials,
+// and the River UI lets whoever reaches it retry, cancel and delete jobs: it must be
+// reachable from inside the deployment only.
 func (p *Process) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -19,7 +25,38 @@ func (p *Process) AdminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", p.ready)
 	mux.Handle("GET /metrics", p.tel.MetricsHandler())
+	mux.HandleFunc(jobsPrefix, p.serveJobs)
+	mux.HandleFunc(jobsPrefix+"/", p.serveJobs)
 	return mux
+}
+
+// jobsPrefix is where the admin port serves the River UI.
+const jobsPrefix = "/jobs"
+
+// AddJobs shows a started service's jobs in the River UI on the admin port. The admin
+// port serves from the process's start, before any service has started; the UI is
+// rebuilt with each service added.
+func (p *Process) AddJobs(client *jobs.Client) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clients := append(slices.Clone(p.jobs), client)
+	ui, err := jobs.NewUI(jobsPrefix, p.log, clients...)
+	if err != nil {
+		return err
+	}
+	p.jobs = clients
+	p.jobsUI.Store(ui)
+	return nil
+}
+
+// serveJobs serves the River UI, once a service with jobs has started.
+func (p *Process) serveJobs(w http.ResponseWriter, r *http.Request) {
+	ui := p.jobsUI.Load()
+	if ui == nil {
+		http.Error(w, "this process runs no service with jobs", http.StatusNotFound)
+		return
+	}
+	ui.ServeHTTP(w, r)
 }
 
 func (p *Process) ready(w http.ResponseWriter, r *http.Request) {

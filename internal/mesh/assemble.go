@@ -145,6 +145,11 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 	if inst.Stop != nil {
 		p.OnStop(svc.Name+" workers", inst.Stop)
 	}
+	if inst.Jobs != nil {
+		if err := p.AddJobs(inst.Jobs); err != nil {
+			return fmt.Errorf("start %s: %w", svc.Name, err)
+		}
+	}
 	sc := p.ServerConfig()
 	if sc.Authenticate, err = chk.interceptors(p, inst, serviceExempt); err != nil {
 		return fmt.Errorf("start %s: %w", svc.Name, err)

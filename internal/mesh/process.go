@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/validation"
 )
 
@@ -43,6 +44,9 @@ type Process struct {
 	reports  map[string]func(context.Context) error
 	errc     chan error
 	stopping atomic.Bool
+	// jobs are the started services' job clients, and jobsUI their River UI.
+	jobs   []*jobs.Client
+	jobsUI atomic.Pointer[jobs.UI]
 }
 
 type namedStop struct {

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 
 	"github.com/backplane/backplane/internal/config"
+	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/service"
 )
 
@@ -134,7 +137,11 @@ func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
-	if err := p.migrate(ctx, pool, svc.Definition); err != nil {
+	if cfg.MigrateOnStart {
+		if err := p.migrate(ctx, pool, svc.Definition); err != nil {
+			return err
+		}
+	} else if err := checkMigrated(ctx, pool, svc.Definition); err != nil {
 		return err
 	}
 	creds, err := p.newCredentials(cfg, svc.Name)
@@ -159,6 +166,20 @@ func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 		return err
 	}
 	return p.Wait(ctx, cfg.ShutdownTimeout)
+}
+
+// checkMigrated refuses to serve a service whose migrations someone else was to apply
+// (BACKPLANE_MIGRATE_ON_START=false) and did not. Its job schema is checked when its
+// job client starts.
+func checkMigrated(ctx context.Context, pool *pgxpool.Pool, svc service.Definition) error {
+	lacking, err := database.Unapplied(ctx, pool, svc.Name, svc.Migrations)
+	if err != nil {
+		return err
+	}
+	if len(lacking) > 0 {
+		return fmt.Errorf("%s: the database lacks migrations %s: run `backplane migrate` first, or set BACKPLANE_MIGRATE_ON_START=true", svc.Name, strings.Join(lacking, ", "))
+	}
+	return nil
 }
 
 // Migrate applies the migrations of defs to the database at cfg.DatabaseURL, then
