@@ -225,8 +225,8 @@ func TestBuildContextHoldsTheBuildAndNoCredentials(t *testing.T) {
 	files := []string{"go.mod", "go.sum", "Makefile"}
 	for dec.More() {
 		var pkg struct {
-			Dir    string
-			Module *struct{ Path string }
+			Dir                 string
+			Module              *struct{ Path string }
 			GoFiles, EmbedFiles []string
 		}
 		require.NoError(t, dec.Decode(&pkg))
