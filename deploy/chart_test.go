@@ -70,10 +70,7 @@ type (
 			Name          string `yaml:"name"`
 			ContainerPort int    `yaml:"containerPort"`
 		} `yaml:"ports"`
-		VolumeMounts []struct {
-			Name      string `yaml:"name"`
-			MountPath string `yaml:"mountPath"`
-		} `yaml:"volumeMounts"`
+		VolumeMounts []volumeMount `yaml:"volumeMounts"`
 	}
 	envVar struct {
 		Name      string `yaml:"name"`
@@ -91,6 +88,10 @@ type (
 			Path string `yaml:"path"`
 			Port string `yaml:"port"`
 		} `yaml:"httpGet"`
+	}
+	volumeMount struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
 	}
 	volume struct {
 		Name     string         `yaml:"name"`
@@ -223,10 +224,7 @@ func TestEveryContainerRunsLockedDown(t *testing.T) {
 					assert.Empty(t, sc.Capabilities.Add, "%s/%s: add no capability", name, c.Name)
 					assert.Equal(t, "RuntimeDefault", sc.SeccompProfile.Type, "%s/%s", name, c.Name)
 					assert.NotContains(t, c.Image, ":latest", "%s/%s", name, c.Name)
-					mounted := slices.ContainsFunc(c.VolumeMounts, func(m struct {
-						Name      string `yaml:"name"`
-						MountPath string `yaml:"mountPath"`
-					}) bool {
+					mounted := slices.ContainsFunc(c.VolumeMounts, func(m volumeMount) bool {
 						return m.Name == "tmp" && m.MountPath == "/tmp"
 					})
 					assert.True(t, mounted, "%s/%s: /tmp mounted", name, c.Name)
@@ -408,6 +406,14 @@ func TestConfigReachesThePieces(t *testing.T) {
 	assert.Equal(t, "debug", env("usage")["BACKPLANE_LOG_LEVEL"].Value, "a piece's env overrides the ConfigMap")
 	assert.Equal(t, "backplane-notify", env("notification")["BACKPLANE_NOTIFY_SIGNING_KEY"].ValueFrom.SecretKeyRef.Name, "extraEnv reaches the piece")
 	assert.Contains(t, env("gateway"), "GOMEMLIMIT")
+	// The extra certificate authorities reach every piece and the migrations Job.
+	for name, pod := range w {
+		c := pod.Spec.Containers[0]
+		assert.True(t, slices.ContainsFunc(c.Env, func(e envVar) bool { return e.Name == "SSL_CERT_DIR" && e.Value == "/etc/backplane/ca" }), name)
+		assert.True(t, slices.ContainsFunc(c.VolumeMounts, func(m volumeMount) bool {
+			return m.MountPath == "/etc/backplane/ca"
+		}), name)
+	}
 	for _, p := range pieces {
 		require.Len(t, w[p].Spec.Containers[0].EnvFrom, 1, p)
 		assert.NotEmpty(t, w[p].Metadata.Annotations["checksum/config"], "%s restarts when its configuration changes", p)

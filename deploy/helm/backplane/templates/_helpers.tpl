@@ -274,6 +274,11 @@ spec:
         - {name: BACKPLANE_TLS_CERT_FILE, value: /etc/backplane/tls/tls.crt}
         - {name: BACKPLANE_TLS_KEY_FILE, value: /etc/backplane/tls/tls.key}
         {{- end }}
+        {{- if $root.Values.extraCA.configMap }}
+        # Go reads every PEM file here, beside the image's own roots, for PostgreSQL,
+        # Redis and HTTPS alike.
+        - {name: SSL_CERT_DIR, value: /etc/backplane/ca}
+        {{- end }}
         {{- range $k, $v := $p.env }}
         - name: {{ $k }}
           value: {{ $v | toString | quote }}
@@ -310,6 +315,12 @@ spec:
         {{- if and (eq $name "gateway") $root.Values.gatewayTLS.enabled }}
         - {name: tls, mountPath: /etc/backplane/tls, readOnly: true}
         {{- end }}
+        {{- if $root.Values.extraCA.configMap }}
+        - {name: extra-ca, mountPath: /etc/backplane/ca, readOnly: true}
+        {{- end }}
+        {{- with $root.Values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
   volumes:
     - name: tmp
       emptyDir:
@@ -321,5 +332,13 @@ spec:
     - name: tls
       secret:
         secretName: {{ $root.Values.gatewayTLS.secretName }}
+    {{- end }}
+    {{- with $root.Values.extraCA.configMap }}
+    - name: extra-ca
+      configMap:
+        name: {{ . }}
+    {{- end }}
+    {{- with $root.Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
 {{- end -}}
