@@ -552,8 +552,9 @@ func TestIngressSplitsRESTAndGRPC(t *testing.T) {
 	for _, o := range only(objs, "Service") {
 		var svc struct {
 			Spec struct {
-				Type      string `yaml:"type"`
-				ClusterIP string `yaml:"clusterIP"`
+				Type                     string `yaml:"type"`
+				ClusterIP                string `yaml:"clusterIP"`
+				PublishNotReadyAddresses bool   `yaml:"publishNotReadyAddresses"`
 			} `yaml:"spec"`
 		}
 		o.decode(t, &svc)
@@ -561,6 +562,11 @@ func TestIngressSplitsRESTAndGRPC(t *testing.T) {
 			continue
 		}
 		assert.Equal(t, "None", svc.Spec.ClusterIP, "%s must be headless so dns:/// balances over replicas", o.Metadata.Name)
+		if o.component() != "metrics" {
+			// auth and notification are ready only once they reach each other by these
+			// names: were unready replicas left out, neither would ever be.
+			assert.True(t, svc.Spec.PublishNotReadyAddresses, "%s must resolve replicas that are not ready yet", o.Metadata.Name)
+		}
 		assert.Contains(t, []string{"", "ClusterIP"}, svc.Spec.Type, o.Metadata.Name)
 	}
 }
