@@ -2,9 +2,11 @@ package deploy_test
 
 import (
 	"bufio"
+	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -297,4 +300,75 @@ func TestStaticBinary(t *testing.T) {
 	out, err := exec.Command(bin, "version").CombinedOutput()
 	require.NoError(t, err, string(out))
 	assert.Equal(t, "backplane v0.0.0-deploytest\n", string(out), "the version is stamped with -X main.version")
+}
+
+// TestTheBinaryAcceptsTheChartsConfiguration starts each piece with the environment the
+// chart gives it (the ConfigMap, the piece's own values, stand-in secrets) and checks that
+// the binary's configuration check passes. That check comes first and exits 2 at once;
+// a piece still running after a few seconds got past it (to its unreachable database or
+// Redis). The listen addresses move to free loopback ports, as other processes may hold
+// :8080 here.
+func TestTheBinaryAcceptsTheChartsConfiguration(t *testing.T) {
+	t.Parallel()
+	bin := staticBinary(t)
+	type started struct {
+		name string
+		cmd  *exec.Cmd
+		out  *bytes.Buffer
+		done chan error
+	}
+	var runs []started
+	for _, vs := range []struct{ name, file string }{{"prod", "ci/prod-values.yaml"}, {"every setting", mustAbs("testdata/every-setting-values.yaml")}} {
+		objs := render(t, vs.file)
+		var cm configMap
+		find(t, objs, "ConfigMap", "bp-backplane-config").decode(t, &cm)
+		for piece, pod := range workloads(t, objs) {
+			if piece == "migrate" {
+				continue
+			}
+			env := map[string]string{
+				"PATH": os.Getenv("PATH"),
+				// Stand-ins for the Secret: valid, and pointing nowhere.
+				"BACKPLANE_SERVICE_TOKEN_SECRET": "deploy-test-service-token-secret-0123456789",
+				"BACKPLANE_DATABASE_URL":         "postgres://backplane@127.0.0.1:1/backplane?connect_timeout=2",
+				"BACKPLANE_REDIS_URL":            "redis://127.0.0.1:1/0",
+			}
+			for k, v := range cm.Data {
+				env[k] = v
+			}
+			for _, e := range pod.Spec.Containers[0].Env {
+				if e.ValueFrom == nil {
+					env[e.Name] = e.Value
+				}
+			}
+			for _, k := range []string{"BACKPLANE_HTTP_ADDR", "BACKPLANE_GRPC_ADDR", "BACKPLANE_ADMIN_ADDR"} {
+				env[k] = "127.0.0.1:0"
+			}
+			env["BACKPLANE_DATA_DIR"] = t.TempDir()
+			r := started{name: vs.name + "/" + piece, cmd: exec.Command(bin, pod.Spec.Containers[0].Args...), out: &bytes.Buffer{}, done: make(chan error, 1)}
+			for k, v := range env {
+				r.cmd.Env = append(r.cmd.Env, k+"="+v)
+			}
+			r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+			require.NoError(t, r.cmd.Start())
+			go func() { r.done <- r.cmd.Wait() }()
+			runs = append(runs, r)
+		}
+	}
+	require.Len(t, runs, 2*len(pieces))
+	time.Sleep(3 * time.Second)
+	for _, r := range runs {
+		select {
+		case err := <-r.done:
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				assert.NotEqual(t, 2, exit.ExitCode(), "%s exited 2 (bad configuration):\n%s", r.name, r.out)
+			}
+			assert.NotContains(t, r.out.String(), "invalid configuration", r.name)
+			assert.Contains(t, r.out.String(), "backplane serve failed", "%s stopped before reaching its dependencies:\n%s", r.name, r.out)
+		default:
+			_ = r.cmd.Process.Kill()
+			<-r.done
+		}
+	}
 }
