@@ -37,6 +37,14 @@ var (
 	chartDir = mustAbs("helm/backplane")
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if staticBuild.path != "" {
+		_ = os.RemoveAll(filepath.Dir(staticBuild.path))
+	}
+	os.Exit(code)
+}
+
 func mustAbs(p string) string {
 	abs, err := filepath.Abs(p)
 	if err != nil {
