@@ -376,4 +376,3 @@ func mappingValue(n *yaml.Node, key string) string {
 	}
 	return ""
 }
-
