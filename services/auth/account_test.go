@@ -88,7 +88,7 @@ func TestLoginIsEnumerationSafe(t *testing.T) {
 // parameters: an unknown email must cost a hash comparison like a wrong password.
 func TestLoginTimingIsEnumerationSafe(t *testing.T) {
 	t.Parallel()
-	hasher, err := password.NewHasher(password.OWASP, 1)
+	hasher, err := password.NewHasher(t.Context(), password.OWASP, 1)
 	require.NoError(t, err)
 	b := setup(t, func(c *Config, w *wiring) { w.hasher = hasher; c.LoginMaxFailures = 100 })
 	ctx := context.Background()
