@@ -120,11 +120,11 @@ func benchmarkUnderFlood(b *testing.B, hashers int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	gb := setupGRPCWith(b, func(c *Config, w *wiring) { w.hasher = hasher; c.LoginMaxFailures = 100 })
+	gb := setupGRPC(b, func(c *Config, w *wiring) { w.hasher = hasher; c.LoginMaxFailures = 100 })
 	ctx := context.Background()
 	reader := gb.signUp(b, uniqueEmail())
 	flooder := gb.signUp(b, uniqueEmail())
-	token := bearer(reader.tokens.GetAccessToken())
+	token := bearer(b, reader.tokens.GetAccessToken())
 
 	// The baseline: the same call with nothing else running, in the same run.
 	idle := make([]time.Duration, 0, 2000)
