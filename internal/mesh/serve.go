@@ -48,6 +48,20 @@ func peersOf(svc service.Definition, authorityName string) []string {
 	return peers
 }
 
+// Dials returns, for every piece `backplane serve` runs (the gateway and each of defs),
+// the services it dials. Deployment manifests draw their network policies from it.
+func Dials(defs []service.Definition) (map[string][]string, error) {
+	auth, err := authority(defs)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{Gateway: owners(defs)}
+	for _, d := range defs {
+		out[d.Name] = peersOf(d, auth)
+	}
+	return out, nil
+}
+
 // CheckServe reports, in one error, every setting that `backplane serve piece` needs
 // and cfg lacks. Serve mode never falls back to embedded stand-ins, so this runs with
 // the rest of the configuration, before anything is opened.
