@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -50,7 +49,7 @@ func TestUpgradeFromTheOutboxDeliversWhatWasLeftUnsent(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	migrate := exec.Command(binary, "migrate")
+	migrate := exec.CommandContext(t.Context(), binary, "migrate")
 	migrate.Env = append(os.Environ(), "BACKPLANE_DATABASE_URL="+dbURL)
 	out, err := migrate.CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -64,7 +63,7 @@ func TestUpgradeFromTheOutboxDeliversWhatWasLeftUnsent(t *testing.T) {
 	}, 15*time.Second, 50*time.Millisecond, "the email left waiting is delivered\n%s", p.out.String())
 	body, err := os.ReadFile(filepath.Join(mailbox, waiting.String()+".eml"))
 	require.NoError(t, err)
-	require.True(t, strings.Contains(string(body), "Left in the outbox"))
+	require.Contains(t, string(body), "Left in the outbox")
 	_, err = os.Stat(filepath.Join(mailbox, sent.String()+".eml"))
 	require.ErrorIs(t, err, os.ErrNotExist, "the email sent before the upgrade is not sent again")
 	p.stop(t)

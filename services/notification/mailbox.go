@@ -36,7 +36,7 @@ func (m *mailboxMailer) send(ctx context.Context, e email) (string, error) {
 	// replaces its file rather than adding a second one.
 	name := filepath.Join(m.dir, e.notificationID.String()+".eml")
 	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o640); err != nil {
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
 		return "", retryableError(err)
 	}
 	if err := os.Rename(tmp, name); err != nil {

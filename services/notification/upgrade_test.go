@@ -21,6 +21,7 @@ import (
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/redistest"
+	"github.com/backplane/backplane/internal/scenario"
 	"github.com/backplane/backplane/internal/service"
 )
 
@@ -91,7 +92,7 @@ func TestUpgradeTurnsTheUnsentOutboxIntoJobs(t *testing.T) {
 	inApp := seedOutbox(t, pool, outboxRow{channel: channelInApp, status: statusDelivered})
 	upgradedAt := time.Now()
 
-	t.Run("migrate as backplane migrate does", func(t *testing.T) {
+	scenario.Step(t, "migrate as backplane migrate does", func(t *testing.T) {
 		_, err := database.Migrate(ctx, pool, serviceName, migrations())
 		require.NoError(t, err)
 		_, err = jobs.Migrate(ctx, pool, serviceName, nil)
@@ -114,7 +115,7 @@ func TestUpgradeTurnsTheUnsentOutboxIntoJobs(t *testing.T) {
 		return out
 	}
 
-	t.Run("each unsent email is a job, due when it was", func(t *testing.T) {
+	scenario.Step(t, "each unsent email is a job, due when it was", func(t *testing.T) {
 		var outbox bool
 		require.NoError(t, pool.QueryRow(ctx, "SELECT to_regclass('outbox') IS NOT NULL").Scan(&outbox))
 		require.False(t, outbox, "the outbox table is dropped")
@@ -131,7 +132,7 @@ func TestUpgradeTurnsTheUnsentOutboxIntoJobs(t *testing.T) {
 		require.WithinDuration(t, upgradedAt.Add(time.Hour), got[later].ScheduledAt, 2*time.Second)
 	})
 
-	t.Run("every outbox row is a delivery row", func(t *testing.T) {
+	scenario.Step(t, "every outbox row is a delivery row", func(t *testing.T) {
 		st := newStore(pool, nil)
 		rows, err := st.deliveries(ctx, []uuid.UUID{due, inFlight, later, sent, inApp})
 		require.NoError(t, err)
@@ -143,7 +144,7 @@ func TestUpgradeTurnsTheUnsentOutboxIntoJobs(t *testing.T) {
 		require.EqualValues(t, 2, rows[due][0].Attempts)
 	})
 
-	t.Run("a second run finds nothing to do", func(t *testing.T) {
+	scenario.Step(t, "a second run finds nothing to do", func(t *testing.T) {
 		require.NoError(t, Definition().Upgrade(ctx, pool, slog.New(slog.DiscardHandler)))
 		require.Len(t, emailJobs(t), 3)
 	})
@@ -153,7 +154,7 @@ func TestUpgradeTurnsTheUnsentOutboxIntoJobs(t *testing.T) {
 	deps := service.Deps{Logger: slog.New(slog.DiscardHandler), DB: pool, Redis: redistest.Client(t), PublicURL: testPublicURL, DataDir: t.TempDir()}
 	b := &bundle{server: newTestServer(t, deps, cfg), pool: pool, sendgrid: sg, deps: deps, cfg: cfg}
 
-	t.Run("workers send each unsent email once", func(t *testing.T) {
+	scenario.Step(t, "workers send each unsent email once", func(t *testing.T) {
 		startWorkers(t, b.server, 2)
 
 		v := b.waitForStatus(t, due, statusSent)
@@ -171,7 +172,7 @@ func TestUpgradeTurnsTheUnsentOutboxIntoJobs(t *testing.T) {
 		require.Equal(t, statusPending, b.email(t, later).Status)
 	})
 
-	t.Run("a repeated Send of an upgraded notification inserts no job", func(t *testing.T) {
+	scenario.Step(t, "a repeated Send of an upgraded notification inserts no job", func(t *testing.T) {
 		_, err := b.server.Send(ctx, &notificationv1.SendRequest{
 			Recipient: &notificationv1.SendRequest_Email{Email: later.String() + "@example.test"},
 			Template:  "message", Data: map[string]string{"title": "t", "body": "b"},
