@@ -55,8 +55,8 @@ type Client struct {
 
 // New returns a client of the Backplane gRPC front door at target, such as
 // "api.example.com:443". It connects lazily, on the first call, so it fails only on
-// options that contradict each other. The connection uses TLS unless [WithPlaintext]
-// says otherwise.
+// a malformed target or options that contradict each other. The connection uses TLS
+// unless [WithPlaintext] says otherwise.
 func New(target string, opts ...Option) (*Client, error) {
 	var o options
 	for _, opt := range opts {
@@ -111,8 +111,10 @@ func (c *Client) Close() error {
 }
 
 // SignIn signs in with an email address and password and keeps the new session's
-// tokens. A wrong email and a wrong password fail alike, with codes.Unauthenticated;
-// too many failures, with codes.ResourceExhausted and a RetryInfo.
+// tokens, in place of any session the client held (which stays open on the server:
+// SignOut first to end it). A wrong email and a wrong password fail alike, with
+// codes.Unauthenticated; too many failures, with codes.ResourceExhausted and a
+// RetryInfo.
 func (c *Client) SignIn(ctx context.Context, email, password string) (*authv1.User, error) {
 	if c.apiKey != "" {
 		return nil, ErrAPIKeyClient
