@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -345,6 +346,18 @@ func TestTheBinaryAcceptsTheChartsConfiguration(t *testing.T) {
 				env[k] = "127.0.0.1:0"
 			}
 			env["BACKPLANE_DATA_DIR"] = t.TempDir()
+			if _, ok := env["BACKPLANE_CATALOG_FILE"]; ok {
+				// The chart mounts its catalogue ConfigMap there; here it is a file
+				// with the same content, so the binary validates what the chart ships.
+				var cat configMap
+				find(t, objs, "ConfigMap", "bp-backplane-catalog").decode(t, &cat)
+				path := filepath.Join(t.TempDir(), "catalog.yaml")
+				require.NoError(t, os.WriteFile(path, []byte(cat.Data["catalog.yaml"]), 0o600))
+				env["BACKPLANE_CATALOG_FILE"] = path
+				require.True(t, slices.ContainsFunc(pod.Spec.Volumes, func(v volume) bool {
+					return v.ConfigMap != nil && v.ConfigMap.Name == "bp-backplane-catalog"
+				}), "%s: the catalogue ConfigMap is mounted", piece)
+			}
 			r := started{name: vs.name + "/" + piece, cmd: exec.Command(bin, pod.Spec.Containers[0].Args...), out: &bytes.Buffer{}, done: make(chan error, 1)}
 			for k, v := range env {
 				r.cmd.Env = append(r.cmd.Env, k+"="+v)
