@@ -96,7 +96,7 @@ func buildBackplane(out string) error {
 	if err != nil {
 		return fmt.Errorf("find the root module: %w", err)
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/backplane") //nolint:gosec // G204: out is this test's temporary file
+	build := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/backplane")
 	build.Dir = strings.TrimSpace(string(root))
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	return build.Run()
