@@ -37,7 +37,7 @@ bench: ## Run the benchmarks (each beside its baseline in the same run).
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
 .PHONY: protodeps
-protodeps: ## Write the imported protos (google/api, buf/validate, openapiv2) into .protodeps/.
+protodeps: ## Write the imported protos (google/api, buf/validate, openapiv3) into .protodeps/.
 	$(GO) run ./cmd/protodeps -out .protodeps
 
 SQLC_CONFIGS := $(wildcard services/*/sqlc.yaml)

@@ -38,6 +38,9 @@ type Config struct {
 	TLS bool
 	// RateLimit limits callers; nil admits everyone (tests of other policies).
 	RateLimit *RateLimitConfig
+	// PublicURL is where users reach the product (BACKPLANE_PUBLIC_URL): the server the
+	// served OpenAPI document names. Empty keeps the document's own.
+	PublicURL string
 }
 
 // Gateway holds both front doors.

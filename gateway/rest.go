@@ -48,7 +48,10 @@ func outgoingHeaderMatcher(key string) (string, bool) {
 
 func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, error) {
 	marshaler := rawBodyMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
-		MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
+		// Zeros, empty lists and empty maps are written, so a client sees every field the
+		// document lists; an unset message field (a timestamp that never happened) is left
+		// out rather than written as null, which the document's schemas do not allow.
+		MarshalOptions: protojson.MarshalOptions{EmitDefaultValues: true},
 		// Unknown fields are refused, not silently dropped: a misspelt field that is
 		// ignored is a bug the client never hears about.
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
@@ -71,9 +74,13 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, er
 	}
 	top := http.NewServeMux()
 	top.Handle("/", bodyLimit(cfg.MaxBodyBytes, mux))
-	docs := docsHandler()
+	docs, err := docsHandler(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
 	top.Handle("GET /openapi.json", docs)
 	top.Handle("GET /docs", docs)
+	top.Handle("GET /docs/", docs)
 
 	// Outermost first: every response carries its request id and security headers, and
 	// CORS preflights are answered before anything else runs.

@@ -192,6 +192,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 		},
 		MaxBodyBytes:   cfg.Edge.MaxBodyBytes,
 		MaxCallTimeout: cfg.Edge.MaxCallTimeout,
+		PublicURL:      cfg.PublicURL,
 		TLS:            tlsConfig != nil,
 		RateLimit: &gateway.RateLimitConfig{
 			Limiter: limiter,
