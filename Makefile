@@ -67,7 +67,8 @@ test-scripts: protodeps ## Test the shell tools (the generated-code drift check)
 # checked before: go vet and staticcheck (golangci-lint's own) and gofmt.
 LINT_PKGS := ./gateway/... ./bench/... ./cmd/protodeps/... \
 	$(addprefix ./internal/,$(addsuffix /...,authn ratelimit telemetry logging database \
-	redisclient redistest grpcserver grpcclient fault validation access clientip redact))
+	redisclient redistest grpcserver grpcclient fault validation access clientip redact \
+	plans stripetest))
 
 .PHONY: lint
 lint: protodeps ## buf lint and format check, golangci-lint (vet, staticcheck, gosec, errcheck, gofmt, ...).

@@ -253,8 +253,11 @@ type Plan struct {
 	RateLimitPerMinute int32 `protobuf:"varint,11,opt,name=rate_limit_per_minute,json=rateLimitPerMinute,proto3" json:"rate_limit_per_minute,omitempty"`
 	// Days of free trial a first subscription starts with; 0 for none.
 	TrialPeriodDays int32 `protobuf:"varint,12,opt,name=trial_period_days,json=trialPeriodDays,proto3" json:"trial_period_days,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The largest file a subscriber may upload, in bytes; 0 leaves it to the asset
+	// service's own limit.
+	MaxUploadBytes int64 `protobuf:"varint,13,opt,name=max_upload_bytes,json=maxUploadBytes,proto3" json:"max_upload_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
@@ -367,6 +370,13 @@ func (x *Plan) GetRateLimitPerMinute() int32 {
 func (x *Plan) GetTrialPeriodDays() int32 {
 	if x != nil {
 		return x.TrialPeriodDays
+	}
+	return 0
+}
+
+func (x *Plan) GetMaxUploadBytes() int64 {
+	if x != nil {
+		return x.MaxUploadBytes
 	}
 	return 0
 }
@@ -1629,9 +1639,12 @@ type GetEntitlementsResponse struct {
 	// a subscription get calendar months in UTC.
 	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
 	// When the billing period under way ends and quotas reset.
-	PeriodEnd     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PeriodEnd *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	// The largest file the user may upload, in bytes; 0 leaves it to the asset service's
+	// own limit.
+	MaxUploadBytes int64 `protobuf:"varint,8,opt,name=max_upload_bytes,json=maxUploadBytes,proto3" json:"max_upload_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetEntitlementsResponse) Reset() {
@@ -1711,6 +1724,13 @@ func (x *GetEntitlementsResponse) GetPeriodEnd() *timestamppb.Timestamp {
 		return x.PeriodEnd
 	}
 	return nil
+}
+
+func (x *GetEntitlementsResponse) GetMaxUploadBytes() int64 {
+	if x != nil {
+		return x.MaxUploadBytes
+	}
+	return 0
 }
 
 // ListSubscriptionsRequest pages through every subscription.
@@ -1845,7 +1865,7 @@ var File_backplane_subscription_v1_subscription_proto protoreflect.FileDescripto
 
 const file_backplane_subscription_v1_subscription_proto_rawDesc = "" +
 	"\n" +
-	",backplane/subscription/v1/subscription.proto\x12\x19backplane.subscription.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xcc\x04\n" +
+	",backplane/subscription/v1/subscription.proto\x12\x19backplane.subscription.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xf6\x04\n" +
 	"\x04Plan\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -1859,7 +1879,8 @@ const file_backplane_subscription_v1_subscription_proto_rawDesc = "" +
 	"\fquota_limits\x18\n" +
 	" \x03(\v20.backplane.subscription.v1.Plan.QuotaLimitsEntryR\vquotaLimits\x121\n" +
 	"\x15rate_limit_per_minute\x18\v \x01(\x05R\x12rateLimitPerMinute\x12*\n" +
-	"\x11trial_period_days\x18\f \x01(\x05R\x0ftrialPeriodDays\x1a>\n" +
+	"\x11trial_period_days\x18\f \x01(\x05R\x0ftrialPeriodDays\x12(\n" +
+	"\x10max_upload_bytes\x18\r \x01(\x03R\x0emaxUploadBytes\x1a>\n" +
 	"\x10QuotaLimitsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xbd\x05\n" +
@@ -1951,7 +1972,7 @@ const file_backplane_subscription_v1_subscription_proto_rawDesc = "" +
 	"\x04body\x18\x01 \x01(\v2\x14.google.api.HttpBodyB\x06\xbaH\x03\xc8\x01\x01R\x04body\"\x1d\n" +
 	"\x1bHandleStripeWebhookResponse\";\n" +
 	"\x16GetEntitlementsRequest\x12!\n" +
-	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"\xea\x03\n" +
+	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"\x94\x04\n" +
 	"\x17GetEntitlementsResponse\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12E\n" +
 	"\x06status\x18\x02 \x01(\x0e2-.backplane.subscription.v1.SubscriptionStatusR\x06status\x12f\n" +
@@ -1960,7 +1981,8 @@ const file_backplane_subscription_v1_subscription_proto_rawDesc = "" +
 	"\bfeatures\x18\x05 \x03(\tR\bfeatures\x12=\n" +
 	"\fperiod_start\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
 	"\n" +
-	"period_end\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\x1a>\n" +
+	"period_end\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\x12(\n" +
+	"\x10max_upload_bytes\x18\b \x01(\x03R\x0emaxUploadBytes\x1a>\n" +
 	"\x10QuotaLimitsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xf9\x01\n" +

@@ -1,0 +1,4 @@
+DROP TABLE stripe_events;
+DROP TABLE subscriptions;
+DROP SEQUENCE stripe_reads;
+DROP TABLE customers;
