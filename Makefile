@@ -25,7 +25,7 @@ build: ## Build bin/backplane.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/backplane
 
 .PHONY: test
-test: lint check-generated ## Lint, check generated code, run every test with the race detector.
+test: lint check-generated lint-openapi ## Lint, check generated code and the OpenAPI document, run every test with the race detector.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
 .PHONY: test-short
@@ -78,6 +78,17 @@ lint: protodeps ## buf lint and format check, golangci-lint (vet, staticcheck, g
 	$(GOLANGCI) run --enable-only govet,staticcheck ./...
 	@out="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))"; \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Redocly CLI is pinned exactly in tools/openapi-lint/package.json and its lock file;
+# npm ci installs it from npm's cache when it is there (a cold install took 2 s).
+OPENAPI_LINT := tools/openapi-lint
+
+.PHONY: lint-openapi
+lint-openapi: ## Lint gen/openapi/backplane.openapi.json with Redocly CLI (zero findings allowed).
+	npm ci --prefix $(OPENAPI_LINT) --prefer-offline --no-audit --no-fund --loglevel=error
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		$(OPENAPI_LINT)/node_modules/.bin/redocly lint --config $(OPENAPI_LINT)/redocly.yaml \
+		--format=stylish gen/openapi/backplane.openapi.json
 
 .PHONY: tools
 tools: ## Build every pinned tool ahead of time.
