@@ -34,7 +34,10 @@ func TestRESTValidatesAtTheEdge(t *testing.T) {
 	for _, v := range violations {
 		fields[v.(map[string]any)["field"].(string)] = true
 	}
-	require.Equal(t, map[string]bool{"email": true, "password": true, "display_name": true}, fields)
+	require.Equal(t, map[string]bool{"email": true, "password": true, "displayName": true}, fields,
+		"fields are named as a JSON client writes them")
+	require.Contains(t, body["message"], "displayName: ", "and so does the message")
+	require.NotContains(t, body["message"], "display_name")
 	require.Zero(t, h.backend.signups.Load(), "an invalid request never reaches the service")
 
 	resp, _ = h.do(t, http.MethodPost, "/v1/auth/signup", `{"email":"ada@example.com","password":"correct horse","displayName":"Ada"}`, nil)

@@ -73,7 +73,7 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, er
 		}
 	}
 	top := http.NewServeMux()
-	top.Handle("/", bodyLimit(cfg.MaxBodyBytes, mux))
+	top.Handle("/", bodyLimit(cfg.MaxBodyBytes, keepBodies(mux)))
 	docs, err := docsHandler(cfg.PublicURL)
 	if err != nil {
 		return nil, err

@@ -283,13 +283,17 @@ func (c *contracts) apply(doc *object) error {
 			}
 			opTags, _ := op.vals["tags"].([]any)
 			for _, t := range opTags {
-				used[t.(string)] = true //nolint:forcetypeassert // operation checked every tag is a declared name
+				name, _ := t.(string)
+				used[name] = true
 			}
 		}
 	}
 	// The upstream generator also lists a tag per service, which no operation uses once
 	// every RPC names its own.
-	tags = slices.DeleteFunc(tags, func(t any) bool { return !used[t.(*object).str("name")] }) //nolint:forcetypeassert // checked above
+	tags = slices.DeleteFunc(tags, func(t any) bool {
+		tag, _ := t.(*object)
+		return !used[tag.str("name")]
+	})
 	doc.set("tags", tags)
 	if err := mergeEquivalentPaths(paths); err != nil {
 		return err

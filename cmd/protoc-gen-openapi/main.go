@@ -23,6 +23,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -85,7 +86,7 @@ func run(in io.Reader, out io.Writer) error {
 
 // runInner hands the request to protoc-gen-openapiv3 and returns its answer.
 func runInner(req []byte) (*pluginpb.CodeGeneratorResponse, error) {
-	cmd := exec.Command(innerCommand[0], innerCommand[1:]...) //nolint:gosec // a fixed command, pinned in tools/go.mod
+	cmd := exec.CommandContext(context.Background(), innerCommand[0], innerCommand[1:]...)
 	cmd.Stdin = bytes.NewReader(req)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
