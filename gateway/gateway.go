@@ -87,22 +87,29 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	var names []string
 	for _, desc := range serviceDescs(routes) {
 		srv.Registrar().RegisterService(desc, struct{}{})
+		names = append(names, desc.ServiceName)
 	}
 	if err := registerReflection(srv.Registrar(), routes); err != nil {
 		return nil, err
 	}
 
+	browser, err := browserRPC(srv.Registrar(), names)
+	if err != nil {
+		return nil, err
+	}
 	conn := &chainConn{routes: routes, unary: srv.UnaryChain(), stream: srv.StreamChain()}
-	rest, err := newREST(ctx, cfg, conn)
+	rest, err := newREST(ctx, cfg, conn, browser, names)
 	if err != nil {
 		return nil, err
 	}
 	return &Gateway{rest: rest, grpc: srv}, nil
 }
 
-// REST is the REST front door.
+// REST is the REST front door. It also takes gRPC-Web and Connect calls to the gRPC
+// front door's services, at their method paths, for browsers.
 func (g *Gateway) REST() http.Handler { return g.rest }
 
 // GRPC is the native gRPC front door.
