@@ -38,6 +38,10 @@ type Config struct {
 	TLS bool
 	// RateLimit limits callers; nil admits everyone (tests of other policies).
 	RateLimit *RateLimitConfig
+	// DevPages serves minimal /verify-email and /reset-password pages, which complete
+	// the emailed links' flows in a browser: for `backplane dev` only, where the product
+	// has no pages of its own yet.
+	DevPages bool
 	// PublicURL is where users reach the product (BACKPLANE_PUBLIC_URL): the server the
 	// served OpenAPI document names. Empty keeps the document's own.
 	PublicURL string

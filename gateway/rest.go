@@ -82,6 +82,9 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn, browser http.Hand
 	top.Handle("GET /openapi.json", docs)
 	top.Handle("GET /docs", docs)
 	top.Handle("GET /docs/", docs)
+	if cfg.DevPages {
+		mountDevPages(top)
+	}
 	rpc := bodyLimit(cfg.MaxBodyBytes, browser)
 	methodPaths := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isBrowserRPC(r) {

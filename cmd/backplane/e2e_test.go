@@ -88,8 +88,14 @@ type devProcess struct {
 // startDev runs `backplane dev` against databaseURL and waits until /readyz answers 200.
 func startDev(t testing.TB, databaseURL string, env ...string) *devProcess {
 	t.Helper()
-	p := &devProcess{out: &syncBuffer{}, http: freeAddr(t), grpc: freeAddr(t), admin: freeAddr(t), dataDir: t.TempDir(), exited: make(chan error, 1)}
-	p.cmd = exec.Command(binary, "dev")
+	return startDevIn(t, databaseURL, t.TempDir(), nil, env...)
+}
+
+// startDevIn runs `backplane dev args...` with dataDir as its data dir.
+func startDevIn(t testing.TB, databaseURL, dataDir string, args []string, env ...string) *devProcess {
+	t.Helper()
+	p := &devProcess{out: &syncBuffer{}, http: freeAddr(t), grpc: freeAddr(t), admin: freeAddr(t), dataDir: dataDir, exited: make(chan error, 1)}
+	p.cmd = exec.Command(binary, append([]string{"dev"}, args...)...)
 	p.cmd.Env = append(os.Environ(),
 		"BACKPLANE_DATABASE_URL="+databaseURL,
 		"BACKPLANE_HTTP_ADDR="+p.http,
@@ -120,7 +126,9 @@ func startDev(t testing.TB, databaseURL string, env ...string) *devProcess {
 		resp, err := http.Get("http://" + p.admin + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// /readyz answers before the checks are registered: wait for the line that
+			// says everything started, too.
+			if resp.StatusCode == http.StatusOK && strings.Contains(p.out.String(), "backplane dev is up") {
 				p.readyFor = time.Since(p.started)
 				return p
 			}
