@@ -16,9 +16,16 @@ GOTESTFLAGS ?=
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# DEV_ARGS are passed to `backplane dev`: `make run DEV_ARGS=--reset` starts from an
+# empty dev database and mailbox.
+DEV_ARGS ?=
+
 .PHONY: run
-run: build ## Start the whole system on embedded defaults (backplane dev).
-	./$(BIN) dev
+run: ## Start the whole system on embedded defaults (backplane dev); the first build takes minutes.
+	@echo "==> building $(BIN) (the first build compiles every dependency: a few minutes; each package is listed as it compiles)"
+	$(GO) build -v -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/backplane
+	@echo "==> starting backplane dev: REST http://localhost:8080, gRPC localhost:9090, admin http://localhost:8081 (Ctrl-C stops it)"
+	./$(BIN) dev $(DEV_ARGS)
 
 .PHONY: build
 build: ## Build bin/backplane.
@@ -132,5 +139,10 @@ helm-test: deploy-tools ## Lint, render and validate the Helm chart; check the a
 	$(GO) test -count=1 ./deploy/...
 
 # The deploy tests build the tools themselves when needed; building them first keeps that
-# cold build (a few minutes) out of the tests' time limit.
-test: deploy-tools
+# cold build (a few minutes) out of the tests' time limit. The same goes for grpcurl,
+# which the README's quickstart runs (cmd/backplane/readme_test.go).
+test: deploy-tools quickstart-tools
+
+.PHONY: quickstart-tools
+quickstart-tools: ## Build grpcurl (pinned in tools/go.mod), which the README's quickstart runs.
+	$(TOOL) grpcurl -version
