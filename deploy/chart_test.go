@@ -94,8 +94,11 @@ type (
 		MountPath string `yaml:"mountPath"`
 	}
 	volume struct {
-		Name     string         `yaml:"name"`
-		EmptyDir map[string]any `yaml:"emptyDir"`
+		Name      string         `yaml:"name"`
+		EmptyDir  map[string]any `yaml:"emptyDir"`
+		ConfigMap *struct {
+			Name string `yaml:"name"`
+		} `yaml:"configMap"`
 	}
 	deployment struct {
 		Spec struct {

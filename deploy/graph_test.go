@@ -83,11 +83,14 @@ func readVariables(t testing.TB) []string {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, dir := range []string{"cmd", "gateway", "internal", "services"} {
-		err := filepath.WalkDir(filepath.Join(repoRoot, dir), func(path string, d fs.DirEntry, err error) error {
+		root, err := os.OpenRoot(filepath.Join(repoRoot, dir))
+		require.NoError(t, err)
+		fsys := root.FS()
+		err = fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 				return err
 			}
-			b, err := os.ReadFile(path)
+			b, err := fs.ReadFile(fsys, path)
 			if err != nil {
 				return err
 			}
@@ -99,6 +102,7 @@ func readVariables(t testing.TB) []string {
 			return nil
 		})
 		require.NoError(t, err)
+		require.NoError(t, root.Close())
 	}
 	out := make([]string, 0, len(seen))
 	for v := range seen {

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +46,7 @@ func parseDockerfile(t testing.TB, file string) []stage {
 	t.Helper()
 	f, err := os.Open(file)
 	require.NoError(t, err)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var (
 		stages []stage
 		buf    strings.Builder
@@ -219,7 +221,7 @@ func TestBuildContextHoldsTheBuildAndNoCredentials(t *testing.T) {
 		assert.True(t, d.excluded(p), "%s must stay out of the build context", p)
 	}
 
-	cmd := exec.Command("go", "list", "-deps", "-json=Dir,Module,GoFiles,EmbedFiles", "./cmd/backplane")
+	cmd := exec.CommandContext(t.Context(), "go", "list", "-deps", "-json=Dir,Module,GoFiles,EmbedFiles", "./cmd/backplane")
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.Output()
@@ -266,7 +268,8 @@ func staticBinary(t testing.TB) string {
 			return
 		}
 		staticBuild.path = filepath.Join(dir, "backplane")
-		staticBuild.out, staticBuild.err = runErr("make", "--no-print-directory", "static", "BIN="+staticBuild.path, "VERSION=v0.0.0-deploytest")
+		// Built once for every test, so bound by none of their contexts.
+		staticBuild.out, staticBuild.err = runErr(context.Background(), "make", "--no-print-directory", "static", "BIN="+staticBuild.path, "VERSION=v0.0.0-deploytest")
 	})
 	require.NoError(t, staticBuild.err, staticBuild.out)
 	return staticBuild.path
@@ -278,7 +281,7 @@ func TestStaticBinary(t *testing.T) {
 
 	f, err := elf.Open(bin)
 	require.NoError(t, err)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	for _, p := range f.Progs {
 		assert.NotEqual(t, elf.PT_INTERP, p.Type, "a dynamic loader is requested: the binary is not static")
 		assert.NotEqual(t, elf.PT_DYNAMIC, p.Type, "the binary has a dynamic section")
@@ -297,7 +300,7 @@ func TestStaticBinary(t *testing.T) {
 	assert.Equal(t, "true", settings["-trimpath"])
 	assert.Equal(t, "github.com/backplane/backplane/cmd/backplane", info.Path)
 
-	out, err := exec.Command(bin, "version").CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), bin, "version").CombinedOutput()
 	require.NoError(t, err, string(out))
 	assert.Equal(t, "backplane v0.0.0-deploytest\n", string(out), "the version is stamped with -X main.version")
 }
@@ -345,7 +348,19 @@ func TestTheBinaryAcceptsTheChartsConfiguration(t *testing.T) {
 				env[k] = "127.0.0.1:0"
 			}
 			env["BACKPLANE_DATA_DIR"] = t.TempDir()
-			r := started{name: vs.name + "/" + piece, cmd: exec.Command(bin, pod.Spec.Containers[0].Args...), out: &bytes.Buffer{}, done: make(chan error, 1)}
+			if _, ok := env["BACKPLANE_CATALOG_FILE"]; ok {
+				// The chart mounts its catalogue ConfigMap there; here it is a file
+				// with the same content, so the binary validates what the chart ships.
+				var cat configMap
+				find(t, objs, "ConfigMap", "bp-backplane-catalog").decode(t, &cat)
+				path := filepath.Join(t.TempDir(), "catalog.yaml")
+				require.NoError(t, os.WriteFile(path, []byte(cat.Data["catalog.yaml"]), 0o600))
+				env["BACKPLANE_CATALOG_FILE"] = path
+				require.True(t, slices.ContainsFunc(pod.Spec.Volumes, func(v volume) bool {
+					return v.ConfigMap != nil && v.ConfigMap.Name == "bp-backplane-catalog"
+				}), "%s: the catalogue ConfigMap is mounted", piece)
+			}
+			r := started{name: vs.name + "/" + piece, cmd: exec.CommandContext(t.Context(), bin, pod.Spec.Containers[0].Args...), out: &bytes.Buffer{}, done: make(chan error, 1)}
 			for k, v := range env {
 				r.cmd.Env = append(r.cmd.Env, k+"="+v)
 			}
@@ -368,7 +383,7 @@ func TestTheBinaryAcceptsTheChartsConfiguration(t *testing.T) {
 			assert.Contains(t, r.out.String(), "backplane serve failed", "%s stopped before reaching its dependencies:\n%s", r.name, r.out)
 		default:
 			_ = r.cmd.Process.Kill()
-			<-r.done
+			t.Logf("%s still running after 3s, killed: %v", r.name, <-r.done)
 		}
 	}
 }

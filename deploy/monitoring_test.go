@@ -319,7 +319,7 @@ func devMesh(t *testing.T, env ...string) (rest, admin string) {
 	free := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
-		defer l.Close()
+		defer func() { _ = l.Close() }()
 		return l.Addr().String()
 	}
 	rest, admin = free(), free()
@@ -346,7 +346,7 @@ func devMesh(t *testing.T, env ...string) (rest, admin string) {
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get("http://" + admin + "/readyz")
+		resp, err := get(t.Context(), "http://"+admin+"/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -369,9 +369,9 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // scrape reads /metrics and returns each metric's label names.
 func scrape(t testing.TB, admin string) map[string]map[string]bool {
 	t.Helper()
-	resp, err := http.Get("http://" + admin + "/metrics")
+	resp, err := get(t.Context(), "http://"+admin+"/metrics")
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	out := map[string]map[string]bool{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -405,7 +405,10 @@ func TestMonitoringReadsMetricsTheBinaryExports(t *testing.T) {
 	t.Parallel()
 	rest, admin := devMesh(t)
 	post := func(path, body string) {
-		resp, err := http.Post("http://"+rest+path, "application/json", strings.NewReader(body))
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+rest+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
@@ -415,7 +418,7 @@ func TestMonitoringReadsMetricsTheBinaryExports(t *testing.T) {
 	post("/webhooks/stripe", `{}`)
 	// Past the default anonymous limit (60/m), so that calls are refused too.
 	for range 70 {
-		resp, err := http.Get("http://" + rest + "/v1/plans")
+		resp, err := get(t.Context(), "http://"+rest+"/v1/plans")
 		require.NoError(t, err)
 		_ = resp.Body.Close()
 	}
@@ -466,4 +469,13 @@ func TestMonitoringReadsMetricsTheBinaryExports(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(src), `"backplane.ratelimit.redis_failures"`, "the counter the Redis alert reads is gone")
 	assert.True(t, slices.ContainsFunc(exprs, func(e string) bool { return strings.Contains(e, "backplane_ratelimit_redis_failures_total") }))
+}
+
+// get is http.Get bound to ctx.
+func get(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return http.DefaultClient.Do(req)
 }

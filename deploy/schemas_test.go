@@ -40,7 +40,7 @@ func moduleDir(t testing.TB, module, sum string) string {
 	if dir, ok := moduleDirs.Load(module); ok {
 		return dir.(string)
 	}
-	cmd := exec.Command("go", "mod", "download", "-json", module)
+	cmd := exec.CommandContext(t.Context(), "go", "mod", "download", "-json", module)
 	cmd.Dir = t.TempDir() // outside any module, so no go.mod or go.sum is touched
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	var stderr bytes.Buffer
@@ -227,7 +227,7 @@ func kubeconform(t testing.TB, kubeVersion, sum, manifests string) (string, erro
 	}
 	file := filepath.Join(dir, "manifests.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(manifests), 0o644))
-	return runErr(tool(t, "kubeconform"),
+	return runErr(t.Context(), tool(t, "kubeconform"),
 		"-strict", "-summary",
 		"-kubernetes-version", kubeVersion,
 		"-schema-location", filepath.Join(dir, "{{ .ResourceKind }}{{ .KindSuffix }}.json"),
@@ -304,7 +304,7 @@ spec:
 		"duplicated key": {strings.Replace(fmt.Sprintf(base, ""), "metadata: {name: x}", "metadata: {name: x, name: y}", 1), `key "name" already set`},
 	} {
 		out, err := kubeconform(t, kv.version, kv.sum, c.doc)
-		assert.Error(t, err, "%s passed validation\n%s", name, out)
+		require.Error(t, err, "%s passed validation\n%s", name, out)
 		assert.Contains(t, out, c.want, name)
 	}
 }

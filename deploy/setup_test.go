@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -68,7 +69,8 @@ func tool(t testing.TB, name string) string {
 	deployTools.once.Do(func() {
 		deployTools.paths = map[string]string{}
 		for _, n := range []string{"helm", "promtool", "kubeconform"} {
-			cmd := exec.Command("go", "-C", filepath.Join(repoRoot, "deploy", "tools"), "tool", "-n", n)
+			// Built once for every test, so bound by none of their contexts.
+			cmd := exec.CommandContext(context.Background(), "go", "-C", filepath.Join(repoRoot, "deploy", "tools"), "tool", "-n", n)
 			cmd.Env = append(os.Environ(), "GOWORK=off")
 			if n == "promtool" {
 				// promtool without Prometheus' service-discovery plugins (cloud SDKs it
@@ -79,7 +81,7 @@ func tool(t testing.TB, name string) string {
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
 			if err != nil {
-				deployTools.err = fmt.Errorf("build %s (go tool in deploy/tools): %v\n%s", n, err, stderr.String())
+				deployTools.err = fmt.Errorf("build %s (go tool in deploy/tools): %w\n%s", n, err, stderr.String())
 				return
 			}
 			deployTools.paths[n] = strings.TrimSpace(string(out))
@@ -92,13 +94,14 @@ func tool(t testing.TB, name string) string {
 // run runs a command and returns its combined output, failing the test when it fails.
 func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	out, err := runErr(name, args...)
+	out, err := runErr(t.Context(), name, args...)
 	require.NoError(t, err, "%s %s\n%s", filepath.Base(name), strings.Join(args, " "), out)
 	return out
 }
 
-func runErr(name string, args ...string) (string, error) {
-	cmd := exec.Command(name, args...)
+// runErr runs a command in the repository's root and returns its combined output.
+func runErr(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = repoRoot
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -124,7 +127,7 @@ func renderText(t testing.TB, valuesFile string, set ...string) (string, error) 
 	t.Helper()
 	args := append([]string{"template", "bp", chartDir, "--namespace", "apps"}, helmArgs(valuesFile, kubeVersions[0].version, set...)...)
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(tool(t, "helm"), args...)
+	cmd := exec.CommandContext(t.Context(), tool(t, "helm"), args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stderr.String(), fmt.Errorf("helm template: %w: %s", err, stderr.String())

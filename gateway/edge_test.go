@@ -19,30 +19,34 @@ import (
 	"github.com/backplane/backplane/gateway"
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/clientip"
+	"github.com/backplane/backplane/internal/scenario"
 )
 
 func TestRESTValidatesAtTheEdge(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	resp, body := h.do(t, http.MethodPost, "/v1/auth/signup", `{"email":"nope","password":"x","displayName":""}`, nil)
-	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	require.EqualValues(t, codes.InvalidArgument, body["code"])
-	details := body["details"].([]any)
-	require.Len(t, details, 1)
-	violations := details[0].(map[string]any)["fieldViolations"].([]any)
-	fields := map[string]bool{}
-	for _, v := range violations {
-		fields[v.(map[string]any)["field"].(string)] = true
-	}
-	require.Equal(t, map[string]bool{"email": true, "password": true, "displayName": true}, fields,
-		"fields are named as a JSON client writes them")
-	require.Contains(t, body["message"], "displayName: ", "and so does the message")
-	require.NotContains(t, body["message"], "display_name")
-	require.Zero(t, h.backend.signups.Load(), "an invalid request never reaches the service")
-
-	resp, _ = h.do(t, http.MethodPost, "/v1/auth/signup", `{"email":"ada@example.com","password":"correct horse","displayName":"Ada"}`, nil)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.EqualValues(t, 1, h.backend.signups.Load())
+	scenario.Step(t, "an invalid request never reaches the service", func(t *testing.T) {
+		resp, body := h.do(t, http.MethodPost, "/v1/auth/signup", `{"email":"nope","password":"x","displayName":""}`, nil)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		require.EqualValues(t, codes.InvalidArgument, body["code"])
+		details := body["details"].([]any)
+		require.Len(t, details, 1)
+		violations := details[0].(map[string]any)["fieldViolations"].([]any)
+		fields := map[string]bool{}
+		for _, v := range violations {
+			fields[v.(map[string]any)["field"].(string)] = true
+		}
+		require.Equal(t, map[string]bool{"email": true, "password": true, "displayName": true}, fields,
+			"fields are named as a JSON client writes them")
+		require.Contains(t, body["message"], "displayName: ", "and so does the message")
+		require.NotContains(t, body["message"], "display_name")
+		require.Zero(t, h.backend.signups.Load(), "an invalid request never reaches the service")
+	})
+	scenario.Step(t, "a valid one does", func(t *testing.T) {
+		resp, _ := h.do(t, http.MethodPost, "/v1/auth/signup", `{"email":"ada@example.com","password":"correct horse","displayName":"Ada"}`, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.EqualValues(t, 1, h.backend.signups.Load())
+	})
 }
 
 func TestRESTStreamsServerStreams(t *testing.T) {
@@ -79,30 +83,36 @@ func TestBodyLimit(t *testing.T) {
 	h := setup(t, func(c *gateway.Config) { c.MaxBodyBytes = 64 })
 	big := `{"email":"ada@example.com","password":"` + strings.Repeat("x", 100) + `","displayName":"Ada"}`
 
-	resp, body := h.do(t, http.MethodPost, "/v1/auth/signup", big, nil)
-	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
-	require.EqualValues(t, codes.ResourceExhausted, body["code"])
-
+	t.Run("with a Content-Length", func(t *testing.T) {
+		resp, body := h.do(t, http.MethodPost, "/v1/auth/signup", big, nil)
+		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+		require.EqualValues(t, codes.ResourceExhausted, body["code"])
+	})
 	// Without a Content-Length the body is cut off as it streams in.
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.rest.URL+"/v1/auth/signup", io.MultiReader(strings.NewReader(big)))
-	require.NoError(t, err)
-	req.ContentLength = -1
-	r2, _ := send(t, req)
-	require.Equal(t, http.StatusRequestEntityTooLarge, r2.StatusCode)
+	t.Run("streamed, without one", func(t *testing.T) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.rest.URL+"/v1/auth/signup", io.MultiReader(strings.NewReader(big)))
+		require.NoError(t, err)
+		req.ContentLength = -1
+		r2, _ := send(t, req)
+		require.Equal(t, http.StatusRequestEntityTooLarge, r2.StatusCode)
+	})
 	require.Zero(t, h.backend.signups.Load())
 }
 
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
-	h := setup(t, func(c *gateway.Config) { c.TLS = true })
-	resp, _ := h.do(t, http.MethodGet, "/v1/users/me", "", nil)
-	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
-	require.Contains(t, resp.Header.Get("Strict-Transport-Security"), "max-age=")
-	require.Empty(t, resp.Header.Get("Server"))
-
-	plain := setup(t)
-	resp, _ = plain.do(t, http.MethodGet, "/v1/users/me", "", nil)
-	require.Empty(t, resp.Header.Get("Strict-Transport-Security"), "no HSTS without TLS")
+	t.Run("with TLS", func(t *testing.T) {
+		h := setup(t, func(c *gateway.Config) { c.TLS = true })
+		resp, _ := h.do(t, http.MethodGet, "/v1/users/me", "", nil)
+		require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+		require.Contains(t, resp.Header.Get("Strict-Transport-Security"), "max-age=")
+		require.Empty(t, resp.Header.Get("Server"))
+	})
+	t.Run("without", func(t *testing.T) {
+		plain := setup(t)
+		resp, _ := plain.do(t, http.MethodGet, "/v1/users/me", "", nil)
+		require.Empty(t, resp.Header.Get("Strict-Transport-Security"), "no HSTS without TLS")
+	})
 }
 
 func TestCORS(t *testing.T) {
@@ -110,7 +120,7 @@ func TestCORS(t *testing.T) {
 	h := setup(t, func(c *gateway.Config) {
 		c.CORS = gateway.CORSConfig{AllowedOrigins: []string{"https://app.example.com"}, MaxAge: 10 * time.Minute}
 	})
-	preflight := func(origin string) reply {
+	preflight := func(t *testing.T, origin string) reply {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodOptions, h.rest.URL+"/v1/auth/login", nil)
 		require.NoError(t, err)
 		req.Header.Set("Origin", origin)
@@ -119,21 +129,25 @@ func TestCORS(t *testing.T) {
 		resp, _ := send(t, req)
 		return resp
 	}
-	resp := preflight("https://app.example.com")
-	require.Equal(t, http.StatusNoContent, resp.StatusCode)
-	require.Equal(t, "https://app.example.com", resp.Header.Get("Access-Control-Allow-Origin"))
-	require.Contains(t, resp.Header.Get("Access-Control-Allow-Methods"), "POST")
-	require.Equal(t, "600", resp.Header.Get("Access-Control-Max-Age"))
-
-	resp = preflight("https://evil.example.net")
-	require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))
-
-	resp, _ = h.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"Origin": {"https://app.example.com"}})
-	require.Equal(t, "https://app.example.com", resp.Header.Get("Access-Control-Allow-Origin"))
-	exposed := resp.Header.Get("Access-Control-Expose-Headers")
-	for _, hdr := range []string{"Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset", "X-Request-Id"} {
-		require.Contains(t, strings.ToLower(exposed), strings.ToLower(hdr))
-	}
+	t.Run("an allowed origin's preflight", func(t *testing.T) {
+		resp := preflight(t, "https://app.example.com")
+		require.Equal(t, http.StatusNoContent, resp.StatusCode)
+		require.Equal(t, "https://app.example.com", resp.Header.Get("Access-Control-Allow-Origin"))
+		require.Contains(t, resp.Header.Get("Access-Control-Allow-Methods"), "POST")
+		require.Equal(t, "600", resp.Header.Get("Access-Control-Max-Age"))
+	})
+	t.Run("another origin's preflight", func(t *testing.T) {
+		resp := preflight(t, "https://evil.example.net")
+		require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))
+	})
+	t.Run("an allowed origin's request sees the headers it needs", func(t *testing.T) {
+		resp, _ := h.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"Origin": {"https://app.example.com"}})
+		require.Equal(t, "https://app.example.com", resp.Header.Get("Access-Control-Allow-Origin"))
+		exposed := resp.Header.Get("Access-Control-Expose-Headers")
+		for _, hdr := range []string{"Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset", "X-Request-Id"} {
+			require.Contains(t, strings.ToLower(exposed), strings.ToLower(hdr))
+		}
+	})
 }
 
 func TestCORSRefusesWildcard(t *testing.T) {
@@ -149,50 +163,58 @@ func TestCORSRefusesWildcard(t *testing.T) {
 
 func TestClientIPReachesServicesOnlyFromTrustedProxies(t *testing.T) {
 	t.Parallel()
-	trusting := setup(t, func(c *gateway.Config) {
-		r, err := clientip.NewResolver([]string{"127.0.0.0/8"})
-		require.NoError(t, err)
-		c.ClientIP = r
+	t.Run("from a trusted proxy", func(t *testing.T) {
+		trusting := setup(t, func(c *gateway.Config) {
+			r, err := clientip.NewResolver([]string{"127.0.0.0/8"})
+			require.NoError(t, err)
+			c.ClientIP = r
+		})
+		_, body := trusting.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"X-Forwarded-For": {"198.51.100.7"}})
+		require.Equal(t, "198.51.100.7", body["user"].(map[string]any)["email"])
 	})
-	_, body := trusting.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"X-Forwarded-For": {"198.51.100.7"}})
-	require.Equal(t, "198.51.100.7", body["user"].(map[string]any)["email"])
-
-	untrusting := setup(t)
-	_, body = untrusting.do(t, http.MethodGet, "/v1/users/me", "", http.Header{
-		"X-Forwarded-For":                     {"198.51.100.7"},
-		"Grpc-Metadata-X-Backplane-Client-Ip": {"6.6.6.6"},
+	t.Run("from anyone else", func(t *testing.T) {
+		untrusting := setup(t)
+		_, body := untrusting.do(t, http.MethodGet, "/v1/users/me", "", http.Header{
+			"X-Forwarded-For":                     {"198.51.100.7"},
+			"Grpc-Metadata-X-Backplane-Client-Ip": {"6.6.6.6"},
+		})
+		require.Equal(t, "127.0.0.1", body["user"].(map[string]any)["email"], "an untrusted header and a forged metadata key are ignored")
 	})
-	require.Equal(t, "127.0.0.1", body["user"].(map[string]any)["email"], "an untrusted header and a forged metadata key are ignored")
 }
 
 func TestOpenAPIAndDocs(t *testing.T) {
 	t.Parallel()
 	h := setup(t, func(c *gateway.Config) { c.PublicURL = "https://api.example.com" })
-	resp, spec := h.do(t, http.MethodGet, "/openapi.json", "", nil)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, "3.1.0", spec["openapi"])
-	paths := spec["paths"].(map[string]any)
-	require.Contains(t, paths, "/v1/auth/login")
-	require.Contains(t, paths, "/v1/notifications")
-	require.Equal(t, []any{map[string]any{"url": "https://api.example.com"}}, spec["servers"],
-		"clients generated from the served document call this deployment")
-
+	t.Run("the spec", func(t *testing.T) {
+		resp, spec := h.do(t, http.MethodGet, "/openapi.json", "", nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "3.1.0", spec["openapi"])
+		paths := spec["paths"].(map[string]any)
+		require.Contains(t, paths, "/v1/auth/login")
+		require.Contains(t, paths, "/v1/notifications")
+		require.Equal(t, []any{map[string]any{"url": "https://api.example.com"}}, spec["servers"],
+			"clients generated from the served document call this deployment")
+	})
 	for _, path := range []string{"/docs", "/docs/"} {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.rest.URL+path, nil)
-		require.NoError(t, err)
-		docs, page := send(t, req)
-		require.Equal(t, http.StatusOK, docs.StatusCode, path)
-		require.Contains(t, docs.Header.Get("Content-Type"), "text/html")
-		require.Contains(t, docs.Header.Get("Content-Security-Policy"), "script-src 'self';", "no inline script runs")
-		require.Contains(t, string(page), `<script src="/docs/docs.js"></script>`)
-		require.NotContains(t, string(page), "https://", "the page loads nothing from elsewhere")
+		t.Run("the docs page at "+path, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.rest.URL+path, nil)
+			require.NoError(t, err)
+			docs, page := send(t, req)
+			require.Equal(t, http.StatusOK, docs.StatusCode)
+			require.Contains(t, docs.Header.Get("Content-Type"), "text/html")
+			require.Contains(t, docs.Header.Get("Content-Security-Policy"), "script-src 'self';", "no inline script runs")
+			require.Contains(t, string(page), `<script src="/docs/docs.js"></script>`)
+			require.NotContains(t, string(page), "https://", "the page loads nothing from elsewhere")
+		})
 	}
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.rest.URL+"/docs/docs.js", nil)
-	require.NoError(t, err)
-	script, js := send(t, req)
-	require.Equal(t, http.StatusOK, script.StatusCode)
-	require.Contains(t, string(js), `fetch("/openapi.json")`, "an absolute URL, which /docs/ resolves too")
-	require.NotContains(t, string(js), "https://", "the script loads nothing from elsewhere")
+	t.Run("the docs script", func(t *testing.T) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.rest.URL+"/docs/docs.js", nil)
+		require.NoError(t, err)
+		script, js := send(t, req)
+		require.Equal(t, http.StatusOK, script.StatusCode)
+		require.Contains(t, string(js), `fetch("/openapi.json")`, "an absolute URL, which /docs/ resolves too")
+		require.NotContains(t, string(js), "https://", "the script loads nothing from elsewhere")
+	})
 }
 
 func TestOpenAPIKeepsTheGeneratedServerWithoutAPublicURL(t *testing.T) {

@@ -201,48 +201,55 @@ func (h *harness) do(t *testing.T, method, path, body string, header http.Header
 func TestRESTForwardsAndCarriesRequestID(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	resp, body := h.do(t, http.MethodGet, "/v1/users/me", "", http.Header{
-		"X-Request-Id":  {"req-123"},
-		"Authorization": {"Bearer abc"},
+	t.Run("the request id and the credential reach the service", func(t *testing.T) {
+		resp, body := h.do(t, http.MethodGet, "/v1/users/me", "", http.Header{
+			"X-Request-Id":  {"req-123"},
+			"Authorization": {"Bearer abc"},
+		})
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "req-123", resp.Header.Get("X-Request-Id"))
+		user := body["user"].(map[string]any)
+		require.Equal(t, "req-123", user["id"], "the request id reaches the service")
+		require.Equal(t, "Bearer abc", user["displayName"], "the credential reaches the service")
+		require.Equal(t, false, user["emailVerified"], "unpopulated fields are emitted in lowerCamelCase")
 	})
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, "req-123", resp.Header.Get("X-Request-Id"))
-	user := body["user"].(map[string]any)
-	require.Equal(t, "req-123", user["id"], "the request id reaches the service")
-	require.Equal(t, "Bearer abc", user["displayName"], "the credential reaches the service")
-	require.Equal(t, false, user["emailVerified"], "unpopulated fields are emitted in lowerCamelCase")
-
-	resp, body = h.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"X-Request-Id": {"bad id; with spaces"}})
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	minted := resp.Header.Get("X-Request-Id")
-	require.Len(t, minted, 32, "an unfit request id is replaced")
-	require.Equal(t, minted, body["user"].(map[string]any)["id"])
+	t.Run("an unfit request id is replaced", func(t *testing.T) {
+		resp, body := h.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"X-Request-Id": {"bad id; with spaces"}})
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		minted := resp.Header.Get("X-Request-Id")
+		require.Len(t, minted, 32, "an unfit request id is replaced")
+		require.Equal(t, minted, body["user"].(map[string]any)["id"])
+	})
 }
 
 func TestRESTErrorsAreJSONStatuses(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-
-	resp, body := h.do(t, http.MethodDelete, "/v1/auth/sessions/0b7c3f1e-9d7e-4f7a-8a8e-2f1d6f1a9c11", "", nil)
-	require.Equal(t, http.StatusNotFound, resp.StatusCode)
-	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-	require.EqualValues(t, codes.NotFound, body["code"])
-	require.Equal(t, "session not found", body["message"])
-	details := body["details"].([]any)
-	require.Len(t, details, 1)
-	require.Equal(t, "SESSION_NOT_FOUND", details[0].(map[string]any)["reason"])
-
-	resp, body = h.do(t, http.MethodGet, "/v1/nowhere", "", nil)
-	require.Equal(t, http.StatusNotFound, resp.StatusCode)
-	require.EqualValues(t, codes.NotFound, body["code"])
-	require.Contains(t, body["message"], "/v1/nowhere")
-
-	resp, body = h.do(t, http.MethodPost, "/v1/auth/signup", `{"email": "a@b.co", `, nil)
-	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "malformed JSON is the client's error")
-	require.EqualValues(t, codes.InvalidArgument, body["code"])
-
-	resp, _ = h.do(t, http.MethodPost, "/v1/auth/signup", `{"email": "a@b.co", "pasword": "x"}`, nil)
-	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "unknown fields are refused")
+	t.Run("a service's error, with its details", func(t *testing.T) {
+		resp, body := h.do(t, http.MethodDelete, "/v1/auth/sessions/0b7c3f1e-9d7e-4f7a-8a8e-2f1d6f1a9c11", "", nil)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		require.EqualValues(t, codes.NotFound, body["code"])
+		require.Equal(t, "session not found", body["message"])
+		details := body["details"].([]any)
+		require.Len(t, details, 1)
+		require.Equal(t, "SESSION_NOT_FOUND", details[0].(map[string]any)["reason"])
+	})
+	t.Run("no route", func(t *testing.T) {
+		resp, body := h.do(t, http.MethodGet, "/v1/nowhere", "", nil)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+		require.EqualValues(t, codes.NotFound, body["code"])
+		require.Contains(t, body["message"], "/v1/nowhere")
+	})
+	t.Run("malformed JSON", func(t *testing.T) {
+		resp, body := h.do(t, http.MethodPost, "/v1/auth/signup", `{"email": "a@b.co", `, nil)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "malformed JSON is the client's error")
+		require.EqualValues(t, codes.InvalidArgument, body["code"])
+	})
+	t.Run("an unknown field", func(t *testing.T) {
+		resp, _ := h.do(t, http.MethodPost, "/v1/auth/signup", `{"email": "a@b.co", "pasword": "x"}`, nil)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "unknown fields are refused")
+	})
 }
 
 func TestInternalRPCsAreUnreachableAtTheEdge(t *testing.T) {
@@ -264,18 +271,21 @@ func TestInternalRPCsAreUnreachableAtTheEdge(t *testing.T) {
 func TestGRPCFrontDoorForwardsUnary(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-request-id", "grpc-req-1", "authorization", "Bearer t")
-	var header metadata.MD
-	resp, err := authv1.NewAuthServiceClient(h.grpc).GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{}, grpc.Header(&header))
-	require.NoError(t, err)
-	require.Equal(t, "grpc-req-1", resp.GetUser().GetId())
-	require.Equal(t, "Bearer t", resp.GetUser().GetDisplayName())
-	require.Equal(t, []string{"grpc-req-1"}, header.Get("x-request-id"))
-
-	_, err = authv1.NewAuthServiceClient(h.grpc).DeleteSession(context.Background(), &authv1.DeleteSessionRequest{SessionId: "0b7c3f1e-9d7e-4f7a-8a8e-2f1d6f1a9c11"})
-	st := status.Convert(err)
-	require.Equal(t, codes.NotFound, st.Code())
-	require.Len(t, st.Details(), 1, "details survive the proxy")
+	t.Run("the request id and the credential reach the service", func(t *testing.T) {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "x-request-id", "grpc-req-1", "authorization", "Bearer t")
+		var header metadata.MD
+		resp, err := authv1.NewAuthServiceClient(h.grpc).GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{}, grpc.Header(&header))
+		require.NoError(t, err)
+		require.Equal(t, "grpc-req-1", resp.GetUser().GetId())
+		require.Equal(t, "Bearer t", resp.GetUser().GetDisplayName())
+		require.Equal(t, []string{"grpc-req-1"}, header.Get("x-request-id"))
+	})
+	t.Run("an error's details survive the proxy", func(t *testing.T) {
+		_, err := authv1.NewAuthServiceClient(h.grpc).DeleteSession(context.Background(), &authv1.DeleteSessionRequest{SessionId: "0b7c3f1e-9d7e-4f7a-8a8e-2f1d6f1a9c11"})
+		st := status.Convert(err)
+		require.Equal(t, codes.NotFound, st.Code())
+		require.Len(t, st.Details(), 1, "details survive the proxy")
+	})
 }
 
 func TestGRPCFrontDoorValidatesBeforeForwarding(t *testing.T) {
@@ -299,32 +309,34 @@ func TestGRPCFrontDoorValidatesBeforeForwarding(t *testing.T) {
 func TestGRPCFrontDoorForwardsStreams(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-
-	stream, err := notificationv1.NewNotificationServiceClient(h.grpc).StreamNotifications(context.Background(), &notificationv1.StreamNotificationsRequest{})
-	require.NoError(t, err)
-	var got []int32
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	t.Run("a server stream", func(t *testing.T) {
+		stream, err := notificationv1.NewNotificationServiceClient(h.grpc).StreamNotifications(context.Background(), &notificationv1.StreamNotificationsRequest{})
 		require.NoError(t, err)
-		got = append(got, msg.GetUnreadCount())
-	}
-	require.Equal(t, []int32{1, 2, 3}, got)
-
-	up, err := assetv1.NewAssetServiceClient(h.grpc).UploadAsset(context.Background())
-	require.NoError(t, err)
-	require.NoError(t, up.Send(&assetv1.UploadAssetRequest{Payload: &assetv1.UploadAssetRequest_Metadata{Metadata: &assetv1.UploadAssetMetadata{
-		Filename: "a.txt", ContentType: "text/plain", SizeBytes: 10,
-	}}}))
-	for range 2 {
-		require.NoError(t, up.Send(&assetv1.UploadAssetRequest{Payload: &assetv1.UploadAssetRequest_Chunk{Chunk: []byte("hello")}}))
-	}
-	res, err := up.CloseAndRecv()
-	require.NoError(t, err)
-	require.Equal(t, "a.txt", res.GetAsset().GetFilename())
-	require.EqualValues(t, 10, res.GetAsset().GetSizeBytes())
+		var got []int32
+		for {
+			msg, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			got = append(got, msg.GetUnreadCount())
+		}
+		require.Equal(t, []int32{1, 2, 3}, got)
+	})
+	t.Run("a client stream", func(t *testing.T) {
+		up, err := assetv1.NewAssetServiceClient(h.grpc).UploadAsset(context.Background())
+		require.NoError(t, err)
+		require.NoError(t, up.Send(&assetv1.UploadAssetRequest{Payload: &assetv1.UploadAssetRequest_Metadata{Metadata: &assetv1.UploadAssetMetadata{
+			Filename: "a.txt", ContentType: "text/plain", SizeBytes: 10,
+		}}}))
+		for range 2 {
+			require.NoError(t, up.Send(&assetv1.UploadAssetRequest{Payload: &assetv1.UploadAssetRequest_Chunk{Chunk: []byte("hello")}}))
+		}
+		res, err := up.CloseAndRecv()
+		require.NoError(t, err)
+		require.Equal(t, "a.txt", res.GetAsset().GetFilename())
+		require.EqualValues(t, 10, res.GetAsset().GetSizeBytes())
+	})
 }
 
 func TestWebhookBodyAndSignatureArriveUntouched(t *testing.T) {

@@ -35,6 +35,7 @@ import (
 	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/internal/ratelimit"
 	"github.com/backplane/backplane/internal/redistest"
+	"github.com/backplane/backplane/internal/scenario"
 	"github.com/backplane/backplane/services"
 )
 
@@ -215,29 +216,32 @@ func TestPolicyMatrix(t *testing.T) {
 			md := methods.Get(i)
 			name := string(md.FullName())
 			checked++
-			switch access.PolicyOf(md).GetAudience() {
-			case accessv1.Audience_AUDIENCE_INTERNAL:
-				// Unreachable at the edge, whatever the credential.
-				for _, ctx := range []context.Context{context.Background(), withToken(s.token(t, "admin")), asService} {
-					require.Equal(t, codes.Unimplemented, s.grpcCall(t, ctx, md), name)
+			// One subtest per RPC, named for it, so a failure says which RPC let what through.
+			t.Run(name, func(t *testing.T) {
+				switch access.PolicyOf(md).GetAudience() {
+				case accessv1.Audience_AUDIENCE_INTERNAL:
+					// Unreachable at the edge, whatever the credential.
+					for _, ctx := range []context.Context{context.Background(), withToken(s.token(t, "admin")), asService} {
+						require.Equal(t, codes.Unimplemented, s.grpcCall(t, ctx, md), name)
+					}
+				case accessv1.Audience_AUDIENCE_PUBLIC:
+					require.NotEqual(t, http.StatusUnauthorized, s.restCall(t, md, nil), name)
+					require.NotEqual(t, codes.Unauthenticated, s.grpcCall(t, context.Background(), md), name)
+				case accessv1.Audience_AUDIENCE_USER:
+					require.Equal(t, http.StatusUnauthorized, s.restCall(t, md, nil), name)
+					require.Equal(t, codes.Unauthenticated, s.grpcCall(t, context.Background(), md), name)
+					require.Equal(t, http.StatusUnauthorized, s.restCall(t, md, bearer("not-a-token")), name)
+					code := s.restCall(t, md, bearer(userToken))
+					require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, code, name)
+				case accessv1.Audience_AUDIENCE_ADMIN:
+					require.Equal(t, http.StatusUnauthorized, s.restCall(t, md, nil), name)
+					require.Equal(t, http.StatusForbidden, s.restCall(t, md, bearer(userToken)), name)
+					require.Equal(t, codes.PermissionDenied, s.grpcCall(t, withToken(userToken), md), name)
+					require.NotEqual(t, http.StatusForbidden, s.restCall(t, md, bearer(s.token(t, "admin"))), name)
+				default:
+					t.Fatalf("%s declares no audience", name)
 				}
-			case accessv1.Audience_AUDIENCE_PUBLIC:
-				require.NotEqual(t, http.StatusUnauthorized, s.restCall(t, md, nil), name)
-				require.NotEqual(t, codes.Unauthenticated, s.grpcCall(t, context.Background(), md), name)
-			case accessv1.Audience_AUDIENCE_USER:
-				require.Equal(t, http.StatusUnauthorized, s.restCall(t, md, nil), name)
-				require.Equal(t, codes.Unauthenticated, s.grpcCall(t, context.Background(), md), name)
-				require.Equal(t, http.StatusUnauthorized, s.restCall(t, md, bearer("not-a-token")), name)
-				code := s.restCall(t, md, bearer(userToken))
-				require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, code, name)
-			case accessv1.Audience_AUDIENCE_ADMIN:
-				require.Equal(t, http.StatusUnauthorized, s.restCall(t, md, nil), name)
-				require.Equal(t, http.StatusForbidden, s.restCall(t, md, bearer(userToken)), name)
-				require.Equal(t, codes.PermissionDenied, s.grpcCall(t, withToken(userToken), md), name)
-				require.NotEqual(t, http.StatusForbidden, s.restCall(t, md, bearer(s.token(t, "admin"))), name)
-			default:
-				t.Fatalf("%s declares no audience", name)
-			}
+			})
 		}
 	}
 	require.Greater(t, checked, 40)
@@ -246,14 +250,17 @@ func TestPolicyMatrix(t *testing.T) {
 func TestUnauthenticatedAnswersCarryAChallenge(t *testing.T) {
 	t.Parallel()
 	s := setupSecured(t, nil)
-	resp, body := s.do(t, http.MethodGet, "/v1/users/me", "", nil)
-	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	require.Equal(t, `Bearer realm="backplane"`, resp.Header.Get("WWW-Authenticate"))
-	require.EqualValues(t, codes.Unauthenticated, body["code"])
-
-	resp, _ = s.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"Authorization": {"Bearer forged.jwt.token"}})
-	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	require.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
+	t.Run("no credential", func(t *testing.T) {
+		resp, body := s.do(t, http.MethodGet, "/v1/users/me", "", nil)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.Equal(t, `Bearer realm="backplane"`, resp.Header.Get("WWW-Authenticate"))
+		require.EqualValues(t, codes.Unauthenticated, body["code"])
+	})
+	t.Run("a forged token", func(t *testing.T) {
+		resp, _ := s.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"Authorization": {"Bearer forged.jwt.token"}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
+	})
 }
 
 func TestAPIKeyScopes(t *testing.T) {
@@ -291,25 +298,31 @@ func TestRateLimitOverREST(t *testing.T) {
 	t.Parallel()
 	s := setupSecured(t, limiter(t, redistest.Client(t), ratelimit.FailOpen, "3/m", "2/m"))
 	ip := http.Header{"X-Forwarded-For": {randomIP(t)}}
-	for i := range 3 {
-		resp, _ := s.do(t, http.MethodGet, "/v1/plans", "", ip)
-		require.NotEqual(t, http.StatusTooManyRequests, resp.StatusCode, "call %d", i)
-		require.Equal(t, "3", resp.Header.Get("RateLimit-Limit"))
-		require.Equal(t, fmt.Sprint(2-i), resp.Header.Get("RateLimit-Remaining"))
-		require.NotEmpty(t, resp.Header.Get("RateLimit-Reset"))
-	}
-	resp, body := s.do(t, http.MethodGet, "/v1/plans", "", ip)
-	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
-	require.NotEmpty(t, resp.Header.Get("Retry-After"))
-	require.Equal(t, "0", resp.Header.Get("RateLimit-Remaining"))
-	require.EqualValues(t, codes.ResourceExhausted, body["code"])
-
-	// Another client has its own budget; a signed-in user spends their own, not the IP's.
-	resp, _ = s.do(t, http.MethodGet, "/v1/plans", "", http.Header{"X-Forwarded-For": {randomIP(t)}})
-	require.Contains(t, []int{http.StatusOK, http.StatusNotImplemented}, resp.StatusCode)
-	resp, _ = s.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"X-Forwarded-For": ip["X-Forwarded-For"], "Authorization": {"Bearer " + s.token(t)}})
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, "2", resp.Header.Get("RateLimit-Limit"))
+	scenario.Step(t, "an address spends its budget", func(t *testing.T) {
+		for i := range 3 {
+			resp, _ := s.do(t, http.MethodGet, "/v1/plans", "", ip)
+			require.NotEqual(t, http.StatusTooManyRequests, resp.StatusCode, "call %d", i)
+			require.Equal(t, "3", resp.Header.Get("RateLimit-Limit"))
+			require.Equal(t, fmt.Sprint(2-i), resp.Header.Get("RateLimit-Remaining"))
+			require.NotEmpty(t, resp.Header.Get("RateLimit-Reset"))
+		}
+	})
+	scenario.Step(t, "then it is refused", func(t *testing.T) {
+		resp, body := s.do(t, http.MethodGet, "/v1/plans", "", ip)
+		require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+		require.NotEmpty(t, resp.Header.Get("Retry-After"))
+		require.Equal(t, "0", resp.Header.Get("RateLimit-Remaining"))
+		require.EqualValues(t, codes.ResourceExhausted, body["code"])
+	})
+	scenario.Step(t, "another address has its own budget", func(t *testing.T) {
+		resp, _ := s.do(t, http.MethodGet, "/v1/plans", "", http.Header{"X-Forwarded-For": {randomIP(t)}})
+		require.Contains(t, []int{http.StatusOK, http.StatusNotImplemented}, resp.StatusCode)
+	})
+	scenario.Step(t, "a signed-in user spends their own, not the address's", func(t *testing.T) {
+		resp, _ := s.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"X-Forwarded-For": ip["X-Forwarded-For"], "Authorization": {"Bearer " + s.token(t)}})
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "2", resp.Header.Get("RateLimit-Limit"))
+	})
 }
 
 func TestRateLimitOverGRPCAndCost(t *testing.T) {
@@ -319,16 +332,21 @@ func TestRateLimitOverGRPCAndCost(t *testing.T) {
 	// SignUp costs 10 of the 10: the first is admitted, the second is not.
 	client := authv1.NewAuthServiceClient(s.grpc)
 	req := &authv1.SignUpRequest{Email: "ada@example.com", Password: "correct horse", DisplayName: "Ada"}
-	var header, trailer metadata.MD
-	_, err := client.SignUp(ctx, req, grpc.Header(&header))
-	require.NoError(t, err)
-	require.Equal(t, []string{"0"}, header.Get("ratelimit-remaining"))
-	_, err = client.SignUp(ctx, req, grpc.Trailer(&trailer))
-	st := status.Convert(err)
-	require.Equal(t, codes.ResourceExhausted, st.Code())
-	require.NotEmpty(t, trailer.Get("retry-after"), "the values travel in trailers on errors")
-	require.Equal(t, []string{"10"}, trailer.Get("ratelimit-limit"))
-	require.NotEmpty(t, st.Details(), "a RetryInfo says when to come back")
+	scenario.Step(t, "the first sign-up spends the whole budget", func(t *testing.T) {
+		var header metadata.MD
+		_, err := client.SignUp(ctx, req, grpc.Header(&header))
+		require.NoError(t, err)
+		require.Equal(t, []string{"0"}, header.Get("ratelimit-remaining"))
+	})
+	scenario.Step(t, "the second is refused, with when to come back", func(t *testing.T) {
+		var trailer metadata.MD
+		_, err := client.SignUp(ctx, req, grpc.Trailer(&trailer))
+		st := status.Convert(err)
+		require.Equal(t, codes.ResourceExhausted, st.Code())
+		require.NotEmpty(t, trailer.Get("retry-after"), "the values travel in trailers on errors")
+		require.Equal(t, []string{"10"}, trailer.Get("ratelimit-limit"))
+		require.NotEmpty(t, st.Details(), "a RetryInfo says when to come back")
+	})
 }
 
 func TestRateLimitWithRedisDown(t *testing.T) {
@@ -337,14 +355,17 @@ func TestRateLimitWithRedisDown(t *testing.T) {
 	t.Cleanup(func() { _ = down.Close() })
 	ip := http.Header{"X-Forwarded-For": {randomIP(t)}}
 
-	open := setupSecured(t, limiter(t, down, ratelimit.FailOpen, "100/m", "100/m"))
-	resp, _ := open.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"X-Forwarded-For": ip["X-Forwarded-For"], "Authorization": {"Bearer " + open.token(t)}})
-	require.Equal(t, http.StatusOK, resp.StatusCode, "failing open, the in-process limiter decides")
-	require.Equal(t, "100", resp.Header.Get("RateLimit-Limit"))
-	resp, _ = open.do(t, http.MethodPost, "/v1/auth/login", `{"email":"ada@example.com","password":"x"}`, ip)
-	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "login always fails closed")
-
-	closed := setupSecured(t, limiter(t, down, ratelimit.FailClosed, "100/m", "100/m"))
-	resp, _ = closed.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"Authorization": {"Bearer " + closed.token(t)}})
-	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	t.Run("failing open", func(t *testing.T) {
+		open := setupSecured(t, limiter(t, down, ratelimit.FailOpen, "100/m", "100/m"))
+		resp, _ := open.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"X-Forwarded-For": ip["X-Forwarded-For"], "Authorization": {"Bearer " + open.token(t)}})
+		require.Equal(t, http.StatusOK, resp.StatusCode, "failing open, the in-process limiter decides")
+		require.Equal(t, "100", resp.Header.Get("RateLimit-Limit"))
+		resp, _ = open.do(t, http.MethodPost, "/v1/auth/login", `{"email":"ada@example.com","password":"x"}`, ip)
+		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "login always fails closed")
+	})
+	t.Run("failing closed", func(t *testing.T) {
+		closed := setupSecured(t, limiter(t, down, ratelimit.FailClosed, "100/m", "100/m"))
+		resp, _ := closed.do(t, http.MethodGet, "/v1/users/me", "", http.Header{"Authorization": {"Bearer " + closed.token(t)}})
+		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	})
 }

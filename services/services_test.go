@@ -123,7 +123,7 @@ func TestServicesDoNotDependOnTheEdgeOrTheAssembler(t *testing.T) {
 	t.Parallel()
 	for _, name := range services.Names() {
 		pkg := "github.com/backplane/backplane/services/" + name
-		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", pkg).CombinedOutput()
 		require.NoError(t, err, string(out))
 		for _, dep := range strings.Fields(string(out)) {
 			for _, forbidden := range []string{

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests tools/check-generated.sh against a copy of the tree, not a git checkout: it must
 # pass on current generated code whatever git thinks of it, and fail on each kind of
-# drift. Run by `make test-scripts` and by .ci/run.
+# drift; and tools/generate-sqlc.sh, make generate's sqlc step, which must leave nothing
+# stale. Run by `make test-scripts` and by .ci/run.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 check="$repo/tools/check-generated.sh"
@@ -59,6 +60,29 @@ svc=$(cd "$work/tree" && dirname "$(ls services/*/sqlc.yaml | head -n 1)")
 query=$(ls "$work/tree/$svc/queries/"*.sql | head -n 1)
 printf '\n-- name: DriftProbe :one\nSELECT 1::int AS probe;\n' >>"$query"
 expect fail "a query added without regenerating ($svc)"
+
+# sqlc never deletes what it wrote: run in place, as `make generate` once ran it, after a
+# query file is renamed, it leaves the old file's *.sql.go behind beside the new one.
+fresh
+mv "$work/tree/$svc/queries/$(basename "$query")" "$work/tree/$svc/queries/renamed_$(basename "$query")"
+(cd "$work/tree" && go tool -modfile=tools/go.mod sqlc generate -f "$svc/sqlc.yaml")
+expect fail "a query file renamed, its old generated file left behind by sqlc ($svc)"
+
+fresh
+rm "$work/tree/$svc/queries/$(basename "$query")"
+(cd "$work/tree" && go tool -modfile=tools/go.mod sqlc generate -f "$svc/sqlc.yaml")
+expect fail "a query file deleted, its generated file left behind by sqlc ($svc)"
+
+fresh
+rm "$work/tree/$svc/sqlc.yaml"
+expect fail "a dbsqlc/ left behind with no sqlc.yaml to generate it ($svc)"
+
+# make generate's sqlc step (tools/generate-sqlc.sh) generates each dbsqlc/ afresh, so
+# after a rename the tree matches its sources again.
+fresh
+mv "$work/tree/$svc/queries/$(basename "$query")" "$work/tree/$svc/queries/renamed_$(basename "$query")"
+"$repo/tools/generate-sqlc.sh" "$work/tree" >/dev/null
+expect pass "a query file renamed and make generate run ($svc)"
 
 echo "$passed passed, $failed failed"
 ((failed == 0))

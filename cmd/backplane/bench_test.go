@@ -29,7 +29,7 @@ func BenchmarkDevStartup(b *testing.B) {
 // binary to print its version, with no servers, database or Redis.
 func BenchmarkProcessStartBaseline(b *testing.B) {
 	for b.Loop() {
-		if out, err := exec.Command(binary, "version").CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(b.Context(), binary, "version").CombinedOutput(); err != nil {
 			b.Fatalf("%v: %s", err, out)
 		}
 	}

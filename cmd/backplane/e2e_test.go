@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/backplane/backplane/internal/dbtest"
+	"github.com/backplane/backplane/internal/scenario"
 	"github.com/backplane/backplane/services"
 )
 
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "backplane")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	build := exec.CommandContext(context.Background(), "go", "build", "-o", binary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build backplane:", err)
@@ -73,15 +74,76 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// process is one run of the backplane binary. It stops when its test ends at the
+// latest: SIGTERM first, as an operator stops it, and a kill if it has not exited 20 s
+// later.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	// done is closed when the process has exited, with Wait's answer in err.
+	done chan struct{}
+	err  error
+}
+
+func startProcess(t testing.TB, env []string, args ...string) *process {
+	t.Helper()
+	p := &process{name: "backplane " + strings.Join(args, " "), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.CommandContext(t.Context(), binary, args...)
+	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(syscall.SIGTERM) }
+	p.cmd.WaitDelay = 20 * time.Second
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { <-p.done })
+	return p
+}
+
+// waitReady polls admin's /readyz until it answers 200, failing if the process exits
+// first or 30 s pass.
+func (p *process) waitReady(t testing.TB, admin string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited early: %v\n%s", p.name, p.err, p.out.String())
+		default:
+		}
+		if resp, err := fetch(t.Context(), "http://"+admin+"/readyz"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s was not ready within 30s\n%s", p.name, p.out.String())
+}
+
+// stop sends SIGTERM and requires a clean exit within 30 s.
+func (p *process) stop(t testing.TB) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-p.done:
+		require.NoError(t, p.err, "%s should exit 0 on SIGTERM\n%s", p.name, p.out.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not exit within 30s of SIGTERM\n%s", p.name, p.out.String())
+	}
+}
+
+// devProcess is a running `backplane dev`.
 type devProcess struct {
-	cmd      *exec.Cmd
-	out      *syncBuffer
+	*process
 	http     string
 	grpc     string
 	admin    string
 	dataDir  string
-	exited   chan error
-	started  time.Time
 	readyFor time.Duration
 }
 
@@ -91,73 +153,45 @@ func startDev(t testing.TB, databaseURL string, env ...string) *devProcess {
 	return startDevIn(t, databaseURL, t.TempDir(), nil, env...)
 }
 
-// startDevIn runs `backplane dev args...` with dataDir as its data dir.
+// startDevIn runs `backplane dev args...` with dataDir as its data dir, and waits until
+// /readyz answers 200 and the process says it is up (/readyz answers before the checks
+// are registered).
 func startDevIn(t testing.TB, databaseURL, dataDir string, args []string, env ...string) *devProcess {
 	t.Helper()
-	p := &devProcess{out: &syncBuffer{}, http: freeAddr(t), grpc: freeAddr(t), admin: freeAddr(t), dataDir: dataDir, exited: make(chan error, 1)}
-	p.cmd = exec.Command(binary, append([]string{"dev"}, args...)...)
-	p.cmd.Env = append(os.Environ(),
-		"BACKPLANE_DATABASE_URL="+databaseURL,
-		"BACKPLANE_HTTP_ADDR="+p.http,
-		"BACKPLANE_GRPC_ADDR="+p.grpc,
-		"BACKPLANE_ADMIN_ADDR="+p.admin,
-		"BACKPLANE_DATA_DIR="+p.dataDir,
+	p := &devProcess{http: freeAddr(t), grpc: freeAddr(t), admin: freeAddr(t), dataDir: dataDir}
+	started := time.Now()
+	p.process = startProcess(t, append([]string{
+		"BACKPLANE_DATABASE_URL=" + databaseURL,
+		"BACKPLANE_HTTP_ADDR=" + p.http,
+		"BACKPLANE_GRPC_ADDR=" + p.grpc,
+		"BACKPLANE_ADMIN_ADDR=" + p.admin,
+		"BACKPLANE_DATA_DIR=" + p.dataDir,
 		"BACKPLANE_REDIS_URL=",
-	)
-	p.cmd.Env = append(p.cmd.Env, env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.started = time.Now()
-	require.NoError(t, p.cmd.Start())
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-p.exited:
-			t.Fatalf("backplane dev exited early: %v\n%s", err, p.out.String())
-		default:
-		}
-		resp, err := http.Get("http://" + p.admin + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close()
-			// /readyz answers before the checks are registered: wait for the line that
-			// says everything started, too.
-			if resp.StatusCode == http.StatusOK && strings.Contains(p.out.String(), "backplane dev is up") {
-				p.readyFor = time.Since(p.started)
-				return p
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("backplane dev was not ready within 30s\n%s", p.out.String())
-	return nil
+	}, env...), append([]string{"dev"}, args...)...)
+	p.waitReady(t, p.admin)
+	require.Eventually(t, func() bool { return strings.Contains(p.out.String(), "backplane dev is up") },
+		30*time.Second, 20*time.Millisecond, "backplane dev never said it was up\n%s", p.out.String())
+	p.readyFor = time.Since(started)
+	return p
 }
 
-// stop sends SIGTERM and waits for a clean exit.
-func (p *devProcess) stop(t testing.TB) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-p.exited:
-		require.NoError(t, err, "backplane dev should exit 0 on SIGTERM\n%s", p.out.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("backplane dev did not exit within 30s of SIGTERM\n%s", p.out.String())
+// fetch is http.Get bound to ctx.
+func fetch(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
 	}
+	return http.DefaultClient.Do(req)
 }
 
+// get fetches url and reads the whole answer.
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := fetch(t.Context(), url)
 	require.NoError(t, err)
-	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
 	return resp.StatusCode, string(body)
 }
 
@@ -165,30 +199,38 @@ func TestDevBecomesReadyServesMetricsAndStopsGracefully(t *testing.T) {
 	t.Parallel()
 	p := startDev(t, dbtest.NewDatabase(t))
 
-	code, body := get(t, "http://"+p.admin+"/healthz")
-	require.Equal(t, http.StatusOK, code, body)
-
+	scenario.Step(t, "healthz answers", func(t *testing.T) {
+		code, body := get(t, "http://"+p.admin+"/healthz")
+		require.Equal(t, http.StatusOK, code, body)
+	})
 	// A call through the REST front door reaches the subscription service over gRPC,
 	// which the per-method server metrics then show.
-	resp, err := http.Get("http://" + p.http + "/v1/plans")
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.NotEmpty(t, resp.Header.Get("X-Request-Id"))
-
-	// An invalid request is refused at the edge, before any service.
-	resp, err = http.Post("http://"+p.http+"/v1/auth/login", "application/json", strings.NewReader(`{"email":"x"}`))
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
-
-	code, metrics := get(t, "http://"+p.admin+"/metrics")
-	require.Equal(t, http.StatusOK, code)
-	require.True(t, strings.Contains(metrics, `rpc_method="backplane.subscription.v1.SubscriptionService/ListPlans"`),
-		"per-method gRPC server metrics are exported")
-	require.True(t, strings.Contains(metrics, "rpc_server_call_duration_seconds_count"), "gRPC server durations are exported")
-
-	p.stop(t)
-	require.Contains(t, p.out.String(), "shutting down")
+	scenario.Step(t, "a REST call reaches a service", func(t *testing.T) {
+		resp, err := fetch(t.Context(), "http://"+p.http+"/v1/plans")
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.NotEmpty(t, resp.Header.Get("X-Request-Id"))
+	})
+	scenario.Step(t, "an invalid request is refused at the edge, before any service", func(t *testing.T) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+p.http+"/v1/auth/login", strings.NewReader(`{"email":"x"}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	})
+	scenario.Step(t, "metrics show the call", func(t *testing.T) {
+		code, metrics := get(t, "http://"+p.admin+"/metrics")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, metrics, `rpc_method="backplane.subscription.v1.SubscriptionService/ListPlans"`,
+			"per-method gRPC server metrics are exported")
+		require.Contains(t, metrics, "rpc_server_call_duration_seconds_count", "gRPC server durations are exported")
+	})
+	scenario.Step(t, "SIGTERM stops it gracefully", func(t *testing.T) {
+		p.stop(t)
+		require.Contains(t, p.out.String(), "shutting down")
+	})
 }
 
 func TestDevRestartsOnAnExistingDatabase(t *testing.T) {
@@ -203,7 +245,7 @@ func TestConcurrentMigrateProcessesBothSucceed(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.NewDatabase(t)
 	run := func() error {
-		cmd := exec.Command(binary, "migrate")
+		cmd := exec.CommandContext(t.Context(), binary, "migrate")
 		cmd.Env = append(os.Environ(), "BACKPLANE_DATABASE_URL="+dbURL)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -218,10 +260,10 @@ func TestConcurrentMigrateProcessesBothSucceed(t *testing.T) {
 	require.NoError(t, <-errs)
 	require.NoError(t, <-errs)
 
-	ctx := context.Background()
+	ctx := t.Context()
 	conn, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	var schemas int
 	require.NoError(t, conn.QueryRow(ctx,
 		`SELECT count(*) FROM pg_namespace WHERE nspname = ANY($1)`, services.Names()).Scan(&schemas))
@@ -230,7 +272,7 @@ func TestConcurrentMigrateProcessesBothSucceed(t *testing.T) {
 
 func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(binary, "dev")
+	cmd := exec.CommandContext(t.Context(), binary, "dev")
 	cmd.Env = append(os.Environ(), "BACKPLANE_LOG_LEVEL=chatty", "BACKPLANE_SHUTDOWN_TIMEOUT=soon")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
@@ -245,70 +287,78 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 // nothing tries it.
 func TestBadServiceSettingStopsTheStartBeforeAnythingOpens(t *testing.T) {
 	t.Parallel()
-	closed := freeAddr(t)
-	cmd := execDev(t, "postgres://postgres@"+closed+"/backplane?sslmode=disable",
-		"BACKPLANE_NOTIFY_MAX_ATTEMPTS=zero", "BACKPLANE_ACCESS_TOKEN_TTL=forever", "BACKPLANE_LOG_LEVEL=chatty")
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit, "%s", out)
-	require.Equal(t, 2, exit.ExitCode(), "%s", out)
-	for _, want := range []string{"BACKPLANE_NOTIFY_MAX_ATTEMPTS", "BACKPLANE_ACCESS_TOKEN_TTL", "BACKPLANE_LOG_LEVEL"} {
-		require.Contains(t, string(out), want, "every bad setting is named at once")
-	}
-	for _, never := range []string{closed, "connect", "migrat", "listening"} {
-		require.NotContains(t, string(out), never, "nothing is opened before the configuration is good")
-	}
-
-	// serve reads only its own service's settings, with the process's requirements.
-	cmd = exec.Command(binary, "serve", "notification")
-	cmd.Env = append(os.Environ(), "BACKPLANE_NOTIFY_LEASE=1s", "BACKPLANE_ACCESS_TOKEN_TTL=forever",
-		"BACKPLANE_DATABASE_URL=", "BACKPLANE_AUTH_ADDR=")
-	out, err = cmd.CombinedOutput()
-	require.ErrorAs(t, err, &exit, "%s", out)
-	require.Equal(t, 2, exit.ExitCode(), "%s", out)
-	require.Contains(t, string(out), "BACKPLANE_NOTIFY_LEASE")
-	require.Contains(t, string(out), "BACKPLANE_DATABASE_URL is required", "with what serve mode lacks")
-	require.NotContains(t, string(out), "BACKPLANE_ACCESS_TOKEN_TTL", "auth's settings are not notification's")
+	t.Run("dev names every bad setting and opens nothing", func(t *testing.T) {
+		closed := freeAddr(t)
+		cmd := execDev(t, "postgres://postgres@"+closed+"/backplane?sslmode=disable",
+			"BACKPLANE_NOTIFY_MAX_ATTEMPTS=zero", "BACKPLANE_ACCESS_TOKEN_TTL=forever", "BACKPLANE_LOG_LEVEL=chatty")
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%s", out)
+		require.Equal(t, 2, exit.ExitCode(), "%s", out)
+		for _, want := range []string{"BACKPLANE_NOTIFY_MAX_ATTEMPTS", "BACKPLANE_ACCESS_TOKEN_TTL", "BACKPLANE_LOG_LEVEL"} {
+			require.Contains(t, string(out), want, "every bad setting is named at once")
+		}
+		for _, never := range []string{closed, "connect", "migrat", "listening"} {
+			require.NotContains(t, string(out), never, "nothing is opened before the configuration is good")
+		}
+	})
+	t.Run("serve reads only its own service's settings, with the process's requirements", func(t *testing.T) {
+		cmd := exec.CommandContext(t.Context(), binary, "serve", "notification")
+		cmd.Env = append(os.Environ(), "BACKPLANE_NOTIFY_LEASE=1s", "BACKPLANE_ACCESS_TOKEN_TTL=forever",
+			"BACKPLANE_DATABASE_URL=", "BACKPLANE_AUTH_ADDR=")
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%s", out)
+		require.Equal(t, 2, exit.ExitCode(), "%s", out)
+		require.Contains(t, string(out), "BACKPLANE_NOTIFY_LEASE")
+		require.Contains(t, string(out), "BACKPLANE_DATABASE_URL is required", "with what serve mode lacks")
+		require.NotContains(t, string(out), "BACKPLANE_ACCESS_TOKEN_TTL", "auth's settings are not notification's")
+	})
 }
 
 func TestServeNeverFallsBack(t *testing.T) {
 	t.Parallel()
-	env := []string{"BACKPLANE_DATABASE_URL=", "BACKPLANE_REDIS_URL=", "BACKPLANE_NOTIFICATION_ADDR="}
-	cmd := exec.Command(binary, "serve", "auth")
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	require.Error(t, err)
-	for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_NOTIFICATION_ADDR", "BACKPLANE_PUBLIC_URL"} {
-		require.Contains(t, string(out), want)
-	}
-
-	cmd = exec.Command(binary, "serve", "nonsense")
-	out, err = cmd.CombinedOutput()
-	require.Error(t, err)
-	require.Contains(t, string(out), "unknown piece")
+	t.Run("what a piece needs must be set", func(t *testing.T) {
+		cmd := exec.CommandContext(t.Context(), binary, "serve", "auth")
+		cmd.Env = append(os.Environ(), "BACKPLANE_DATABASE_URL=", "BACKPLANE_REDIS_URL=", "BACKPLANE_NOTIFICATION_ADDR=")
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err)
+		for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_NOTIFICATION_ADDR", "BACKPLANE_PUBLIC_URL"} {
+			require.Contains(t, string(out), want)
+		}
+	})
+	t.Run("an unknown piece", func(t *testing.T) {
+		out, err := exec.CommandContext(t.Context(), binary, "serve", "nonsense").CombinedOutput()
+		require.Error(t, err)
+		require.Contains(t, string(out), "unknown piece")
+	})
 }
 
 func TestVersionAndUsage(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command(binary, "version").CombinedOutput()
-	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(string(out), "backplane "))
-
-	out, err = exec.Command(binary, "help").CombinedOutput()
-	require.NoError(t, err)
-	for _, piece := range append(services.Names(), "gateway") {
-		require.Contains(t, string(out), piece, "the usage text names every piece")
-	}
-
-	out, err = exec.Command(binary, "frobnicate").CombinedOutput()
-	require.Error(t, err)
-	require.Contains(t, string(out), "unknown command")
+	t.Run("version", func(t *testing.T) {
+		out, err := exec.CommandContext(t.Context(), binary, "version").CombinedOutput()
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(string(out), "backplane "))
+	})
+	t.Run("help", func(t *testing.T) {
+		out, err := exec.CommandContext(t.Context(), binary, "help").CombinedOutput()
+		require.NoError(t, err)
+		for _, piece := range append(services.Names(), "gateway") {
+			require.Contains(t, string(out), piece, "the usage text names every piece")
+		}
+	})
+	t.Run("an unknown command", func(t *testing.T) {
+		out, err := exec.CommandContext(t.Context(), binary, "frobnicate").CombinedOutput()
+		require.Error(t, err)
+		require.Contains(t, string(out), "unknown command")
+	})
 }
 
 // execDev prepares `backplane dev` on free ports, for tests that expect it to fail.
 func execDev(t *testing.T, databaseURL string, env ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(binary, "dev")
+	cmd := exec.CommandContext(t.Context(), binary, "dev")
 	cmd.Env = append(os.Environ(),
 		"BACKPLANE_DATABASE_URL="+databaseURL,
 		"BACKPLANE_HTTP_ADDR="+freeAddr(t),

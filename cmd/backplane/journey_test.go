@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,47 +26,47 @@ import (
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/dbtest"
+	"github.com/backplane/backplane/internal/scenario"
 )
 
 // api is a REST client of a running `backplane dev`.
 type api struct {
-	t    *testing.T
 	base string
 }
 
-func (a api) call(method, path, token string, body any) (int, map[string]any) {
-	a.t.Helper()
+func (a api) call(t *testing.T, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
 	var r io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
-		require.NoError(a.t, err)
+		require.NoError(t, err)
 		r = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, a.base+path, r)
-	require.NoError(a.t, err)
+	req, err := http.NewRequestWithContext(t.Context(), method, a.base+path, r)
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(a.t, err)
-	defer resp.Body.Close()
+	require.NoError(t, err)
 	raw, err := io.ReadAll(resp.Body)
-	require.NoError(a.t, err)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
 	out := map[string]any{}
 	if len(raw) > 0 {
-		require.NoError(a.t, json.Unmarshal(raw, &out), "%s %s: %s", method, path, raw)
+		require.NoError(t, json.Unmarshal(raw, &out), "%s %s: %s", method, path, raw)
 	}
 	return resp.StatusCode, out
 }
 
 // eventually polls a call until it answers want, for changes that take effect within a
 // second at the edge.
-func (a api) eventually(want int, method, path, token string) {
-	a.t.Helper()
+func (a api) eventually(t *testing.T, want int, method, path, token string) {
+	t.Helper()
 	var got int
-	require.Eventually(a.t, func() bool {
-		got, _ = a.call(method, path, token, nil)
+	require.Eventually(t, func() bool {
+		got, _ = a.call(t, method, path, token, nil)
 		return got == want
 	}, 3*time.Second, 50*time.Millisecond, "%s %s never answered %d (last %d)", method, path, want, got)
 }
@@ -118,77 +117,87 @@ func TestAccountJourneyThroughTheWholeMesh(t *testing.T) {
 	t.Parallel()
 	p := startDev(t, dbtest.NewDatabase(t), "BACKPLANE_REFRESH_REUSE_GRACE=0s")
 	defer p.stop(t)
-	a := api{t: t, base: "http://" + p.http}
+	a := api{base: "http://" + p.http}
 	email := fmt.Sprintf("ada+%d@example.com", time.Now().UnixNano())
+	var access, refresh string
 
-	code, body := a.call("POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "correct horse battery", "displayName": "Ada"})
-	require.Equal(t, http.StatusOK, code, body)
-	tokens := body["tokens"].(map[string]any)
-	access, refresh := tokens["accessToken"].(string), tokens["refreshToken"].(string)
-
-	code, body = a.call("GET", "/v1/users/me", access, nil)
-	require.Equal(t, http.StatusOK, code, body)
-	require.Equal(t, false, body["user"].(map[string]any)["emailVerified"])
-
-	code, body = a.call("POST", "/v1/auth/email:verify", "", map[string]string{"token": verificationToken(t, p.dataDir, email)})
-	require.Equal(t, http.StatusOK, code, body)
-	code, body = a.call("GET", "/v1/users/me", access, nil)
-	require.Equal(t, http.StatusOK, code)
-	require.Equal(t, true, body["user"].(map[string]any)["emailVerified"])
-
-	code, body = a.call("GET", "/.well-known/jwks.json", "", nil)
-	require.Equal(t, http.StatusOK, code)
-	require.NotEmpty(t, body["keys"], "the JWKS is an object with keys, as RFC 7517 has it")
-
+	scenario.Step(t, "sign up", func(t *testing.T) {
+		code, body := a.call(t, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "correct horse battery", "displayName": "Ada"})
+		require.Equal(t, http.StatusOK, code, body)
+		tokens := body["tokens"].(map[string]any)
+		access, refresh = tokens["accessToken"].(string), tokens["refreshToken"].(string)
+	})
+	scenario.Step(t, "the new account is unverified", func(t *testing.T) {
+		code, body := a.call(t, "GET", "/v1/users/me", access, nil)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Equal(t, false, body["user"].(map[string]any)["emailVerified"])
+	})
+	scenario.Step(t, "verify with the token from the mailbox", func(t *testing.T) {
+		code, body := a.call(t, "POST", "/v1/auth/email:verify", "", map[string]string{"token": verificationToken(t, p.dataDir, email)})
+		require.Equal(t, http.StatusOK, code, body)
+		code, body = a.call(t, "GET", "/v1/users/me", access, nil)
+		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, true, body["user"].(map[string]any)["emailVerified"])
+	})
+	scenario.Step(t, "the JWKS", func(t *testing.T) {
+		code, body := a.call(t, "GET", "/.well-known/jwks.json", "", nil)
+		require.Equal(t, http.StatusOK, code)
+		require.NotEmpty(t, body["keys"], "the JWKS is an object with keys, as RFC 7517 has it")
+	})
 	// An API key with one scope opens what that scope grants, and stops working within a
 	// second of being deleted.
-	code, body = a.call("POST", "/v1/api-keys", access, map[string]any{"displayName": "ci", "scopes": []string{"profile:read"}})
-	require.Equal(t, http.StatusOK, code, body)
-	secret := body["secret"].(string)
-	keyID := body["apiKey"].(map[string]any)["id"].(string)
-	require.True(t, strings.HasPrefix(secret, "bpk_"))
-	code, _ = a.call("GET", "/v1/users/me", secret, nil)
-	require.Equal(t, http.StatusOK, code)
-	code, _ = a.call("PATCH", "/v1/users/me", secret, map[string]string{"displayName": "Eve"})
-	require.Equal(t, http.StatusForbidden, code)
-	code, _ = a.call("DELETE", "/v1/api-keys/"+keyID, access, nil)
-	require.Equal(t, http.StatusOK, code)
-	a.eventually(http.StatusUnauthorized, "GET", "/v1/users/me", secret)
-
+	scenario.Step(t, "an API key", func(t *testing.T) {
+		code, body := a.call(t, "POST", "/v1/api-keys", access, map[string]any{"displayName": "ci", "scopes": []string{"profile:read"}})
+		require.Equal(t, http.StatusOK, code, body)
+		secret := body["secret"].(string)
+		keyID := body["apiKey"].(map[string]any)["id"].(string)
+		require.True(t, strings.HasPrefix(secret, "bpk_"))
+		code, _ = a.call(t, "GET", "/v1/users/me", secret, nil)
+		require.Equal(t, http.StatusOK, code)
+		code, _ = a.call(t, "PATCH", "/v1/users/me", secret, map[string]string{"displayName": "Eve"})
+		require.Equal(t, http.StatusForbidden, code)
+		code, _ = a.call(t, "DELETE", "/v1/api-keys/"+keyID, access, nil)
+		require.Equal(t, http.StatusOK, code)
+		a.eventually(t, http.StatusUnauthorized, "GET", "/v1/users/me", secret)
+	})
 	// However the caller authenticates, the edge does not route INTERNAL RPCs.
-	conn, err := grpc.NewClient(p.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	_, err = authv1.NewAuthServiceClient(conn).LookupUser(context.Background(), &authv1.LookupUserRequest{Key: &authv1.LookupUserRequest_Email{Email: email}})
-	require.Equal(t, codes.Unimplemented, status.Code(err))
-
+	scenario.Step(t, "no INTERNAL RPC at the edge", func(t *testing.T) {
+		conn, err := grpc.NewClient(p.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		defer func() { _ = conn.Close() }()
+		_, err = authv1.NewAuthServiceClient(conn).LookupUser(t.Context(), &authv1.LookupUserRequest{Key: &authv1.LookupUserRequest_Email{Email: email}})
+		require.Equal(t, codes.Unimplemented, status.Code(err))
+	})
 	// Refresh rotates; presenting the spent token again ends the session, and its access
 	// tokens stop working at the edge within a second.
-	code, body = a.call("POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": refresh})
-	require.Equal(t, http.StatusOK, code, body)
-	newAccess := body["accessToken"].(string)
-	code, _ = a.call("GET", "/v1/users/me", newAccess, nil)
-	require.Equal(t, http.StatusOK, code)
-	code, _ = a.call("POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": refresh})
-	require.Equal(t, http.StatusUnauthorized, code)
-	a.eventually(http.StatusUnauthorized, "GET", "/v1/users/me", newAccess)
-	a.eventually(http.StatusUnauthorized, "GET", "/v1/users/me", access)
-
+	scenario.Step(t, "refresh, then reuse the spent token", func(t *testing.T) {
+		code, body := a.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": refresh})
+		require.Equal(t, http.StatusOK, code, body)
+		newAccess := body["accessToken"].(string)
+		code, _ = a.call(t, "GET", "/v1/users/me", newAccess, nil)
+		require.Equal(t, http.StatusOK, code)
+		code, _ = a.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": refresh})
+		require.Equal(t, http.StatusUnauthorized, code)
+		a.eventually(t, http.StatusUnauthorized, "GET", "/v1/users/me", newAccess)
+		a.eventually(t, http.StatusUnauthorized, "GET", "/v1/users/me", access)
+	})
 	// The password still works: a new session, and the inbox answers for it.
-	code, body = a.call("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": "correct horse battery"})
-	require.Equal(t, http.StatusOK, code, body)
-	code, body = a.call("GET", "/v1/notifications", body["accessToken"].(string), nil)
-	require.Equal(t, http.StatusOK, code, body)
-	require.Contains(t, body, "unreadCount")
+	scenario.Step(t, "log in again and read the inbox", func(t *testing.T) {
+		code, body := a.call(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": "correct horse battery"})
+		require.Equal(t, http.StatusOK, code, body)
+		code, body = a.call(t, "GET", "/v1/notifications", body["accessToken"].(string), nil)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, "unreadCount")
+	})
 }
 
 func TestDevResetStartsFromNothing(t *testing.T) {
 	t.Parallel()
 	db := dbtest.NewDatabase(t)
 	p := startDev(t, db)
-	a := api{t: t, base: "http://" + p.http}
+	a := api{base: "http://" + p.http}
 	account := map[string]any{"email": "reset@example.com", "password": "correct horse battery", "displayName": "Reset"}
-	code, body := a.call(http.MethodPost, "/v1/auth/signup", "", account)
+	code, body := a.call(t, http.MethodPost, "/v1/auth/signup", "", account)
 	require.Equal(t, http.StatusOK, code, body)
 	verificationToken(t, p.dataDir, "reset@example.com")
 	p.stop(t)
@@ -199,17 +208,17 @@ func TestDevResetStartsFromNothing(t *testing.T) {
 	if err == nil {
 		require.Empty(t, entries, "the mailbox is emptied")
 	}
-	a = api{t: t, base: "http://" + p.http}
-	code, _ = a.call(http.MethodPost, "/v1/auth/login", "", map[string]any{"email": "reset@example.com", "password": "correct horse battery"})
+	a = api{base: "http://" + p.http}
+	code, _ = a.call(t, http.MethodPost, "/v1/auth/login", "", map[string]any{"email": "reset@example.com", "password": "correct horse battery"})
 	require.Equal(t, http.StatusUnauthorized, code, "the account is gone")
-	code, body = a.call(http.MethodPost, "/v1/auth/signup", "", account)
+	code, body = a.call(t, http.MethodPost, "/v1/auth/signup", "", account)
 	require.Equal(t, http.StatusOK, code, "the address is free again: %v", body)
 	p.stop(t)
 }
 
 func TestDevResetRefusesADatabaseElsewhere(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(binary, "dev", "--reset")
+	cmd := exec.CommandContext(t.Context(), binary, "dev", "--reset")
 	cmd.Env = append(os.Environ(),
 		"BACKPLANE_DATABASE_URL=postgres://postgres@db.example.com:5432/prod",
 		"BACKPLANE_HTTP_ADDR="+freeAddr(t), "BACKPLANE_GRPC_ADDR="+freeAddr(t), "BACKPLANE_ADMIN_ADDR="+freeAddr(t),
@@ -219,7 +228,7 @@ func TestDevResetRefusesADatabaseElsewhere(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, string(out), `runs only against a PostgreSQL on this machine; BACKPLANE_DATABASE_URL names \"db.example.com\"`)
 
-	out, err = exec.Command(binary, "dev", "--wipe").CombinedOutput()
+	out, err = exec.CommandContext(t.Context(), binary, "dev", "--wipe").CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), `unknown argument "--wipe"`)
 }

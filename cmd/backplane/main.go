@@ -51,20 +51,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defs := services.All()
 	usage := usageText(defs)
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage)
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "version":
-		fmt.Fprintln(stdout, "backplane", version)
+		_, _ = fmt.Fprintln(stdout, "backplane", version)
 		return 0
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		_, _ = fmt.Fprint(stdout, usage)
 		return 0
 	case "dev", "serve", "migrate":
 	default:
-		fmt.Fprintf(stderr, "backplane: unknown command %q\n\n%s", cmd, usage)
+		_, _ = fmt.Fprintf(stderr, "backplane: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
 	var devOpts mesh.DevOptions
@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if cmd == "serve" && len(rest) != 1 {
-		fmt.Fprintf(stderr, "backplane serve: name exactly one piece\n\n%s", usage)
+		_, _ = fmt.Fprintf(stderr, "backplane serve: name exactly one piece\n\n%s", usage)
 		return 2
 	}
 
@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if rest[0] != mesh.Gateway {
 			i := slices.IndexFunc(defs, func(d service.Definition) bool { return d.Name == rest[0] })
 			if i < 0 {
-				fmt.Fprintf(stderr, "backplane serve: unknown piece %q\n\n%s", rest[0], usage)
+				_, _ = fmt.Fprintf(stderr, "backplane serve: unknown piece %q\n\n%s", rest[0], usage)
 				return 2
 			}
 			start = defs[i : i+1]
@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			for _, name := range rest {
 				i := slices.IndexFunc(defs, func(d service.Definition) bool { return d.Name == name })
 				if i < 0 {
-					fmt.Fprintf(stderr, "backplane migrate: unknown service %q: want one of %v\n", name, service.Names(defs))
+					_, _ = fmt.Fprintf(stderr, "backplane migrate: unknown service %q: want one of %v\n", name, service.Names(defs))
 					return 2
 				}
 				migrate = append(migrate, defs[i])
@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		required = mesh.CheckServe(cfg, defs, rest[0])
 	}
 	if err := errors.Join(cfgErr, svcErr, required); err != nil {
-		fmt.Fprintf(stderr, "backplane: invalid configuration:\n%v\n", err)
+		_, _ = fmt.Fprintf(stderr, "backplane: invalid configuration:\n%v\n", err)
 		return 2
 	}
 	log := logging.New(stderr, logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat})
@@ -142,7 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Logger:         log,
 	})
 	if err != nil {
-		log.Error("telemetry setup failed", "error", err.Error())
+		log.ErrorContext(ctx, "telemetry setup failed", "error", err.Error())
 		return 1
 	}
 	// Libraries that only read the global providers (and the SDK's error reporting)
@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	tel.SetGlobal()
 	defer func() {
 		if err := tel.Shutdown(context.WithoutCancel(ctx)); err != nil {
-			log.Warn("telemetry shutdown", "error", err.Error())
+			log.WarnContext(ctx, "telemetry shutdown", "error", err.Error())
 		}
 	}()
 
@@ -165,7 +165,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = mesh.Migrate(ctx, cfg, log, tel, migrate)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("backplane "+cmd+" failed", "error", err.Error())
+		log.ErrorContext(ctx, "backplane failed", "command", cmd, "error", err.Error())
 		return 1
 	}
 	return 0

@@ -135,10 +135,10 @@ func TestREADMEQuickstartRunsAsWritten(t *testing.T) {
 	}
 
 	// The reset ended the session, and the new password signs in.
-	a := api{t: t, base: "http://" + p.http}
-	code, _ := a.call("GET", "/v1/users/me", values["<accessToken>"], nil)
+	a := api{base: "http://" + p.http}
+	code, _ := a.call(t, "GET", "/v1/users/me", values["<accessToken>"], nil)
 	require.Equal(t, 401, code)
-	code, body := a.call("POST", "/v1/auth/login", "", map[string]any{"email": "ada@example.com", "password": "another horse battery"})
+	code, body := a.call(t, "POST", "/v1/auth/login", "", map[string]any{"email": "ada@example.com", "password": "another horse battery"})
 	require.Equal(t, 200, code, "%v", body)
 	p.stop(t)
 }

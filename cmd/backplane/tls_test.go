@@ -61,22 +61,27 @@ func TestBothFrontDoorsServeTLS(t *testing.T) {
 	p := startDev(t, dbtest.NewDatabase(t), "BACKPLANE_TLS_CERT_FILE="+certFile, "BACKPLANE_TLS_KEY_FILE="+keyFile)
 	defer p.stop(t)
 
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-	resp, err := client.Get("https://" + p.http + "/openapi.json")
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, 2, resp.ProtoMajor, "HTTP/2 is negotiated by ALPN")
-	require.Contains(t, resp.Header.Get("Strict-Transport-Security"), "max-age=")
-
-	conn, err := grpc.NewClient(p.grpc, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
-	require.NoError(t, err)
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	hc, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	require.NoError(t, err)
-	require.Equal(t, healthpb.HealthCheckResponse_SERVING, hc.GetStatus())
+	t.Run("REST over HTTP/2", func(t *testing.T) {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "https://"+p.http+"/openapi.json", nil)
+		require.NoError(t, err)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, 2, resp.ProtoMajor, "HTTP/2 is negotiated by ALPN")
+		require.Contains(t, resp.Header.Get("Strict-Transport-Security"), "max-age=")
+	})
+	t.Run("gRPC", func(t *testing.T) {
+		conn, err := grpc.NewClient(p.grpc, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+		require.NoError(t, err)
+		defer func() { _ = conn.Close() }()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		hc, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		require.NoError(t, err)
+		require.Equal(t, healthpb.HealthCheckResponse_SERVING, hc.GetStatus())
+	})
 }
 
 func TestBadTLSFilesStopTheStart(t *testing.T) {

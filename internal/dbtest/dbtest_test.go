@@ -296,10 +296,12 @@ func TestTemplateIsBuiltOnceAcrossProcesses(t *testing.T) {
 	spec := childSpec(nonce, witnessURL)
 	dropTemplateAtEnd(t, spec)
 
+	self, err := os.Executable()
+	require.NoError(t, err)
 	const children = 4
 	cmds := make([]*exec.Cmd, children)
 	for i := range cmds {
-		cmds[i] = exec.Command(os.Args[0])
+		cmds[i] = exec.CommandContext(t.Context(), self)
 		cmds[i].Env = append(os.Environ(), childEnv+"="+nonce+" "+witnessURL)
 	}
 	outputs := make([][]byte, children)
@@ -329,7 +331,7 @@ func childSpec(nonce, witnessURL string) *templateSpec {
 			if err != nil {
 				return err
 			}
-			defer func() { _ = witness.Close(context.Background()) }()
+			defer func() { _ = witness.Close(context.WithoutCancel(ctx)) }()
 			if _, err := witness.Exec(ctx, "INSERT INTO builds (pid) VALUES ($1)", os.Getpid()); err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package dbtest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -85,12 +84,14 @@ func connectServer() (*server, error) {
 	}
 	var id [4]byte
 	_, _ = rand.Read(id[:])
-	if _, err := ownerConn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", ownerLockClass, int32(binary.BigEndian.Uint32(id[:]))); err != nil {
+	owner := hex.EncodeToString(id[:])
+	// The lock's second half is the id's 32 bits, which the sweep reads back as hex.
+	if _, err := ownerConn.Exec(ctx, "SELECT pg_advisory_lock($1, ('x' || $2::text)::bit(32)::int)", ownerLockClass, owner); err != nil {
 		admin.Close()
 		_ = ownerConn.Close(ctx)
 		return nil, fmt.Errorf("take owner lock: %w", err)
 	}
-	s := &server{admin: admin, owner: hex.EncodeToString(id[:]), ownerConn: ownerConn}
+	s := &server{admin: admin, owner: owner, ownerConn: ownerConn}
 	s.dropDatabase = s.execDrop
 	s.dropped = sync.NewCond(&s.mu)
 	// In the background, like the drops: no test waits for it.

@@ -83,12 +83,12 @@ type templateSpec struct {
 // room for buildSuffix.
 func (s *templateSpec) name() (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n", templateFormat)
+	h.Write(fmt.Appendf(nil, "%s\n", templateFormat))
 	for _, sm := range s.schemas {
 		if err := database.ValidateSchemaName(sm.schema); err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "schema %q\n", sm.schema)
+		h.Write(fmt.Appendf(nil, "schema %q\n", sm.schema))
 		if sm.migrations == nil {
 			continue
 		}
@@ -105,12 +105,12 @@ func (s *templateSpec) name() (string, error) {
 			if err != nil {
 				return "", fmt.Errorf("read migrations of %s: %w", sm.schema, err)
 			}
-			fmt.Fprintf(h, "file %q %d\n", e.Name(), len(body))
+			h.Write(fmt.Appendf(nil, "file %q %d\n", e.Name(), len(body)))
 			h.Write(body)
 		}
 	}
 	for _, st := range s.steps {
-		fmt.Fprintf(h, "step %q\n", st.key)
+		h.Write(fmt.Appendf(nil, "step %q\n", st.key))
 	}
 	main := s.schemas[0].schema
 	main = main[:min(len(main), 30)]
@@ -281,10 +281,11 @@ func databaseURL(name string) (string, error) {
 	return u.String(), nil
 }
 
-// lockKey is the advisory lock key that guards building template name.
+// lockKey is the advisory lock key that guards building template name: 63 bits of a
+// hash of it, so that the key is a non-negative bigint however the hash falls.
 func lockKey(name string) int64 {
 	sum := sha256.Sum256([]byte("dbtest build " + name))
-	return int64(binary.BigEndian.Uint64(sum[:8]))
+	return int64(binary.BigEndian.Uint64(sum[:8]) >> 1)
 }
 
 // sqlState is err's PostgreSQL error code, or "" if it has none.

@@ -130,7 +130,8 @@ func Start(t testing.TB, register func(grpc.ServiceRegistrar), opts ...Option) *
 // the connection closes.
 func Serve(t testing.TB, srv *grpcserver.Server, dialOpts ...grpc.DialOption) *Server {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	lis, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("grpctest: listen: %v", err)
 	}

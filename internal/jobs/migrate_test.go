@@ -23,10 +23,10 @@ func TestSchemaIsTheServiceNameWithRiver(t *testing.T) {
 }
 
 // tableExists reports whether schema.table exists.
-func tableExists(t *testing.T, pool *pgxpool.Pool, schema, table string) bool {
+func tableExists(t *testing.T, ctx context.Context, pool *pgxpool.Pool, schema, table string) bool {
 	t.Helper()
 	var exists bool
-	err := pool.QueryRow(t.Context(),
+	err := pool.QueryRow(ctx,
 		"SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2)", schema, table).Scan(&exists)
 	require.NoError(t, err)
 	return exists
@@ -67,10 +67,10 @@ func TestMigrateTwiceConcurrentlyOnAnEmptyDatabase(t *testing.T) {
 	require.Contains(t, applied, 0, "one of the two found nothing left to do")
 
 	// River's tables are in the River schema only, not in the service's nor in public.
-	require.True(t, tableExists(t, pools[0], "orders_river", "river_job"))
-	require.True(t, tableExists(t, pools[0], "orders_river", "river_leader"))
-	require.False(t, tableExists(t, pools[0], "orders", "river_job"))
-	require.False(t, tableExists(t, pools[0], "public", "river_job"))
+	require.True(t, tableExists(t, t.Context(), pools[0], "orders_river", "river_job"))
+	require.True(t, tableExists(t, t.Context(), pools[0], "orders_river", "river_leader"))
+	require.False(t, tableExists(t, t.Context(), pools[0], "orders", "river_job"))
+	require.False(t, tableExists(t, t.Context(), pools[0], "public", "river_job"))
 
 	again, err := jobs.Migrate(t.Context(), pools[1], service, nil)
 	require.NoError(t, err)
@@ -88,8 +88,9 @@ func TestMigrateWaitsForTheMigrationLock(t *testing.T) {
 
 	done := make(chan error, 1)
 	err = database.WithMigrationLock(t.Context(), conn.Conn(), func(ctx context.Context) error {
+		// ctx is the test's, which outlives this callback as the migration must.
 		go func() {
-			_, err := jobs.Migrate(t.Context(), pool, service, nil)
+			_, err := jobs.Migrate(ctx, pool, service, nil)
 			done <- err
 		}()
 		// Wait until the River migration is blocked on the lock, then check that it
@@ -99,12 +100,12 @@ func TestMigrateWaitsForTheMigrationLock(t *testing.T) {
 			err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)`).Scan(&waiting)
 			return err == nil && waiting
 		}, 10*time.Second, 10*time.Millisecond)
-		require.False(t, tableExists(t, pool, "orders_river", "river_job"))
+		require.False(t, tableExists(t, ctx, pool, "orders_river", "river_job"))
 		return nil
 	})
 	require.NoError(t, err)
 	require.NoError(t, <-done)
-	require.True(t, tableExists(t, pool, "orders_river", "river_job"))
+	require.True(t, tableExists(t, t.Context(), pool, "orders_river", "river_job"))
 }
 
 func TestMigrateRefusesABadServiceName(t *testing.T) {

@@ -46,7 +46,7 @@ func (b Backoff) validate() error {
 
 // Delay is the wait after the given failure (1 for the first), jitter included.
 func (b Backoff) Delay(failure int) time.Duration {
-	return b.delay(failure, rand.Float64())
+	return b.delay(failure, rand.Float64()) //nolint:gosec // G404: jitter spreads retries out; it need not be unpredictable
 }
 
 // delay is Delay with the random number r in [0, 1) given, so tests can pin it.

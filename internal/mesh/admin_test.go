@@ -34,7 +34,7 @@ func (fakeTelemetry) MetricsHandler() http.Handler {
 func readyz(t *testing.T, h http.Handler) (int, map[string]any) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/readyz", nil))
 	var body map[string]any
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
 	return rec.Code, body
@@ -88,13 +88,13 @@ func TestReadinessFollowsChecksAndShutdown(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/healthz", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", nil))
 	require.Contains(t, rec.Body.String(), "metric_x")
 
-	p.Shutdown(time.Second)
+	p.Shutdown(t.Context(), time.Second)
 	code, body = readyz(t, h)
 	require.Equal(t, http.StatusServiceUnavailable, code, "a stopping process is not ready")
 	require.Equal(t, "shutting down", body["status"])
@@ -108,8 +108,8 @@ func TestShutdownStopsInReverseOrder(t *testing.T) {
 	p.OnStop("database", func(context.Context) error { order = append(order, "database"); return nil })
 	p.OnStop("service", func(context.Context) error { order = append(order, "service"); return errors.New("ignored") })
 	p.OnStop("gateway", func(context.Context) error { order = append(order, "gateway"); return nil })
-	p.Shutdown(time.Second)
+	p.Shutdown(t.Context(), time.Second)
 	require.Equal(t, []string{"gateway", "service", "database"}, order)
-	p.Shutdown(time.Second)
+	p.Shutdown(t.Context(), time.Second)
 	require.Len(t, order, 3, "a second shutdown does nothing")
 }

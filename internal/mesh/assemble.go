@@ -226,10 +226,11 @@ func loadTLS(edge config.Edge) (*tls.Config, error) {
 
 // listen opens the listeners a process needs up front, so a port already taken fails
 // the start at once, before any migration runs.
-func listen(addrs ...string) ([]net.Listener, error) {
+func listen(ctx context.Context, addrs ...string) ([]net.Listener, error) {
+	var lc net.ListenConfig
 	var out []net.Listener
 	for _, a := range addrs {
-		lis, err := net.Listen("tcp", a)
+		lis, err := lc.Listen(ctx, "tcp", a)
 		if err != nil {
 			for _, l := range out {
 				_ = l.Close()

@@ -45,9 +45,9 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 	if err != nil {
 		return err
 	}
-	defer p.Shutdown(cfg.ShutdownTimeout) // stops whatever started if we return early
+	defer p.Shutdown(ctx, cfg.ShutdownTimeout) // stops whatever started if we return early
 
-	fronts, err := listen(cfg.HTTPAddr, cfg.GRPCAddr, cfg.AdminAddr)
+	fronts, err := listen(ctx, cfg.HTTPAddr, cfg.GRPCAddr, cfg.AdminAddr)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 	listeners := map[string]net.Listener{}
 	conns := map[string]*grpc.ClientConn{}
 	for _, svc := range services {
-		ls, err := listen("127.0.0.1:0")
+		ls, err := listen(ctx, "127.0.0.1:0")
 		if err != nil {
 			return err
 		}

@@ -157,18 +157,19 @@ func (p *Process) Wait(ctx context.Context, timeout time.Duration) error {
 	var cause error
 	select {
 	case <-ctx.Done():
-		p.log.Info("shutting down", "timeout", timeout.String())
+		p.log.InfoContext(ctx, "shutting down", "timeout", timeout.String())
 	case cause = <-p.errc:
-		p.log.Error("server failed; shutting down", "error", cause.Error())
+		p.log.ErrorContext(ctx, "server failed; shutting down", "error", cause.Error())
 	}
-	p.Shutdown(timeout)
+	p.Shutdown(ctx, timeout)
 	return cause
 }
 
 // Shutdown stops everything, most recently started first, within timeout in total.
-func (p *Process) Shutdown(timeout time.Duration) {
+// It runs once ctx is cancelled, usually, so it keeps only ctx's values.
+func (p *Process) Shutdown(ctx context.Context, timeout time.Duration) {
 	p.stopping.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	p.mu.Lock()
 	stops := slices.Clone(p.stops)
@@ -176,7 +177,7 @@ func (p *Process) Shutdown(timeout time.Duration) {
 	p.mu.Unlock()
 	for _, s := range slices.Backward(stops) {
 		if err := s.stop(ctx); err != nil {
-			p.log.Warn("stop failed", "component", s.name, "error", err.Error())
+			p.log.WarnContext(ctx, "stop failed", "component", s.name, "error", err.Error())
 		}
 	}
 }

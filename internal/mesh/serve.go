@@ -93,8 +93,8 @@ func ServeGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
-	defer p.Shutdown(cfg.ShutdownTimeout)
-	ls, err := listen(cfg.HTTPAddr, cfg.GRPCAddr, cfg.AdminAddr)
+	defer p.Shutdown(ctx, cfg.ShutdownTimeout)
+	ls, err := listen(ctx, cfg.HTTPAddr, cfg.GRPCAddr, cfg.AdminAddr)
 	if err != nil {
 		return err
 	}
@@ -134,8 +134,8 @@ func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
-	defer p.Shutdown(cfg.ShutdownTimeout)
-	ls, err := listen(cfg.GRPCAddr, cfg.AdminAddr)
+	defer p.Shutdown(ctx, cfg.ShutdownTimeout)
+	ls, err := listen(ctx, cfg.GRPCAddr, cfg.AdminAddr)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telem
 	if err != nil {
 		return err
 	}
-	defer p.Shutdown(cfg.ShutdownTimeout)
+	defer p.Shutdown(ctx, cfg.ShutdownTimeout)
 	for _, svc := range defs {
 		pool, err := p.openDatabase(ctx, cfg.DatabaseURL, svc.Name)
 		if err != nil {

@@ -3,6 +3,7 @@ package otlptest
 import (
 	"encoding/hex"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,8 +76,8 @@ func flattenSpans(req *collectortrace.ExportTraceServiceRequest, protocol string
 					Name:         s.GetName(),
 					Kind:         spanKind(s.GetKind()),
 					Attributes:   attributes(s.GetAttributes()),
-					Start:        time.Unix(0, int64(s.GetStartTimeUnixNano())),
-					End:          time.Unix(0, int64(s.GetEndTimeUnixNano())),
+					Start:        unixNanoTime(s.GetStartTimeUnixNano()),
+					End:          unixNanoTime(s.GetEndTimeUnixNano()),
 					Status:       spanStatus(s.GetStatus().GetCode()),
 				}
 				for _, l := range s.GetLinks() {
@@ -136,7 +137,7 @@ func flattenPoints(req *collectormetrics.ExportMetricsServiceRequest, protocol s
 					p := base
 					p.Attributes = attributes(attrs)
 					p.Value, p.Count = value, count
-					p.Time = time.Unix(0, int64(unixNano))
+					p.Time = unixNanoTime(unixNano)
 					out = append(out, p)
 				}
 				number := func(dp *metricspb.NumberDataPoint) float64 {
@@ -233,4 +234,13 @@ func anyString(v *commonpb.AnyValue) string {
 	default:
 		return ""
 	}
+}
+
+// unixNanoTime is an OTLP timestamp as a time. OTLP counts nanoseconds in a uint64; a
+// value past what time.Unix takes (the year 2262) comes out as the latest time it can.
+func unixNanoTime(n uint64) time.Time {
+	if n > math.MaxInt64 {
+		n = math.MaxInt64
+	}
+	return time.Unix(0, int64(n))
 }

@@ -26,10 +26,11 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	// Exporters configured with OTEL_EXPORTER_OTLP_COMPRESSION=gzip send gzip frames.
-	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	// Exporters configured with OTEL_EXPORTER_OTLP_COMPRESSION=gzip send gzip frames.
+	_ "google.golang.org/grpc/encoding/gzip"
 )
 
 // The protocols a request came in by, as OTEL_EXPORTER_OTLP_PROTOCOL names them.
@@ -60,13 +61,14 @@ type Receiver struct {
 	closeOnce sync.Once
 }
 
-// New starts a receiver on two free loopback ports.
-func New() (*Receiver, error) {
-	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
+// New starts a receiver on two free loopback ports; ctx bounds only the start.
+func New(ctx context.Context) (*Receiver, error) {
+	var lc net.ListenConfig
+	grpcLis, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("otlptest: listen: %w", err)
 	}
-	httpLis, err := net.Listen("tcp", "127.0.0.1:0")
+	httpLis, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		_ = grpcLis.Close()
 		return nil, fmt.Errorf("otlptest: listen: %w", err)
@@ -89,7 +91,7 @@ func New() (*Receiver, error) {
 // Start starts a receiver closed when the test ends.
 func Start(t testing.TB) *Receiver {
 	t.Helper()
-	r, err := New()
+	r, err := New(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +256,7 @@ func readProto(w http.ResponseWriter, req *http.Request, msg proto.Message) bool
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return false
 		}
-		defer zr.Close()
+		defer func() { _ = zr.Close() }() // a gzip reader's Close only repeats a read error
 		body = io.LimitReader(zr, maxBody)
 	default:
 		http.Error(w, "otlptest: unsupported Content-Encoding "+enc, http.StatusUnsupportedMediaType)

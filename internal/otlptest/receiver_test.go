@@ -147,12 +147,12 @@ func TestReceiverTakesMetricsOverBothProtocols(t *testing.T) {
 				require.Equal(t, "svc", p.Service)
 				switch p.Metric {
 				case "jobs":
-					require.Equal(t, 5.0, p.Value)
+					require.InDelta(t, 5.0, p.Value, 1e-9)
 					require.Equal(t, "a", p.Attributes["kind"])
 					require.Equal(t, "{job}", p.Unit)
 				case "latency":
 					require.Equal(t, uint64(2), p.Count)
-					require.Equal(t, 2.0, p.Value)
+					require.InDelta(t, 2.0, p.Value, 1e-9)
 				default:
 					t.Fatalf("unexpected metric %q", p.Metric)
 				}
@@ -172,7 +172,7 @@ func TestReceiverFailsWhenToldAndWhenClosed(t *testing.T) {
 	httpExp, err := otlptracehttp.New(t.Context(), otlptracehttp.WithEndpointURL(r.HTTPEndpoint()+"/v1/traces"),
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}), otlptracehttp.WithTimeout(2*time.Second))
 	require.NoError(t, err)
-	span := sdktrace.ReadOnlySpan(nil)
+	var span sdktrace.ReadOnlySpan
 	{
 		rec := &collect{}
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(rec))

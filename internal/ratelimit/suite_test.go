@@ -65,11 +65,15 @@ func TestLimiterSuite(t *testing.T) {
 			clock := newFakeClock()
 			return limiterUnderTest{allow: NewLocal(0, clock.Now).Allow, wait: clock.Advance}
 		},
+		// The suite judges what the limiter decides, not how fast: Redis gets seconds, not
+		// production's 100 ms, so that a loaded machine (fifty goroutines under the race
+		// detector) does not fail a decision closed. TestLimiterFailsOpenWhenRedisHangs tests
+		// the bound.
 		"limiter": func(t *testing.T) limiterUnderTest {
-			return limiterOn(t, setup(t, redistest.Client(t), FailClosed))
+			return limiterOn(t, setupConfig(t, Config{Redis: redistest.Client(t), FailureMode: FailClosed, RedisTimeout: suiteRedisTimeout}))
 		},
 		"limiter with leases": func(t *testing.T) limiterUnderTest {
-			return limiterOn(t, setupConfig(t, Config{Redis: redistest.Client(t), FailureMode: FailClosed, Lease: true}))
+			return limiterOn(t, setupConfig(t, Config{Redis: redistest.Client(t), FailureMode: FailClosed, Lease: true, RedisTimeout: suiteRedisTimeout}))
 		},
 		"limiter on its local floor": func(t *testing.T) limiterUnderTest {
 			b := setup(t, deadRedis(t), FailOpen)
@@ -84,6 +88,9 @@ func TestLimiterSuite(t *testing.T) {
 		})
 	}
 }
+
+// suiteRedisTimeout bounds the suite's Redis round trips; see TestLimiterSuite.
+const suiteRedisTimeout = 5 * time.Second
 
 // runLimiterSuite is what every implementation must do. Limits are per hour unless a
 // case is about time passing, so that no unit refills while a case runs on a slow

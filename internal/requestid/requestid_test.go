@@ -19,7 +19,8 @@ func TestAccept(t *testing.T) {
 		require.Len(t, got, 32)
 		require.True(t, requestid.Valid(got))
 	}
-	require.NotEqual(t, requestid.New(), requestid.New())
+	first, second := requestid.New(), requestid.New()
+	require.NotEqual(t, first, second, "every id is new")
 }
 
 func TestContextRoundTrip(t *testing.T) {

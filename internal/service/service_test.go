@@ -82,7 +82,7 @@ func TestHelpersDeriveFromDefinitions(t *testing.T) {
 // the assembler, or the dev-only stand-ins.
 func TestTheContractStaysSmall(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command("go", "list", "-deps", "github.com/backplane/backplane/internal/service").CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", "github.com/backplane/backplane/internal/service").CombinedOutput()
 	require.NoError(t, err, string(out))
 	for _, forbidden := range []string{
 		"github.com/backplane/backplane/gateway",

@@ -12,6 +12,7 @@ import (
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/scenario"
 	"github.com/backplane/backplane/services/auth/password"
 )
 
@@ -20,33 +21,40 @@ func TestSignUp(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	email := uniqueEmail()
-	acct := b.signUp(t, strings.ToUpper(email))
+	var acct account
 
-	require.Equal(t, email, acct.user.GetEmail(), "stored lower-cased")
-	require.False(t, acct.user.GetEmailVerified())
-	require.Equal(t, []authv1.Role{authv1.Role_ROLE_USER}, acct.user.GetRoles())
-	require.Equal(t, "Bearer", acct.tokens.GetTokenType())
-	require.EqualValues(t, 900, acct.tokens.GetExpiresIn())
-	require.True(t, b.live(acct.tokens.GetAccessToken()))
-
-	b.srv.Wait()
-	mails := b.mailer.take(acct.user.GetId(), "verify_email")
-	require.Len(t, mails, 1)
-	require.True(t, strings.HasPrefix(mails[0].Data["link"], "https://app.backplane.test/verify-email?token="))
-	require.NotEmpty(t, mails[0].IdempotencyKey)
-
+	scenario.Step(t, "sign up", func(t *testing.T) {
+		acct = b.signUp(t, strings.ToUpper(email))
+		require.Equal(t, email, acct.user.GetEmail(), "stored lower-cased")
+		require.False(t, acct.user.GetEmailVerified())
+		require.Equal(t, []authv1.Role{authv1.Role_ROLE_USER}, acct.user.GetRoles())
+		require.Equal(t, "Bearer", acct.tokens.GetTokenType())
+		require.EqualValues(t, 900, acct.tokens.GetExpiresIn())
+		require.True(t, b.live(acct.tokens.GetAccessToken()))
+	})
+	scenario.Step(t, "a verification email is sent", func(t *testing.T) {
+		b.srv.Wait()
+		mails := b.mailer.take(acct.user.GetId(), "verify_email")
+		require.Len(t, mails, 1)
+		require.True(t, strings.HasPrefix(mails[0].Data["link"], "https://app.backplane.test/verify-email?token="))
+		require.NotEmpty(t, mails[0].IdempotencyKey)
+	})
 	// The password is stored as an argon2id PHC string, never in clear.
-	var hash string
-	require.NoError(t, b.pool.QueryRow(ctx, "SELECT password_hash FROM users WHERE email = $1", email).Scan(&hash))
-	require.True(t, strings.HasPrefix(hash, "$argon2id$"))
-	require.NotContains(t, hash, acct.password)
-
-	_, err := b.srv.SignUp(ctx, &authv1.SignUpRequest{Email: email, Password: "another good passphrase", DisplayName: "X"})
-	require.Equal(t, fault.AlreadyExists, fault.KindOf(err), "a taken email answers 409")
-
-	_, err = b.srv.SignUp(ctx, &authv1.SignUpRequest{Email: uniqueEmail(), Password: "Password123", DisplayName: "X"})
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err), "common passwords are refused")
-	require.ErrorContains(t, err, password.ErrCommon.Error())
+	scenario.Step(t, "the password is stored hashed", func(t *testing.T) {
+		var hash string
+		require.NoError(t, b.pool.QueryRow(ctx, "SELECT password_hash FROM users WHERE email = $1", email).Scan(&hash))
+		require.True(t, strings.HasPrefix(hash, "$argon2id$"))
+		require.NotContains(t, hash, acct.password)
+	})
+	scenario.Step(t, "a taken email is refused", func(t *testing.T) {
+		_, err := b.srv.SignUp(ctx, &authv1.SignUpRequest{Email: email, Password: "another good passphrase", DisplayName: "X"})
+		require.Equal(t, fault.AlreadyExists, fault.KindOf(err), "a taken email answers 409")
+	})
+	scenario.Step(t, "a common password is refused", func(t *testing.T) {
+		_, err := b.srv.SignUp(ctx, &authv1.SignUpRequest{Email: uniqueEmail(), Password: "Password123", DisplayName: "X"})
+		require.Equal(t, fault.InvalidArgument, fault.KindOf(err), "common passwords are refused")
+		require.ErrorContains(t, err, password.ErrCommon.Error())
+	})
 }
 
 func TestLogin(t *testing.T) {
@@ -54,22 +62,28 @@ func TestLogin(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	acct := b.signUp(t, uniqueEmail())
+	var resp *authv1.LoginResponse
 
-	resp, err := b.srv.Login(ctx, &authv1.LoginRequest{Email: strings.ToUpper(acct.email), Password: acct.password})
-	require.NoError(t, err)
-	require.Equal(t, "Bearer", resp.GetTokenType())
-	require.Equal(t, acct.user.GetId(), resp.GetUser().GetId())
-	require.True(t, b.live(resp.GetAccessToken()))
-	require.Len(t, resp.GetRefreshToken(), 43, "256 bits, base64url")
-	b.srv.Wait()
-	require.Len(t, b.mailer.take(acct.user.GetId(), "new_sign_in"), 1)
-
-	// The refresh token is stored only as a hash.
-	var n int
-	require.NoError(t, b.pool.QueryRow(ctx, "SELECT count(*) FROM refresh_tokens WHERE token_hash = $1", digest(resp.GetRefreshToken())).Scan(&n))
-	require.Equal(t, 1, n)
-	require.NoError(t, b.pool.QueryRow(ctx, "SELECT count(*) FROM refresh_tokens WHERE token_hash = convert_to($1, 'UTF8')", resp.GetRefreshToken()).Scan(&n))
-	require.Zero(t, n)
+	scenario.Step(t, "log in", func(t *testing.T) {
+		var err error
+		resp, err = b.srv.Login(ctx, &authv1.LoginRequest{Email: strings.ToUpper(acct.email), Password: acct.password})
+		require.NoError(t, err)
+		require.Equal(t, "Bearer", resp.GetTokenType())
+		require.Equal(t, acct.user.GetId(), resp.GetUser().GetId())
+		require.True(t, b.live(resp.GetAccessToken()))
+		require.Len(t, resp.GetRefreshToken(), 43, "256 bits, base64url")
+	})
+	scenario.Step(t, "a new sign-in is announced", func(t *testing.T) {
+		b.srv.Wait()
+		require.Len(t, b.mailer.take(acct.user.GetId(), "new_sign_in"), 1)
+	})
+	scenario.Step(t, "the refresh token is stored only as a hash", func(t *testing.T) {
+		var n int
+		require.NoError(t, b.pool.QueryRow(ctx, "SELECT count(*) FROM refresh_tokens WHERE token_hash = $1", digest(resp.GetRefreshToken())).Scan(&n))
+		require.Equal(t, 1, n)
+		require.NoError(t, b.pool.QueryRow(ctx, "SELECT count(*) FROM refresh_tokens WHERE token_hash = convert_to($1, 'UTF8')", resp.GetRefreshToken()).Scan(&n))
+		require.Zero(t, n)
+	})
 }
 
 func TestLoginIsEnumerationSafe(t *testing.T) {
@@ -88,7 +102,7 @@ func TestLoginIsEnumerationSafe(t *testing.T) {
 // parameters: an unknown email must cost a hash comparison like a wrong password.
 func TestLoginTimingIsEnumerationSafe(t *testing.T) {
 	t.Parallel()
-	hasher, err := password.NewHasher(password.OWASP, 1)
+	hasher, err := password.NewHasher(t.Context(), password.OWASP, 1)
 	require.NoError(t, err)
 	b := setup(t, func(c *Config, w *wiring) { w.hasher = hasher; c.LoginMaxFailures = 100 })
 	ctx := context.Background()
@@ -121,41 +135,44 @@ func TestLoginLockout(t *testing.T) {
 	acct := b.signUp(t, uniqueEmail())
 	other := b.signUp(t, uniqueEmail())
 
-	for range b.cfg.LoginMaxFailures {
-		_, err := b.srv.Login(ctx, &authv1.LoginRequest{Email: acct.email, Password: "wrong password"})
-		require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
-	}
-	// Locked: even the right password waits for the window.
-	_, err := b.srv.Login(ctx, &authv1.LoginRequest{Email: acct.email, Password: acct.password})
-	require.Equal(t, fault.ResourceExhausted, fault.KindOf(err))
-	var fe *fault.Error
-	require.ErrorAs(t, err, &fe)
-	require.Len(t, fe.Details, 1)
-	info, ok := fe.Details[0].(*errdetails.RetryInfo)
-	require.True(t, ok)
-	delay := info.GetRetryDelay().AsDuration()
-	require.Greater(t, delay, 14*time.Minute)
-	require.LessOrEqual(t, delay, 15*time.Minute)
-
+	scenario.Step(t, "failures lock the account, even for the right password", func(t *testing.T) {
+		for range b.cfg.LoginMaxFailures {
+			_, err := b.srv.Login(ctx, &authv1.LoginRequest{Email: acct.email, Password: "wrong password"})
+			require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
+		}
+		// Locked: even the right password waits for the window.
+		_, err := b.srv.Login(ctx, &authv1.LoginRequest{Email: acct.email, Password: acct.password})
+		require.Equal(t, fault.ResourceExhausted, fault.KindOf(err))
+		var fe *fault.Error
+		require.ErrorAs(t, err, &fe)
+		require.Len(t, fe.Details, 1)
+		info, ok := fe.Details[0].(*errdetails.RetryInfo)
+		require.True(t, ok)
+		delay := info.GetRetryDelay().AsDuration()
+		require.Greater(t, delay, 14*time.Minute)
+		require.LessOrEqual(t, delay, 15*time.Minute)
+	})
 	// Unknown accounts lock the same way, so lockout reveals nothing either.
-	ghost := uniqueEmail()
-	for range b.cfg.LoginMaxFailures {
+	scenario.Step(t, "unknown accounts lock the same way", func(t *testing.T) {
+		ghost := uniqueEmail()
+		for range b.cfg.LoginMaxFailures {
+			_, err := b.srv.Login(ctx, &authv1.LoginRequest{Email: ghost, Password: "wrong password"})
+			require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
+		}
 		_, err := b.srv.Login(ctx, &authv1.LoginRequest{Email: ghost, Password: "wrong password"})
-		require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
-	}
-	_, err = b.srv.Login(ctx, &authv1.LoginRequest{Email: ghost, Password: "wrong password"})
-	require.Equal(t, fault.ResourceExhausted, fault.KindOf(err))
-
-	// Another account is unaffected.
-	_, err = b.srv.Login(ctx, &authv1.LoginRequest{Email: other.email, Password: other.password})
-	require.NoError(t, err)
-
-	// When the window has passed, the account may try again.
-	keys, err := b.rdb.Keys(ctx, b.prefix+"auth:login:acct:*").Result()
-	require.NoError(t, err)
-	require.NoError(t, b.rdb.Del(ctx, keys...).Err())
-	_, err = b.srv.Login(ctx, &authv1.LoginRequest{Email: acct.email, Password: acct.password})
-	require.NoError(t, err)
+		require.Equal(t, fault.ResourceExhausted, fault.KindOf(err))
+	})
+	scenario.Step(t, "another account is unaffected", func(t *testing.T) {
+		_, err := b.srv.Login(ctx, &authv1.LoginRequest{Email: other.email, Password: other.password})
+		require.NoError(t, err)
+	})
+	scenario.Step(t, "when the window has passed, the account may try again", func(t *testing.T) {
+		keys, err := b.rdb.Keys(ctx, b.prefix+"auth:login:acct:*").Result()
+		require.NoError(t, err)
+		require.NoError(t, b.rdb.Del(ctx, keys...).Err())
+		_, err = b.srv.Login(ctx, &authv1.LoginRequest{Email: acct.email, Password: acct.password})
+		require.NoError(t, err)
+	})
 }
 
 func TestUpdateCurrentUserWritesOnlyProfileFields(t *testing.T) {
@@ -164,31 +181,33 @@ func TestUpdateCurrentUserWritesOnlyProfileFields(t *testing.T) {
 	acct := b.signUp(t, uniqueEmail())
 	ctx := b.as(t, acct.tokens.GetAccessToken())
 
-	// A mask naming a protected field is refused outright.
-	for _, path := range []string{"roles", "email", "email_verified", "id", "disabled"} {
-		_, err := b.srv.UpdateCurrentUser(ctx, &authv1.UpdateCurrentUserRequest{
-			User:       &authv1.User{DisplayName: "x", Roles: []authv1.Role{authv1.Role_ROLE_ADMIN}, Email: "boss@example.com"},
-			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name", path}},
-		})
-		require.Equal(t, fault.InvalidArgument, fault.KindOf(err), path)
-	}
-
-	// Without a mask, protected fields are ignored and only the display name is written.
-	resp, err := b.srv.UpdateCurrentUser(ctx, &authv1.UpdateCurrentUserRequest{User: &authv1.User{
-		Id: "00000000-0000-0000-0000-000000000001", DisplayName: "New Name", Email: "boss@example.com",
-		EmailVerified: true, Roles: []authv1.Role{authv1.Role_ROLE_ADMIN}, Disabled: true,
-	}})
-	require.NoError(t, err)
-	got := resp.GetUser()
-	require.Equal(t, "New Name", got.GetDisplayName())
-	require.Equal(t, acct.user.GetId(), got.GetId())
-	require.Equal(t, acct.email, got.GetEmail())
-	require.False(t, got.GetEmailVerified())
-	require.False(t, got.GetDisabled())
-	require.Equal(t, []authv1.Role{authv1.Role_ROLE_USER}, got.GetRoles())
-
-	me, err := b.srv.GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{})
-	require.NoError(t, err)
-	require.Equal(t, "New Name", me.GetUser().GetDisplayName())
-	require.Equal(t, []authv1.Role{authv1.Role_ROLE_USER}, me.GetUser().GetRoles())
+	scenario.Step(t, "a mask naming a protected field is refused outright", func(t *testing.T) {
+		for _, path := range []string{"roles", "email", "email_verified", "id", "disabled"} {
+			_, err := b.srv.UpdateCurrentUser(ctx, &authv1.UpdateCurrentUserRequest{
+				User:       &authv1.User{DisplayName: "x", Roles: []authv1.Role{authv1.Role_ROLE_ADMIN}, Email: "boss@example.com"},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name", path}},
+			})
+			require.Equal(t, fault.InvalidArgument, fault.KindOf(err), path)
+		}
+	})
+	scenario.Step(t, "without a mask, only the display name is written", func(t *testing.T) {
+		resp, err := b.srv.UpdateCurrentUser(ctx, &authv1.UpdateCurrentUserRequest{User: &authv1.User{
+			Id: "00000000-0000-0000-0000-000000000001", DisplayName: "New Name", Email: "boss@example.com",
+			EmailVerified: true, Roles: []authv1.Role{authv1.Role_ROLE_ADMIN}, Disabled: true,
+		}})
+		require.NoError(t, err)
+		got := resp.GetUser()
+		require.Equal(t, "New Name", got.GetDisplayName())
+		require.Equal(t, acct.user.GetId(), got.GetId())
+		require.Equal(t, acct.email, got.GetEmail())
+		require.False(t, got.GetEmailVerified())
+		require.False(t, got.GetDisabled())
+		require.Equal(t, []authv1.Role{authv1.Role_ROLE_USER}, got.GetRoles())
+	})
+	scenario.Step(t, "the change is what the user reads back", func(t *testing.T) {
+		me, err := b.srv.GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{})
+		require.NoError(t, err)
+		require.Equal(t, "New Name", me.GetUser().GetDisplayName())
+		require.Equal(t, []authv1.Role{authv1.Role_ROLE_USER}, me.GetUser().GetRoles())
+	})
 }

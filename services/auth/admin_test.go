@@ -10,6 +10,7 @@ import (
 	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/fault"
 	"github.com/backplane/backplane/internal/identity"
+	"github.com/backplane/backplane/internal/scenario"
 )
 
 func adminContext(userID string) context.Context {
@@ -25,29 +26,33 @@ func TestListUsersPages(t *testing.T) {
 	}
 	ctx := adminContext(ids[0])
 
-	var got []string
-	token := ""
-	for pages := 0; ; pages++ {
-		require.Less(t, pages, 5)
-		resp, err := b.srv.ListUsers(ctx, &authv1.ListUsersRequest{PageSize: 2, PageToken: token})
-		require.NoError(t, err)
-		require.LessOrEqual(t, len(resp.GetUsers()), 2)
-		for _, u := range resp.GetUsers() {
-			got = append(got, u.GetId())
+	scenario.Step(t, "every account once, in creation order", func(t *testing.T) {
+		var got []string
+		token := ""
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 5)
+			resp, err := b.srv.ListUsers(ctx, &authv1.ListUsersRequest{PageSize: 2, PageToken: token})
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(resp.GetUsers()), 2)
+			for _, u := range resp.GetUsers() {
+				got = append(got, u.GetId())
+			}
+			if token = resp.GetNextPageToken(); token == "" {
+				break
+			}
 		}
-		if token = resp.GetNextPageToken(); token == "" {
-			break
-		}
-	}
-	require.Equal(t, ids, got, "every account once, in creation order")
-
-	_, err := b.srv.ListUsers(ctx, &authv1.ListUsersRequest{PageToken: "!!"})
-	require.Equal(t, fault.InvalidArgument, fault.KindOf(err))
-
+		require.Equal(t, ids, got, "every account once, in creation order")
+	})
+	scenario.Step(t, "a bad page token", func(t *testing.T) {
+		_, err := b.srv.ListUsers(ctx, &authv1.ListUsersRequest{PageToken: "!!"})
+		require.Equal(t, fault.InvalidArgument, fault.KindOf(err))
+	})
 	// The handler checks the role itself too, in case the interceptor was left out.
-	user := identity.WithPrincipal(context.Background(), identity.Principal{UserID: ids[1], Roles: []string{authn.RoleUser}})
-	_, err = b.srv.ListUsers(user, &authv1.ListUsersRequest{})
-	require.Equal(t, fault.PermissionDenied, fault.KindOf(err))
+	scenario.Step(t, "a user without the role", func(t *testing.T) {
+		user := identity.WithPrincipal(context.Background(), identity.Principal{UserID: ids[1], Roles: []string{authn.RoleUser}})
+		_, err := b.srv.ListUsers(user, &authv1.ListUsersRequest{})
+		require.Equal(t, fault.PermissionDenied, fault.KindOf(err))
+	})
 }
 
 func TestDisableUserEndsEverythingAtOnce(t *testing.T) {
@@ -60,28 +65,33 @@ func TestDisableUserEndsEverythingAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	ctx := adminContext(admin.user.GetId())
 
-	_, err = b.srv.DisableUser(ctx, &authv1.DisableUserRequest{UserId: admin.user.GetId()})
-	require.Equal(t, fault.FailedPrecondition, fault.KindOf(err))
-
-	resp, err := b.srv.DisableUser(ctx, &authv1.DisableUserRequest{UserId: victim.user.GetId()})
-	require.NoError(t, err)
-	require.True(t, resp.GetUser().GetDisabled())
-	require.False(t, b.live(victim.tokens.GetAccessToken()))
-	_, err = refresh(b, victim.tokens.GetRefreshToken())
-	require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
-	_, err = b.srv.APIKeys().Introspect(bg, key.GetSecret())
-	require.ErrorIs(t, err, authn.ErrInvalidToken)
-	_, err = b.srv.Login(bg, &authv1.LoginRequest{Email: victim.email, Password: victim.password})
-	require.Equal(t, fault.PermissionDenied, fault.KindOf(err))
-
-	_, err = b.srv.EnableUser(ctx, &authv1.EnableUserRequest{UserId: victim.user.GetId()})
-	require.NoError(t, err)
-	require.False(t, b.live(victim.tokens.GetAccessToken()), "old sessions stay ended")
-	_, err = b.srv.Login(bg, &authv1.LoginRequest{Email: victim.email, Password: victim.password})
-	require.NoError(t, err)
-
-	_, err = b.srv.DisableUser(ctx, &authv1.DisableUserRequest{UserId: "0190a0a0-0000-7000-8000-000000000000"})
-	require.Equal(t, fault.NotFound, fault.KindOf(err))
+	scenario.Step(t, "an admin cannot disable themself", func(t *testing.T) {
+		_, err := b.srv.DisableUser(ctx, &authv1.DisableUserRequest{UserId: admin.user.GetId()})
+		require.Equal(t, fault.FailedPrecondition, fault.KindOf(err))
+	})
+	scenario.Step(t, "disable ends sessions, refresh tokens, API keys and logins", func(t *testing.T) {
+		resp, err := b.srv.DisableUser(ctx, &authv1.DisableUserRequest{UserId: victim.user.GetId()})
+		require.NoError(t, err)
+		require.True(t, resp.GetUser().GetDisabled())
+		require.False(t, b.live(victim.tokens.GetAccessToken()))
+		_, err = refresh(b, victim.tokens.GetRefreshToken())
+		require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
+		_, err = b.srv.APIKeys().Introspect(bg, key.GetSecret())
+		require.ErrorIs(t, err, authn.ErrInvalidToken)
+		_, err = b.srv.Login(bg, &authv1.LoginRequest{Email: victim.email, Password: victim.password})
+		require.Equal(t, fault.PermissionDenied, fault.KindOf(err))
+	})
+	scenario.Step(t, "enable: old sessions stay ended, login works", func(t *testing.T) {
+		_, err := b.srv.EnableUser(ctx, &authv1.EnableUserRequest{UserId: victim.user.GetId()})
+		require.NoError(t, err)
+		require.False(t, b.live(victim.tokens.GetAccessToken()), "old sessions stay ended")
+		_, err = b.srv.Login(bg, &authv1.LoginRequest{Email: victim.email, Password: victim.password})
+		require.NoError(t, err)
+	})
+	scenario.Step(t, "an unknown user", func(t *testing.T) {
+		_, err := b.srv.DisableUser(ctx, &authv1.DisableUserRequest{UserId: "0190a0a0-0000-7000-8000-000000000000"})
+		require.Equal(t, fault.NotFound, fault.KindOf(err))
+	})
 }
 
 func TestLookupUser(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 
 // owaspBundle is a server with the production hasher.
 func owaspBundle(b *testing.B) *testBundle {
-	hasher, err := password.NewHasher(password.OWASP, 0)
+	hasher, err := password.NewHasher(b.Context(), password.OWASP, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func owaspBundle(b *testing.B) *testBundle {
 // hashCeiling is the login rate the CPU allows if logins cost nothing but one argon2id
 // verification: cores ÷ one verification's time.
 func hashCeiling(b *testing.B) float64 {
-	h, err := password.NewHasher(password.OWASP, 1)
+	h, err := password.NewHasher(b.Context(), password.OWASP, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func hashCeiling(b *testing.B) float64 {
 // every core hashing, as it is at the moment: the ceiling that other load on a shared
 // machine leaves.
 func parallelHashRate(b *testing.B, d time.Duration) float64 {
-	h, err := password.NewHasher(password.OWASP, 0)
+	h, err := password.NewHasher(b.Context(), password.OWASP, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,15 +116,15 @@ func BenchmarkCurrentUserUnderLoginFlood(b *testing.B) {
 }
 
 func benchmarkUnderFlood(b *testing.B, hashers int) {
-	hasher, err := password.NewHasher(password.OWASP, hashers)
+	hasher, err := password.NewHasher(b.Context(), password.OWASP, hashers)
 	if err != nil {
 		b.Fatal(err)
 	}
-	gb := setupGRPCWith(b, func(c *Config, w *wiring) { w.hasher = hasher; c.LoginMaxFailures = 100 })
+	gb := setupGRPC(b, func(c *Config, w *wiring) { w.hasher = hasher; c.LoginMaxFailures = 100 })
 	ctx := context.Background()
 	reader := gb.signUp(b, uniqueEmail())
 	flooder := gb.signUp(b, uniqueEmail())
-	token := bearer(reader.tokens.GetAccessToken())
+	token := bearer(b, reader.tokens.GetAccessToken())
 
 	// The baseline: the same call with nothing else running, in the same run.
 	idle := make([]time.Duration, 0, 2000)

@@ -120,7 +120,11 @@ func (k *keyring) load(ctx context.Context) (*authn.KeySet, error) {
 		if err != nil {
 			return nil, err
 		}
-		published = append(published, priv.Public().(ed25519.PublicKey))
+		pub, ok := priv.Public().(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("signing key %s: public half is %T, not ed25519", row.ID, priv.Public())
+		}
+		published = append(published, pub)
 	}
 	return authn.NewKeySet(authn.SigningKey{ID: current.ID, Private: signing}, published...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -50,7 +51,7 @@ func (l *lockout) blocked(ctx context.Context, email, ip string) (time.Duration,
 		addr = pipe.Get(ctx, l.ipKey(ip))
 		addrTTL = pipe.PTTL(ctx, l.ipKey(ip))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return 0, err
 	}
 	var wait time.Duration

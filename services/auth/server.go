@@ -89,7 +89,7 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 		if slots == 0 {
 			slots = max(1, runtime.GOMAXPROCS(0)-1)
 		}
-		if w.hasher, err = password.NewHasher(password.OWASP, slots); err != nil {
+		if w.hasher, err = password.NewHasher(ctx, password.OWASP, slots); err != nil {
 			return nil, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/scenario"
 )
 
 func refresh(b *testBundle, token string) (*authv1.RefreshTokenResponse, error) {
@@ -20,53 +21,61 @@ func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
 	b := setup(t, func(c *Config, _ *wiring) { c.RefreshReuseGrace = 0 })
 	acct := b.signUp(t, uniqueEmail())
 	first := acct.tokens.GetRefreshToken()
+	var third *authv1.RefreshTokenResponse
 
-	second, err := refresh(b, first)
-	require.NoError(t, err)
-	require.NotEqual(t, first, second.GetRefreshToken())
-	require.Equal(t, "Bearer", second.GetTokenType())
-	require.True(t, b.live(second.GetAccessToken()))
+	scenario.Step(t, "refresh rotates", func(t *testing.T) {
+		second, err := refresh(b, first)
+		require.NoError(t, err)
+		require.NotEqual(t, first, second.GetRefreshToken())
+		require.Equal(t, "Bearer", second.GetTokenType())
+		require.True(t, b.live(second.GetAccessToken()))
 
-	third, err := refresh(b, second.GetRefreshToken())
-	require.NoError(t, err)
-
+		third, err = refresh(b, second.GetRefreshToken())
+		require.NoError(t, err)
+	})
 	// The spent first token comes back: the session (the whole family) ends.
-	_, err = refresh(b, first)
-	require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
-	_, err = refresh(b, third.GetRefreshToken())
-	require.Equal(t, fault.Unauthenticated, fault.KindOf(err), "the newest token of the family dies too")
-	require.False(t, b.live(third.GetAccessToken()), "and the session's access tokens stop at the edge")
-	require.False(t, b.live(acct.tokens.GetAccessToken()))
+	scenario.Step(t, "a spent token ends the whole family", func(t *testing.T) {
+		_, err := refresh(b, first)
+		require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
+		_, err = refresh(b, third.GetRefreshToken())
+		require.Equal(t, fault.Unauthenticated, fault.KindOf(err), "the newest token of the family dies too")
+		require.False(t, b.live(third.GetAccessToken()), "and the session's access tokens stop at the edge")
+		require.False(t, b.live(acct.tokens.GetAccessToken()))
 
-	var reason string
-	require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT end_reason FROM sessions WHERE user_id = $1", acct.user.GetId()).Scan(&reason))
-	require.Equal(t, endRefreshReuse, reason)
-
-	_, err = refresh(b, "made-up-token")
-	require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
+		var reason string
+		require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT end_reason FROM sessions WHERE user_id = $1", acct.user.GetId()).Scan(&reason))
+		require.Equal(t, endRefreshReuse, reason)
+	})
+	scenario.Step(t, "a made-up token is refused", func(t *testing.T) {
+		_, err := refresh(b, "made-up-token")
+		require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
+	})
 }
 
 func TestRefreshGraceAllowsConcurrentRetry(t *testing.T) {
 	t.Parallel()
 	b := setup(t) // default grace: 10s
 	acct := b.signUp(t, uniqueEmail())
+	var retry *authv1.RefreshTokenResponse
 
-	a, err := refresh(b, acct.tokens.GetRefreshToken())
-	require.NoError(t, err)
 	// The client's retry of the same request, within the window, is answered.
-	retry, err := refresh(b, acct.tokens.GetRefreshToken())
-	require.NoError(t, err)
-	require.NotEqual(t, a.GetRefreshToken(), retry.GetRefreshToken())
-	require.True(t, b.live(retry.GetAccessToken()))
-	_, err = refresh(b, a.GetRefreshToken())
-	require.NoError(t, err)
-
-	// After the window, the same reuse ends the session.
-	_, err = b.pool.Exec(context.Background(), "UPDATE refresh_tokens SET spent_time = spent_time - interval '11 seconds'")
-	require.NoError(t, err)
-	_, err = refresh(b, acct.tokens.GetRefreshToken())
-	require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
-	require.False(t, b.live(retry.GetAccessToken()))
+	scenario.Step(t, "a retry within the window is answered", func(t *testing.T) {
+		a, err := refresh(b, acct.tokens.GetRefreshToken())
+		require.NoError(t, err)
+		retry, err = refresh(b, acct.tokens.GetRefreshToken())
+		require.NoError(t, err)
+		require.NotEqual(t, a.GetRefreshToken(), retry.GetRefreshToken())
+		require.True(t, b.live(retry.GetAccessToken()))
+		_, err = refresh(b, a.GetRefreshToken())
+		require.NoError(t, err)
+	})
+	scenario.Step(t, "after the window, the same reuse ends the session", func(t *testing.T) {
+		_, err := b.pool.Exec(context.Background(), "UPDATE refresh_tokens SET spent_time = spent_time - interval '11 seconds'")
+		require.NoError(t, err)
+		_, err = refresh(b, acct.tokens.GetRefreshToken())
+		require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
+		require.False(t, b.live(retry.GetAccessToken()))
+	})
 }
 
 func TestRefreshTokenExpires(t *testing.T) {
@@ -129,31 +138,35 @@ func TestListAndDeleteSessions(t *testing.T) {
 	second, err := b.srv.Login(context.Background(), &authv1.LoginRequest{Email: acct.email, Password: acct.password})
 	require.NoError(t, err)
 	ctx := b.as(t, acct.tokens.GetAccessToken())
-
-	list, err := b.srv.ListSessions(ctx, &authv1.ListSessionsRequest{})
-	require.NoError(t, err)
-	require.Len(t, list.GetSessions(), 2)
 	var other string
-	for _, s := range list.GetSessions() {
-		if !s.GetCurrent() {
-			other = s.GetId()
+
+	scenario.Step(t, "list both sessions", func(t *testing.T) {
+		list, err := b.srv.ListSessions(ctx, &authv1.ListSessionsRequest{})
+		require.NoError(t, err)
+		require.Len(t, list.GetSessions(), 2)
+		for _, s := range list.GetSessions() {
+			if !s.GetCurrent() {
+				other = s.GetId()
+			}
 		}
-	}
-	require.NotEmpty(t, other)
-
+		require.NotEmpty(t, other)
+	})
 	// Someone else's session does not exist, as far as this user can tell.
-	stranger := b.signUp(t, uniqueEmail())
-	_, err = b.srv.DeleteSession(b.as(t, stranger.tokens.GetAccessToken()), &authv1.DeleteSessionRequest{SessionId: other})
-	require.Equal(t, fault.NotFound, fault.KindOf(err))
-	require.True(t, b.live(second.GetAccessToken()))
+	scenario.Step(t, "a stranger cannot delete it", func(t *testing.T) {
+		stranger := b.signUp(t, uniqueEmail())
+		_, err := b.srv.DeleteSession(b.as(t, stranger.tokens.GetAccessToken()), &authv1.DeleteSessionRequest{SessionId: other})
+		require.Equal(t, fault.NotFound, fault.KindOf(err))
+		require.True(t, b.live(second.GetAccessToken()))
+	})
+	scenario.Step(t, "its owner deletes it, and only it ends", func(t *testing.T) {
+		_, err := b.srv.DeleteSession(ctx, &authv1.DeleteSessionRequest{SessionId: other})
+		require.NoError(t, err)
+		require.False(t, b.live(second.GetAccessToken()))
+		require.True(t, b.live(acct.tokens.GetAccessToken()))
 
-	_, err = b.srv.DeleteSession(ctx, &authv1.DeleteSessionRequest{SessionId: other})
-	require.NoError(t, err)
-	require.False(t, b.live(second.GetAccessToken()))
-	require.True(t, b.live(acct.tokens.GetAccessToken()))
-
-	list, err = b.srv.ListSessions(ctx, &authv1.ListSessionsRequest{})
-	require.NoError(t, err)
-	require.Len(t, list.GetSessions(), 1)
-	require.True(t, list.GetSessions()[0].GetCurrent())
+		list, err := b.srv.ListSessions(ctx, &authv1.ListSessionsRequest{})
+		require.NoError(t, err)
+		require.Len(t, list.GetSessions(), 1)
+		require.True(t, list.GetSessions()[0].GetCurrent())
+	})
 }

@@ -68,7 +68,7 @@ const testPublicURL = "https://app.backplane.test"
 // cheapHasher keeps most tests fast; the password package tests the production
 // parameters, and TestLoginTimingIsEnumerationSafe uses them here.
 func cheapHasher(t testing.TB) *password.Hasher {
-	h, err := password.NewHasher(password.Params{Memory: 64, Time: 1, Threads: 1}, 4)
+	h, err := password.NewHasher(t.Context(), password.Params{Memory: 64, Time: 1, Threads: 1}, 4)
 	require.NoError(t, err)
 	return h
 }

@@ -48,8 +48,8 @@ func (s *store) userByID(ctx context.Context, id uuid.UUID) (dbsqlc.User, error)
 func (s *store) userByEmail(ctx context.Context, email string) (dbsqlc.User, error) {
 	return one(s.q.UserGetByEmail(ctx, email))
 }
-func (s *store) listUsers(ctx context.Context, after uuid.UUID, max int32) ([]dbsqlc.User, error) {
-	return one(s.q.UserList(ctx, dbsqlc.UserListParams{AfterID: after, Max: max}))
+func (s *store) listUsers(ctx context.Context, after uuid.UUID, limit int32) ([]dbsqlc.User, error) {
+	return one(s.q.UserList(ctx, dbsqlc.UserListParams{AfterID: after, Max: limit}))
 }
 func (s *store) setDisplayName(ctx context.Context, id uuid.UUID, name string) (dbsqlc.User, error) {
 	return one(s.q.UserSetDisplayName(ctx, dbsqlc.UserSetDisplayNameParams{ID: id, DisplayName: name}))
@@ -85,8 +85,8 @@ func (s *store) endSession(ctx context.Context, id uuid.UUID, reason string) (db
 	return one(s.q.SessionEnd(ctx, dbsqlc.SessionEndParams{ID: id, EndReason: reason}))
 }
 
-func (s *store) liveSessionPage(ctx context.Context, now time.Time, after uuid.UUID, max int32) ([]dbsqlc.SessionListLivePageRow, error) {
-	return one(s.q.SessionListLivePage(ctx, dbsqlc.SessionListLivePageParams{Now: now, AfterID: after, Max: max}))
+func (s *store) liveSessionPage(ctx context.Context, now time.Time, after uuid.UUID, limit int32) ([]dbsqlc.SessionListLivePageRow, error) {
+	return one(s.q.SessionListLivePage(ctx, dbsqlc.SessionListLivePageParams{Now: now, AfterID: after, Max: limit}))
 }
 
 // endUserSessions ends every live session of a user except one (uuid.Nil for none) and

@@ -228,7 +228,7 @@ func (p *deliveryPool) backoff(attempt int, providerWait time.Duration) time.Dur
 }
 
 // defaultJitter is the jitter source outside tests.
-func defaultJitter() float64 { return rand.Float64() }
+func defaultJitter() float64 { return rand.Float64() } //nolint:gosec // G404: jitter spreads retries out; it need not be unpredictable
 
 // Webhook event ids are kept long enough to recognise every retry SendGrid may make
 // (it gives up after 72 hours), and then dropped so the table does not grow forever.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -162,5 +163,9 @@ func (s *Server) MarkAllNotificationsRead(ctx context.Context, req *notification
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "could not count notifications")
 	}
-	return &notificationv1.MarkAllNotificationsReadResponse{MarkedCount: int32(n), UnreadCount: unread}, nil
+	marked := int32(math.MaxInt32) // the proto's count saturates rather than wraps
+	if n >= 0 && n < math.MaxInt32 {
+		marked = int32(n)
+	}
+	return &notificationv1.MarkAllNotificationsReadResponse{MarkedCount: marked, UnreadCount: unread}, nil
 }

@@ -49,7 +49,7 @@ func (m *mailboxMailer) send(ctx context.Context, e email) (string, error) {
 // writeWhole writes a file that appears only once it is complete.
 func writeWhole(name string, data []byte) error {
 	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o640); err != nil {
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, name)

@@ -35,7 +35,7 @@ var _ notificationv1.NotificationServiceServer = (*Server)(nil)
 // New builds the server from its configuration and the process's dependencies. The
 // delivery workers start with the service (service.go), not here, so tests can build a
 // server and run its workers only when they want them.
-func New(_ context.Context, cfg Config, deps service.Deps) (*Server, error) {
+func New(ctx context.Context, cfg Config, deps service.Deps) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -54,10 +54,10 @@ func New(_ context.Context, cfg Config, deps service.Deps) (*Server, error) {
 		// The price is that links die with the process and differ between replicas.
 		key = make([]byte, 32)
 		_, _ = rand.Read(key) // crypto/rand.Read never fails
-		log.Warn("BACKPLANE_NOTIFY_SIGNING_KEY is not set: unsubscribe links are signed with a random key and stop working when this process restarts; set it in production")
+		log.WarnContext(ctx, "BACKPLANE_NOTIFY_SIGNING_KEY is not set: unsubscribe links are signed with a random key and stop working when this process restarts; set it in production")
 	}
 	if cfg.WebhookKey == nil {
-		log.Warn("BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid event webhooks are refused")
+		log.WarnContext(ctx, "BACKPLANE_SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid event webhooks are refused")
 	}
 	st := newStore(deps.DB)
 	l := links{publicURL: deps.PublicURL, signer: tokenSigner{key: key}}
@@ -67,7 +67,7 @@ func New(_ context.Context, cfg Config, deps service.Deps) (*Server, error) {
 		m = newSendgridMailer(cfg)
 	} else {
 		dir := filepath.Join(deps.DataDir, "mailbox")
-		log.Info("BACKPLANE_SENDGRID_API_KEY is not set: emails are written to the dev mailbox", "dir", dir)
+		log.InfoContext(ctx, "BACKPLANE_SENDGRID_API_KEY is not set: emails are written to the dev mailbox", "dir", dir)
 		m = &mailboxMailer{dir: dir, from: cfg.EmailFrom, log: log, now: time.Now}
 	}
 	mp := deps.MeterProvider

@@ -49,7 +49,7 @@ func Definition() service.Definition {
 			}
 			return &service.Instance{
 				Register: func(reg grpc.ServiceRegistrar) { notificationv1.RegisterNotificationServiceServer(reg, srv) },
-				Stop:     srv.pool.start(),
+				Stop:     srv.pool.start(), //nolint:contextcheck // the workers outlive Start's ctx; Stop ends them
 			}, nil
 		},
 	})

@@ -103,17 +103,17 @@ func userContext(userID uuid.UUID) context.Context {
 // send sends a notification with sensible defaults and returns its id.
 func (b *bundle) send(t testing.TB, req *notificationv1.SendRequest) uuid.UUID {
 	t.Helper()
-	if req.Template == "" {
+	if req.GetTemplate() == "" {
 		req.Template = "message"
 		req.Data = map[string]string{"title": "Hello", "body": "Something happened."}
 	}
-	if req.Category == 0 {
+	if req.GetCategory() == 0 {
 		req.Category = notificationv1.Category_CATEGORY_ACCOUNT
 	}
-	if len(req.Channels) == 0 {
+	if len(req.GetChannels()) == 0 {
 		req.Channels = []notificationv1.Channel{notificationv1.Channel_CHANNEL_EMAIL}
 	}
-	if req.IdempotencyKey == "" {
+	if req.GetIdempotencyKey() == "" {
 		req.IdempotencyKey = uuid.NewString()
 	}
 	resp, err := b.server.Send(context.Background(), req)

@@ -152,7 +152,7 @@ func TestWebhookRefusesBadStaleAndUnsignedCalls(t *testing.T) {
 
 	// Body altered after signing.
 	ctx, req := signer.request(t, time.Now(), event)
-	req.Body.Data = append(req.Body.Data[:len(req.Body.Data)-1], ' ', ']')
+	req.Body.Data = append(req.GetBody().GetData()[:len(req.GetBody().GetData())-1], ' ', ']')
 	_, err = b.server.HandleSendgridEvents(ctx, req)
 	require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
 

@@ -138,7 +138,7 @@ func idempotencyKey(op string, parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
 		// Length-prefixed, so that ("ab", "c") and ("a", "bc") differ.
-		fmt.Fprintf(h, "%d:%s", len(p), p)
+		h.Write(fmt.Appendf(nil, "%d:%s", len(p), p))
 	}
 	return "backplane-" + op + "-" + hex.EncodeToString(h.Sum(nil))[:40]
 }

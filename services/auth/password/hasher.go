@@ -30,6 +30,9 @@ var OWASP = Params{Memory: 19 * 1024, Time: 2, Threads: 1}
 const (
 	saltLen = 16
 	keyLen  = 32
+	// maxStoredKeyLen bounds the key a stored hash may carry, and so the output Verify
+	// asks argon2 for: twice what Hash writes.
+	maxStoredKeyLen = 2 * keyLen
 )
 
 // ErrMalformedHash means a stored hash is not an argon2id PHC string we can read.
@@ -43,8 +46,9 @@ type Hasher struct {
 }
 
 // NewHasher returns a hasher with the given parameters and at most concurrency hashes
-// computed at once (GOMAXPROCS when zero or less).
-func NewHasher(params Params, concurrency int) (*Hasher, error) {
+// computed at once (GOMAXPROCS when zero or less). It computes one hash before it
+// returns, which ctx bounds.
+func NewHasher(ctx context.Context, params Params, concurrency int) (*Hasher, error) {
 	if params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
 		return nil, errors.New("password: argon2id parameters must be positive")
 	}
@@ -55,7 +59,7 @@ func NewHasher(params Params, concurrency int) (*Hasher, error) {
 	// The dummy hash is compared against when an account does not exist, so that an
 	// unknown email costs the same time as a wrong password.
 	var err error
-	if h.dummy, err = h.Hash(context.Background(), "dummy password for timing"); err != nil {
+	if h.dummy, err = h.Hash(ctx, "dummy password for timing"); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -102,7 +106,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want))) //nolint:gosec // G115: decode bounds len(want) to maxStoredKeyLen
 	h.release()
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
@@ -143,7 +147,7 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 		return Params{}, nil, nil, ErrMalformedHash
 	}
 	key, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(key) < 16 {
+	if err != nil || len(key) < 16 || len(key) > maxStoredKeyLen {
 		return Params{}, nil, nil, ErrMalformedHash
 	}
 	return p, salt, key, nil

@@ -318,6 +318,9 @@ spec:
         {{- if $root.Values.extraCA.configMap }}
         - {name: extra-ca, mountPath: /etc/backplane/ca, readOnly: true}
         {{- end }}
+        {{- if $root.Values.catalog }}
+        - {name: catalog, mountPath: /etc/backplane/catalog, readOnly: true}
+        {{- end }}
         {{- with $root.Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -337,6 +340,11 @@ spec:
     - name: extra-ca
       configMap:
         name: {{ . }}
+    {{- end }}
+    {{- if $root.Values.catalog }}
+    - name: catalog
+      configMap:
+        name: {{ include "backplane.fullname" $root }}-catalog
     {{- end }}
     {{- with $root.Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
