@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -102,7 +101,7 @@ func TestBrowserProtocolsEnforceTheAccessPolicy(t *testing.T) {
 				require.NoError(t, st.Close())
 			}
 			var cerr *connect.Error
-			require.True(t, errors.As(err, &cerr))
+			require.ErrorAs(t, err, &cerr)
 			require.Equal(t, connect.CodeUnauthenticated, cerr.Code(), "streams are refused alike")
 		})
 	}

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "dev" {
 		for _, a := range rest {
 			if a != "--reset" {
-				fmt.Fprintf(stderr, "backplane dev: unknown argument %q\n\n%s", a, usage)
+				_, _ = fmt.Fprintf(stderr, "backplane dev: unknown argument %q\n\n%s", a, usage)
 				return 2
 			}
 			devOpts.Reset = true
