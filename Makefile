@@ -19,16 +19,23 @@ SDK_GO    := sdk/go
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# DEV_ARGS are passed to `backplane dev`: `make run DEV_ARGS=--reset` starts from an
+# empty dev database and mailbox.
+DEV_ARGS ?=
+
 .PHONY: run
-run: build ## Start the whole system on embedded defaults (backplane dev).
-	./$(BIN) dev
+run: ## Start the whole system on embedded defaults (backplane dev); the first build takes minutes.
+	@echo "==> building $(BIN) (the first build compiles every dependency: a few minutes; each package is listed as it compiles)"
+	$(GO) build -v -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/backplane
+	@echo "==> starting backplane dev: REST http://localhost:8080, gRPC localhost:9090, admin http://localhost:8081 (Ctrl-C stops it)"
+	./$(BIN) dev $(DEV_ARGS)
 
 .PHONY: build
 build: ## Build bin/backplane.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/backplane
 
 .PHONY: test
-test: lint check-generated ## Lint, check generated code, run every test with the race detector.
+test: lint check-generated lint-openapi ## Lint, check generated code and the OpenAPI document, run every test with the race detector.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 	$(GO) -C $(SDK_GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
@@ -43,7 +50,7 @@ bench: ## Run the benchmarks (each beside its baseline in the same run).
 	$(GO) -C $(SDK_GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
 .PHONY: protodeps
-protodeps: ## Write the imported protos (google/api, buf/validate, openapiv2) into .protodeps/.
+protodeps: ## Write the imported protos (google/api, buf/validate, openapiv3) into .protodeps/.
 	$(GO) run ./cmd/protodeps -out .protodeps
 
 .PHONY: generate
@@ -75,6 +82,17 @@ lint: protodeps ## buf lint and format check, golangci-lint (vet, staticcheck, g
 	@# which golangci-lint does not see.
 	@out="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))"; \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Redocly CLI is pinned exactly in tools/openapi-lint/package.json and its lock file;
+# npm ci installs it from npm's cache when it is there (a cold install took 2 s).
+OPENAPI_LINT := tools/openapi-lint
+
+.PHONY: lint-openapi
+lint-openapi: ## Lint gen/openapi/backplane.openapi.json with Redocly CLI (zero findings allowed).
+	npm ci --prefix $(OPENAPI_LINT) --prefer-offline --no-audit --no-fund --loglevel=error
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		$(OPENAPI_LINT)/node_modules/.bin/redocly lint --config $(OPENAPI_LINT)/redocly.yaml \
+		--format=stylish gen/openapi/backplane.openapi.json
 
 .PHONY: tools
 tools: ## Build every pinned tool ahead of time.
@@ -118,5 +136,10 @@ helm-test: deploy-tools ## Lint, render and validate the Helm chart; check the a
 	$(GO) test -count=1 ./deploy/...
 
 # The deploy tests build the tools themselves when needed; building them first keeps that
-# cold build (a few minutes) out of the tests' time limit.
-test: deploy-tools
+# cold build (a few minutes) out of the tests' time limit. The same goes for grpcurl,
+# which the README's quickstart runs (cmd/backplane/readme_test.go).
+test: deploy-tools quickstart-tools
+
+.PHONY: quickstart-tools
+quickstart-tools: ## Build grpcurl (pinned in tools/go.mod), which the README's quickstart runs.
+	$(TOOL) grpcurl -version

@@ -380,7 +380,7 @@ func TestTheBinaryAcceptsTheChartsConfiguration(t *testing.T) {
 				assert.NotEqual(t, 2, exit.ExitCode(), "%s exited 2 (bad configuration):\n%s", r.name, r.out)
 			}
 			assert.NotContains(t, r.out.String(), "invalid configuration", r.name)
-			assert.Contains(t, r.out.String(), "backplane serve failed", "%s stopped before reaching its dependencies:\n%s", r.name, r.out)
+			assert.Contains(t, r.out.String(), "\"msg\":\"backplane failed\"", "%s stopped before reaching its dependencies:\n%s", r.name, r.out)
 		default:
 			_ = r.cmd.Process.Kill()
 			t.Logf("%s still running after 3s, killed: %v", r.name, <-r.done)

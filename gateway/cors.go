@@ -40,8 +40,8 @@ func withCORS(cfg CORSConfig, next http.Handler) http.Handler {
 	c := cors.New(cors.Options{
 		AllowOriginFunc:  func(origin string) bool { return allowed[origin] },
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Request-Id", "Idempotency-Key"},
-		ExposedHeaders:   []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After", "X-Request-Id", "WWW-Authenticate"},
+		AllowedHeaders:   append([]string{"Authorization", "Content-Type", "X-Request-Id", "Idempotency-Key"}, browserRPCHeaders...),
+		ExposedHeaders:   append([]string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After", "X-Request-Id", "WWW-Authenticate"}, browserRPCExposedHeaders...),
 		AllowCredentials: cfg.AllowCredentials,
 		MaxAge:           int(cfg.MaxAge.Seconds()),
 	})

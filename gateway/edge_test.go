@@ -36,7 +36,10 @@ func TestRESTValidatesAtTheEdge(t *testing.T) {
 		for _, v := range violations {
 			fields[v.(map[string]any)["field"].(string)] = true
 		}
-		require.Equal(t, map[string]bool{"email": true, "password": true, "display_name": true}, fields)
+		require.Equal(t, map[string]bool{"email": true, "password": true, "displayName": true}, fields,
+			"fields are named as a JSON client writes them")
+		require.Contains(t, body["message"], "displayName: ", "and so does the message")
+		require.NotContains(t, body["message"], "display_name")
 		require.Zero(t, h.backend.signups.Load(), "an invalid request never reaches the service")
 	})
 	scenario.Step(t, "a valid one does", func(t *testing.T) {
@@ -55,6 +58,7 @@ func TestRESTStreamsServerStreams(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { require.NoError(t, resp.Body.Close()) }()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "application/x-ndjson", resp.Header.Get("Content-Type"), "as the OpenAPI document says")
 	var counts []float64
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -63,6 +67,15 @@ func TestRESTStreamsServerStreams(t *testing.T) {
 		counts = append(counts, msg["result"]["unreadCount"].(float64))
 	}
 	require.Equal(t, []float64{1, 2, 3}, counts)
+}
+
+func TestRESTLeavesOutUnsetTimestamps(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	_, body := h.do(t, http.MethodGet, "/v1/users/me", "", nil)
+	user := body["user"].(map[string]any)
+	require.NotContains(t, user, "createTime", "unset, so absent: the document's schema is a date-time string, never null")
+	require.Contains(t, user, "emailVerified", "zero values are still written")
 }
 
 func TestBodyLimit(t *testing.T) {
@@ -171,23 +184,45 @@ func TestClientIPReachesServicesOnlyFromTrustedProxies(t *testing.T) {
 
 func TestOpenAPIAndDocs(t *testing.T) {
 	t.Parallel()
-	h := setup(t)
+	h := setup(t, func(c *gateway.Config) { c.PublicURL = "https://api.example.com" })
 	t.Run("the spec", func(t *testing.T) {
 		resp, spec := h.do(t, http.MethodGet, "/openapi.json", "", nil)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "3.1.0", spec["openapi"])
 		paths := spec["paths"].(map[string]any)
 		require.Contains(t, paths, "/v1/auth/login")
 		require.Contains(t, paths, "/v1/notifications")
+		require.Equal(t, []any{map[string]any{"url": "https://api.example.com"}}, spec["servers"],
+			"clients generated from the served document call this deployment")
 	})
-	t.Run("the docs page", func(t *testing.T) {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.rest.URL+"/docs", nil)
+	for _, path := range []string{"/docs", "/docs/"} {
+		t.Run("the docs page at "+path, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.rest.URL+path, nil)
+			require.NoError(t, err)
+			docs, page := send(t, req)
+			require.Equal(t, http.StatusOK, docs.StatusCode)
+			require.Contains(t, docs.Header.Get("Content-Type"), "text/html")
+			require.Contains(t, docs.Header.Get("Content-Security-Policy"), "script-src 'self';", "no inline script runs")
+			require.Contains(t, string(page), `<script src="/docs/docs.js"></script>`)
+			require.NotContains(t, string(page), "https://", "the page loads nothing from elsewhere")
+		})
+	}
+	t.Run("the docs script", func(t *testing.T) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.rest.URL+"/docs/docs.js", nil)
 		require.NoError(t, err)
-		docs, page := send(t, req)
-		require.Equal(t, http.StatusOK, docs.StatusCode)
-		require.Contains(t, docs.Header.Get("Content-Type"), "text/html")
-		require.Contains(t, string(page), `fetch("openapi.json")`)
-		require.NotContains(t, string(page), "https://", "the page loads nothing from elsewhere")
+		script, js := send(t, req)
+		require.Equal(t, http.StatusOK, script.StatusCode)
+		require.Contains(t, string(js), `fetch("/openapi.json")`, "an absolute URL, which /docs/ resolves too")
+		require.NotContains(t, string(js), "https://", "the script loads nothing from elsewhere")
 	})
+}
+
+func TestOpenAPIKeepsTheGeneratedServerWithoutAPublicURL(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	_, spec := h.do(t, http.MethodGet, "/openapi.json", "", nil)
+	servers := spec["servers"].([]any)
+	require.Equal(t, "http://localhost:8080", servers[0].(map[string]any)["url"])
 }
 
 func TestReflectionListsExactlyTheEdge(t *testing.T) {

@@ -16,11 +16,21 @@ import (
 // errorHandler is the one place where a gRPC status becomes an HTTP response: the status
 // code from grpc-gateway's standard mapping (UNAUTHENTICATED 401, PERMISSION_DENIED 403,
 // RESOURCE_EXHAUSTED 429, ...) and a JSON body {code, message, details}, the
-// google.rpc.Status that gRPC clients receive, so both doors report errors alike.
+// google.rpc.Status that gRPC clients receive, so both doors report errors alike. The
+// fields a BadRequest names are the JSON names REST clients write (badjson.go).
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	if bodyTooLarge(ctx) {
 		writeStatus(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 		return
+	}
+	if status.Code(err) == codes.InvalidArgument {
+		if st := describeBody(ctx); st != nil {
+			// The body did not decode: a BadRequest naming the field as the client wrote
+			// it, rather than the parser's wording.
+			err = st.Err()
+		} else {
+			err = restFieldNames(ctx, status.Convert(err)).Err()
+		}
 	}
 	switch c, ok := challenge(ctx); {
 	case status.Code(err) == codes.Unauthenticated && !ok:

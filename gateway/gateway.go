@@ -38,6 +38,13 @@ type Config struct {
 	TLS bool
 	// RateLimit limits callers; nil admits everyone (tests of other policies).
 	RateLimit *RateLimitConfig
+	// DevPages serves minimal /verify-email and /reset-password pages, which complete
+	// the emailed links' flows in a browser: for `backplane dev` only, where the product
+	// has no pages of its own yet.
+	DevPages bool
+	// PublicURL is where users reach the product (BACKPLANE_PUBLIC_URL): the server the
+	// served OpenAPI document names. Empty keeps the document's own.
+	PublicURL string
 }
 
 // Gateway holds both front doors.
@@ -84,22 +91,29 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	var names []string
 	for _, desc := range serviceDescs(routes) {
 		srv.Registrar().RegisterService(desc, struct{}{})
+		names = append(names, desc.ServiceName)
 	}
 	if err := registerReflection(srv.Registrar(), routes); err != nil {
 		return nil, err
 	}
 
+	browser, err := browserRPC(srv.Registrar(), names)
+	if err != nil {
+		return nil, err
+	}
 	conn := &chainConn{routes: routes, unary: srv.UnaryChain(), stream: srv.StreamChain()}
-	rest, err := newREST(ctx, cfg, conn)
+	rest, err := newREST(ctx, cfg, conn, browser, names)
 	if err != nil {
 		return nil, err
 	}
 	return &Gateway{rest: rest, grpc: srv}, nil
 }
 
-// REST is the REST front door.
+// REST is the REST front door. It also takes gRPC-Web and Connect calls to the gRPC
+// front door's services, at their method paths, for browsers.
 func (g *Gateway) REST() http.Handler { return g.rest }
 
 // GRPC is the native gRPC front door.

@@ -298,6 +298,12 @@ func TestGRPCFrontDoorValidatesBeforeForwarding(t *testing.T) {
 	br, ok := st.Details()[0].(*errdetails.BadRequest)
 	require.True(t, ok)
 	require.GreaterOrEqual(t, len(br.GetFieldViolations()), 3)
+	var fields []string
+	for _, v := range br.GetFieldViolations() {
+		fields = append(fields, v.GetField())
+	}
+	require.Contains(t, fields, "display_name", "gRPC clients see proto names")
+	require.Contains(t, st.Message(), "display_name: ")
 }
 
 func TestGRPCFrontDoorForwardsStreams(t *testing.T) {

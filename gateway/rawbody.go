@@ -15,6 +15,16 @@ type rawBodyMarshaler struct {
 	*runtime.HTTPBodyMarshaler
 }
 
+// StreamContentType is the Content-Type of a streamed response: the bytes' own type for
+// a stream of google.api.HttpBody, newline-delimited JSON for any other, as the OpenAPI
+// document says.
+func (m rawBodyMarshaler) StreamContentType(v any) string {
+	if _, ok := v.(*httpbody.HttpBody); ok {
+		return m.ContentType(v)
+	}
+	return "application/x-ndjson"
+}
+
 func (m rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	inner := m.HTTPBodyMarshaler.NewDecoder(r)
 	return runtime.DecoderFunc(func(v any) error {

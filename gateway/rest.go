@@ -46,9 +46,12 @@ func outgoingHeaderMatcher(key string) (string, bool) {
 	return h, ok
 }
 
-func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, error) {
+func newREST(ctx context.Context, cfg Config, conn *chainConn, browser http.Handler, services []string) (http.Handler, error) {
 	marshaler := rawBodyMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
-		MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
+		// Zeros, empty lists and empty maps are written, so a client sees every field the
+		// document lists; an unset message field (a timestamp that never happened) is left
+		// out rather than written as null, which the document's schemas do not allow.
+		MarshalOptions: protojson.MarshalOptions{EmitDefaultValues: true},
 		// Unknown fields are refused, not silently dropped: a misspelt field that is
 		// ignored is a bug the client never hears about.
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
@@ -70,10 +73,29 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, er
 		}
 	}
 	top := http.NewServeMux()
-	top.Handle("/", bodyLimit(cfg.MaxBodyBytes, mux))
-	docs := docsHandler()
+	restDoor := bodyLimit(cfg.MaxBodyBytes, keepBodies(mux))
+	top.Handle("/", restDoor)
+	docs, err := docsHandler(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
 	top.Handle("GET /openapi.json", docs)
 	top.Handle("GET /docs", docs)
+	top.Handle("GET /docs/", docs)
+	if cfg.DevPages {
+		mountDevPages(top)
+	}
+	rpc := bodyLimit(cfg.MaxBodyBytes, browser)
+	methodPaths := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isBrowserRPC(r) {
+			rpc.ServeHTTP(w, r)
+			return
+		}
+		restDoor.ServeHTTP(w, r) // a plain POST: no such REST route, answered as any other
+	})
+	for _, name := range services {
+		top.Handle("POST /"+name+"/", methodPaths)
+	}
 
 	// Outermost first: every response carries its request id and security headers, and
 	// CORS preflights are answered before anything else runs.
@@ -84,12 +106,24 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn) (http.Handler, er
 	return withRequestID(h), nil
 }
 
+// isBrowserRPC reports whether r is a gRPC-Web or Connect call. Connect clients mark
+// unary calls with Connect-Protocol-Version (the protocol lets servers require it), and
+// streams and gRPC-Web by their content types.
+func isBrowserRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return strings.HasPrefix(ct, "application/grpc-web") || strings.HasPrefix(ct, "application/connect+") ||
+		r.Header.Get("Connect-Protocol-Version") != ""
+}
+
 // withRequestID accepts the client's X-Request-Id or mints one, echoes it, and puts it
 // in the context for logs and for the metadata sent to services.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := requestid.Accept(r.Header.Get(requestid.Header))
 		w.Header().Set(requestid.Header, id)
+		// On the request too, for gRPC-Web and Connect calls, whose gRPC chain reads the
+		// id from the headers.
+		r.Header.Set(requestid.Header, id)
 		next.ServeHTTP(w, r.WithContext(requestid.NewContext(r.Context(), id)))
 	})
 }

@@ -12,7 +12,7 @@
 #     BREAKING_AGAINST=<the commit main was at before it>.
 #
 # Why not `buf breaking --against '.git#ref=…'`: our imports (google/api, buf/validate,
-# openapiv2) live in .protodeps/, written by `make protodeps` and ignored by git, so a
+# the OpenAPI options) live in .protodeps/, written by `make protodeps` and ignored by git, so a
 # revision read straight from git cannot compile. The earlier proto/ is exported with
 # git archive and compiled with today's buf.yaml and .protodeps/: only the contracts
 # differ between the two sides.

@@ -19,7 +19,7 @@ fresh() {
 	mkdir -p "$work/tree"
 	(
 		cd "$repo"
-		tar -c go.mod buf.yaml buf.gen.yaml tools/go.mod tools/go.sum proto gen gateway/openapi .protodeps \
+		tar -c go.mod go.sum buf.yaml buf.gen.yaml tools/go.mod tools/go.sum cmd/protoc-gen-openapi proto gen .protodeps \
 			services/*/sqlc.yaml services/*/migrations services/*/queries services/*/dbsqlc
 	) | tar -x -C "$work/tree"
 }

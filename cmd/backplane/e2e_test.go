@@ -150,7 +150,15 @@ type devProcess struct {
 // startDev runs `backplane dev` against databaseURL and waits until /readyz answers 200.
 func startDev(t testing.TB, databaseURL string, env ...string) *devProcess {
 	t.Helper()
-	p := &devProcess{http: freeAddr(t), grpc: freeAddr(t), admin: freeAddr(t), dataDir: t.TempDir()}
+	return startDevIn(t, databaseURL, t.TempDir(), nil, env...)
+}
+
+// startDevIn runs `backplane dev args...` with dataDir as its data dir, and waits until
+// /readyz answers 200 and the process says it is up (/readyz answers before the checks
+// are registered).
+func startDevIn(t testing.TB, databaseURL, dataDir string, args []string, env ...string) *devProcess {
+	t.Helper()
+	p := &devProcess{http: freeAddr(t), grpc: freeAddr(t), admin: freeAddr(t), dataDir: dataDir}
 	started := time.Now()
 	p.process = startProcess(t, append([]string{
 		"BACKPLANE_DATABASE_URL=" + databaseURL,
@@ -159,8 +167,10 @@ func startDev(t testing.TB, databaseURL string, env ...string) *devProcess {
 		"BACKPLANE_ADMIN_ADDR=" + p.admin,
 		"BACKPLANE_DATA_DIR=" + p.dataDir,
 		"BACKPLANE_REDIS_URL=",
-	}, env...), "dev")
+	}, env...), append([]string{"dev"}, args...)...)
 	p.waitReady(t, p.admin)
+	require.Eventually(t, func() bool { return strings.Contains(p.out.String(), "backplane dev is up") },
+		30*time.Second, 20*time.Millisecond, "backplane dev never said it was up\n%s", p.out.String())
 	p.readyFor = time.Since(started)
 	return p
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/mail"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -188,4 +189,46 @@ func TestAccountJourneyThroughTheWholeMesh(t *testing.T) {
 		require.Equal(t, http.StatusOK, code, body)
 		require.Contains(t, body, "unreadCount")
 	})
+}
+
+func TestDevResetStartsFromNothing(t *testing.T) {
+	t.Parallel()
+	db := dbtest.NewDatabase(t)
+	p := startDev(t, db)
+	a := api{base: "http://" + p.http}
+	account := map[string]any{"email": "reset@example.com", "password": "correct horse battery", "displayName": "Reset"}
+	code, body := a.call(t, http.MethodPost, "/v1/auth/signup", "", account)
+	require.Equal(t, http.StatusOK, code, body)
+	verificationToken(t, p.dataDir, "reset@example.com")
+	p.stop(t)
+
+	p = startDevIn(t, db, p.dataDir, []string{"--reset"})
+	require.Contains(t, p.out.String(), "every account and all data are gone", "reset says what it did")
+	entries, err := os.ReadDir(filepath.Join(p.dataDir, "mailbox"))
+	if err == nil {
+		require.Empty(t, entries, "the mailbox is emptied")
+	}
+	a = api{base: "http://" + p.http}
+	code, _ = a.call(t, http.MethodPost, "/v1/auth/login", "", map[string]any{"email": "reset@example.com", "password": "correct horse battery"})
+	require.Equal(t, http.StatusUnauthorized, code, "the account is gone")
+	code, body = a.call(t, http.MethodPost, "/v1/auth/signup", "", account)
+	require.Equal(t, http.StatusOK, code, "the address is free again: %v", body)
+	p.stop(t)
+}
+
+func TestDevResetRefusesADatabaseElsewhere(t *testing.T) {
+	t.Parallel()
+	cmd := exec.CommandContext(t.Context(), binary, "dev", "--reset")
+	cmd.Env = append(os.Environ(),
+		"BACKPLANE_DATABASE_URL=postgres://postgres@db.example.com:5432/prod",
+		"BACKPLANE_HTTP_ADDR="+freeAddr(t), "BACKPLANE_GRPC_ADDR="+freeAddr(t), "BACKPLANE_ADMIN_ADDR="+freeAddr(t),
+		"BACKPLANE_DATA_DIR="+t.TempDir(), "BACKPLANE_REDIS_URL=",
+	)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), `runs only against a PostgreSQL on this machine; BACKPLANE_DATABASE_URL names \"db.example.com\"`)
+
+	out, err = exec.CommandContext(t.Context(), binary, "dev", "--wipe").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), `unknown argument "--wipe"`)
 }

@@ -30,7 +30,8 @@ func usageText(defs []service.Definition) string {
 	return `backplane: accounts, billing, files, metering and notifications for your product.
 
 Usage:
-  backplane dev                  run the whole mesh in one process (embedded fallbacks)
+  backplane dev [--reset]        run the whole mesh in one process (embedded fallbacks);
+                                 --reset first drops the dev database's schemas and mailbox
   backplane serve <piece>        run one piece: ` + pieces + `
   backplane migrate [service...] apply database migrations (all services when none named)
   backplane version              print the version
@@ -65,6 +66,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		_, _ = fmt.Fprintf(stderr, "backplane: unknown command %q\n\n%s", cmd, usage)
 		return 2
+	}
+	var devOpts mesh.DevOptions
+	if cmd == "dev" {
+		for _, a := range rest {
+			if a != "--reset" {
+				_, _ = fmt.Fprintf(stderr, "backplane dev: unknown argument %q\n\n%s", a, usage)
+				return 2
+			}
+			devOpts.Reset = true
+		}
 	}
 	if cmd == "serve" && len(rest) != 1 {
 		_, _ = fmt.Fprintf(stderr, "backplane serve: name exactly one piece\n\n%s", usage)
@@ -145,7 +156,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	switch {
 	case cmd == "dev":
-		err = mesh.Dev(ctx, cfg, log, tel, loaded)
+		err = mesh.Dev(ctx, cfg, log, tel, loaded, devOpts)
 	case cmd == "serve" && rest[0] == mesh.Gateway:
 		err = mesh.ServeGateway(ctx, cfg, log, tel, defs)
 	case cmd == "serve":

@@ -1,5 +1,5 @@
 // Command protodeps writes out the .proto sources that Backplane's contracts import
-// (google/api, buf/validate, the OpenAPI v2 options) from the descriptors compiled into
+// (google/api, buf/validate, the OpenAPI options) from the descriptors compiled into
 // this module's Go dependencies.
 //
 // The buf.build registry is unreachable from where Backplane is built, so buf cannot fetch
@@ -18,7 +18,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	validatepb "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	openapipb "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	openapiv2pb "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	openapipb "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv3/options"
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 )
@@ -41,7 +42,10 @@ func roots() []protoreflect.FileDescriptor {
 		annotations.File_google_api_resource_proto,
 		httpbody.File_google_api_httpbody_proto,
 		validatepb.File_buf_validate_validate_proto,
-		openapipb.File_protoc_gen_openapiv2_options_annotations_proto,
+		openapipb.File_protoc_gen_openapiv3_options_annotations_proto,
+		// No contract imports the OpenAPI v2 options any more, but earlier revisions do,
+		// and `make breaking` compiles those with these imports.
+		openapiv2pb.File_protoc_gen_openapiv2_options_annotations_proto,
 	}
 }
 

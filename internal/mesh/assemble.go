@@ -164,8 +164,8 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 }
 
 // startGateway serves both front doors, forwarding each public API to its owner's
-// connection in backends.
-func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []service.API, backends map[string]*grpc.ClientConn, rdb redis.UniversalClient, chk *checker, httpLis, grpcLis net.Listener) error {
+// connection in backends; dev adds the pages that complete emailed links' flows.
+func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []service.API, backends map[string]*grpc.ClientConn, rdb redis.UniversalClient, chk *checker, httpLis, grpcLis net.Listener, dev bool) error {
 	resolver, err := clientip.NewResolver(cfg.Edge.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("BACKPLANE_TRUSTED_PROXIES: %w", err)
@@ -213,6 +213,8 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 		},
 		MaxBodyBytes:   cfg.Edge.MaxBodyBytes,
 		MaxCallTimeout: cfg.Edge.MaxCallTimeout,
+		PublicURL:      cfg.PublicURL,
+		DevPages:       dev,
 		TLS:            tlsConfig != nil,
 		RateLimit: &gateway.RateLimitConfig{
 			Limiter: limiter,

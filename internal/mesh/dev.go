@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/database"
+	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/redisclient"
 	"github.com/backplane/backplane/internal/service"
 )
@@ -22,10 +25,17 @@ import (
 // devDatabaseName is the database `backplane dev` keeps its data in on a local server.
 const devDatabaseName = "backplane"
 
+// DevOptions are the flags of `backplane dev`.
+type DevOptions struct {
+	// Reset drops every service's schemas (and their job queues') from the dev database
+	// and removes the dev mailbox before anything starts: a clean slate, migrated anew.
+	Reset bool
+}
+
 // Dev runs every service and the gateway in one process. Each service listens on its
 // own loopback port and the services call each other over real gRPC, as in production.
 // Missing PostgreSQL and Redis URLs fall back to local stand-ins, each logged.
-func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry, services []service.Loaded) error {
+func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry, services []service.Loaded, opts DevOptions) error {
 	defs := service.Definitions(services)
 	auth, err := authority(defs)
 	if err != nil {
@@ -47,6 +57,11 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 	dbURL, err := p.devDatabase(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if opts.Reset {
+		if err := p.resetDev(ctx, cfg, dbURL, defs); err != nil {
+			return err
+		}
 	}
 	redisURL, err := p.devRedis(cfg)
 	if err != nil {
@@ -98,7 +113,7 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 			return err
 		}
 	}
-	if err := p.startGateway(ctx, cfg, service.APIs(defs), conns, rdb, chk, httpLis, grpcLis); err != nil {
+	if err := p.startGateway(ctx, cfg, service.APIs(defs), conns, rdb, chk, httpLis, grpcLis, true); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "backplane dev is up",
@@ -162,6 +177,55 @@ func ensureDatabase(ctx context.Context, adminURL, name string) error {
 		return err
 	}
 	return nil
+}
+
+// resetDev drops what dev mode keeps: every service's schema and job-queue schema in
+// the dev database, and the mailbox. It refuses a database on another machine, which
+// is more likely someone's real data than a laptop's.
+func (p *Process) resetDev(ctx context.Context, cfg config.Config, dbURL string, defs []service.Definition) error {
+	if cfg.DatabaseURL != "" {
+		u, err := url.Parse(cfg.DatabaseURL)
+		if err != nil {
+			return fmt.Errorf("backplane dev --reset: BACKPLANE_DATABASE_URL: %w", err)
+		}
+		if !loopbackHost(u.Hostname()) {
+			return fmt.Errorf("backplane dev --reset drops data, so it runs only against a PostgreSQL on this machine; BACKPLANE_DATABASE_URL names %q", u.Hostname())
+		}
+	}
+	var schemas []string
+	for _, d := range defs {
+		schemas = append(schemas, d.Name)
+		if d.Jobs {
+			schemas = append(schemas, jobs.Schema(d.Name))
+		}
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("backplane dev --reset: %w", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	for _, s := range schemas {
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
+			return fmt.Errorf("backplane dev --reset: drop schema %s: %w", s, err)
+		}
+	}
+	mailbox := filepath.Join(cfg.DataDir, "mailbox")
+	if err := os.RemoveAll(mailbox); err != nil {
+		return fmt.Errorf("backplane dev --reset: %w", err)
+	}
+	p.log.WarnContext(ctx, "backplane dev --reset: every account and all data are gone",
+		"database", conn.Config().Database, "host", conn.Config().Host, "dropped_schemas", schemas, "removed", mailbox)
+	return nil
+}
+
+// loopbackHost reports whether a PostgreSQL host is this machine: a loopback name or
+// address, or a Unix socket directory.
+func loopbackHost(host string) bool {
+	if host == "" || host == "localhost" || strings.HasPrefix(host, "/") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // devRedis resolves Redis for dev: BACKPLANE_REDIS_URL, else an in-process stand-in.

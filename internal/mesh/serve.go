@@ -120,7 +120,7 @@ func ServeGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
-	if err := p.startGateway(ctx, cfg, service.APIs(defs), backends, rdb, chk, ls[0], ls[1]); err != nil {
+	if err := p.startGateway(ctx, cfg, service.APIs(defs), backends, rdb, chk, ls[0], ls[1], false); err != nil {
 		return err
 	}
 	return p.Wait(ctx, cfg.ShutdownTimeout)

@@ -3,6 +3,7 @@ package validation
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -46,7 +47,18 @@ func (v *Validator) Check(msg proto.Message) error {
 			Reason:      viol.Proto.GetRuleId(),
 		})
 	}
-	return fault.New(fault.InvalidArgument, "invalid request: "+verr.Error()).WithDetails(br)
+	return fault.New(fault.InvalidArgument, Summary(br)).WithDetails(br)
+}
+
+// Summary is the status message of a BadRequest built here: each field and what is
+// wrong with it. The edge rebuilds it when it renames the fields for a REST client, so
+// the message names fields as the details do.
+func Summary(br *errdetails.BadRequest) string {
+	parts := make([]string, 0, len(br.GetFieldViolations()))
+	for _, v := range br.GetFieldViolations() {
+		parts = append(parts, v.GetField()+": "+v.GetDescription())
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
 }
 
 // UnaryServerInterceptor validates every unary request before the handler runs.

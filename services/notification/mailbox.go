@@ -16,7 +16,9 @@ import (
 )
 
 // mailboxMailer is the dev stand-in for SendGrid: each email becomes an .eml file under
-// dir, which any mail client opens, and one log line says who it was for.
+// dir, which any mail client opens, and a .txt file beside it with the plain-text part
+// as it reads (the .eml's quoted-printable breaks long links), so a link or token can be
+// copied from it by hand or with grep; one log line says who it was for.
 type mailboxMailer struct {
 	dir  string
 	from *mail.Address
@@ -32,18 +34,35 @@ func (m *mailboxMailer) send(ctx context.Context, e email) (string, error) {
 	if err != nil {
 		return "", &sendError{permanent: true, msg: err.Error(), reason: "the email could not be built"}
 	}
-	// Named by notification, and written whole before it appears: a retried email
-	// replaces its file rather than adding a second one.
-	name := filepath.Join(m.dir, e.notificationID.String()+".eml")
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+	// Named by notification: a retried email replaces its files rather than adding more.
+	base := filepath.Join(m.dir, e.notificationID.String())
+	if err := writeWhole(base+".eml", raw); err != nil {
 		return "", retryableError(err)
 	}
-	if err := os.Rename(tmp, name); err != nil {
+	if err := writeWhole(base+".txt", m.plainText(e)); err != nil {
 		return "", retryableError(err)
 	}
-	m.log.InfoContext(ctx, "email written to the dev mailbox", "to", e.to, "subject", e.subject, "file", name)
+	m.log.InfoContext(ctx, "email written to the dev mailbox", "to", e.to, "subject", e.subject, "file", base+".eml", "text", base+".txt")
 	return "mailbox-" + e.notificationID.String(), nil
+}
+
+// writeWhole writes a file that appears only once it is complete.
+func writeWhole(name string, data []byte) error {
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+// plainText is the email's headers a reader needs and its text part, undecorated.
+func (m *mailboxMailer) plainText(e email) []byte {
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "To: %s\nSubject: %s\nDate: %s\n\n%s", e.to, e.subject, m.now().UTC().Format(time.RFC1123Z), e.text)
+	if !bytes.HasSuffix(out.Bytes(), []byte("\n")) {
+		out.WriteByte('\n')
+	}
+	return out.Bytes()
 }
 
 // render builds the email as RFC 5322 text with text and HTML alternatives.

@@ -11,7 +11,7 @@
 package accessv1
 
 import (
-	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv3/options"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	descriptorpb "google.golang.org/protobuf/types/descriptorpb"
@@ -189,7 +189,7 @@ var File_backplane_access_v1_access_proto protoreflect.FileDescriptor
 
 const file_backplane_access_v1_access_proto_rawDesc = "" +
 	"\n" +
-	" backplane/access/v1/access.proto\x12\x13backplane.access.v1\x1a google/protobuf/descriptor.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb8\x01\n" +
+	" backplane/access/v1/access.proto\x12\x13backplane.access.v1\x1a google/protobuf/descriptor.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xb8\x01\n" +
 	"\x06Policy\x129\n" +
 	"\baudience\x18\x01 \x01(\x0e2\x1d.backplane.access.v1.AudienceR\baudience\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12&\n" +
@@ -201,15 +201,15 @@ const file_backplane_access_v1_access_proto_rawDesc = "" +
 	"\rAUDIENCE_USER\x10\x02\x12\x12\n" +
 	"\x0eAUDIENCE_ADMIN\x10\x03\x12\x15\n" +
 	"\x11AUDIENCE_INTERNAL\x10\x04:U\n" +
-	"\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\v2\x1b.backplane.access.v1.PolicyR\x06policyB\xe9\x02\x92A\xa4\x02\x12}\n" +
-	"\rBackplane API\x12ZAccounts, billing, files, metering and notifications for your product, over REST and gRPC.*\f\n" +
+	"\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\v2\x1b.backplane.access.v1.PolicyR\x06policyB\xa5\x05\xfaP\xe0\x04\n" +
+	"\x98\x02\n" +
+	"\rBackplane API\x1a\xe8\x01Accounts, billing, files, metering and notifications for your product, over REST and gRPC. Errors answer with the HTTP status of their gRPC code and a `{code, message, details}` body, the google.rpc.Status that gRPC clients receive.2\x18\n" +
 	"\n" +
-	"Apache-2.02\x02v1*\x01\x022\x10application/json:\x10application/jsonZn\n" +
-	"l\n" +
-	"\x06Bearer\x12b\b\x02\x12M`Bearer <access token>` for a user's JWT, or `Bearer bpk_...` for an API key.\x1a\rAuthorization \x02b\f\n" +
-	"\n" +
-	"\n" +
-	"\x06Bearer\x12\x00Z?github.com/backplane/backplane/gen/backplane/access/v1;accessv1b\x06proto3"
+	"Apache-2.0\x12\n" +
+	"Apache-2.0:\x02v1\x12\x81\x01\n" +
+	"\x15http://localhost:8080\x12hbackplane dev. The document served at /openapi.json names the deployment's BACKPLANE_PUBLIC_URL instead.2\xbe\x01\n" +
+	"\xbb\x01\n" +
+	"\x06bearer\x12\xb0\x01\b\x02\x12\xa3\x01`Bearer <access token>` for a user's JWT, or `Bearer bpk_...` for an API key. An operation's listed roles are the API-key scopes it needs; access tokens need none.*\x06bearerZ?github.com/backplane/backplane/gen/backplane/access/v1;accessv1b\x06proto3"
 
 var (
 	file_backplane_access_v1_access_proto_rawDescOnce sync.Once

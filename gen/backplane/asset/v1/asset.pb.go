@@ -11,7 +11,7 @@ package assetv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/backplane/backplane/gen/backplane/access/v1"
-	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv3/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1142,7 +1142,7 @@ var File_backplane_asset_v1_asset_proto protoreflect.FileDescriptor
 
 const file_backplane_asset_v1_asset_proto_rawDesc = "" +
 	"\n" +
-	"\x1ebackplane/asset/v1/asset.proto\x12\x12backplane.asset.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xeb\x04\n" +
+	"\x1ebackplane/asset/v1/asset.proto\x12\x12backplane.asset.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xeb\x04\n" +
 	"\x05Asset\x12\x1c\n" +
 	"\x02id\x18\x01 \x01(\tB\f\xe2A\x01\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12(\n" +
 	"\rowner_user_id\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\vownerUserId\x12;\n" +
@@ -1236,27 +1236,28 @@ const file_backplane_asset_v1_asset_proto_rawDesc = "" +
 	"\x13ASSET_STATE_DELETED\x10\x032\xa1\n" +
 	"\n" +
 	"\fAssetService\x12\x94\x01\n" +
-	"\vCreateAsset\x12&.backplane.asset.v1.CreateAssetRequest\x1a'.backplane.asset.v1.CreateAssetResponse\"4\x92A\b\n" +
+	"\vCreateAsset\x12&.backplane.asset.v1.CreateAssetRequest\x1a'.backplane.asset.v1.CreateAssetResponse\"4\xfaP\b\n" +
 	"\x06Assets\xa2\xbb\x18\x10\b\x02\x12\fassets:write\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
 	"/v1/assets\x12\xc4\x01\n" +
-	"\x12UploadAssetContent\x12-.backplane.asset.v1.UploadAssetContentRequest\x1a..backplane.asset.v1.UploadAssetContentResponse\"O\x92A\b\n" +
+	"\x12UploadAssetContent\x12-.backplane.asset.v1.UploadAssetContentRequest\x1a..backplane.asset.v1.UploadAssetContentResponse\"O\xfaP\b\n" +
 	"\x06Assets\xa2\xbb\x18\x12\b\x02\x12\fassets:write\x18\n" +
 	"\x82\xd3\xe4\x93\x02(:\acontent\x1a\x1d/v1/assets/{asset_id}/content\x12\x9f\x01\n" +
-	"\vUploadAsset\x12&.backplane.asset.v1.UploadAssetRequest\x1a'.backplane.asset.v1.UploadAssetResponse\"=\x92A\b\n" +
+	"\vUploadAsset\x12&.backplane.asset.v1.UploadAssetRequest\x1a'.backplane.asset.v1.UploadAssetResponse\"=\xfaP\b\n" +
 	"\x06Assets\xa2\xbb\x18\x12\b\x02\x12\fassets:write\x18\n" +
 	"\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/assets:upload(\x01\x12\xa6\x01\n" +
-	"\x14DownloadAssetContent\x12/.backplane.asset.v1.DownloadAssetContentRequest\x1a\x14.google.api.HttpBody\"E\x92A\b\n" +
+	"\x14DownloadAssetContent\x12/.backplane.asset.v1.DownloadAssetContentRequest\x1a\x14.google.api.HttpBody\"E\xfaP\b\n" +
 	"\x06Assets\xa2\xbb\x18\x11\b\x02\x12\vassets:read\x18\x05\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/assets/{asset_id}/content0\x01\x12\x92\x01\n" +
-	"\bGetAsset\x12#.backplane.asset.v1.GetAssetRequest\x1a$.backplane.asset.v1.GetAssetResponse\";\x92A\b\n" +
+	"\bGetAsset\x12#.backplane.asset.v1.GetAssetRequest\x1a$.backplane.asset.v1.GetAssetResponse\";\xfaP\b\n" +
 	"\x06Assets\xa2\xbb\x18\x0f\b\x02\x12\vassets:read\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/assets/{asset_id}\x12\x8d\x01\n" +
 	"\n" +
-	"ListAssets\x12%.backplane.asset.v1.ListAssetsRequest\x1a&.backplane.asset.v1.ListAssetsResponse\"0\x92A\b\n" +
+	"ListAssets\x12%.backplane.asset.v1.ListAssetsRequest\x1a&.backplane.asset.v1.ListAssetsResponse\"0\xfaP\b\n" +
 	"\x06Assets\xa2\xbb\x18\x0f\b\x02\x12\vassets:read\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/assets\x12\xa3\x01\n" +
-	"\vUpdateAsset\x12&.backplane.asset.v1.UpdateAssetRequest\x1a'.backplane.asset.v1.UpdateAssetResponse\"C\x92A\b\n" +
+	"\vUpdateAsset\x12&.backplane.asset.v1.UpdateAssetRequest\x1a'.backplane.asset.v1.UpdateAssetResponse\"C\xfaP\b\n" +
 	"\x06Assets\xa2\xbb\x18\x10\b\x02\x12\fassets:write\x82\xd3\xe4\x93\x02\x1e:\x05asset2\x15/v1/assets/{asset.id}\x12\x9c\x01\n" +
-	"\vDeleteAsset\x12&.backplane.asset.v1.DeleteAssetRequest\x1a'.backplane.asset.v1.DeleteAssetResponse\"<\x92A\b\n" +
-	"\x06Assets\xa2\xbb\x18\x10\b\x02\x12\fassets:write\x82\xd3\xe4\x93\x02\x17*\x15/v1/assets/{asset_id}B?Z=github.com/backplane/backplane/gen/backplane/asset/v1;assetv1b\x06proto3"
+	"\vDeleteAsset\x12&.backplane.asset.v1.DeleteAssetRequest\x1a'.backplane.asset.v1.DeleteAssetResponse\"<\xfaP\b\n" +
+	"\x06Assets\xa2\xbb\x18\x10\b\x02\x12\fassets:write\x82\xd3\xe4\x93\x02\x17*\x15/v1/assets/{asset_id}B\x89\x01\xfaPG\"E\n" +
+	"\x06Assets\x12;Users' files: declare, upload, download, rename and delete.Z=github.com/backplane/backplane/gen/backplane/asset/v1;assetv1b\x06proto3"
 
 var (
 	file_backplane_asset_v1_asset_proto_rawDescOnce sync.Once

@@ -11,7 +11,7 @@ package authv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/backplane/backplane/gen/backplane/access/v1"
-	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv3/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -2723,7 +2723,7 @@ var File_backplane_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x1cbackplane/auth/v1/auth.proto\x12\x11backplane.auth.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xf0\x02\n" +
+	"\x1cbackplane/auth/v1/auth.proto\x12\x11backplane.auth.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xf0\x02\n" +
 	"\x04User\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\x1a\n" +
 	"\x05email\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x05email\x12+\n" +
@@ -2901,58 +2901,62 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\xee\x18\n" +
-	"\vAuthService\x12~\n" +
-	"\x06SignUp\x12 .backplane.auth.v1.SignUpRequest\x1a!.backplane.auth.v1.SignUpResponse\"/\x92A\b\n" +
-	"\x04Authb\x00\xa2\xbb\x18\x06\b\x01\x18\n" +
-	" \x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/signup\x12z\n" +
-	"\x05Login\x12\x1f.backplane.auth.v1.LoginRequest\x1a .backplane.auth.v1.LoginResponse\".\x92A\b\n" +
-	"\x04Authb\x00\xa2\xbb\x18\x06\b\x01\x18\x05 \x01\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12\x8d\x01\n" +
-	"\fRefreshToken\x12&.backplane.auth.v1.RefreshTokenRequest\x1a'.backplane.auth.v1.RefreshTokenResponse\",\x92A\b\n" +
-	"\x04Authb\x00\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/auth/refresh\x12x\n" +
-	"\x06Logout\x12 .backplane.auth.v1.LogoutRequest\x1a!.backplane.auth.v1.LogoutResponse\")\x92A\x06\n" +
+	"ROLE_ADMIN\x10\x022\xdf\x18\n" +
+	"\vAuthService\x12|\n" +
+	"\x06SignUp\x12 .backplane.auth.v1.SignUpRequest\x1a!.backplane.auth.v1.SignUpResponse\"-\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\n" +
+	" \x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/signup\x12x\n" +
+	"\x05Login\x12\x1f.backplane.auth.v1.LoginRequest\x1a .backplane.auth.v1.LoginResponse\",\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\x05 \x01\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12\x8b\x01\n" +
+	"\fRefreshToken\x12&.backplane.auth.v1.RefreshTokenRequest\x1a'.backplane.auth.v1.RefreshTokenResponse\"*\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/auth/refresh\x12x\n" +
+	"\x06Logout\x12 .backplane.auth.v1.LogoutRequest\x1a!.backplane.auth.v1.LogoutResponse\")\xfaP\x06\n" +
 	"\x04Auth\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/logout\x12\x89\x01\n" +
-	"\fListSessions\x12&.backplane.auth.v1.ListSessionsRequest\x1a'.backplane.auth.v1.ListSessionsResponse\"(\x92A\x06\n" +
+	"\fListSessions\x12&.backplane.auth.v1.ListSessionsRequest\x1a'.backplane.auth.v1.ListSessionsResponse\"(\xfaP\x06\n" +
 	"\x04Auth\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/auth/sessions\x12\x99\x01\n" +
-	"\rDeleteSession\x12'.backplane.auth.v1.DeleteSessionRequest\x1a(.backplane.auth.v1.DeleteSessionResponse\"5\x92A\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02 *\x1e/v1/auth/sessions/{session_id}\x12\x8f\x01\n" +
-	"\vVerifyEmail\x12%.backplane.auth.v1.VerifyEmailRequest\x1a&.backplane.auth.v1.VerifyEmailResponse\"1\x92A\b\n" +
-	"\x04Authb\x00\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:verify\x12\xb5\x01\n" +
-	"\x17ResendVerificationEmail\x121.backplane.auth.v1.ResendVerificationEmailRequest\x1a2.backplane.auth.v1.ResendVerificationEmailResponse\"3\x92A\x06\n" +
+	"\rDeleteSession\x12'.backplane.auth.v1.DeleteSessionRequest\x1a(.backplane.auth.v1.DeleteSessionResponse\"5\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02 *\x1e/v1/auth/sessions/{session_id}\x12\x8d\x01\n" +
+	"\vVerifyEmail\x12%.backplane.auth.v1.VerifyEmailRequest\x1a&.backplane.auth.v1.VerifyEmailResponse\"/\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:verify\x12\xb5\x01\n" +
+	"\x17ResendVerificationEmail\x121.backplane.auth.v1.ResendVerificationEmailRequest\x1a2.backplane.auth.v1.ResendVerificationEmailResponse\"3\xfaP\x06\n" +
 	"\x04Auth\xa2\xbb\x18\x06\b\x02\x18\n" +
-	" \x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:resend\x12\x9f\x01\n" +
-	"\x0eForgotPassword\x12(.backplane.auth.v1.ForgotPasswordRequest\x1a).backplane.auth.v1.ForgotPasswordResponse\"8\x92A\b\n" +
-	"\x04Authb\x00\xa2\xbb\x18\x06\b\x01\x18\n" +
-	" \x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:forgot\x12\x9b\x01\n" +
-	"\rResetPassword\x12'.backplane.auth.v1.ResetPasswordRequest\x1a(.backplane.auth.v1.ResetPasswordResponse\"7\x92A\b\n" +
-	"\x04Authb\x00\xa2\xbb\x18\x06\b\x01\x18\x05 \x01\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/auth/password:reset\x12\x9d\x01\n" +
-	"\x0eChangePassword\x12(.backplane.auth.v1.ChangePasswordRequest\x1a).backplane.auth.v1.ChangePasswordResponse\"6\x92A\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x02\x18\x05 \x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:change\x12\x81\x01\n" +
-	"\aGetJwks\x12!.backplane.auth.v1.GetJwksRequest\x1a\".backplane.auth.v1.GetJwksResponse\"/\x92A\b\n" +
-	"\x04Authb\x00\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12\x99\x01\n" +
-	"\x0eGetCurrentUser\x12(.backplane.auth.v1.GetCurrentUserRequest\x1a).backplane.auth.v1.GetCurrentUserResponse\"2\x92A\a\n" +
+	" \x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:resend\x12\x9d\x01\n" +
+	"\x0eForgotPassword\x12(.backplane.auth.v1.ForgotPasswordRequest\x1a).backplane.auth.v1.ForgotPasswordResponse\"6\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\n" +
+	" \x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:forgot\x12\x99\x01\n" +
+	"\rResetPassword\x12'.backplane.auth.v1.ResetPasswordRequest\x1a(.backplane.auth.v1.ResetPasswordResponse\"5\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\x05 \x01\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/auth/password:reset\x12\x9d\x01\n" +
+	"\x0eChangePassword\x12(.backplane.auth.v1.ChangePasswordRequest\x1a).backplane.auth.v1.ChangePasswordResponse\"6\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\x06\b\x02\x18\x05 \x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:change\x12\x7f\n" +
+	"\aGetJwks\x12!.backplane.auth.v1.GetJwksRequest\x1a\".backplane.auth.v1.GetJwksResponse\"-\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12\x99\x01\n" +
+	"\x0eGetCurrentUser\x12(.backplane.auth.v1.GetCurrentUserRequest\x1a).backplane.auth.v1.GetCurrentUserResponse\"2\xfaP\a\n" +
 	"\x05Users\xa2\xbb\x18\x10\b\x02\x12\fprofile:read\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/users/me\x12\xa9\x01\n" +
-	"\x11UpdateCurrentUser\x12+.backplane.auth.v1.UpdateCurrentUserRequest\x1a,.backplane.auth.v1.UpdateCurrentUserResponse\"9\x92A\a\n" +
+	"\x11UpdateCurrentUser\x12+.backplane.auth.v1.UpdateCurrentUserRequest\x1a,.backplane.auth.v1.UpdateCurrentUserResponse\"9\xfaP\a\n" +
 	"\x05Users\xa2\xbb\x18\x11\b\x02\x12\rprofile:write\x82\xd3\xe4\x93\x02\x14:\x04user2\f/v1/users/me\x12\x8b\x01\n" +
-	"\fCreateApiKey\x12&.backplane.auth.v1.CreateApiKeyRequest\x1a'.backplane.auth.v1.CreateApiKeyResponse\"*\x92A\n" +
+	"\fCreateApiKey\x12&.backplane.auth.v1.CreateApiKeyRequest\x1a'.backplane.auth.v1.CreateApiKeyResponse\"*\xfaP\n" +
 	"\n" +
 	"\bAPI keys\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/api-keys\x12\x85\x01\n" +
-	"\vListApiKeys\x12%.backplane.auth.v1.ListApiKeysRequest\x1a&.backplane.auth.v1.ListApiKeysResponse\"'\x92A\n" +
+	"\vListApiKeys\x12%.backplane.auth.v1.ListApiKeysRequest\x1a&.backplane.auth.v1.ListApiKeysResponse\"'\xfaP\n" +
 	"\n" +
 	"\bAPI keys\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/api-keys\x12\x95\x01\n" +
-	"\fDeleteApiKey\x12&.backplane.auth.v1.DeleteApiKeyRequest\x1a'.backplane.auth.v1.DeleteApiKeyResponse\"4\x92A\n" +
+	"\fDeleteApiKey\x12&.backplane.auth.v1.DeleteApiKeyRequest\x1a'.backplane.auth.v1.DeleteApiKeyResponse\"4\xfaP\n" +
 	"\n" +
 	"\bAPI keys\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x1b*\x19/v1/api-keys/{api_key_id}\x12\x7f\n" +
-	"\tListUsers\x12#.backplane.auth.v1.ListUsersRequest\x1a$.backplane.auth.v1.ListUsersResponse\"'\x92A\a\n" +
+	"\tListUsers\x12#.backplane.auth.v1.ListUsersRequest\x1a$.backplane.auth.v1.ListUsersResponse\"'\xfaP\a\n" +
 	"\x05Admin\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/admin/users\x12\x9a\x01\n" +
-	"\vDisableUser\x12%.backplane.auth.v1.DisableUserRequest\x1a&.backplane.auth.v1.DisableUserResponse\"<\x92A\a\n" +
+	"\vDisableUser\x12%.backplane.auth.v1.DisableUserRequest\x1a&.backplane.auth.v1.DisableUserResponse\"<\xfaP\a\n" +
 	"\x05Admin\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/admin/users/{user_id}:disable\x12\x96\x01\n" +
 	"\n" +
-	"EnableUser\x12$.backplane.auth.v1.EnableUserRequest\x1a%.backplane.auth.v1.EnableUserResponse\";\x92A\a\n" +
+	"EnableUser\x12$.backplane.auth.v1.EnableUserRequest\x1a%.backplane.auth.v1.EnableUserResponse\";\xfaP\a\n" +
 	"\x05Admin\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%:\x01*\" /v1/admin/users/{user_id}:enable\x12s\n" +
 	"\x10IntrospectApiKey\x12*.backplane.auth.v1.IntrospectApiKeyRequest\x1a+.backplane.auth.v1.IntrospectApiKeyResponse\"\x06\xa2\xbb\x18\x02\b\x04\x12a\n" +
 	"\n" +
-	"LookupUser\x12$.backplane.auth.v1.LookupUserRequest\x1a%.backplane.auth.v1.LookupUserResponse\"\x06\xa2\xbb\x18\x02\b\x04B=Z;github.com/backplane/backplane/gen/backplane/auth/v1;authv1b\x06proto3"
+	"LookupUser\x12$.backplane.auth.v1.LookupUserRequest\x1a%.backplane.auth.v1.LookupUserResponse\"\x06\xa2\xbb\x18\x02\b\x04B\xf7\x02\xfaP\xb6\x02\"Y\n" +
+	"\x04Auth\x12QSign-up, sign-in, token refresh, sessions, email verification and password reset.\"*\n" +
+	"\x05Users\x12!The signed-in user's own profile.\"d\n" +
+	"\bAPI keys\x12XLong-lived keys for servers and scripts, each limited to the scopes it was created with.\"G\n" +
+	"\x05Admin\x12>Operations on every account, for users holding the admin role.Z;github.com/backplane/backplane/gen/backplane/auth/v1;authv1b\x06proto3"
 
 var (
 	file_backplane_auth_v1_auth_proto_rawDescOnce sync.Once

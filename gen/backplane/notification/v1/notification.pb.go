@@ -12,7 +12,7 @@ package notificationv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/backplane/backplane/gen/backplane/access/v1"
-	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv3/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1544,7 +1544,7 @@ var File_backplane_notification_v1_notification_proto protoreflect.FileDescripto
 
 const file_backplane_notification_v1_notification_proto_rawDesc = "" +
 	"\n" +
-	",backplane/notification/v1/notification.proto\x12\x19backplane.notification.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xed\x01\n" +
+	",backplane/notification/v1/notification.proto\x12\x19backplane.notification.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xed\x01\n" +
 	"\bDelivery\x12<\n" +
 	"\achannel\x18\x01 \x01(\x0e2\".backplane.notification.v1.ChannelR\achannel\x12A\n" +
 	"\x06status\x18\x02 \x01(\x0e2).backplane.notification.v1.DeliveryStatusR\x06status\x12#\n" +
@@ -1665,25 +1665,28 @@ const file_backplane_notification_v1_notification_proto_rawDesc = "" +
 	"\x17DELIVERY_STATUS_BOUNCED\x10\x04\x12\x1b\n" +
 	"\x17DELIVERY_STATUS_DROPPED\x10\x05\x12\x1a\n" +
 	"\x16DELIVERY_STATUS_FAILED\x10\x06\x12\x1e\n" +
-	"\x1aDELIVERY_STATUS_SUPPRESSED\x10\a2\x83\x0f\n" +
+	"\x1aDELIVERY_STATUS_SUPPRESSED\x10\a2\xff\x0e\n" +
 	"\x13NotificationService\x12_\n" +
 	"\x04Send\x12&.backplane.notification.v1.SendRequest\x1a'.backplane.notification.v1.SendResponse\"\x06\xa2\xbb\x18\x02\b\x04\x12\xc5\x01\n" +
-	"\x11ListNotifications\x123.backplane.notification.v1.ListNotificationsRequest\x1a4.backplane.notification.v1.ListNotificationsResponse\"E\x92A\x0f\n" +
+	"\x11ListNotifications\x123.backplane.notification.v1.ListNotificationsRequest\x1a4.backplane.notification.v1.ListNotificationsResponse\"E\xfaP\x0f\n" +
 	"\rNotifications\xa2\xbb\x18\x16\b\x02\x12\x12notifications:read\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/notifications\x12\xed\x01\n" +
-	"\x14MarkNotificationRead\x126.backplane.notification.v1.MarkNotificationReadRequest\x1a7.backplane.notification.v1.MarkNotificationReadResponse\"d\x92A\x0f\n" +
+	"\x14MarkNotificationRead\x126.backplane.notification.v1.MarkNotificationReadRequest\x1a7.backplane.notification.v1.MarkNotificationReadResponse\"d\xfaP\x0f\n" +
 	"\rNotifications\xa2\xbb\x18\x17\b\x02\x12\x13notifications:write\x82\xd3\xe4\x93\x021:\x01*\",/v1/notifications/{notification_id}:markRead\x12\xea\x01\n" +
-	"\x18MarkAllNotificationsRead\x12:.backplane.notification.v1.MarkAllNotificationsReadRequest\x1a;.backplane.notification.v1.MarkAllNotificationsReadResponse\"U\x92A\x0f\n" +
+	"\x18MarkAllNotificationsRead\x12:.backplane.notification.v1.MarkAllNotificationsReadRequest\x1a;.backplane.notification.v1.MarkAllNotificationsReadResponse\"U\xfaP\x0f\n" +
 	"\rNotifications\xa2\xbb\x18\x17\b\x02\x12\x13notifications:write\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/notifications:markAllRead\x12\xd6\x01\n" +
-	"\x13StreamNotifications\x125.backplane.notification.v1.StreamNotificationsRequest\x1a6.backplane.notification.v1.StreamNotificationsResponse\"N\x92A\x0f\n" +
+	"\x13StreamNotifications\x125.backplane.notification.v1.StreamNotificationsRequest\x1a6.backplane.notification.v1.StreamNotificationsResponse\"N\xfaP\x0f\n" +
 	"\rNotifications\xa2\xbb\x18\x18\b\x02\x12\x12notifications:read\x18\x05\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/notifications:stream0\x01\x12\xeb\x01\n" +
-	"\x1aGetNotificationPreferences\x12<.backplane.notification.v1.GetNotificationPreferencesRequest\x1a=.backplane.notification.v1.GetNotificationPreferencesResponse\"P\x92A\x0f\n" +
+	"\x1aGetNotificationPreferences\x12<.backplane.notification.v1.GetNotificationPreferencesRequest\x1a=.backplane.notification.v1.GetNotificationPreferencesResponse\"P\xfaP\x0f\n" +
 	"\rNotifications\xa2\xbb\x18\x16\b\x02\x12\x12notifications:read\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/notification-preferences\x12\x82\x02\n" +
-	"\x1dUpdateNotificationPreferences\x12?.backplane.notification.v1.UpdateNotificationPreferencesRequest\x1a@.backplane.notification.v1.UpdateNotificationPreferencesResponse\"^\x92A\x0f\n" +
-	"\rNotifications\xa2\xbb\x18\x17\b\x02\x12\x13notifications:write\x82\xd3\xe4\x93\x02+:\vpreferences2\x1c/v1/notification-preferences\x12\xd8\x01\n" +
-	"\vUnsubscribe\x12-.backplane.notification.v1.UnsubscribeRequest\x1a..backplane.notification.v1.UnsubscribeResponse\"j\x92A\x11\n" +
-	"\rNotificationsb\x00\xa2\xbb\x18\x04\b\x01\x18\x05\x82\xd3\xe4\x93\x02H:\x01*Z\x19\"\x17/v1/unsubscribe/{token}\"(/v1/notification-preferences:unsubscribe\x12\xbe\x01\n" +
-	"\x14HandleSendgridEvents\x126.backplane.notification.v1.HandleSendgridEventsRequest\x1a7.backplane.notification.v1.HandleSendgridEventsResponse\"5\x92A\f\n" +
-	"\bWebhooksb\x00\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1a:\x04body\"\x12/webhooks/sendgridBMZKgithub.com/backplane/backplane/gen/backplane/notification/v1;notificationv1b\x06proto3"
+	"\x1dUpdateNotificationPreferences\x12?.backplane.notification.v1.UpdateNotificationPreferencesRequest\x1a@.backplane.notification.v1.UpdateNotificationPreferencesResponse\"^\xfaP\x0f\n" +
+	"\rNotifications\xa2\xbb\x18\x17\b\x02\x12\x13notifications:write\x82\xd3\xe4\x93\x02+:\vpreferences2\x1c/v1/notification-preferences\x12\xd6\x01\n" +
+	"\vUnsubscribe\x12-.backplane.notification.v1.UnsubscribeRequest\x1a..backplane.notification.v1.UnsubscribeResponse\"h\xfaP\x0f\n" +
+	"\rNotifications\xa2\xbb\x18\x04\b\x01\x18\x05\x82\xd3\xe4\x93\x02H:\x01*Z\x19\"\x17/v1/unsubscribe/{token}\"(/v1/notification-preferences:unsubscribe\x12\xbc\x01\n" +
+	"\x14HandleSendgridEvents\x126.backplane.notification.v1.HandleSendgridEventsRequest\x1a7.backplane.notification.v1.HandleSendgridEventsResponse\"3\xfaP\n" +
+	"\n" +
+	"\bWebhooks\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1a:\x04body\"\x12/webhooks/sendgridB\x86\x02\xfaP\xb5\x01\"J\n" +
+	"\rNotifications\x129The in-app inbox, its live stream, and email preferences.\"g\n" +
+	"\bWebhooks\x12[Events from Stripe and SendGrid, each verified by its sender's signature over the raw body.ZKgithub.com/backplane/backplane/gen/backplane/notification/v1;notificationv1b\x06proto3"
 
 var (
 	file_backplane_notification_v1_notification_proto_rawDescOnce sync.Once

@@ -12,7 +12,7 @@ package subscriptionv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/backplane/backplane/gen/backplane/access/v1"
-	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv3/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1865,7 +1865,7 @@ var File_backplane_subscription_v1_subscription_proto protoreflect.FileDescripto
 
 const file_backplane_subscription_v1_subscription_proto_rawDesc = "" +
 	"\n" +
-	",backplane/subscription/v1/subscription.proto\x12\x19backplane.subscription.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xf6\x04\n" +
+	",backplane/subscription/v1/subscription.proto\x12\x19backplane.subscription.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xf6\x04\n" +
 	"\x04Plan\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -2016,35 +2016,39 @@ const file_backplane_subscription_v1_subscription_proto_rawDesc = "" +
 	"\x13INVOICE_STATUS_OPEN\x10\x02\x12\x17\n" +
 	"\x13INVOICE_STATUS_PAID\x10\x03\x12 \n" +
 	"\x1cINVOICE_STATUS_UNCOLLECTIBLE\x10\x04\x12\x17\n" +
-	"\x13INVOICE_STATUS_VOID\x10\x052\xb0\x0f\n" +
-	"\x13SubscriptionService\x12\x8d\x01\n" +
-	"\tListPlans\x12+.backplane.subscription.v1.ListPlansRequest\x1a,.backplane.subscription.v1.ListPlansResponse\"%\x92A\v\n" +
-	"\aBillingb\x00\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/plans\x12\xb2\x01\n" +
-	"\x0fGetSubscription\x121.backplane.subscription.v1.GetSubscriptionRequest\x1a2.backplane.subscription.v1.GetSubscriptionResponse\"8\x92A\t\n" +
+	"\x13INVOICE_STATUS_VOID\x10\x052\xac\x0f\n" +
+	"\x13SubscriptionService\x12\x8b\x01\n" +
+	"\tListPlans\x12+.backplane.subscription.v1.ListPlansRequest\x1a,.backplane.subscription.v1.ListPlansResponse\"#\xfaP\t\n" +
+	"\aBilling\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/plans\x12\xb2\x01\n" +
+	"\x0fGetSubscription\x121.backplane.subscription.v1.GetSubscriptionRequest\x1a2.backplane.subscription.v1.GetSubscriptionResponse\"8\xfaP\t\n" +
 	"\aBilling\xa2\xbb\x18\x10\b\x02\x12\fbilling:read\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/subscription\x12\xc4\x01\n" +
-	"\x15CreateCheckoutSession\x127.backplane.subscription.v1.CreateCheckoutSessionRequest\x1a8.backplane.subscription.v1.CreateCheckoutSessionResponse\"8\x92A\t\n" +
+	"\x15CreateCheckoutSession\x127.backplane.subscription.v1.CreateCheckoutSessionRequest\x1a8.backplane.subscription.v1.CreateCheckoutSessionResponse\"8\xfaP\t\n" +
 	"\aBilling\xa2\xbb\x18\x04\b\x02\x18\n" +
 	"\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/subscription:checkout\x12\xd1\x01\n" +
-	"\x1aCreateBillingPortalSession\x12<.backplane.subscription.v1.CreateBillingPortalSessionRequest\x1a=.backplane.subscription.v1.CreateBillingPortalSessionResponse\"6\x92A\t\n" +
+	"\x1aCreateBillingPortalSession\x12<.backplane.subscription.v1.CreateBillingPortalSessionRequest\x1a=.backplane.subscription.v1.CreateBillingPortalSessionResponse\"6\xfaP\t\n" +
 	"\aBilling\xa2\xbb\x18\x04\b\x02\x18\n" +
 	"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/subscription:portal\x12\xb9\x01\n" +
-	"\x12CancelSubscription\x124.backplane.subscription.v1.CancelSubscriptionRequest\x1a5.backplane.subscription.v1.CancelSubscriptionResponse\"6\x92A\t\n" +
+	"\x12CancelSubscription\x124.backplane.subscription.v1.CancelSubscriptionRequest\x1a5.backplane.subscription.v1.CancelSubscriptionResponse\"6\xfaP\t\n" +
 	"\aBilling\xa2\xbb\x18\x04\b\x02\x18\n" +
 	"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/subscription:cancel\x12\xb9\x01\n" +
-	"\x12ResumeSubscription\x124.backplane.subscription.v1.ResumeSubscriptionRequest\x1a5.backplane.subscription.v1.ResumeSubscriptionResponse\"6\x92A\t\n" +
+	"\x12ResumeSubscription\x124.backplane.subscription.v1.ResumeSubscriptionRequest\x1a5.backplane.subscription.v1.ResumeSubscriptionResponse\"6\xfaP\t\n" +
 	"\aBilling\xa2\xbb\x18\x04\b\x02\x18\n" +
 	"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/subscription:resume\x12\xa5\x01\n" +
 	"\n" +
-	"ChangePlan\x12,.backplane.subscription.v1.ChangePlanRequest\x1a-.backplane.subscription.v1.ChangePlanResponse\":\x92A\t\n" +
+	"ChangePlan\x12,.backplane.subscription.v1.ChangePlanRequest\x1a-.backplane.subscription.v1.ChangePlanResponse\":\xfaP\t\n" +
 	"\aBilling\xa2\xbb\x18\x04\b\x02\x18\n" +
 	"\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/subscription:changePlan\x12\xa7\x01\n" +
-	"\fListInvoices\x12..backplane.subscription.v1.ListInvoicesRequest\x1a/.backplane.subscription.v1.ListInvoicesResponse\"6\x92A\t\n" +
-	"\aBilling\xa2\xbb\x18\x12\b\x02\x12\fbilling:read\x18\x05\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/invoices\x12\xb9\x01\n" +
-	"\x13HandleStripeWebhook\x125.backplane.subscription.v1.HandleStripeWebhookRequest\x1a6.backplane.subscription.v1.HandleStripeWebhookResponse\"3\x92A\f\n" +
-	"\bWebhooksb\x00\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18:\x04body\"\x10/webhooks/stripe\x12\x80\x01\n" +
+	"\fListInvoices\x12..backplane.subscription.v1.ListInvoicesRequest\x1a/.backplane.subscription.v1.ListInvoicesResponse\"6\xfaP\t\n" +
+	"\aBilling\xa2\xbb\x18\x12\b\x02\x12\fbilling:read\x18\x05\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/invoices\x12\xb7\x01\n" +
+	"\x13HandleStripeWebhook\x125.backplane.subscription.v1.HandleStripeWebhookRequest\x1a6.backplane.subscription.v1.HandleStripeWebhookResponse\"1\xfaP\n" +
+	"\n" +
+	"\bWebhooks\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18:\x04body\"\x10/webhooks/stripe\x12\x80\x01\n" +
 	"\x0fGetEntitlements\x121.backplane.subscription.v1.GetEntitlementsRequest\x1a2.backplane.subscription.v1.GetEntitlementsResponse\"\x06\xa2\xbb\x18\x02\b\x04\x12\xaf\x01\n" +
-	"\x11ListSubscriptions\x123.backplane.subscription.v1.ListSubscriptionsRequest\x1a4.backplane.subscription.v1.ListSubscriptionsResponse\"/\x92A\a\n" +
-	"\x05Admin\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/admin/subscriptionsBMZKgithub.com/backplane/backplane/gen/backplane/subscription/v1;subscriptionv1b\x06proto3"
+	"\x11ListSubscriptions\x123.backplane.subscription.v1.ListSubscriptionsRequest\x1a4.backplane.subscription.v1.ListSubscriptionsResponse\"/\xfaP\a\n" +
+	"\x05Admin\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/admin/subscriptionsB\xee\x02\xfaP\x9d\x02\"i\n" +
+	"\aBilling\x12^Plans, the caller's subscription through Stripe Checkout and the billing portal, and invoices.\"G\n" +
+	"\x05Admin\x12>Operations on every account, for users holding the admin role.\"g\n" +
+	"\bWebhooks\x12[Events from Stripe and SendGrid, each verified by its sender's signature over the raw body.ZKgithub.com/backplane/backplane/gen/backplane/subscription/v1;subscriptionv1b\x06proto3"
 
 var (
 	file_backplane_subscription_v1_subscription_proto_rawDescOnce sync.Once

@@ -12,7 +12,7 @@ package usagev1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/backplane/backplane/gen/backplane/access/v1"
-	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv3/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1164,7 +1164,7 @@ var File_backplane_usage_v1_usage_proto protoreflect.FileDescriptor
 
 const file_backplane_usage_v1_usage_proto_rawDesc = "" +
 	"\n" +
-	"\x1ebackplane/usage/v1/usage.proto\x12\x12backplane.usage.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb7\x01\n" +
+	"\x1ebackplane/usage/v1/usage.proto\x12\x12backplane.usage.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xb7\x01\n" +
 	"\x05Meter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -1275,23 +1275,24 @@ const file_backplane_usage_v1_usage_proto_rawDesc = "" +
 	"\x17AGGREGATION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAGGREGATION_SUM\x10\x01\x12\x13\n" +
 	"\x0fAGGREGATION_MAX\x10\x02\x12\x15\n" +
-	"\x11AGGREGATION_COUNT\x10\x032\xc0\x06\n" +
+	"\x11AGGREGATION_COUNT\x10\x032\xbd\x06\n" +
 	"\fUsageService\x12\x98\x01\n" +
-	"\vRecordUsage\x12&.backplane.usage.v1.RecordUsageRequest\x1a'.backplane.usage.v1.RecordUsageResponse\"8\x92A\a\n" +
+	"\vRecordUsage\x12&.backplane.usage.v1.RecordUsageRequest\x1a'.backplane.usage.v1.RecordUsageResponse\"8\xfaP\a\n" +
 	"\x05Usage\xa2\xbb\x18\x0f\b\x02\x12\vusage:write\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/usage:record\x12\x9b\x01\n" +
-	"\x0fGetUsageSummary\x12*.backplane.usage.v1.GetUsageSummaryRequest\x1a+.backplane.usage.v1.GetUsageSummaryResponse\"/\x92A\a\n" +
+	"\x0fGetUsageSummary\x12*.backplane.usage.v1.GetUsageSummaryRequest\x1a+.backplane.usage.v1.GetUsageSummaryResponse\"/\xfaP\a\n" +
 	"\x05Usage\xa2\xbb\x18\x10\b\x02\x12\n" +
 	"usage:read\x18\x02\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12\xa2\x01\n" +
-	"\x0fListUsageEvents\x12*.backplane.usage.v1.ListUsageEventsRequest\x1a+.backplane.usage.v1.ListUsageEventsResponse\"6\x92A\a\n" +
+	"\x0fListUsageEvents\x12*.backplane.usage.v1.ListUsageEventsRequest\x1a+.backplane.usage.v1.ListUsageEventsResponse\"6\xfaP\a\n" +
 	"\x05Usage\xa2\xbb\x18\x10\b\x02\x12\n" +
-	"usage:read\x18\x02\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/usage/events\x12\x81\x01\n" +
+	"usage:read\x18\x02\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/usage/events\x12\x7f\n" +
 	"\n" +
-	"ListMeters\x12%.backplane.usage.v1.ListMetersRequest\x1a&.backplane.usage.v1.ListMetersResponse\"$\x92A\t\n" +
-	"\x05Usageb\x00\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"ListMeters\x12%.backplane.usage.v1.ListMetersRequest\x1a&.backplane.usage.v1.ListMetersResponse\"\"\xfaP\a\n" +
+	"\x05Usage\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/meters\x12i\n" +
 	"\fConsumeQuota\x12'.backplane.usage.v1.ConsumeQuotaRequest\x1a(.backplane.usage.v1.ConsumeQuotaResponse\"\x06\xa2\xbb\x18\x02\b\x04\x12c\n" +
 	"\n" +
-	"CheckQuota\x12%.backplane.usage.v1.CheckQuotaRequest\x1a&.backplane.usage.v1.CheckQuotaResponse\"\x06\xa2\xbb\x18\x02\b\x04B?Z=github.com/backplane/backplane/gen/backplane/usage/v1;usagev1b\x06proto3"
+	"CheckQuota\x12%.backplane.usage.v1.CheckQuotaRequest\x1a&.backplane.usage.v1.CheckQuotaResponse\"\x06\xa2\xbb\x18\x02\b\x04B\x9a\x01\xfaPX\"V\n" +
+	"\x05Usage\x12MMetered usage: recording events and reading totals against the plan's quotas.Z=github.com/backplane/backplane/gen/backplane/usage/v1;usagev1b\x06proto3"
 
 var (
 	file_backplane_usage_v1_usage_proto_rawDescOnce sync.Once
