@@ -154,8 +154,8 @@ func startDev(t testing.TB, databaseURL string, env ...string) *devProcess {
 }
 
 // startDevIn runs `backplane dev args...` with dataDir as its data dir, and waits until
-// /readyz answers 200 and the process says it is up (/readyz answers before the checks
-// are registered).
+// /readyz answers 200, which it does only once everything has started: by then the
+// process has said it is up (the log line may reach the test a moment later).
 func startDevIn(t testing.TB, databaseURL, dataDir string, args []string, env ...string) *devProcess {
 	t.Helper()
 	p := &devProcess{http: freeAddr(t), grpc: freeAddr(t), admin: freeAddr(t), dataDir: dataDir}
@@ -170,7 +170,7 @@ func startDevIn(t testing.TB, databaseURL, dataDir string, args []string, env ..
 	}, env...), append([]string{"dev"}, args...)...)
 	p.waitReady(t, p.admin)
 	require.Eventually(t, func() bool { return strings.Contains(p.out.String(), "backplane dev is up") },
-		30*time.Second, 20*time.Millisecond, "backplane dev never said it was up\n%s", p.out.String())
+		2*time.Second, 10*time.Millisecond, "/readyz answered 200 before backplane dev said it was up\n%s", p.out.String())
 	p.readyFor = time.Since(started)
 	return p
 }

@@ -64,6 +64,10 @@ func (p *Process) ready(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "shutting down"})
 		return
 	}
+	if !p.started.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "starting"})
+		return
+	}
 	p.mu.Lock()
 	checks, reports := maps.Clone(p.checks), maps.Clone(p.reports)
 	p.mu.Unlock()

@@ -68,8 +68,13 @@ func TestReadinessFollowsChecksAndShutdown(t *testing.T) {
 	})
 	h := p.AdminHandler()
 
-	limiterDown.Store(true)
 	code, body := readyz(t, h)
+	require.Equal(t, http.StatusServiceUnavailable, code, "checks registered so far say nothing until everything has started")
+	require.Equal(t, "starting", body["status"])
+	p.MarkStarted()
+
+	limiterDown.Store(true)
+	code, body = readyz(t, h)
 	require.Equal(t, http.StatusOK, code, "a degraded report does not make the process unready")
 	require.Contains(t, body["degraded"].(map[string]any)["rate limiter"], "in-process")
 	limiterDown.Store(false)

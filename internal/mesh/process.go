@@ -44,6 +44,10 @@ type Process struct {
 	reports  map[string]func(context.Context) error
 	errc     chan error
 	stopping atomic.Bool
+	// started is set once everything the process serves has started: until then the
+	// admin port answers, but /readyz says "starting", so no load balancer sends traffic
+	// to a process whose services and checks are still being set up.
+	started atomic.Bool
 	// jobs are the started services' job clients, and jobsUI their River UI.
 	jobs   []*jobs.Client
 	jobsUI atomic.Pointer[jobs.UI]
@@ -155,9 +159,14 @@ func (p *Process) ServeHTTP(name string, h http.Handler, lis net.Listener, tlsCo
 	p.log.Info("http server listening", "server", name, "addr", lis.Addr().String())
 }
 
+// MarkStarted says that everything the process serves has started and registered its
+// readiness checks; from then on /readyz follows them. Wait calls it.
+func (p *Process) MarkStarted() { p.started.Store(true) }
+
 // Wait blocks until ctx is done (a signal) or a server fails, then shuts down within
 // timeout. It returns the server failure, if that is what ended the process.
 func (p *Process) Wait(ctx context.Context, timeout time.Duration) error {
+	p.MarkStarted()
 	var cause error
 	select {
 	case <-ctx.Done():
