@@ -88,9 +88,9 @@ func TestNetworkPoliciesAllowOnlyWhatEachPieceNeeds(t *testing.T) {
 		}
 	}
 	httpsEgress := map[string]map[string]bool{
-		"default": {"subscription": true, "notification": true},
+		"default": {"subscription": true, "notification": true, "usage": true},
 		// prod-values stores files on S3, which opens HTTPS for asset as well.
-		"prod": {"subscription": true, "notification": true, "asset": true},
+		"prod": {"subscription": true, "notification": true, "usage": true, "asset": true},
 	}
 
 	for _, vs := range valuesSets[:2] {

@@ -325,7 +325,7 @@ func (p *parser) plans(nodes []*yaml.Node, meters []Meter) []Plan {
 			free = append(free, at.Plan)
 			check(pl.TrialDays == 0, "trial_days", "the free plan has no trial")
 		} else {
-			pl.Price = p.price(priceNode, at)
+			pl.Price = p.price(priceNode, at, meterNames)
 			if pl.Price != nil && pl.Price.LookupKey != "" {
 				if other, dup := keys[pl.Price.LookupKey]; dup {
 					check(false, "price.lookup_key", "plan "+other+" sells the same lookup_key")
@@ -341,13 +341,14 @@ func (p *parser) plans(nodes []*yaml.Node, meters []Meter) []Plan {
 	return out
 }
 
-func (p *parser) price(n *yaml.Node, plan Problem) *Price {
+func (p *parser) price(n *yaml.Node, plan Problem, meterNames map[string]bool) *Price {
 	var pr Price
 	var interval string
 	at := plan
 	at.Field = "price"
 	p.fields(n, at, map[string]any{
 		"lookup_key": &pr.LookupKey, "amount": &pr.Amount, "currency": &pr.Currency, "interval": &interval,
+		"meter": &pr.Meter,
 	})
 	check := func(ok bool, field, message string) {
 		if !ok {
@@ -361,6 +362,7 @@ func (p *parser) price(n *yaml.Node, plan Problem) *Price {
 	check(currencyPattern.MatchString(pr.Currency), "currency", `want a lower-case ISO 4217 code such as "usd"`)
 	pr.Interval = Interval(interval)
 	check(pr.Interval == Month || pr.Interval == Year, "interval", "want month or year")
+	check(pr.Meter == "" || meterNames[pr.Meter], "meter", "no meter of this name is defined in the meters section")
 	return &pr
 }
 

@@ -24,6 +24,7 @@
 //	      amount: 2000           # minor units (cents), at least 1
 //	      currency: usd          # ISO 4217, lower-case
 //	      interval: month        # month or year
+//	      meter: api_calls       # optional: a metered price, billed per unit of this meter
 //	    features: [custom_domains]            # [a-z][a-z0-9_]*, no repeats
 //	    quota_limits: {api_calls: 2000000}    # per meter and billing period; absent = unlimited, 0 forbids
 //	    rate_limit_per_minute: 3000           # at least 1
@@ -84,7 +85,17 @@ type Price struct {
 	Currency string
 	// Interval is how often Amount is charged.
 	Interval Interval
+	// Meter, when set, makes the price metered: Amount is charged per unit of the
+	// meter's total in each billing period, which the usage service reports to Stripe
+	// (the Stripe price has recurring.usage_type=metered and
+	// aggregate_usage=last_during_period, since each report sets the period's total).
+	// Empty for a flat price.
+	Meter string
 }
+
+// Metered reports whether the price bills a meter's period total rather than a flat
+// amount.
+func (p Price) Metered() bool { return p.Meter != "" }
 
 // MonthlyAmount is Amount per month, rounded to the nearest minor unit, for comparing
 // monthly and yearly prices.

@@ -90,6 +90,25 @@ plans:
 	require.Equal(t, plans.Sum, m.Aggregation, "aggregations are case-insensitive")
 }
 
+func TestAMeteredPriceNamesItsMeter(t *testing.T) {
+	t.Parallel()
+	c, err := plans.Parse("c.yaml", []byte(`
+meters: [{name: api_calls, display_name: Calls, aggregation: SUM}]
+plans:
+  - {id: free, display_name: Free, rate_limit_per_minute: 60}
+  - id: payg
+    display_name: Pay as you go
+    rate_limit_per_minute: 600
+    price: {lookup_key: payg, amount: 1, currency: usd, interval: month, meter: api_calls}
+`))
+	require.NoError(t, err)
+	payg, _ := c.Plan("payg")
+	require.True(t, payg.Price.Metered())
+	require.Equal(t, "api_calls", payg.Price.Meter)
+	pro, _ := plans.Default().Plan("pro_monthly")
+	require.False(t, pro.Price.Metered(), "the built-in prices are flat")
+}
+
 // Every mistake names the file, the plan (or meter) and the field.
 func TestBadCataloguesNameFilePlanAndField(t *testing.T) {
 	t.Parallel()
@@ -111,6 +130,8 @@ func TestBadCataloguesNameFilePlanAndField(t *testing.T) {
 			[]string{"found 2: free, other"}},
 		"bad price": {meters + "plans:\n" + free + "  - {id: pro, display_name: Pro, rate_limit_per_minute: 1, price: {lookup_key: p, amount: 0, currency: USD, interval: week}}\n",
 			[]string{`plan "pro": price.amount: want at least 1`, `plan "pro": price.currency`, `plan "pro": price.interval: want month or year`}},
+		"metered by an unknown meter": {meters + "plans:\n" + free + "  - {id: pro, display_name: Pro, rate_limit_per_minute: 1, price: {lookup_key: p, amount: 1, currency: usd, interval: month, meter: bogus}}\n",
+			[]string{`plan "pro": price.meter: no meter of this name`}},
 		"wrong type": {meters + "plans:\n  - {id: free, display_name: Free, rate_limit_per_minute: lots}\n",
 			[]string{`plan "free": rate_limit_per_minute: want a whole number`}},
 		"missing rate limit": {meters + "plans:\n  - {id: free, display_name: Free}\n",

@@ -21,6 +21,8 @@ import (
 // or past_due (Stripe is still retrying a failed payment); in every other status, and
 // for users who never subscribed, it is the free plan. The billing period is the
 // subscription's current period while its plan applies, else the calendar month in UTC.
+// A plan whose price is metered names the subscription item that the usage service
+// reports the meter's totals on.
 func (s *Server) GetEntitlements(ctx context.Context, req *subscriptionv1.GetEntitlementsRequest) (*subscriptionv1.GetEntitlementsResponse, error) {
 	userID, err := uuid.Parse(req.GetUserId())
 	if err != nil {
@@ -38,6 +40,11 @@ func (s *Server) GetEntitlements(ctx context.Context, req *subscriptionv1.GetEnt
 		if grantsPlan(row.Status) {
 			if p, ok := s.catalog.Plan(row.PlanID); ok {
 				plan, start, end = p, row.CurrentPeriodStart, row.CurrentPeriodEnd
+				if p.Price != nil && p.Price.Metered() && row.StripeItemID != "" {
+					// The plan's one item carries its metered price: the usage service
+					// reports the meter's period total on it.
+					resp.MeteredItems = []*subscriptionv1.MeteredItem{{Meter: p.Price.Meter, StripeSubscriptionItemId: row.StripeItemID}}
+				}
 			} else {
 				// The catalogue stopped selling the plan (or never knew its price): the
 				// free plan's limits, rather than none, until the operator adds it back.

@@ -1643,8 +1643,12 @@ type GetEntitlementsResponse struct {
 	// The largest file the user may upload, in bytes; 0 leaves it to the asset service's
 	// own limit.
 	MaxUploadBytes int64 `protobuf:"varint,8,opt,name=max_upload_bytes,json=maxUploadBytes,proto3" json:"max_upload_bytes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The subscription items whose metered prices bill a meter's period total: the usage
+	// service reports each one's total to Stripe. Empty on the free plan and on plans
+	// with a flat price.
+	MeteredItems  []*MeteredItem `protobuf:"bytes,9,rep,name=metered_items,json=meteredItems,proto3" json:"metered_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetEntitlementsResponse) Reset() {
@@ -1733,6 +1737,68 @@ func (x *GetEntitlementsResponse) GetMaxUploadBytes() int64 {
 	return 0
 }
 
+func (x *GetEntitlementsResponse) GetMeteredItems() []*MeteredItem {
+	if x != nil {
+		return x.MeteredItems
+	}
+	return nil
+}
+
+// MeteredItem is a Stripe subscription item billed by a meter's total.
+type MeteredItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The meter whose period total the item bills, such as "api_calls".
+	Meter string `protobuf:"bytes,1,opt,name=meter,proto3" json:"meter,omitempty"`
+	// The Stripe subscription item, such as "si_...".
+	StripeSubscriptionItemId string `protobuf:"bytes,2,opt,name=stripe_subscription_item_id,json=stripeSubscriptionItemId,proto3" json:"stripe_subscription_item_id,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *MeteredItem) Reset() {
+	*x = MeteredItem{}
+	mi := &file_backplane_subscription_v1_subscription_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MeteredItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MeteredItem) ProtoMessage() {}
+
+func (x *MeteredItem) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_subscription_v1_subscription_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MeteredItem.ProtoReflect.Descriptor instead.
+func (*MeteredItem) Descriptor() ([]byte, []int) {
+	return file_backplane_subscription_v1_subscription_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *MeteredItem) GetMeter() string {
+	if x != nil {
+		return x.Meter
+	}
+	return ""
+}
+
+func (x *MeteredItem) GetStripeSubscriptionItemId() string {
+	if x != nil {
+		return x.StripeSubscriptionItemId
+	}
+	return ""
+}
+
 // ListSubscriptionsRequest pages through every subscription.
 type ListSubscriptionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1750,7 +1816,7 @@ type ListSubscriptionsRequest struct {
 
 func (x *ListSubscriptionsRequest) Reset() {
 	*x = ListSubscriptionsRequest{}
-	mi := &file_backplane_subscription_v1_subscription_proto_msgTypes[23]
+	mi := &file_backplane_subscription_v1_subscription_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +1828,7 @@ func (x *ListSubscriptionsRequest) String() string {
 func (*ListSubscriptionsRequest) ProtoMessage() {}
 
 func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_subscription_v1_subscription_proto_msgTypes[23]
+	mi := &file_backplane_subscription_v1_subscription_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +1841,7 @@ func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSubscriptionsRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_subscription_v1_subscription_proto_rawDescGZIP(), []int{23}
+	return file_backplane_subscription_v1_subscription_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListSubscriptionsRequest) GetPageSize() int32 {
@@ -1819,7 +1885,7 @@ type ListSubscriptionsResponse struct {
 
 func (x *ListSubscriptionsResponse) Reset() {
 	*x = ListSubscriptionsResponse{}
-	mi := &file_backplane_subscription_v1_subscription_proto_msgTypes[24]
+	mi := &file_backplane_subscription_v1_subscription_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1831,7 +1897,7 @@ func (x *ListSubscriptionsResponse) String() string {
 func (*ListSubscriptionsResponse) ProtoMessage() {}
 
 func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_subscription_v1_subscription_proto_msgTypes[24]
+	mi := &file_backplane_subscription_v1_subscription_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1844,7 +1910,7 @@ func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSubscriptionsResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_subscription_v1_subscription_proto_rawDescGZIP(), []int{24}
+	return file_backplane_subscription_v1_subscription_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListSubscriptionsResponse) GetSubscriptions() []*Subscription {
@@ -1972,7 +2038,7 @@ const file_backplane_subscription_v1_subscription_proto_rawDesc = "" +
 	"\x04body\x18\x01 \x01(\v2\x14.google.api.HttpBodyB\x06\xbaH\x03\xc8\x01\x01R\x04body\"\x1d\n" +
 	"\x1bHandleStripeWebhookResponse\";\n" +
 	"\x16GetEntitlementsRequest\x12!\n" +
-	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"\x94\x04\n" +
+	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"\xe1\x04\n" +
 	"\x17GetEntitlementsResponse\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12E\n" +
 	"\x06status\x18\x02 \x01(\x0e2-.backplane.subscription.v1.SubscriptionStatusR\x06status\x12f\n" +
@@ -1982,10 +2048,14 @@ const file_backplane_subscription_v1_subscription_proto_rawDesc = "" +
 	"\fperiod_start\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
 	"\n" +
 	"period_end\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\x12(\n" +
-	"\x10max_upload_bytes\x18\b \x01(\x03R\x0emaxUploadBytes\x1a>\n" +
+	"\x10max_upload_bytes\x18\b \x01(\x03R\x0emaxUploadBytes\x12K\n" +
+	"\rmetered_items\x18\t \x03(\v2&.backplane.subscription.v1.MeteredItemR\fmeteredItems\x1a>\n" +
 	"\x10QuotaLimitsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xf9\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"b\n" +
+	"\vMeteredItem\x12\x14\n" +
+	"\x05meter\x18\x01 \x01(\tR\x05meter\x12=\n" +
+	"\x1bstripe_subscription_item_id\x18\x02 \x01(\tR\x18stripeSubscriptionItemId\"\xf9\x01\n" +
 	"\x18ListSubscriptionsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xc8\x01(\x00R\bpageSize\x12'\n" +
@@ -2063,7 +2133,7 @@ func file_backplane_subscription_v1_subscription_proto_rawDescGZIP() []byte {
 }
 
 var file_backplane_subscription_v1_subscription_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_backplane_subscription_v1_subscription_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_backplane_subscription_v1_subscription_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_backplane_subscription_v1_subscription_proto_goTypes = []any{
 	(BillingInterval)(0),                       // 0: backplane.subscription.v1.BillingInterval
 	(SubscriptionStatus)(0),                    // 1: backplane.subscription.v1.SubscriptionStatus
@@ -2091,69 +2161,71 @@ var file_backplane_subscription_v1_subscription_proto_goTypes = []any{
 	(*HandleStripeWebhookResponse)(nil),        // 23: backplane.subscription.v1.HandleStripeWebhookResponse
 	(*GetEntitlementsRequest)(nil),             // 24: backplane.subscription.v1.GetEntitlementsRequest
 	(*GetEntitlementsResponse)(nil),            // 25: backplane.subscription.v1.GetEntitlementsResponse
-	(*ListSubscriptionsRequest)(nil),           // 26: backplane.subscription.v1.ListSubscriptionsRequest
-	(*ListSubscriptionsResponse)(nil),          // 27: backplane.subscription.v1.ListSubscriptionsResponse
-	nil,                                        // 28: backplane.subscription.v1.Plan.QuotaLimitsEntry
-	nil,                                        // 29: backplane.subscription.v1.GetEntitlementsResponse.QuotaLimitsEntry
-	(*timestamppb.Timestamp)(nil),              // 30: google.protobuf.Timestamp
-	(*httpbody.HttpBody)(nil),                  // 31: google.api.HttpBody
+	(*MeteredItem)(nil),                        // 26: backplane.subscription.v1.MeteredItem
+	(*ListSubscriptionsRequest)(nil),           // 27: backplane.subscription.v1.ListSubscriptionsRequest
+	(*ListSubscriptionsResponse)(nil),          // 28: backplane.subscription.v1.ListSubscriptionsResponse
+	nil,                                        // 29: backplane.subscription.v1.Plan.QuotaLimitsEntry
+	nil,                                        // 30: backplane.subscription.v1.GetEntitlementsResponse.QuotaLimitsEntry
+	(*timestamppb.Timestamp)(nil),              // 31: google.protobuf.Timestamp
+	(*httpbody.HttpBody)(nil),                  // 32: google.api.HttpBody
 }
 var file_backplane_subscription_v1_subscription_proto_depIdxs = []int32{
 	0,  // 0: backplane.subscription.v1.Plan.interval:type_name -> backplane.subscription.v1.BillingInterval
-	28, // 1: backplane.subscription.v1.Plan.quota_limits:type_name -> backplane.subscription.v1.Plan.QuotaLimitsEntry
+	29, // 1: backplane.subscription.v1.Plan.quota_limits:type_name -> backplane.subscription.v1.Plan.QuotaLimitsEntry
 	1,  // 2: backplane.subscription.v1.Subscription.status:type_name -> backplane.subscription.v1.SubscriptionStatus
-	30, // 3: backplane.subscription.v1.Subscription.current_period_start:type_name -> google.protobuf.Timestamp
-	30, // 4: backplane.subscription.v1.Subscription.current_period_end:type_name -> google.protobuf.Timestamp
-	30, // 5: backplane.subscription.v1.Subscription.cancel_time:type_name -> google.protobuf.Timestamp
-	30, // 6: backplane.subscription.v1.Subscription.trial_end_time:type_name -> google.protobuf.Timestamp
-	30, // 7: backplane.subscription.v1.Subscription.create_time:type_name -> google.protobuf.Timestamp
-	30, // 8: backplane.subscription.v1.Subscription.update_time:type_name -> google.protobuf.Timestamp
+	31, // 3: backplane.subscription.v1.Subscription.current_period_start:type_name -> google.protobuf.Timestamp
+	31, // 4: backplane.subscription.v1.Subscription.current_period_end:type_name -> google.protobuf.Timestamp
+	31, // 5: backplane.subscription.v1.Subscription.cancel_time:type_name -> google.protobuf.Timestamp
+	31, // 6: backplane.subscription.v1.Subscription.trial_end_time:type_name -> google.protobuf.Timestamp
+	31, // 7: backplane.subscription.v1.Subscription.create_time:type_name -> google.protobuf.Timestamp
+	31, // 8: backplane.subscription.v1.Subscription.update_time:type_name -> google.protobuf.Timestamp
 	2,  // 9: backplane.subscription.v1.Invoice.status:type_name -> backplane.subscription.v1.InvoiceStatus
-	30, // 10: backplane.subscription.v1.Invoice.period_start:type_name -> google.protobuf.Timestamp
-	30, // 11: backplane.subscription.v1.Invoice.period_end:type_name -> google.protobuf.Timestamp
-	30, // 12: backplane.subscription.v1.Invoice.create_time:type_name -> google.protobuf.Timestamp
+	31, // 10: backplane.subscription.v1.Invoice.period_start:type_name -> google.protobuf.Timestamp
+	31, // 11: backplane.subscription.v1.Invoice.period_end:type_name -> google.protobuf.Timestamp
+	31, // 12: backplane.subscription.v1.Invoice.create_time:type_name -> google.protobuf.Timestamp
 	3,  // 13: backplane.subscription.v1.ListPlansResponse.plans:type_name -> backplane.subscription.v1.Plan
 	4,  // 14: backplane.subscription.v1.GetSubscriptionResponse.subscription:type_name -> backplane.subscription.v1.Subscription
 	3,  // 15: backplane.subscription.v1.GetSubscriptionResponse.plan:type_name -> backplane.subscription.v1.Plan
-	30, // 16: backplane.subscription.v1.CreateCheckoutSessionResponse.expire_time:type_name -> google.protobuf.Timestamp
+	31, // 16: backplane.subscription.v1.CreateCheckoutSessionResponse.expire_time:type_name -> google.protobuf.Timestamp
 	4,  // 17: backplane.subscription.v1.CancelSubscriptionResponse.subscription:type_name -> backplane.subscription.v1.Subscription
 	4,  // 18: backplane.subscription.v1.ResumeSubscriptionResponse.subscription:type_name -> backplane.subscription.v1.Subscription
 	4,  // 19: backplane.subscription.v1.ChangePlanResponse.subscription:type_name -> backplane.subscription.v1.Subscription
 	5,  // 20: backplane.subscription.v1.ListInvoicesResponse.invoices:type_name -> backplane.subscription.v1.Invoice
-	31, // 21: backplane.subscription.v1.HandleStripeWebhookRequest.body:type_name -> google.api.HttpBody
+	32, // 21: backplane.subscription.v1.HandleStripeWebhookRequest.body:type_name -> google.api.HttpBody
 	1,  // 22: backplane.subscription.v1.GetEntitlementsResponse.status:type_name -> backplane.subscription.v1.SubscriptionStatus
-	29, // 23: backplane.subscription.v1.GetEntitlementsResponse.quota_limits:type_name -> backplane.subscription.v1.GetEntitlementsResponse.QuotaLimitsEntry
-	30, // 24: backplane.subscription.v1.GetEntitlementsResponse.period_start:type_name -> google.protobuf.Timestamp
-	30, // 25: backplane.subscription.v1.GetEntitlementsResponse.period_end:type_name -> google.protobuf.Timestamp
-	1,  // 26: backplane.subscription.v1.ListSubscriptionsRequest.status:type_name -> backplane.subscription.v1.SubscriptionStatus
-	4,  // 27: backplane.subscription.v1.ListSubscriptionsResponse.subscriptions:type_name -> backplane.subscription.v1.Subscription
-	6,  // 28: backplane.subscription.v1.SubscriptionService.ListPlans:input_type -> backplane.subscription.v1.ListPlansRequest
-	8,  // 29: backplane.subscription.v1.SubscriptionService.GetSubscription:input_type -> backplane.subscription.v1.GetSubscriptionRequest
-	10, // 30: backplane.subscription.v1.SubscriptionService.CreateCheckoutSession:input_type -> backplane.subscription.v1.CreateCheckoutSessionRequest
-	12, // 31: backplane.subscription.v1.SubscriptionService.CreateBillingPortalSession:input_type -> backplane.subscription.v1.CreateBillingPortalSessionRequest
-	14, // 32: backplane.subscription.v1.SubscriptionService.CancelSubscription:input_type -> backplane.subscription.v1.CancelSubscriptionRequest
-	16, // 33: backplane.subscription.v1.SubscriptionService.ResumeSubscription:input_type -> backplane.subscription.v1.ResumeSubscriptionRequest
-	18, // 34: backplane.subscription.v1.SubscriptionService.ChangePlan:input_type -> backplane.subscription.v1.ChangePlanRequest
-	20, // 35: backplane.subscription.v1.SubscriptionService.ListInvoices:input_type -> backplane.subscription.v1.ListInvoicesRequest
-	22, // 36: backplane.subscription.v1.SubscriptionService.HandleStripeWebhook:input_type -> backplane.subscription.v1.HandleStripeWebhookRequest
-	24, // 37: backplane.subscription.v1.SubscriptionService.GetEntitlements:input_type -> backplane.subscription.v1.GetEntitlementsRequest
-	26, // 38: backplane.subscription.v1.SubscriptionService.ListSubscriptions:input_type -> backplane.subscription.v1.ListSubscriptionsRequest
-	7,  // 39: backplane.subscription.v1.SubscriptionService.ListPlans:output_type -> backplane.subscription.v1.ListPlansResponse
-	9,  // 40: backplane.subscription.v1.SubscriptionService.GetSubscription:output_type -> backplane.subscription.v1.GetSubscriptionResponse
-	11, // 41: backplane.subscription.v1.SubscriptionService.CreateCheckoutSession:output_type -> backplane.subscription.v1.CreateCheckoutSessionResponse
-	13, // 42: backplane.subscription.v1.SubscriptionService.CreateBillingPortalSession:output_type -> backplane.subscription.v1.CreateBillingPortalSessionResponse
-	15, // 43: backplane.subscription.v1.SubscriptionService.CancelSubscription:output_type -> backplane.subscription.v1.CancelSubscriptionResponse
-	17, // 44: backplane.subscription.v1.SubscriptionService.ResumeSubscription:output_type -> backplane.subscription.v1.ResumeSubscriptionResponse
-	19, // 45: backplane.subscription.v1.SubscriptionService.ChangePlan:output_type -> backplane.subscription.v1.ChangePlanResponse
-	21, // 46: backplane.subscription.v1.SubscriptionService.ListInvoices:output_type -> backplane.subscription.v1.ListInvoicesResponse
-	23, // 47: backplane.subscription.v1.SubscriptionService.HandleStripeWebhook:output_type -> backplane.subscription.v1.HandleStripeWebhookResponse
-	25, // 48: backplane.subscription.v1.SubscriptionService.GetEntitlements:output_type -> backplane.subscription.v1.GetEntitlementsResponse
-	27, // 49: backplane.subscription.v1.SubscriptionService.ListSubscriptions:output_type -> backplane.subscription.v1.ListSubscriptionsResponse
-	39, // [39:50] is the sub-list for method output_type
-	28, // [28:39] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	30, // 23: backplane.subscription.v1.GetEntitlementsResponse.quota_limits:type_name -> backplane.subscription.v1.GetEntitlementsResponse.QuotaLimitsEntry
+	31, // 24: backplane.subscription.v1.GetEntitlementsResponse.period_start:type_name -> google.protobuf.Timestamp
+	31, // 25: backplane.subscription.v1.GetEntitlementsResponse.period_end:type_name -> google.protobuf.Timestamp
+	26, // 26: backplane.subscription.v1.GetEntitlementsResponse.metered_items:type_name -> backplane.subscription.v1.MeteredItem
+	1,  // 27: backplane.subscription.v1.ListSubscriptionsRequest.status:type_name -> backplane.subscription.v1.SubscriptionStatus
+	4,  // 28: backplane.subscription.v1.ListSubscriptionsResponse.subscriptions:type_name -> backplane.subscription.v1.Subscription
+	6,  // 29: backplane.subscription.v1.SubscriptionService.ListPlans:input_type -> backplane.subscription.v1.ListPlansRequest
+	8,  // 30: backplane.subscription.v1.SubscriptionService.GetSubscription:input_type -> backplane.subscription.v1.GetSubscriptionRequest
+	10, // 31: backplane.subscription.v1.SubscriptionService.CreateCheckoutSession:input_type -> backplane.subscription.v1.CreateCheckoutSessionRequest
+	12, // 32: backplane.subscription.v1.SubscriptionService.CreateBillingPortalSession:input_type -> backplane.subscription.v1.CreateBillingPortalSessionRequest
+	14, // 33: backplane.subscription.v1.SubscriptionService.CancelSubscription:input_type -> backplane.subscription.v1.CancelSubscriptionRequest
+	16, // 34: backplane.subscription.v1.SubscriptionService.ResumeSubscription:input_type -> backplane.subscription.v1.ResumeSubscriptionRequest
+	18, // 35: backplane.subscription.v1.SubscriptionService.ChangePlan:input_type -> backplane.subscription.v1.ChangePlanRequest
+	20, // 36: backplane.subscription.v1.SubscriptionService.ListInvoices:input_type -> backplane.subscription.v1.ListInvoicesRequest
+	22, // 37: backplane.subscription.v1.SubscriptionService.HandleStripeWebhook:input_type -> backplane.subscription.v1.HandleStripeWebhookRequest
+	24, // 38: backplane.subscription.v1.SubscriptionService.GetEntitlements:input_type -> backplane.subscription.v1.GetEntitlementsRequest
+	27, // 39: backplane.subscription.v1.SubscriptionService.ListSubscriptions:input_type -> backplane.subscription.v1.ListSubscriptionsRequest
+	7,  // 40: backplane.subscription.v1.SubscriptionService.ListPlans:output_type -> backplane.subscription.v1.ListPlansResponse
+	9,  // 41: backplane.subscription.v1.SubscriptionService.GetSubscription:output_type -> backplane.subscription.v1.GetSubscriptionResponse
+	11, // 42: backplane.subscription.v1.SubscriptionService.CreateCheckoutSession:output_type -> backplane.subscription.v1.CreateCheckoutSessionResponse
+	13, // 43: backplane.subscription.v1.SubscriptionService.CreateBillingPortalSession:output_type -> backplane.subscription.v1.CreateBillingPortalSessionResponse
+	15, // 44: backplane.subscription.v1.SubscriptionService.CancelSubscription:output_type -> backplane.subscription.v1.CancelSubscriptionResponse
+	17, // 45: backplane.subscription.v1.SubscriptionService.ResumeSubscription:output_type -> backplane.subscription.v1.ResumeSubscriptionResponse
+	19, // 46: backplane.subscription.v1.SubscriptionService.ChangePlan:output_type -> backplane.subscription.v1.ChangePlanResponse
+	21, // 47: backplane.subscription.v1.SubscriptionService.ListInvoices:output_type -> backplane.subscription.v1.ListInvoicesResponse
+	23, // 48: backplane.subscription.v1.SubscriptionService.HandleStripeWebhook:output_type -> backplane.subscription.v1.HandleStripeWebhookResponse
+	25, // 49: backplane.subscription.v1.SubscriptionService.GetEntitlements:output_type -> backplane.subscription.v1.GetEntitlementsResponse
+	28, // 50: backplane.subscription.v1.SubscriptionService.ListSubscriptions:output_type -> backplane.subscription.v1.ListSubscriptionsResponse
+	40, // [40:51] is the sub-list for method output_type
+	29, // [29:40] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_backplane_subscription_v1_subscription_proto_init() }
@@ -2167,7 +2239,7 @@ func file_backplane_subscription_v1_subscription_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backplane_subscription_v1_subscription_proto_rawDesc), len(file_backplane_subscription_v1_subscription_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

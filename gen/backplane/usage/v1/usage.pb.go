@@ -86,6 +86,64 @@ func (Aggregation) EnumDescriptor() ([]byte, []int) {
 	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{0}
 }
 
+// RecordOutcome is what became of one event of a batch.
+type RecordOutcome int32
+
+const (
+	// Not an outcome; never sent.
+	RecordOutcome_RECORD_OUTCOME_UNSPECIFIED RecordOutcome = 0
+	// The event was recorded and counted.
+	RecordOutcome_RECORD_OUTCOME_RECORDED RecordOutcome = 1
+	// The idempotency_key had been recorded with the same meter and quantity: nothing new
+	// was counted.
+	RecordOutcome_RECORD_OUTCOME_DUPLICATE RecordOutcome = 2
+	// The event was refused and nothing was counted; code and message say why.
+	RecordOutcome_RECORD_OUTCOME_REFUSED RecordOutcome = 3
+)
+
+// Enum value maps for RecordOutcome.
+var (
+	RecordOutcome_name = map[int32]string{
+		0: "RECORD_OUTCOME_UNSPECIFIED",
+		1: "RECORD_OUTCOME_RECORDED",
+		2: "RECORD_OUTCOME_DUPLICATE",
+		3: "RECORD_OUTCOME_REFUSED",
+	}
+	RecordOutcome_value = map[string]int32{
+		"RECORD_OUTCOME_UNSPECIFIED": 0,
+		"RECORD_OUTCOME_RECORDED":    1,
+		"RECORD_OUTCOME_DUPLICATE":   2,
+		"RECORD_OUTCOME_REFUSED":     3,
+	}
+)
+
+func (x RecordOutcome) Enum() *RecordOutcome {
+	p := new(RecordOutcome)
+	*p = x
+	return p
+}
+
+func (x RecordOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RecordOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_backplane_usage_v1_usage_proto_enumTypes[1].Descriptor()
+}
+
+func (RecordOutcome) Type() protoreflect.EnumType {
+	return &file_backplane_usage_v1_usage_proto_enumTypes[1]
+}
+
+func (x RecordOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RecordOutcome.Descriptor instead.
+func (RecordOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{1}
+}
+
 // Meter is something countable that plans can limit.
 type Meter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -499,6 +557,423 @@ func (x *RecordUsageResponse) GetDuplicate() bool {
 	return false
 }
 
+// RecordUsageBatchRequest reports several uses of the caller at once.
+type RecordUsageBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, 1 to 1,000. Each is checked against RecordUsage's rules on its own, so
+	// that one bad event is refused alone rather than failing the call.
+	Events        []*RecordUsageRequest `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordUsageBatchRequest) Reset() {
+	*x = RecordUsageBatchRequest{}
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordUsageBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordUsageBatchRequest) ProtoMessage() {}
+
+func (x *RecordUsageBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordUsageBatchRequest.ProtoReflect.Descriptor instead.
+func (*RecordUsageBatchRequest) Descriptor() ([]byte, []int) {
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RecordUsageBatchRequest) GetEvents() []*RecordUsageRequest {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// RecordUsageResult is what became of one event of a batch.
+type RecordUsageResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Recorded, duplicate or refused.
+	Outcome RecordOutcome `protobuf:"varint,1,opt,name=outcome,proto3,enum=backplane.usage.v1.RecordOutcome" json:"outcome,omitempty"`
+	// The event's id: the new event's, or for a duplicate the id of the event first
+	// recorded with its key. Empty when refused.
+	EventId string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When refused, the google.rpc.Code RecordUsage would have answered with: 3
+	// (INVALID_ARGUMENT) for a malformed event or an unknown meter, 6 (ALREADY_EXISTS) for
+	// a key already used with another meter or quantity. 0 otherwise.
+	Code int32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	// When refused, what is wrong, for people.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordUsageResult) Reset() {
+	*x = RecordUsageResult{}
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordUsageResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordUsageResult) ProtoMessage() {}
+
+func (x *RecordUsageResult) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordUsageResult.ProtoReflect.Descriptor instead.
+func (*RecordUsageResult) Descriptor() ([]byte, []int) {
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RecordUsageResult) GetOutcome() RecordOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return RecordOutcome_RECORD_OUTCOME_UNSPECIFIED
+}
+
+func (x *RecordUsageResult) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *RecordUsageResult) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *RecordUsageResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// RecordUsageBatchResponse is a result per event.
+type RecordUsageBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per event, in the order the events were sent.
+	Results       []*RecordUsageResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordUsageBatchResponse) Reset() {
+	*x = RecordUsageBatchResponse{}
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordUsageBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordUsageBatchResponse) ProtoMessage() {}
+
+func (x *RecordUsageBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordUsageBatchResponse.ProtoReflect.Descriptor instead.
+func (*RecordUsageBatchResponse) Descriptor() ([]byte, []int) {
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RecordUsageBatchResponse) GetResults() []*RecordUsageResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// UserUsage is one use by a user, reported by a Backplane service.
+type UserUsage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user the usage belongs to.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The use, as the user would report it with RecordUsage.
+	Usage         *RecordUsageRequest `protobuf:"bytes,2,opt,name=usage,proto3" json:"usage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserUsage) Reset() {
+	*x = UserUsage{}
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserUsage) ProtoMessage() {}
+
+func (x *UserUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserUsage.ProtoReflect.Descriptor instead.
+func (*UserUsage) Descriptor() ([]byte, []int) {
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UserUsage) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserUsage) GetUsage() *RecordUsageRequest {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+// IngestUsageRequest reports uses of many users at once.
+type IngestUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, 1 to 1,000, each checked on its own as in RecordUsageBatchRequest.
+	Events        []*UserUsage `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IngestUsageRequest) Reset() {
+	*x = IngestUsageRequest{}
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IngestUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IngestUsageRequest) ProtoMessage() {}
+
+func (x *IngestUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IngestUsageRequest.ProtoReflect.Descriptor instead.
+func (*IngestUsageRequest) Descriptor() ([]byte, []int) {
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *IngestUsageRequest) GetEvents() []*UserUsage {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// IngestUsageResponse is a result per event, and the standing of those counted on.
+type IngestUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per event, in the order the events were sent.
+	Results []*RecordUsageResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// The standing, in the billing period under way, of each user and meter that this
+	// call counted on.
+	Standings     []*QuotaStanding `protobuf:"bytes,2,rep,name=standings,proto3" json:"standings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IngestUsageResponse) Reset() {
+	*x = IngestUsageResponse{}
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IngestUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IngestUsageResponse) ProtoMessage() {}
+
+func (x *IngestUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IngestUsageResponse.ProtoReflect.Descriptor instead.
+func (*IngestUsageResponse) Descriptor() ([]byte, []int) {
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *IngestUsageResponse) GetResults() []*RecordUsageResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *IngestUsageResponse) GetStandings() []*QuotaStanding {
+	if x != nil {
+		return x.Standings
+	}
+	return nil
+}
+
+// QuotaStanding is where a user stands against one meter's quota.
+type QuotaStanding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The meter.
+	Meter string `protobuf:"bytes,2,opt,name=meter,proto3" json:"meter,omitempty"`
+	// The period's total so far.
+	Total int64 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	// The plan's limit for the period; unset when the meter is unlimited.
+	Limit *int64 `protobuf:"varint,4,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
+	// What remains before the limit, never below 0; unset when the meter is unlimited.
+	Remaining *int64 `protobuf:"varint,5,opt,name=remaining,proto3,oneof" json:"remaining,omitempty"`
+	// When the period ends and the quota resets.
+	ResetTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=reset_time,json=resetTime,proto3" json:"reset_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaStanding) Reset() {
+	*x = QuotaStanding{}
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaStanding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaStanding) ProtoMessage() {}
+
+func (x *QuotaStanding) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaStanding.ProtoReflect.Descriptor instead.
+func (*QuotaStanding) Descriptor() ([]byte, []int) {
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *QuotaStanding) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *QuotaStanding) GetMeter() string {
+	if x != nil {
+		return x.Meter
+	}
+	return ""
+}
+
+func (x *QuotaStanding) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *QuotaStanding) GetLimit() int64 {
+	if x != nil && x.Limit != nil {
+		return *x.Limit
+	}
+	return 0
+}
+
+func (x *QuotaStanding) GetRemaining() int64 {
+	if x != nil && x.Remaining != nil {
+		return *x.Remaining
+	}
+	return 0
+}
+
+func (x *QuotaStanding) GetResetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResetTime
+	}
+	return nil
+}
+
 // GetUsageSummaryRequest asks for the caller's usage this billing period.
 type GetUsageSummaryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -510,7 +985,7 @@ type GetUsageSummaryRequest struct {
 
 func (x *GetUsageSummaryRequest) Reset() {
 	*x = GetUsageSummaryRequest{}
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[5]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +997,7 @@ func (x *GetUsageSummaryRequest) String() string {
 func (*GetUsageSummaryRequest) ProtoMessage() {}
 
 func (x *GetUsageSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[5]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +1010,7 @@ func (x *GetUsageSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{5}
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetUsageSummaryRequest) GetMeter() string {
@@ -562,7 +1037,7 @@ type GetUsageSummaryResponse struct {
 
 func (x *GetUsageSummaryResponse) Reset() {
 	*x = GetUsageSummaryResponse{}
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[6]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +1049,7 @@ func (x *GetUsageSummaryResponse) String() string {
 func (*GetUsageSummaryResponse) ProtoMessage() {}
 
 func (x *GetUsageSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[6]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +1062,7 @@ func (x *GetUsageSummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageSummaryResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{6}
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetUsageSummaryResponse) GetPlanId() string {
@@ -639,7 +1114,7 @@ type ListUsageEventsRequest struct {
 
 func (x *ListUsageEventsRequest) Reset() {
 	*x = ListUsageEventsRequest{}
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[7]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +1126,7 @@ func (x *ListUsageEventsRequest) String() string {
 func (*ListUsageEventsRequest) ProtoMessage() {}
 
 func (x *ListUsageEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[7]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +1139,7 @@ func (x *ListUsageEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsageEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListUsageEventsRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{7}
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListUsageEventsRequest) GetPageSize() int32 {
@@ -715,7 +1190,7 @@ type ListUsageEventsResponse struct {
 
 func (x *ListUsageEventsResponse) Reset() {
 	*x = ListUsageEventsResponse{}
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[8]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +1202,7 @@ func (x *ListUsageEventsResponse) String() string {
 func (*ListUsageEventsResponse) ProtoMessage() {}
 
 func (x *ListUsageEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[8]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +1215,7 @@ func (x *ListUsageEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsageEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListUsageEventsResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{8}
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListUsageEventsResponse) GetEvents() []*UsageEvent {
@@ -770,7 +1245,7 @@ type ListMetersRequest struct {
 
 func (x *ListMetersRequest) Reset() {
 	*x = ListMetersRequest{}
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[9]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +1257,7 @@ func (x *ListMetersRequest) String() string {
 func (*ListMetersRequest) ProtoMessage() {}
 
 func (x *ListMetersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[9]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +1270,7 @@ func (x *ListMetersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetersRequest.ProtoReflect.Descriptor instead.
 func (*ListMetersRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{9}
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListMetersRequest) GetPageSize() int32 {
@@ -825,7 +1300,7 @@ type ListMetersResponse struct {
 
 func (x *ListMetersResponse) Reset() {
 	*x = ListMetersResponse{}
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[10]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +1312,7 @@ func (x *ListMetersResponse) String() string {
 func (*ListMetersResponse) ProtoMessage() {}
 
 func (x *ListMetersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[10]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +1325,7 @@ func (x *ListMetersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetersResponse.ProtoReflect.Descriptor instead.
 func (*ListMetersResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{10}
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListMetersResponse) GetMeters() []*Meter {
@@ -884,7 +1359,7 @@ type ConsumeQuotaRequest struct {
 
 func (x *ConsumeQuotaRequest) Reset() {
 	*x = ConsumeQuotaRequest{}
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[11]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1371,7 @@ func (x *ConsumeQuotaRequest) String() string {
 func (*ConsumeQuotaRequest) ProtoMessage() {}
 
 func (x *ConsumeQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[11]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1384,7 @@ func (x *ConsumeQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumeQuotaRequest.ProtoReflect.Descriptor instead.
 func (*ConsumeQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{11}
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ConsumeQuotaRequest) GetUserId() string {
@@ -959,7 +1434,7 @@ type ConsumeQuotaResponse struct {
 
 func (x *ConsumeQuotaResponse) Reset() {
 	*x = ConsumeQuotaResponse{}
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[12]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1446,7 @@ func (x *ConsumeQuotaResponse) String() string {
 func (*ConsumeQuotaResponse) ProtoMessage() {}
 
 func (x *ConsumeQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[12]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1459,7 @@ func (x *ConsumeQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumeQuotaResponse.ProtoReflect.Descriptor instead.
 func (*ConsumeQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{12}
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ConsumeQuotaResponse) GetAllowed() bool {
@@ -1037,7 +1512,7 @@ type CheckQuotaRequest struct {
 
 func (x *CheckQuotaRequest) Reset() {
 	*x = CheckQuotaRequest{}
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[13]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1524,7 @@ func (x *CheckQuotaRequest) String() string {
 func (*CheckQuotaRequest) ProtoMessage() {}
 
 func (x *CheckQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[13]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1537,7 @@ func (x *CheckQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckQuotaRequest.ProtoReflect.Descriptor instead.
 func (*CheckQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{13}
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CheckQuotaRequest) GetUserId() string {
@@ -1104,7 +1579,7 @@ type CheckQuotaResponse struct {
 
 func (x *CheckQuotaResponse) Reset() {
 	*x = CheckQuotaResponse{}
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[14]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1591,7 @@ func (x *CheckQuotaResponse) String() string {
 func (*CheckQuotaResponse) ProtoMessage() {}
 
 func (x *CheckQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_usage_v1_usage_proto_msgTypes[14]
+	mi := &file_backplane_usage_v1_usage_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1604,7 @@ func (x *CheckQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckQuotaResponse.ProtoReflect.Descriptor instead.
 func (*CheckQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{14}
+	return file_backplane_usage_v1_usage_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CheckQuotaResponse) GetAllowed() bool {
@@ -1213,7 +1688,37 @@ const file_backplane_usage_v1_usage_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"i\n" +
 	"\x13RecordUsageResponse\x124\n" +
 	"\x05event\x18\x01 \x01(\v2\x1e.backplane.usage.v1.UsageEventR\x05event\x12\x1c\n" +
-	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"P\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"k\n" +
+	"\x17RecordUsageBatchRequest\x12P\n" +
+	"\x06events\x18\x01 \x03(\v2&.backplane.usage.v1.RecordUsageRequestB\x10\xbaH\r\x92\x01\n" +
+	"\b\x01\x10\xe8\a\"\x03\xd8\x01\x03R\x06events\"\x99\x01\n" +
+	"\x11RecordUsageResult\x12;\n" +
+	"\aoutcome\x18\x01 \x01(\x0e2!.backplane.usage.v1.RecordOutcomeR\aoutcome\x12\x19\n" +
+	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"[\n" +
+	"\x18RecordUsageBatchResponse\x12?\n" +
+	"\aresults\x18\x01 \x03(\v2%.backplane.usage.v1.RecordUsageResultR\aresults\"t\n" +
+	"\tUserUsage\x12!\n" +
+	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12D\n" +
+	"\x05usage\x18\x02 \x01(\v2&.backplane.usage.v1.RecordUsageRequestB\x06\xbaH\x03\xc8\x01\x01R\x05usage\"]\n" +
+	"\x12IngestUsageRequest\x12G\n" +
+	"\x06events\x18\x01 \x03(\v2\x1d.backplane.usage.v1.UserUsageB\x10\xbaH\r\x92\x01\n" +
+	"\b\x01\x10\xe8\a\"\x03\xd8\x01\x03R\x06events\"\x97\x01\n" +
+	"\x13IngestUsageResponse\x12?\n" +
+	"\aresults\x18\x01 \x03(\v2%.backplane.usage.v1.RecordUsageResultR\aresults\x12?\n" +
+	"\tstandings\x18\x02 \x03(\v2!.backplane.usage.v1.QuotaStandingR\tstandings\"\xe5\x01\n" +
+	"\rQuotaStanding\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05meter\x18\x02 \x01(\tR\x05meter\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\x12\x19\n" +
+	"\x05limit\x18\x04 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12!\n" +
+	"\tremaining\x18\x05 \x01(\x03H\x01R\tremaining\x88\x01\x01\x129\n" +
+	"\n" +
+	"reset_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tresetTimeB\b\n" +
+	"\x06_limitB\f\n" +
+	"\n" +
+	"_remaining\"P\n" +
 	"\x16GetUsageSummaryRequest\x126\n" +
 	"\x05meter\x18\x01 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[a-z][a-z0-9_]{0,62}$R\x05meter\"\xe4\x01\n" +
 	"\x17GetUsageSummaryResponse\x12\x17\n" +
@@ -1275,10 +1780,19 @@ const file_backplane_usage_v1_usage_proto_rawDesc = "" +
 	"\x17AGGREGATION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAGGREGATION_SUM\x10\x01\x12\x13\n" +
 	"\x0fAGGREGATION_MAX\x10\x02\x12\x15\n" +
-	"\x11AGGREGATION_COUNT\x10\x032\xbd\x06\n" +
+	"\x11AGGREGATION_COUNT\x10\x03*\x86\x01\n" +
+	"\rRecordOutcome\x12\x1e\n" +
+	"\x1aRECORD_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17RECORD_OUTCOME_RECORDED\x10\x01\x12\x1c\n" +
+	"\x18RECORD_OUTCOME_DUPLICATE\x10\x02\x12\x1a\n" +
+	"\x16RECORD_OUTCOME_REFUSED\x10\x032\xd6\b\n" +
 	"\fUsageService\x12\x98\x01\n" +
 	"\vRecordUsage\x12&.backplane.usage.v1.RecordUsageRequest\x1a'.backplane.usage.v1.RecordUsageResponse\"8\xfaP\a\n" +
-	"\x05Usage\xa2\xbb\x18\x0f\b\x02\x12\vusage:write\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/usage:record\x12\x9b\x01\n" +
+	"\x05Usage\xa2\xbb\x18\x0f\b\x02\x12\vusage:write\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/usage:record\x12\xae\x01\n" +
+	"\x10RecordUsageBatch\x12+.backplane.usage.v1.RecordUsageBatchRequest\x1a,.backplane.usage.v1.RecordUsageBatchResponse\"?\xfaP\a\n" +
+	"\x05Usage\xa2\xbb\x18\x11\b\x02\x12\vusage:write\x18\n" +
+	"\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/usage:batchRecord\x12f\n" +
+	"\vIngestUsage\x12&.backplane.usage.v1.IngestUsageRequest\x1a'.backplane.usage.v1.IngestUsageResponse\"\x06\xa2\xbb\x18\x02\b\x04\x12\x9b\x01\n" +
 	"\x0fGetUsageSummary\x12*.backplane.usage.v1.GetUsageSummaryRequest\x1a+.backplane.usage.v1.GetUsageSummaryResponse\"/\xfaP\a\n" +
 	"\x05Usage\xa2\xbb\x18\x10\b\x02\x12\n" +
 	"usage:read\x18\x02\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12\xa2\x01\n" +
@@ -1306,63 +1820,83 @@ func file_backplane_usage_v1_usage_proto_rawDescGZIP() []byte {
 	return file_backplane_usage_v1_usage_proto_rawDescData
 }
 
-var file_backplane_usage_v1_usage_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_backplane_usage_v1_usage_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_backplane_usage_v1_usage_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_backplane_usage_v1_usage_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_backplane_usage_v1_usage_proto_goTypes = []any{
-	(Aggregation)(0),                // 0: backplane.usage.v1.Aggregation
-	(*Meter)(nil),                   // 1: backplane.usage.v1.Meter
-	(*UsageEvent)(nil),              // 2: backplane.usage.v1.UsageEvent
-	(*MeterUsage)(nil),              // 3: backplane.usage.v1.MeterUsage
-	(*RecordUsageRequest)(nil),      // 4: backplane.usage.v1.RecordUsageRequest
-	(*RecordUsageResponse)(nil),     // 5: backplane.usage.v1.RecordUsageResponse
-	(*GetUsageSummaryRequest)(nil),  // 6: backplane.usage.v1.GetUsageSummaryRequest
-	(*GetUsageSummaryResponse)(nil), // 7: backplane.usage.v1.GetUsageSummaryResponse
-	(*ListUsageEventsRequest)(nil),  // 8: backplane.usage.v1.ListUsageEventsRequest
-	(*ListUsageEventsResponse)(nil), // 9: backplane.usage.v1.ListUsageEventsResponse
-	(*ListMetersRequest)(nil),       // 10: backplane.usage.v1.ListMetersRequest
-	(*ListMetersResponse)(nil),      // 11: backplane.usage.v1.ListMetersResponse
-	(*ConsumeQuotaRequest)(nil),     // 12: backplane.usage.v1.ConsumeQuotaRequest
-	(*ConsumeQuotaResponse)(nil),    // 13: backplane.usage.v1.ConsumeQuotaResponse
-	(*CheckQuotaRequest)(nil),       // 14: backplane.usage.v1.CheckQuotaRequest
-	(*CheckQuotaResponse)(nil),      // 15: backplane.usage.v1.CheckQuotaResponse
-	nil,                             // 16: backplane.usage.v1.UsageEvent.PropertiesEntry
-	nil,                             // 17: backplane.usage.v1.RecordUsageRequest.PropertiesEntry
-	(*timestamppb.Timestamp)(nil),   // 18: google.protobuf.Timestamp
+	(Aggregation)(0),                 // 0: backplane.usage.v1.Aggregation
+	(RecordOutcome)(0),               // 1: backplane.usage.v1.RecordOutcome
+	(*Meter)(nil),                    // 2: backplane.usage.v1.Meter
+	(*UsageEvent)(nil),               // 3: backplane.usage.v1.UsageEvent
+	(*MeterUsage)(nil),               // 4: backplane.usage.v1.MeterUsage
+	(*RecordUsageRequest)(nil),       // 5: backplane.usage.v1.RecordUsageRequest
+	(*RecordUsageResponse)(nil),      // 6: backplane.usage.v1.RecordUsageResponse
+	(*RecordUsageBatchRequest)(nil),  // 7: backplane.usage.v1.RecordUsageBatchRequest
+	(*RecordUsageResult)(nil),        // 8: backplane.usage.v1.RecordUsageResult
+	(*RecordUsageBatchResponse)(nil), // 9: backplane.usage.v1.RecordUsageBatchResponse
+	(*UserUsage)(nil),                // 10: backplane.usage.v1.UserUsage
+	(*IngestUsageRequest)(nil),       // 11: backplane.usage.v1.IngestUsageRequest
+	(*IngestUsageResponse)(nil),      // 12: backplane.usage.v1.IngestUsageResponse
+	(*QuotaStanding)(nil),            // 13: backplane.usage.v1.QuotaStanding
+	(*GetUsageSummaryRequest)(nil),   // 14: backplane.usage.v1.GetUsageSummaryRequest
+	(*GetUsageSummaryResponse)(nil),  // 15: backplane.usage.v1.GetUsageSummaryResponse
+	(*ListUsageEventsRequest)(nil),   // 16: backplane.usage.v1.ListUsageEventsRequest
+	(*ListUsageEventsResponse)(nil),  // 17: backplane.usage.v1.ListUsageEventsResponse
+	(*ListMetersRequest)(nil),        // 18: backplane.usage.v1.ListMetersRequest
+	(*ListMetersResponse)(nil),       // 19: backplane.usage.v1.ListMetersResponse
+	(*ConsumeQuotaRequest)(nil),      // 20: backplane.usage.v1.ConsumeQuotaRequest
+	(*ConsumeQuotaResponse)(nil),     // 21: backplane.usage.v1.ConsumeQuotaResponse
+	(*CheckQuotaRequest)(nil),        // 22: backplane.usage.v1.CheckQuotaRequest
+	(*CheckQuotaResponse)(nil),       // 23: backplane.usage.v1.CheckQuotaResponse
+	nil,                              // 24: backplane.usage.v1.UsageEvent.PropertiesEntry
+	nil,                              // 25: backplane.usage.v1.RecordUsageRequest.PropertiesEntry
+	(*timestamppb.Timestamp)(nil),    // 26: google.protobuf.Timestamp
 }
 var file_backplane_usage_v1_usage_proto_depIdxs = []int32{
 	0,  // 0: backplane.usage.v1.Meter.aggregation:type_name -> backplane.usage.v1.Aggregation
-	18, // 1: backplane.usage.v1.UsageEvent.occur_time:type_name -> google.protobuf.Timestamp
-	18, // 2: backplane.usage.v1.UsageEvent.create_time:type_name -> google.protobuf.Timestamp
-	16, // 3: backplane.usage.v1.UsageEvent.properties:type_name -> backplane.usage.v1.UsageEvent.PropertiesEntry
-	18, // 4: backplane.usage.v1.RecordUsageRequest.occur_time:type_name -> google.protobuf.Timestamp
-	17, // 5: backplane.usage.v1.RecordUsageRequest.properties:type_name -> backplane.usage.v1.RecordUsageRequest.PropertiesEntry
-	2,  // 6: backplane.usage.v1.RecordUsageResponse.event:type_name -> backplane.usage.v1.UsageEvent
-	18, // 7: backplane.usage.v1.GetUsageSummaryResponse.period_start:type_name -> google.protobuf.Timestamp
-	18, // 8: backplane.usage.v1.GetUsageSummaryResponse.period_end:type_name -> google.protobuf.Timestamp
-	3,  // 9: backplane.usage.v1.GetUsageSummaryResponse.meters:type_name -> backplane.usage.v1.MeterUsage
-	18, // 10: backplane.usage.v1.ListUsageEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	18, // 11: backplane.usage.v1.ListUsageEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	2,  // 12: backplane.usage.v1.ListUsageEventsResponse.events:type_name -> backplane.usage.v1.UsageEvent
-	1,  // 13: backplane.usage.v1.ListMetersResponse.meters:type_name -> backplane.usage.v1.Meter
-	18, // 14: backplane.usage.v1.ConsumeQuotaResponse.reset_time:type_name -> google.protobuf.Timestamp
-	18, // 15: backplane.usage.v1.CheckQuotaResponse.reset_time:type_name -> google.protobuf.Timestamp
-	4,  // 16: backplane.usage.v1.UsageService.RecordUsage:input_type -> backplane.usage.v1.RecordUsageRequest
-	6,  // 17: backplane.usage.v1.UsageService.GetUsageSummary:input_type -> backplane.usage.v1.GetUsageSummaryRequest
-	8,  // 18: backplane.usage.v1.UsageService.ListUsageEvents:input_type -> backplane.usage.v1.ListUsageEventsRequest
-	10, // 19: backplane.usage.v1.UsageService.ListMeters:input_type -> backplane.usage.v1.ListMetersRequest
-	12, // 20: backplane.usage.v1.UsageService.ConsumeQuota:input_type -> backplane.usage.v1.ConsumeQuotaRequest
-	14, // 21: backplane.usage.v1.UsageService.CheckQuota:input_type -> backplane.usage.v1.CheckQuotaRequest
-	5,  // 22: backplane.usage.v1.UsageService.RecordUsage:output_type -> backplane.usage.v1.RecordUsageResponse
-	7,  // 23: backplane.usage.v1.UsageService.GetUsageSummary:output_type -> backplane.usage.v1.GetUsageSummaryResponse
-	9,  // 24: backplane.usage.v1.UsageService.ListUsageEvents:output_type -> backplane.usage.v1.ListUsageEventsResponse
-	11, // 25: backplane.usage.v1.UsageService.ListMeters:output_type -> backplane.usage.v1.ListMetersResponse
-	13, // 26: backplane.usage.v1.UsageService.ConsumeQuota:output_type -> backplane.usage.v1.ConsumeQuotaResponse
-	15, // 27: backplane.usage.v1.UsageService.CheckQuota:output_type -> backplane.usage.v1.CheckQuotaResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	26, // 1: backplane.usage.v1.UsageEvent.occur_time:type_name -> google.protobuf.Timestamp
+	26, // 2: backplane.usage.v1.UsageEvent.create_time:type_name -> google.protobuf.Timestamp
+	24, // 3: backplane.usage.v1.UsageEvent.properties:type_name -> backplane.usage.v1.UsageEvent.PropertiesEntry
+	26, // 4: backplane.usage.v1.RecordUsageRequest.occur_time:type_name -> google.protobuf.Timestamp
+	25, // 5: backplane.usage.v1.RecordUsageRequest.properties:type_name -> backplane.usage.v1.RecordUsageRequest.PropertiesEntry
+	3,  // 6: backplane.usage.v1.RecordUsageResponse.event:type_name -> backplane.usage.v1.UsageEvent
+	5,  // 7: backplane.usage.v1.RecordUsageBatchRequest.events:type_name -> backplane.usage.v1.RecordUsageRequest
+	1,  // 8: backplane.usage.v1.RecordUsageResult.outcome:type_name -> backplane.usage.v1.RecordOutcome
+	8,  // 9: backplane.usage.v1.RecordUsageBatchResponse.results:type_name -> backplane.usage.v1.RecordUsageResult
+	5,  // 10: backplane.usage.v1.UserUsage.usage:type_name -> backplane.usage.v1.RecordUsageRequest
+	10, // 11: backplane.usage.v1.IngestUsageRequest.events:type_name -> backplane.usage.v1.UserUsage
+	8,  // 12: backplane.usage.v1.IngestUsageResponse.results:type_name -> backplane.usage.v1.RecordUsageResult
+	13, // 13: backplane.usage.v1.IngestUsageResponse.standings:type_name -> backplane.usage.v1.QuotaStanding
+	26, // 14: backplane.usage.v1.QuotaStanding.reset_time:type_name -> google.protobuf.Timestamp
+	26, // 15: backplane.usage.v1.GetUsageSummaryResponse.period_start:type_name -> google.protobuf.Timestamp
+	26, // 16: backplane.usage.v1.GetUsageSummaryResponse.period_end:type_name -> google.protobuf.Timestamp
+	4,  // 17: backplane.usage.v1.GetUsageSummaryResponse.meters:type_name -> backplane.usage.v1.MeterUsage
+	26, // 18: backplane.usage.v1.ListUsageEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	26, // 19: backplane.usage.v1.ListUsageEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	3,  // 20: backplane.usage.v1.ListUsageEventsResponse.events:type_name -> backplane.usage.v1.UsageEvent
+	2,  // 21: backplane.usage.v1.ListMetersResponse.meters:type_name -> backplane.usage.v1.Meter
+	26, // 22: backplane.usage.v1.ConsumeQuotaResponse.reset_time:type_name -> google.protobuf.Timestamp
+	26, // 23: backplane.usage.v1.CheckQuotaResponse.reset_time:type_name -> google.protobuf.Timestamp
+	5,  // 24: backplane.usage.v1.UsageService.RecordUsage:input_type -> backplane.usage.v1.RecordUsageRequest
+	7,  // 25: backplane.usage.v1.UsageService.RecordUsageBatch:input_type -> backplane.usage.v1.RecordUsageBatchRequest
+	11, // 26: backplane.usage.v1.UsageService.IngestUsage:input_type -> backplane.usage.v1.IngestUsageRequest
+	14, // 27: backplane.usage.v1.UsageService.GetUsageSummary:input_type -> backplane.usage.v1.GetUsageSummaryRequest
+	16, // 28: backplane.usage.v1.UsageService.ListUsageEvents:input_type -> backplane.usage.v1.ListUsageEventsRequest
+	18, // 29: backplane.usage.v1.UsageService.ListMeters:input_type -> backplane.usage.v1.ListMetersRequest
+	20, // 30: backplane.usage.v1.UsageService.ConsumeQuota:input_type -> backplane.usage.v1.ConsumeQuotaRequest
+	22, // 31: backplane.usage.v1.UsageService.CheckQuota:input_type -> backplane.usage.v1.CheckQuotaRequest
+	6,  // 32: backplane.usage.v1.UsageService.RecordUsage:output_type -> backplane.usage.v1.RecordUsageResponse
+	9,  // 33: backplane.usage.v1.UsageService.RecordUsageBatch:output_type -> backplane.usage.v1.RecordUsageBatchResponse
+	12, // 34: backplane.usage.v1.UsageService.IngestUsage:output_type -> backplane.usage.v1.IngestUsageResponse
+	15, // 35: backplane.usage.v1.UsageService.GetUsageSummary:output_type -> backplane.usage.v1.GetUsageSummaryResponse
+	17, // 36: backplane.usage.v1.UsageService.ListUsageEvents:output_type -> backplane.usage.v1.ListUsageEventsResponse
+	19, // 37: backplane.usage.v1.UsageService.ListMeters:output_type -> backplane.usage.v1.ListMetersResponse
+	21, // 38: backplane.usage.v1.UsageService.ConsumeQuota:output_type -> backplane.usage.v1.ConsumeQuotaResponse
+	23, // 39: backplane.usage.v1.UsageService.CheckQuota:output_type -> backplane.usage.v1.CheckQuotaResponse
+	32, // [32:40] is the sub-list for method output_type
+	24, // [24:32] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_backplane_usage_v1_usage_proto_init() }
@@ -1371,15 +1905,16 @@ func file_backplane_usage_v1_usage_proto_init() {
 		return
 	}
 	file_backplane_usage_v1_usage_proto_msgTypes[2].OneofWrappers = []any{}
-	file_backplane_usage_v1_usage_proto_msgTypes[12].OneofWrappers = []any{}
-	file_backplane_usage_v1_usage_proto_msgTypes[14].OneofWrappers = []any{}
+	file_backplane_usage_v1_usage_proto_msgTypes[11].OneofWrappers = []any{}
+	file_backplane_usage_v1_usage_proto_msgTypes[19].OneofWrappers = []any{}
+	file_backplane_usage_v1_usage_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backplane_usage_v1_usage_proto_rawDesc), len(file_backplane_usage_v1_usage_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   17,
+			NumEnums:      2,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

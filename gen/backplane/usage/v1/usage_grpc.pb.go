@@ -22,12 +22,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	UsageService_RecordUsage_FullMethodName     = "/backplane.usage.v1.UsageService/RecordUsage"
-	UsageService_GetUsageSummary_FullMethodName = "/backplane.usage.v1.UsageService/GetUsageSummary"
-	UsageService_ListUsageEvents_FullMethodName = "/backplane.usage.v1.UsageService/ListUsageEvents"
-	UsageService_ListMeters_FullMethodName      = "/backplane.usage.v1.UsageService/ListMeters"
-	UsageService_ConsumeQuota_FullMethodName    = "/backplane.usage.v1.UsageService/ConsumeQuota"
-	UsageService_CheckQuota_FullMethodName      = "/backplane.usage.v1.UsageService/CheckQuota"
+	UsageService_RecordUsage_FullMethodName      = "/backplane.usage.v1.UsageService/RecordUsage"
+	UsageService_RecordUsageBatch_FullMethodName = "/backplane.usage.v1.UsageService/RecordUsageBatch"
+	UsageService_IngestUsage_FullMethodName      = "/backplane.usage.v1.UsageService/IngestUsage"
+	UsageService_GetUsageSummary_FullMethodName  = "/backplane.usage.v1.UsageService/GetUsageSummary"
+	UsageService_ListUsageEvents_FullMethodName  = "/backplane.usage.v1.UsageService/ListUsageEvents"
+	UsageService_ListMeters_FullMethodName       = "/backplane.usage.v1.UsageService/ListMeters"
+	UsageService_ConsumeQuota_FullMethodName     = "/backplane.usage.v1.UsageService/ConsumeQuota"
+	UsageService_CheckQuota_FullMethodName       = "/backplane.usage.v1.UsageService/CheckQuota"
 )
 
 // UsageServiceClient is the client API for UsageService service.
@@ -45,6 +47,18 @@ type UsageServiceClient interface {
 	// for at least 24 hours. The same key with a different meter or quantity answers
 	// ALREADY_EXISTS (HTTP 409). An unknown meter answers INVALID_ARGUMENT (HTTP 400).
 	RecordUsage(ctx context.Context, in *RecordUsageRequest, opts ...grpc.CallOption) (*RecordUsageResponse, error)
+	// Records up to 1,000 usage events of the caller in one call, each as RecordUsage
+	// would, and answers with a result per event in the order sent: recorded, duplicate, or
+	// refused with the reason RecordUsage would have given. A refused event (malformed, an
+	// unknown meter, a key used with another meter or quantity) does not sink the others.
+	// The events that are not refused are stored together, in one transaction: when the
+	// call fails as a whole (UNAVAILABLE, say), none was recorded and it may be retried.
+	RecordUsageBatch(ctx context.Context, in *RecordUsageBatchRequest, opts ...grpc.CallOption) (*RecordUsageBatchResponse, error)
+	// Records usage of many users at once, as RecordUsageBatch records one user's, for
+	// Backplane services: the edge reports the API calls it served this way. The answer
+	// also gives the standing of each user and meter counted on, so that the caller learns
+	// who has used up a quota without asking again. For services only.
+	IngestUsage(ctx context.Context, in *IngestUsageRequest, opts ...grpc.CallOption) (*IngestUsageResponse, error)
 	// Returns the caller's usage in the billing period under way: per meter, the total, the
 	// plan's limit and what remains.
 	GetUsageSummary(ctx context.Context, in *GetUsageSummaryRequest, opts ...grpc.CallOption) (*GetUsageSummaryResponse, error)
@@ -74,6 +88,26 @@ func (c *usageServiceClient) RecordUsage(ctx context.Context, in *RecordUsageReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RecordUsageResponse)
 	err := c.cc.Invoke(ctx, UsageService_RecordUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *usageServiceClient) RecordUsageBatch(ctx context.Context, in *RecordUsageBatchRequest, opts ...grpc.CallOption) (*RecordUsageBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordUsageBatchResponse)
+	err := c.cc.Invoke(ctx, UsageService_RecordUsageBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *usageServiceClient) IngestUsage(ctx context.Context, in *IngestUsageRequest, opts ...grpc.CallOption) (*IngestUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IngestUsageResponse)
+	err := c.cc.Invoke(ctx, UsageService_IngestUsage_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +179,18 @@ type UsageServiceServer interface {
 	// for at least 24 hours. The same key with a different meter or quantity answers
 	// ALREADY_EXISTS (HTTP 409). An unknown meter answers INVALID_ARGUMENT (HTTP 400).
 	RecordUsage(context.Context, *RecordUsageRequest) (*RecordUsageResponse, error)
+	// Records up to 1,000 usage events of the caller in one call, each as RecordUsage
+	// would, and answers with a result per event in the order sent: recorded, duplicate, or
+	// refused with the reason RecordUsage would have given. A refused event (malformed, an
+	// unknown meter, a key used with another meter or quantity) does not sink the others.
+	// The events that are not refused are stored together, in one transaction: when the
+	// call fails as a whole (UNAVAILABLE, say), none was recorded and it may be retried.
+	RecordUsageBatch(context.Context, *RecordUsageBatchRequest) (*RecordUsageBatchResponse, error)
+	// Records usage of many users at once, as RecordUsageBatch records one user's, for
+	// Backplane services: the edge reports the API calls it served this way. The answer
+	// also gives the standing of each user and meter counted on, so that the caller learns
+	// who has used up a quota without asking again. For services only.
+	IngestUsage(context.Context, *IngestUsageRequest) (*IngestUsageResponse, error)
 	// Returns the caller's usage in the billing period under way: per meter, the total, the
 	// plan's limit and what remains.
 	GetUsageSummary(context.Context, *GetUsageSummaryRequest) (*GetUsageSummaryResponse, error)
@@ -172,6 +218,12 @@ type UnimplementedUsageServiceServer struct{}
 
 func (UnimplementedUsageServiceServer) RecordUsage(context.Context, *RecordUsageRequest) (*RecordUsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordUsage not implemented")
+}
+func (UnimplementedUsageServiceServer) RecordUsageBatch(context.Context, *RecordUsageBatchRequest) (*RecordUsageBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordUsageBatch not implemented")
+}
+func (UnimplementedUsageServiceServer) IngestUsage(context.Context, *IngestUsageRequest) (*IngestUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IngestUsage not implemented")
 }
 func (UnimplementedUsageServiceServer) GetUsageSummary(context.Context, *GetUsageSummaryRequest) (*GetUsageSummaryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsageSummary not implemented")
@@ -223,6 +275,42 @@ func _UsageService_RecordUsage_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(UsageServiceServer).RecordUsage(ctx, req.(*RecordUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UsageService_RecordUsageBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordUsageBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UsageServiceServer).RecordUsageBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UsageService_RecordUsageBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UsageServiceServer).RecordUsageBatch(ctx, req.(*RecordUsageBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UsageService_IngestUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IngestUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UsageServiceServer).IngestUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UsageService_IngestUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UsageServiceServer).IngestUsage(ctx, req.(*IngestUsageRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -327,6 +415,14 @@ var UsageService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordUsage",
 			Handler:    _UsageService_RecordUsage_Handler,
+		},
+		{
+			MethodName: "RecordUsageBatch",
+			Handler:    _UsageService_RecordUsageBatch_Handler,
+		},
+		{
+			MethodName: "IngestUsage",
+			Handler:    _UsageService_IngestUsage_Handler,
 		},
 		{
 			MethodName: "GetUsageSummary",
