@@ -34,6 +34,7 @@ Usage:
                                  --reset first drops the dev database's schemas and mailbox
   backplane serve <piece>        run one piece: ` + pieces + `
   backplane migrate [service...] apply database migrations (all services when none named)
+  backplane stripe sync          create or update the catalogue's Stripe products and prices
   backplane version              print the version
 
 Configuration comes from BACKPLANE_* environment variables; see the README.
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return 0
+	case "stripe":
+		return runStripe(ctx, rest, getenv, stdout, stderr)
 	case "dev", "serve", "migrate":
 	default:
 		_, _ = fmt.Fprintf(stderr, "backplane: unknown command %q\n\n%s", cmd, usage)
