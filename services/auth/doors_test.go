@@ -24,7 +24,7 @@ import (
 )
 
 // door is one way in to the auth service: the REST front door, the gRPC front door, or
-// a service's direct call. Tests of the API run the same steps through each, since a
+// a service's direct call to the auth server. Tests of the API run the same steps through each, since a
 // fix that holds at one door and not another is no fix.
 type door struct {
 	name string
@@ -129,6 +129,18 @@ func setupDoors(t *testing.T, opts ...option) *doorsBundle {
 			return codes.OK
 		}},
 		{name: "gRPC", call: viaGRPC(edge)},
+		// A service calling auth directly, past the edge, relays its client's address
+		// as the edge does.
+		{name: "direct", call: func(t *testing.T, ip, token, method string, in, out proto.Message) codes.Code {
+			ctx := t.Context()
+			if ip != "" {
+				ctx = metadata.AppendToOutgoingContext(ctx, clientip.MetadataKey, ip)
+			}
+			if token != "" {
+				ctx = grpctest.Bearer(ctx, token)
+			}
+			return status.Code(b.gatewayConn.Invoke(ctx, "/backplane.auth.v1.AuthService/"+method, in, out))
+		}},
 	}
 	return b2
 }

@@ -61,6 +61,10 @@ func Definition() service.Definition {
 				authv1.NewAuthServiceClient, authv1.RegisterAuthServiceHandlerClient),
 		},
 		LoadConfig: LoadConfig,
+		// Dev mode stores the keys unsealed, with a warning; production never does.
+		ServeRequires: map[string]string{
+			"BACKPLANE_KEY_ENCRYPTION_KEY": "it seals the token-signing keys stored in PostgreSQL (32 bytes, base64: openssl rand -base64 32)",
+		},
 		Start: func(ctx context.Context, cfg Config, deps service.Deps) (*service.Instance, error) {
 			srv, err := New(ctx, cfg, deps)
 			if err != nil {
