@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var required error
 	if cmd == "serve" {
 		// Serve mode never falls back to embedded stand-ins: what it needs must be set.
-		required = mesh.CheckServe(cfg, defs, rest[0])
+		required = errors.Join(mesh.CheckServe(cfg, defs, rest[0]), service.CheckServe(getenv, start...))
 	}
 	if err := errors.Join(cfgErr, svcErr, required); err != nil {
 		_, _ = fmt.Fprintf(stderr, "backplane: invalid configuration:\n%v\n", err)
