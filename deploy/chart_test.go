@@ -384,6 +384,7 @@ func TestConfigReachesThePieces(t *testing.T) {
 		"BACKPLANE_ADMIN_ADDR":                ":8081",
 		"BACKPLANE_DATA_DIR":                  "/tmp/backplane",
 		"BACKPLANE_TRUSTED_PROXIES":           "10.0.0.0/16,173.245.48.0/20,103.21.244.0/22",
+		"BACKPLANE_CLIENT_IP_HEADER":          "CF-Connecting-IP",
 		"BACKPLANE_CORS_ALLOW_CREDENTIALS":    "true",
 		"BACKPLANE_MAX_BODY_BYTES":            "2097152",
 		"BACKPLANE_RATE_LIMIT_ANONYMOUS":      "120/m,burst=30",

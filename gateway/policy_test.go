@@ -331,7 +331,7 @@ func TestRateLimitOverGRPCAndCost(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-forwarded-for", randomIP(t))
 	// SignUp costs 10 of the 10: the first is admitted, the second is not.
 	client := authv1.NewAuthServiceClient(s.grpc)
-	req := &authv1.SignUpRequest{Email: "ada@example.com", Password: "correct horse", DisplayName: "Ada"}
+	req := &authv1.SignUpRequest{Email: randomEmail(), Password: "correct horse", DisplayName: "Ada"}
 	scenario.Step(t, "the first sign-up spends the whole budget", func(t *testing.T) {
 		var header metadata.MD
 		_, err := client.SignUp(ctx, req, grpc.Header(&header))

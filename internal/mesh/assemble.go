@@ -172,9 +172,9 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 // startGateway serves both front doors, forwarding each public API to its owner's
 // connection in backends; dev adds the pages that complete emailed links' flows.
 func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []service.API, backends map[string]*grpc.ClientConn, rdb redis.UniversalClient, chk *checker, httpLis, grpcLis net.Listener, dev bool) error {
-	resolver, err := clientip.NewResolver(cfg.Edge.TrustedProxies)
+	resolver, err := clientip.NewResolver(cfg.Edge.TrustedProxies, clientip.WithHeader(cfg.Edge.ClientIPHeader))
 	if err != nil {
-		return fmt.Errorf("BACKPLANE_TRUSTED_PROXIES: %w", err)
+		return fmt.Errorf("BACKPLANE_TRUSTED_PROXIES, BACKPLANE_CLIENT_IP_HEADER: %w", err)
 	}
 	tlsConfig, err := loadTLS(cfg.Edge)
 	if err != nil {
