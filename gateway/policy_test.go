@@ -64,7 +64,7 @@ type secured struct {
 	services *authn.HMACServiceTokens
 }
 
-func setupSecured(t testing.TB, limit *gateway.RateLimitConfig) *secured {
+func setupSecured(t testing.TB, limit *gateway.RateLimitConfig, opts ...func(*gateway.Config)) *secured {
 	t.Helper()
 	ctx := context.Background()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -99,6 +99,9 @@ func setupSecured(t testing.TB, limit *gateway.RateLimitConfig) *secured {
 		resolver, err := clientip.NewResolver([]string{"127.0.0.0/8"})
 		require.NoError(t, err)
 		c.ClientIP = resolver
+		for _, o := range opts {
+			o(c)
+		}
 	})
 	return &secured{harness: h, issuer: issuer, sessions: sessions, services: services}
 }

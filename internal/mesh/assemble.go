@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/backplane/backplane/gateway"
+	usagev1 "github.com/backplane/backplane/gen/backplane/usage/v1"
 	"github.com/backplane/backplane/internal/clientip"
 	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/database"
@@ -226,13 +227,27 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 			Limiter: limiter,
 			Policy:  ratelimit.StaticPolicy{Anonymous: cfg.Edge.RateLimitAnonymous, Authenticated: cfg.Edge.RateLimitAuthenticated},
 		},
+		APICalls: apiCalls(backends),
 	})
 	if err != nil {
 		return err
 	}
+	// Stopped after the front doors (most recent first): the last counts go out once no
+	// call can add to them.
+	p.OnStop("gateway api calls", gw.Stop)
 	p.ServeGRPC("gateway-grpc", gw.GRPC(), grpcLis)
 	p.ServeHTTP("gateway-http", Gateway, gw.REST(), httpLis, tlsConfig)
 	return nil
+}
+
+// apiCalls counts users' calls on the usage service's api_calls meter, when the edge
+// routes to a usage service.
+func apiCalls(backends map[string]*grpc.ClientConn) *gateway.APICallsConfig {
+	conn := backends["usage"]
+	if conn == nil {
+		return nil
+	}
+	return &gateway.APICallsConfig{Usage: usagev1.NewUsageServiceClient(conn)}
 }
 
 // loadTLS loads the front doors' certificate, if one is configured.
