@@ -76,6 +76,7 @@ func (p *Process) dial(name, target string, creds *credentials) (*grpc.ClientCon
 		TracerProvider: p.tel.TracerProvider(),
 		MeterProvider:  p.tel.MeterProvider(),
 		Propagator:     p.tel.Propagator(),
+		Credentials:    creds.transport(name),
 		Options:        creds.dialOptions(),
 	})
 	if err != nil {
@@ -154,6 +155,7 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 	if sc.Authenticate, err = chk.interceptors(p, inst, serviceExempt); err != nil {
 		return fmt.Errorf("start %s: %w", svc.Name, err)
 	}
+	sc.Options = append(sc.Options, chk.creds.serverOptions(svc.Name)...)
 	srv, err := grpcserver.New(sc)
 	if err != nil {
 		return err
