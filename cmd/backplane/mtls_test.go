@@ -1,13 +1,16 @@
 package main_test
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/mtls"
 	"github.com/backplane/backplane/internal/redistest"
 	"github.com/backplane/backplane/services"
@@ -53,4 +56,23 @@ func TestServeRefusesACertificateNamingAnotherPiece(t *testing.T) {
 	require.ErrorAs(t, err, &exit, "%s", out)
 	require.Contains(t, string(out), "BACKPLANE_MTLS_CERT_FILE")
 	require.Contains(t, string(out), "names auth")
+}
+
+// `backplane dev` runs its services over the same mutual TLS as serve: it mints a CA
+// and a certificate per service (and one for itself, their caller) under the data dir,
+// and it becomes ready only once its health checks of every service passed over them.
+func TestDevRunsItsServicesOverMutualTLS(t *testing.T) {
+	t.Parallel()
+	p := startDev(t, dbtest.NewDatabase(t))
+	dir := filepath.Join(p.dataDir, "mtls")
+	for _, piece := range append([]string{"dev"}, services.Names()...) {
+		src, err := mtls.NewSource(mtls.Files{
+			Cert: filepath.Join(dir, piece+".crt"), Key: filepath.Join(dir, piece+".key"), CA: filepath.Join(dir, "ca.crt"),
+		})
+		require.NoError(t, err, piece)
+		require.Equal(t, piece, src.Identity())
+	}
+	require.Contains(t, p.out.String(), "mutual TLS between the services")
+	code, body := get(t, "http://"+p.admin+"/readyz")
+	require.Equal(t, http.StatusOK, code, body)
 }
