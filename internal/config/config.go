@@ -70,6 +70,8 @@ type Config struct {
 	// each other, opening INTERNAL RPCs (BACKPLANE_SERVICE_TOKEN_SECRET, at least 32
 	// bytes; every piece of one deployment shares it). Dev mode mints one per process.
 	ServiceTokenSecret []byte
+	// MTLS makes every service-to-service call mutually authenticated (see MTLS).
+	MTLS MTLS
 	// Edge holds the gateway's settings.
 	Edge Edge
 }
@@ -131,6 +133,7 @@ func Load(mode Mode, getenv func(string) string, services ...string) (Config, er
 		ServiceAddrs:       map[string]string{},
 		ServiceTokenSecret: e.Secret("BACKPLANE_SERVICE_TOKEN_SECRET", 32),
 		MigrateOnStart:     e.Bool("BACKPLANE_MIGRATE_ON_START", true),
+		MTLS:               e.mtls(),
 		Edge: Edge{
 			TrustedProxies:         e.cidrs("BACKPLANE_TRUSTED_PROXIES"),
 			ClientIPHeader:         e.String("BACKPLANE_CLIENT_IP_HEADER", ""),

@@ -83,6 +83,7 @@ func (p *Process) dial(caller, name, target string, creds *credentials) (*grpc.C
 		TracerProvider: pv.TracerProvider(),
 		MeterProvider:  pv.MeterProvider(),
 		Propagator:     pv.Propagator(),
+		Credentials:    creds.transport(name),
 		Options:        creds.dialOptions(),
 	})
 	if err != nil {
@@ -161,6 +162,7 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 	if sc.Authenticate, err = chk.interceptors(p, inst, serviceExempt); err != nil {
 		return fmt.Errorf("start %s: %w", svc.Name, err)
 	}
+	sc.Options = append(sc.Options, chk.creds.serverOptions(svc.Name)...)
 	srv, err := grpcserver.New(sc)
 	if err != nil {
 		return err

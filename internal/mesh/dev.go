@@ -72,7 +72,7 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 		return err
 	}
 
-	creds, err := p.newCredentials(cfg, "dev")
+	creds, err := p.newDevCredentials(cfg, service.Names(defs))
 	if err != nil {
 		return err
 	}
