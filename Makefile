@@ -16,6 +16,8 @@ SDK_GO    := sdk/go
 # its package.json and package-lock.json.
 SDK_TS    := sdk/ts
 NPM_CI    := npm ci --prefer-offline --no-audit --no-fund --loglevel=error
+# The example web app (esbuild, playwright-core), tested in Debian's Chromium.
+WEB       := examples/web
 
 .DEFAULT_GOAL := help
 
@@ -42,7 +44,7 @@ build: ## Build bin/backplane.
 test: lint check-generated lint-openapi ## Lint, check generated code and the OpenAPI document, run every test with the race detector.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 	$(GO) -C $(SDK_GO) test -race -count=1 $(GOTESTFLAGS) ./...
-	$(MAKE) test-sdk-ts
+	$(MAKE) test-sdk-ts test-web
 
 .PHONY: sdk-ts-deps
 sdk-ts-deps: ## Install the TypeScript SDK's pinned packages (npm ci, from npm's cache when it can).
@@ -52,6 +54,14 @@ sdk-ts-deps: ## Install the TypeScript SDK's pinned packages (npm ci, from npm's
 test-sdk-ts: sdk-ts-deps ## Build the TypeScript SDK with tsc and run its tests (node --test) against a real backplane dev.
 	npm --prefix $(SDK_TS) run build
 	npm --prefix $(SDK_TS) test
+
+.PHONY: web-deps
+web-deps: sdk-ts-deps ## Install the example web app's pinned packages (esbuild, playwright-core; the SDK from sdk/ts).
+	$(NPM_CI) --prefix $(WEB)
+
+.PHONY: test-web
+test-web: web-deps ## Build the example web app and drive it in headless Chromium against backplane dev (CHROMIUM=/usr/bin/chromium).
+	npm --prefix $(WEB) test
 
 .PHONY: test-short
 test-short: ## Run the Go tests only, without lint or race detector.
