@@ -51,17 +51,17 @@ sdk-ts-deps: ## Install the TypeScript SDK's pinned packages (npm ci, from npm's
 	$(NPM_CI) --prefix $(SDK_TS)
 
 .PHONY: test-sdk-ts
-test-sdk-ts: sdk-ts-deps ## Build the TypeScript SDK with tsc and run its tests (node --test) against a real backplane dev.
+test-sdk-ts: sdk-ts-deps build ## Build the TypeScript SDK with tsc and run its tests (node --test) against a real backplane dev.
 	npm --prefix $(SDK_TS) run build
-	npm --prefix $(SDK_TS) test
+	BACKPLANE_BIN=$(CURDIR)/$(BIN) npm --prefix $(SDK_TS) test
 
 .PHONY: web-deps
 web-deps: sdk-ts-deps ## Install the example web app's pinned packages (esbuild, playwright-core; the SDK from sdk/ts).
 	$(NPM_CI) --prefix $(WEB)
 
 .PHONY: test-web
-test-web: web-deps ## Build the example web app and drive it in headless Chromium against backplane dev (CHROMIUM=/usr/bin/chromium).
-	npm --prefix $(WEB) test
+test-web: web-deps build ## Build the example web app and drive it in headless Chromium against backplane dev (CHROMIUM=/usr/bin/chromium).
+	BACKPLANE_BIN=$(CURDIR)/$(BIN) npm --prefix $(WEB) test
 
 .PHONY: test-short
 test-short: ## Run the Go tests only, without lint or race detector.
