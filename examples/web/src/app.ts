@@ -158,7 +158,7 @@ class App {
     el("#signed-out").hidden = true;
     el("#signed-in").hidden = false;
     el("#sign-out").hidden = false;
-    await Promise.all([this.#sessions(), this.#apiKeys(), this.#notifications()]);
+    await Promise.all([this.#sessions(), this.#apiKeys(), this.#notifications(), this.#usage()]);
     this.#live();
   }
 
@@ -187,6 +187,26 @@ class App {
       }),
     );
     list.dataset.count = String(r.sessions?.length ?? 0);
+  }
+
+  /** #usage shows a bar per metered quota: the period's total against the plan's limit. */
+  async #usage(): Promise<void> {
+    const r = await data(this.bp.api.GET("/v1/usage"));
+    el("#usage-list").replaceChildren(
+      ...(r.meters ?? []).map((m) => {
+        const total = Number(m.total ?? 0);
+        if (m.limit === undefined) return item(`${m.meter}: ${total} ${m.unit ?? ""} (unlimited)`);
+        const limit = Number(m.limit);
+        const bar = document.createElement("meter");
+        bar.min = 0;
+        bar.max = limit;
+        bar.value = total;
+        bar.high = limit * 0.8;
+        bar.dataset.meter = m.meter ?? "";
+        const percent = limit > 0 ? Math.round((100 * total) / limit) : 100;
+        return item(`${m.meter}: ${total} of ${limit} ${m.unit ?? ""} (${percent}%)`, bar);
+      }),
+    );
   }
 
   async #apiKeys(): Promise<void> {
@@ -232,7 +252,10 @@ class App {
           for await (const e of this.bp.notifications({ signal: ctl.signal })) {
             failures = 0;
             el("#unread").textContent = String(e.unreadCount ?? 0);
-            if (e.notification) el("#notifications").prepend(this.#notification(e.notification));
+            if (e.notification) {
+              el("#notifications").prepend(this.#notification(e.notification));
+              if (e.notification.category === "CATEGORY_USAGE") await run(() => this.#usage());
+            }
           }
         } catch (err) {
           if (ctl.signal.aborted) return;

@@ -127,7 +127,11 @@ test("a new user's journey through the app", async (t) => {
     await assert.rejects(keyed.api.GET("/v1/users/me"), (err) => err.status === 401);
   });
 
-  await step(t, "the inbox shows a new notification live", async () => {
+  await step(t, "usage: a bar per metered quota, empty at first", async () => {
+    await page.locator("#usage-list li", { hasText: "api_calls: 0 of 100000 calls (0%)" }).waitFor();
+  });
+
+  await step(t, "the inbox shows a new notification live, and the usage it is about", async () => {
     assert.equal(await page.locator("#unread").innerText(), "0");
     // Usage past 80% of the free plan raises an in-app alert, sent while the page is open.
     const device = new Backplane({ baseUrl: dev.baseUrl });
@@ -135,6 +139,9 @@ test("a new user's journey through the app", async (t) => {
     await data(device.api.POST("/v1/usage:record", { body: { meter: "api_calls", quantity: "85000", idempotencyKey: "web-e2e" } }));
     await page.locator("#notifications li", { hasText: "80%" }).waitFor();
     assert.equal(await page.locator("#unread").innerText(), "1");
+    // The alert refreshed the usage bars.
+    await page.locator("#usage-list li", { hasText: "api_calls: 85000 of 100000 calls (85%)" }).waitFor();
+    assert.equal(await page.locator("meter[data-meter=api_calls]").getAttribute("value"), "85000");
 
     await page.click("#mark-all-read");
     await page.locator("#unread", { hasText: /^0$/ }).waitFor();
