@@ -125,7 +125,7 @@ tools: ## Build every pinned tool ahead of time.
 
 .PHONY: clean
 clean: ## Remove build output and dev data.
-	rm -rf bin .data .protodeps
+	rm -rf bin .data .protodeps $(SDK_TS)/dist $(WEB)/dist $(WEB)/test-results
 
 # --- Production image and Helm chart (deploy/) ------------------------------------------
 

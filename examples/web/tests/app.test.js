@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -22,6 +22,9 @@ const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 let dev, site, browser, page, origin;
 before(async () => {
+  // test-results/ keeps only this run's failures (a directory named by ARTIFACTS_DIR is
+  // the caller's, and left alone).
+  if (!process.env.ARTIFACTS_DIR) rmSync(artifacts, { recursive: true, force: true });
   execFileSync("npm", ["run", "--silent", "build"], { cwd: here, stdio: "inherit" });
   const port = await freePort();
   origin = `http://127.0.0.1:${port}`;
