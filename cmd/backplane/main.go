@@ -131,15 +131,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := logging.New(stderr, logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat})
 
-	serviceName := "backplane"
-	if cmd == "serve" {
-		serviceName = "backplane-" + rest[0]
-	}
 	tel, err := telemetry.New(ctx, telemetry.Config{
-		ServiceName:    serviceName,
-		ServiceVersion: version,
-		OTLPEndpoint:   cfg.OTLPEndpoint,
-		Logger:         log,
+		Pieces:          telemetryPieces(cmd, rest, start),
+		ServiceName:     "backplane",
+		ServiceVersion:  version,
+		OTLPEndpoint:    cfg.OTLPEndpoint,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          log,
 	})
 	if err != nil {
 		log.ErrorContext(ctx, "telemetry setup failed", "error", err.Error())
@@ -154,6 +152,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
+	// The final telemetry flush has its own share of BACKPLANE_SHUTDOWN_TIMEOUT, after
+	// the servers have drained within the rest.
+	if cfg.ShutdownTimeout > 0 {
+		cfg.ShutdownTimeout -= telemetry.FlushBudget(cfg.ShutdownTimeout)
+	}
 	switch {
 	case cmd == "dev":
 		err = mesh.Dev(ctx, cfg, log, tel, loaded, devOpts)

@@ -98,11 +98,13 @@ func New(cfg Config) (*Server, error) {
 	stream = append(stream, cfg.Admit.Stream...)
 	unaryChain, streamChain := chainUnary(unary), chainStream(stream)
 
+	methods := &registeredMethods{}
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(cfg.TracerProvider),
 			otelgrpc.WithMeterProvider(cfg.MeterProvider),
 			otelgrpc.WithPropagators(cfg.Propagator),
+			otelgrpc.WithFilter(telemetryFilter(methods)),
 		)),
 		grpc.UnaryInterceptor(unaryChain),
 		grpc.StreamInterceptor(streamChain),
@@ -114,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 	opts = append(opts, cfg.Options...)
 
 	gs := grpc.NewServer(opts...)
+	methods.server = gs
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	if !cfg.DisableReflection {

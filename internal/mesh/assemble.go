@@ -24,7 +24,8 @@ import (
 	"github.com/backplane/backplane/internal/service"
 )
 
-// openRedis connects to Redis, registering its closing and readiness check.
+// openRedis connects to Redis, registering its closing and readiness check. Its
+// commands are the process's: in dev every piece shares the one client.
 func (p *Process) openRedis(ctx context.Context, redisURL string) (redis.UniversalClient, error) {
 	rdb, err := redisclient.Open(ctx, redisURL,
 		redisclient.WithTracerProvider(p.tel.TracerProvider()),
@@ -39,12 +40,14 @@ func (p *Process) openRedis(ctx context.Context, redisURL string) (redis.Univers
 }
 
 // openDatabase connects a pool for one service, whose search_path is the service's own
-// schema, registering its closing and readiness check.
+// schema, registering its closing and readiness check. Its queries and pool statistics
+// are the service's, labelled with its name.
 func (p *Process) openDatabase(ctx context.Context, databaseURL, schema string) (*pgxpool.Pool, error) {
+	pv := p.providers(schema)
 	pool, err := database.Open(ctx, databaseURL,
 		database.WithSchema(schema),
-		database.WithTracerProvider(p.tel.TracerProvider()),
-		database.WithMeterProvider(p.tel.MeterProvider()),
+		database.WithTracerProvider(pv.TracerProvider()),
+		database.WithMeterProvider(pv.MeterProvider()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("open database for %s: %w", schema, err)
@@ -54,14 +57,15 @@ func (p *Process) openDatabase(ctx context.Context, databaseURL, schema string) 
 	return pool, nil
 }
 
-// deps is what a service started by this process receives.
-func (p *Process) deps(cfg config.Config, pool *pgxpool.Pool, rdb redis.UniversalClient, peers map[string]*grpc.ClientConn) service.Deps {
+// deps is what the service named svc receives from this process.
+func (p *Process) deps(cfg config.Config, svc string, pool *pgxpool.Pool, rdb redis.UniversalClient, peers map[string]*grpc.ClientConn) service.Deps {
+	pv := p.providers(svc)
 	return service.Deps{
 		Logger:         p.log,
 		DB:             pool,
 		Redis:          rdb,
-		TracerProvider: p.tel.TracerProvider(),
-		MeterProvider:  p.tel.MeterProvider(),
+		TracerProvider: pv.TracerProvider(),
+		MeterProvider:  pv.MeterProvider(),
 		Peers:          peers,
 		PublicURL:      cfg.PublicURL,
 		Issuer:         cfg.Issuer,
@@ -69,13 +73,15 @@ func (p *Process) deps(cfg config.Config, pool *pgxpool.Pool, rdb redis.Universa
 	}
 }
 
-// dial connects to a service, every call carrying this process's service credential,
-// and makes the service's health a readiness check of this process.
-func (p *Process) dial(name, target string, creds *credentials) (*grpc.ClientConn, error) {
+// dial connects the piece caller to the service name, every call carrying this
+// process's service credential, and makes the service's health a readiness check of
+// this process. The calls are traced and measured as caller's.
+func (p *Process) dial(caller, name, target string, creds *credentials) (*grpc.ClientConn, error) {
+	pv := p.providers(caller)
 	conn, err := grpcclient.Dial(target, grpcclient.Config{
-		TracerProvider: p.tel.TracerProvider(),
-		MeterProvider:  p.tel.MeterProvider(),
-		Propagator:     p.tel.Propagator(),
+		TracerProvider: pv.TracerProvider(),
+		MeterProvider:  pv.MeterProvider(),
+		Propagator:     pv.Propagator(),
 		Options:        creds.dialOptions(),
 	})
 	if err != nil {
@@ -150,7 +156,7 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 			return fmt.Errorf("start %s: %w", svc.Name, err)
 		}
 	}
-	sc := p.ServerConfig()
+	sc := p.ServerConfig(svc.Name)
 	if sc.Authenticate, err = chk.interceptors(p, inst, serviceExempt); err != nil {
 		return fmt.Errorf("start %s: %w", svc.Name, err)
 	}
@@ -174,7 +180,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 	if err != nil {
 		return err
 	}
-	server := p.ServerConfig()
+	server := p.ServerConfig(Gateway)
 	if server.Authenticate, err = chk.interceptors(p, &service.Instance{}, edgeExempt); err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
@@ -184,7 +190,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 	limiter, err := ratelimit.New(ratelimit.Config{
 		Redis:         rdb,
 		FailureMode:   cfg.Edge.RateLimitFailureMode,
-		MeterProvider: p.tel.MeterProvider(),
+		MeterProvider: p.providers(Gateway).MeterProvider(),
 		Logger:        p.log,
 		// A replica reserves a few units per Redis round trip instead of asking on every
 		// call: it never over-admits, and it takes the round trip off most requests.
@@ -225,7 +231,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 		return err
 	}
 	p.ServeGRPC("gateway-grpc", gw.GRPC(), grpcLis)
-	p.ServeHTTP("gateway-http", gw.REST(), httpLis, tlsConfig)
+	p.ServeHTTP("gateway-http", Gateway, gw.REST(), httpLis, tlsConfig)
 	return nil
 }
 
