@@ -25,12 +25,13 @@ import (
 	"github.com/backplane/backplane/internal/service"
 )
 
-// openRedis connects to Redis, registering its closing and readiness check. Its
-// commands are the process's: in dev every piece shares the one client.
-func (p *Process) openRedis(ctx context.Context, redisURL string) (redis.UniversalClient, error) {
+// openRedis connects piece to Redis, registering its closing and readiness check. Its
+// commands are traced and measured as piece's.
+func (p *Process) openRedis(ctx context.Context, redisURL, piece string) (redis.UniversalClient, error) {
+	pv := p.providers(piece)
 	rdb, err := redisclient.Open(ctx, redisURL,
-		redisclient.WithTracerProvider(p.tel.TracerProvider()),
-		redisclient.WithMeterProvider(p.tel.MeterProvider()),
+		redisclient.WithTracerProvider(pv.TracerProvider()),
+		redisclient.WithMeterProvider(pv.MeterProvider()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("open redis: %w", err)
