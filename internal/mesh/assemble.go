@@ -210,6 +210,10 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 		// pulling every replica out of the load balancer at once.
 		p.AddReport("rate limiter", limiter.Healthy)
 	}
+	policy, err := p.rateLimitPolicy(ctx, cfg, backends, rdb)
+	if err != nil {
+		return err
+	}
 	gw, err := gateway.New(ctx, gateway.Config{
 		Logger:   p.log,
 		Server:   server,
@@ -228,7 +232,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 		TLS:            tlsConfig != nil,
 		RateLimit: &gateway.RateLimitConfig{
 			Limiter: limiter,
-			Policy:  ratelimit.StaticPolicy{Anonymous: cfg.Edge.RateLimitAnonymous, Authenticated: cfg.Edge.RateLimitAuthenticated},
+			Policy:  policy,
 		},
 		APICalls: apiCalls(backends),
 	})
