@@ -35,7 +35,7 @@ uses; the migrations Job gets the database URL alone.
 BACKPLANE_SERVICE_TOKEN_SECRET: {required: true, pieces: [gateway, notification, auth, subscription, usage, asset]}
 BACKPLANE_DATABASE_URL: {required: true, pieces: [notification, auth, subscription, usage, asset]}
 BACKPLANE_REDIS_URL: {required: true, pieces: [gateway, notification, auth, subscription, usage, asset]}
-BACKPLANE_KEY_ENCRYPTION_KEY: {required: false, pieces: [auth]}
+BACKPLANE_KEY_ENCRYPTION_KEY: {required: true, pieces: [auth]}
 BACKPLANE_NOTIFY_SIGNING_KEY: {required: false, pieces: [notification]}
 BACKPLANE_SENDGRID_API_KEY: {required: false, pieces: [notification]}
 BACKPLANE_STRIPE_SECRET_KEY: {required: false, pieces: [subscription, usage]}
