@@ -154,6 +154,9 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 	if inst.Stop != nil {
 		p.OnStop(svc.Name+" workers", inst.Stop)
 	}
+	if inst.Ready != nil {
+		p.AddCheck(svc.Name+" dependencies", inst.Ready)
+	}
 	if inst.Jobs != nil {
 		if err := p.AddJobs(inst.Jobs); err != nil {
 			return fmt.Errorf("start %s: %w", svc.Name, err)

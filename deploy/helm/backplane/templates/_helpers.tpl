@@ -38,6 +38,7 @@ BACKPLANE_REDIS_URL: {required: true, pieces: [gateway, notification, auth, subs
 BACKPLANE_KEY_ENCRYPTION_KEY: {required: true, pieces: [auth]}
 BACKPLANE_NOTIFY_SIGNING_KEY: {required: false, pieces: [notification]}
 BACKPLANE_SENDGRID_API_KEY: {required: false, pieces: [notification]}
+BACKPLANE_ASSET_SIGNING_KEY: {required: false, pieces: [asset]}
 BACKPLANE_STRIPE_SECRET_KEY: {required: false, pieces: [subscription, usage]}
 BACKPLANE_STRIPE_WEBHOOK_SECRET: {required: false, pieces: [subscription]}
 {{- end -}}
