@@ -476,6 +476,8 @@ func TestValuesSchemaAndChecksRefuseMistakes(t *testing.T) {
 		{"a made Secret without its required keys", []string{"secret.create=true"}, "secret.values.BACKPLANE_"},
 		{"autoscaling bounds upside down", []string{"pieces.auth.autoscaling.enabled=true", "pieces.auth.autoscaling.minReplicas=5", "pieces.auth.autoscaling.maxReplicas=2"}, "maxReplicas is below minReplicas"},
 		{"gateway TLS without its Secret", []string{"gatewayTLS.enabled=true"}, "gatewayTLS.secretName"},
+		{"cert-manager without an issuer", []string{"mtls.enabled=true", "mtls.certManager.enabled=true"}, "mtls.certManager.issuerRef.name"},
+		{"an issuer of an unknown kind", []string{"mtls.certManager.issuerRef.kind=Vault"}, "kind"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
