@@ -2958,13 +2958,13 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\xdf\x18\n" +
-	"\vAuthService\x12|\n" +
-	"\x06SignUp\x12 .backplane.auth.v1.SignUpRequest\x1a!.backplane.auth.v1.SignUpResponse\"-\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\n" +
-	" \x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/signup\x12x\n" +
-	"\x05Login\x12\x1f.backplane.auth.v1.LoginRequest\x1a .backplane.auth.v1.LoginResponse\",\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\x05 \x01\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12\x8b\x01\n" +
+	"ROLE_ADMIN\x10\x022\xeb\x18\n" +
+	"\vAuthService\x12~\n" +
+	"\x06SignUp\x12 .backplane.auth.v1.SignUpRequest\x1a!.backplane.auth.v1.SignUpResponse\"/\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x01\x18\n" +
+	" \x01(\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/signup\x12z\n" +
+	"\x05Login\x12\x1f.backplane.auth.v1.LoginRequest\x1a .backplane.auth.v1.LoginResponse\".\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x01\x18\x05 \x01(\x01\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12\x8b\x01\n" +
 	"\fRefreshToken\x12&.backplane.auth.v1.RefreshTokenRequest\x1a'.backplane.auth.v1.RefreshTokenResponse\"*\xfaP\x06\n" +
 	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/auth/refresh\x12x\n" +
 	"\x06Logout\x12 .backplane.auth.v1.LogoutRequest\x1a!.backplane.auth.v1.LogoutResponse\")\xfaP\x06\n" +
@@ -2974,17 +2974,17 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\rDeleteSession\x12'.backplane.auth.v1.DeleteSessionRequest\x1a(.backplane.auth.v1.DeleteSessionResponse\"5\xfaP\x06\n" +
 	"\x04Auth\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02 *\x1e/v1/auth/sessions/{session_id}\x12\x8d\x01\n" +
 	"\vVerifyEmail\x12%.backplane.auth.v1.VerifyEmailRequest\x1a&.backplane.auth.v1.VerifyEmailResponse\"/\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:verify\x12\xb5\x01\n" +
-	"\x17ResendVerificationEmail\x121.backplane.auth.v1.ResendVerificationEmailRequest\x1a2.backplane.auth.v1.ResendVerificationEmailResponse\"3\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x02\x18\n" +
-	" \x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:resend\x12\x9d\x01\n" +
-	"\x0eForgotPassword\x12(.backplane.auth.v1.ForgotPasswordRequest\x1a).backplane.auth.v1.ForgotPasswordResponse\"6\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\n" +
-	" \x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:forgot\x12\x99\x01\n" +
-	"\rResetPassword\x12'.backplane.auth.v1.ResetPasswordRequest\x1a(.backplane.auth.v1.ResetPasswordResponse\"5\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\x05 \x01\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/auth/password:reset\x12\x9d\x01\n" +
-	"\x0eChangePassword\x12(.backplane.auth.v1.ChangePasswordRequest\x1a).backplane.auth.v1.ChangePasswordResponse\"6\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x02\x18\x05 \x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:change\x12\x7f\n" +
+	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:verify\x12\xb7\x01\n" +
+	"\x17ResendVerificationEmail\x121.backplane.auth.v1.ResendVerificationEmailRequest\x1a2.backplane.auth.v1.ResendVerificationEmailResponse\"5\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x02\x18\n" +
+	" \x01(\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:resend\x12\x9f\x01\n" +
+	"\x0eForgotPassword\x12(.backplane.auth.v1.ForgotPasswordRequest\x1a).backplane.auth.v1.ForgotPasswordResponse\"8\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x01\x18\n" +
+	" \x01(\x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:forgot\x12\x9b\x01\n" +
+	"\rResetPassword\x12'.backplane.auth.v1.ResetPasswordRequest\x1a(.backplane.auth.v1.ResetPasswordResponse\"7\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x01\x18\x05 \x01(\x01\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/auth/password:reset\x12\x9f\x01\n" +
+	"\x0eChangePassword\x12(.backplane.auth.v1.ChangePasswordRequest\x1a).backplane.auth.v1.ChangePasswordResponse\"8\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x02\x18\x05 \x01(\x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:change\x12\x7f\n" +
 	"\aGetJwks\x12!.backplane.auth.v1.GetJwksRequest\x1a\".backplane.auth.v1.GetJwksResponse\"-\xfaP\x06\n" +
 	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12\x99\x01\n" +
 	"\x0eGetCurrentUser\x12(.backplane.auth.v1.GetCurrentUserRequest\x1a).backplane.auth.v1.GetCurrentUserResponse\"2\xfaP\a\n" +
