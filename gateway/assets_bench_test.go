@@ -126,3 +126,50 @@ func BenchmarkAssetUpload(b *testing.B) {
 		b.ReportMetric(float64(stop()>>20), "peak-heap-MiB")
 	})
 }
+
+// BenchmarkAssetDownload is a 64 MiB download through the REST door beside the
+// baseline: reading the same bytes from the same kind of bucket directly.
+func BenchmarkAssetDownload(b *testing.B) {
+	const size = 64 << 20
+	b.Run("direct blob read", func(b *testing.B) {
+		bucket, err := fileblob.OpenBucket(b.TempDir(), &fileblob.Options{NoTempDir: true})
+		require.NoError(b, err)
+		defer func() { _ = bucket.Close() }()
+		w, err := bucket.NewWriter(b.Context(), "k", nil)
+		require.NoError(b, err)
+		_, err = io.Copy(w, newNoise(size))
+		require.NoError(b, err)
+		require.NoError(b, w.Close())
+		b.SetBytes(size)
+		stop := heapPeak()
+		for b.Loop() {
+			r, err := bucket.NewReader(b.Context(), "k", nil)
+			require.NoError(b, err)
+			_, err = io.Copy(io.Discard, r)
+			require.NoError(b, err)
+			require.NoError(b, r.Close())
+		}
+		b.ReportMetric(float64(stop()>>20), "peak-heap-MiB")
+	})
+	b.Run("REST door", func(b *testing.B) {
+		h := assetSetup(b, 1<<30)
+		token := h.token(b, uuid.New())
+		id := h.create(b, token, "noise.bin", "application/octet-stream", size)
+		resp, body := h.call(b, token, "PUT", "/v1/assets/"+id+"/content", newNoise(size), nil)
+		require.Equal(b, http.StatusOK, resp.StatusCode, string(body))
+		b.SetBytes(size)
+		stop := heapPeak()
+		for b.Loop() {
+			req, err := http.NewRequestWithContext(b.Context(), http.MethodGet, h.rest.URL+"/v1/assets/"+id+"/content", nil)
+			require.NoError(b, err)
+			req.Header.Set("Authorization", "Bearer "+token)
+			r, err := http.DefaultClient.Do(req)
+			require.NoError(b, err)
+			n, err := io.Copy(io.Discard, r.Body)
+			require.NoError(b, err)
+			require.NoError(b, r.Body.Close())
+			require.Equal(b, int64(size), n)
+		}
+		b.ReportMetric(float64(stop()>>20), "peak-heap-MiB")
+	})
+}
