@@ -12,6 +12,12 @@ GOTESTFLAGS ?=
 # The Go SDK is a module of its own (partners require it alone), so `./...` at the root
 # does not reach it: every target that builds, tests or lints Go code runs it there too.
 SDK_GO    := sdk/go
+# The TypeScript SDK is an npm package; its tools (tsc, openapi-typescript) are pinned in
+# its package.json and package-lock.json.
+SDK_TS    := sdk/ts
+NPM_CI    := npm ci --prefer-offline --no-audit --no-fund --loglevel=error
+# The example web app (esbuild, playwright-core), tested in Debian's Chromium.
+WEB       := examples/web
 
 .DEFAULT_GOAL := help
 
@@ -38,6 +44,24 @@ build: ## Build bin/backplane.
 test: lint check-generated lint-openapi ## Lint, check generated code and the OpenAPI document, run every test with the race detector.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 	$(GO) -C $(SDK_GO) test -race -count=1 $(GOTESTFLAGS) ./...
+	$(MAKE) test-sdk-ts test-web
+
+.PHONY: sdk-ts-deps
+sdk-ts-deps: ## Install the TypeScript SDK's pinned packages (npm ci, from npm's cache when it can).
+	$(NPM_CI) --prefix $(SDK_TS)
+
+.PHONY: test-sdk-ts
+test-sdk-ts: sdk-ts-deps build ## Build the TypeScript SDK with tsc and run its tests (node --test) against a real backplane dev.
+	npm --prefix $(SDK_TS) run build
+	BACKPLANE_BIN=$(CURDIR)/$(BIN) npm --prefix $(SDK_TS) test
+
+.PHONY: web-deps
+web-deps: sdk-ts-deps ## Install the example web app's pinned packages (esbuild, playwright-core; the SDK from sdk/ts).
+	$(NPM_CI) --prefix $(WEB)
+
+.PHONY: test-web
+test-web: web-deps build ## Build the example web app and drive it in headless Chromium against backplane dev (CHROMIUM=/usr/bin/chromium).
+	BACKPLANE_BIN=$(CURDIR)/$(BIN) npm --prefix $(WEB) test
 
 .PHONY: test-short
 test-short: ## Run the Go tests only, without lint or race detector.
@@ -54,13 +78,14 @@ protodeps: ## Write the imported protos (google/api, buf/validate, openapiv3) in
 	$(GO) run ./cmd/protodeps -out .protodeps
 
 .PHONY: generate
-generate: protodeps ## Regenerate gen/ from proto/ and each service's dbsqlc/ from its SQL (afresh: nothing stale stays).
+generate: protodeps sdk-ts-deps ## Regenerate gen/ from proto/, each service's dbsqlc/ from its SQL (afresh: nothing stale stays), and the TypeScript SDK's types.
 	$(BUF) format -w proto
 	$(BUF) generate
 	tools/generate-sqlc.sh
+	npm --prefix $(SDK_TS) run --silent generate
 
 .PHONY: check-generated
-check-generated: protodeps ## Fail when generated code differs from what its sources generate (the tree is not written).
+check-generated: protodeps sdk-ts-deps ## Fail when generated code differs from what its sources generate (the tree is not written).
 	tools/check-generated.sh
 
 .PHONY: breaking
@@ -68,7 +93,7 @@ breaking: protodeps ## buf breaking: proto/ against its merge-base with main (on
 	tools/breaking.sh
 
 .PHONY: test-scripts
-test-scripts: protodeps ## Test the shell tools (the generated-code drift check and the sqlc step of generate).
+test-scripts: protodeps sdk-ts-deps ## Test the shell tools (the generated-code drift check and the sqlc step of generate).
 	tools/check-generated_test.sh
 
 .PHONY: lint
@@ -89,7 +114,7 @@ OPENAPI_LINT := tools/openapi-lint
 
 .PHONY: lint-openapi
 lint-openapi: ## Lint gen/openapi/backplane.openapi.json with Redocly CLI (zero findings allowed).
-	npm ci --prefix $(OPENAPI_LINT) --prefer-offline --no-audit --no-fund --loglevel=error
+	$(NPM_CI) --prefix $(OPENAPI_LINT)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 		$(OPENAPI_LINT)/node_modules/.bin/redocly lint --config $(OPENAPI_LINT)/redocly.yaml \
 		--format=stylish gen/openapi/backplane.openapi.json
@@ -100,7 +125,7 @@ tools: ## Build every pinned tool ahead of time.
 
 .PHONY: clean
 clean: ## Remove build output and dev data.
-	rm -rf bin .data .protodeps
+	rm -rf bin .data .protodeps $(SDK_TS)/dist $(WEB)/dist $(WEB)/test-results
 
 # --- Production image and Helm chart (deploy/) ------------------------------------------
 

@@ -384,6 +384,7 @@ func TestConfigReachesThePieces(t *testing.T) {
 		"BACKPLANE_ADMIN_ADDR":                ":8081",
 		"BACKPLANE_DATA_DIR":                  "/tmp/backplane",
 		"BACKPLANE_TRUSTED_PROXIES":           "10.0.0.0/16,173.245.48.0/20,103.21.244.0/22",
+		"BACKPLANE_CLIENT_IP_HEADER":          "CF-Connecting-IP",
 		"BACKPLANE_CORS_ALLOW_CREDENTIALS":    "true",
 		"BACKPLANE_MAX_BODY_BYTES":            "2097152",
 		"BACKPLANE_RATE_LIMIT_ANONYMOUS":      "120/m,burst=30",
@@ -475,6 +476,8 @@ func TestValuesSchemaAndChecksRefuseMistakes(t *testing.T) {
 		{"a made Secret without its required keys", []string{"secret.create=true"}, "secret.values.BACKPLANE_"},
 		{"autoscaling bounds upside down", []string{"pieces.auth.autoscaling.enabled=true", "pieces.auth.autoscaling.minReplicas=5", "pieces.auth.autoscaling.maxReplicas=2"}, "maxReplicas is below minReplicas"},
 		{"gateway TLS without its Secret", []string{"gatewayTLS.enabled=true"}, "gatewayTLS.secretName"},
+		{"cert-manager without an issuer", []string{"mtls.enabled=true", "mtls.certManager.enabled=true"}, "mtls.certManager.issuerRef.name"},
+		{"an issuer of an unknown kind", []string{"mtls.certManager.issuerRef.kind=Vault"}, "kind"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

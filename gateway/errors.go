@@ -39,6 +39,9 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 		// A 403 for a missing scope carries error="insufficient_scope" (RFC 6750).
 		w = &challengeWriter{ResponseWriter: w, challenge: c}
 	}
+	if status.Code(err) == codes.Unavailable {
+		w = &retryAfterWriter{ResponseWriter: w, after: retryAfter(status.Convert(err))}
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, validUTF8(err))
 }
 

@@ -38,6 +38,9 @@ type Config struct {
 	TLS bool
 	// RateLimit limits callers; nil admits everyone (tests of other policies).
 	RateLimit *RateLimitConfig
+	// APICalls counts users' calls on the api_calls meter and refuses those past its
+	// quota (usage.go); nil counts nothing. Gateway.Stop sends the last counts.
+	APICalls *APICallsConfig
 	// DevPages serves minimal /verify-email and /reset-password pages, which complete
 	// the emailed links' flows in a browser: for `backplane dev` only, where the product
 	// has no pages of its own yet.
@@ -49,8 +52,9 @@ type Config struct {
 
 // Gateway holds both front doors.
 type Gateway struct {
-	rest http.Handler
-	grpc *grpcserver.Server
+	rest  http.Handler
+	grpc  *grpcserver.Server
+	calls *apiCallMeter // nil when calls are not counted
 }
 
 // New builds both front doors over one interceptor chain.
@@ -87,6 +91,14 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		sc.Admit.Unary = append(sc.Admit.Unary, rl.unary())
 		sc.Admit.Stream = append(sc.Admit.Stream, rl.stream())
 	}
+	var calls *apiCallMeter
+	if cfg.APICalls != nil {
+		if calls, err = newAPICallMeter(*cfg.APICalls, cfg.Logger); err != nil {
+			return nil, err
+		}
+		sc.Admit.Unary = append(sc.Admit.Unary, calls.unary())
+		sc.Admit.Stream = append(sc.Admit.Stream, calls.stream())
+	}
 	srv, err := grpcserver.New(sc)
 	if err != nil {
 		return nil, err
@@ -109,7 +121,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{rest: rest, grpc: srv}, nil
+	if calls != nil {
+		calls.start(ctx)
+	}
+	return &Gateway{rest: rest, grpc: srv, calls: calls}, nil
 }
 
 // REST is the REST front door. It also takes gRPC-Web and Connect calls to the gRPC

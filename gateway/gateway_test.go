@@ -119,6 +119,7 @@ func (b *backend) HandleStripeWebhook(ctx context.Context, req *subscriptionv1.H
 }
 
 type harness struct {
+	gateway     *gateway.Gateway
 	backend     *backend
 	rest        *httptest.Server
 	restHandler http.Handler
@@ -162,7 +163,7 @@ func setup(t testing.TB, opts ...func(*gateway.Config)) *harness {
 	require.NoError(t, err)
 	rest := httptest.NewServer(gw.REST())
 	t.Cleanup(rest.Close)
-	return &harness{backend: b, rest: rest, restHandler: gw.REST(), grpc: grpctest.Serve(t, gw.GRPC()).Conn}
+	return &harness{gateway: gw, backend: b, rest: rest, restHandler: gw.REST(), grpc: grpctest.Serve(t, gw.GRPC()).Conn}
 }
 
 // reply is what a test reads of an HTTP response: its body is read and closed by then.

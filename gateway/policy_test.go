@@ -64,7 +64,7 @@ type secured struct {
 	services *authn.HMACServiceTokens
 }
 
-func setupSecured(t testing.TB, limit *gateway.RateLimitConfig) *secured {
+func setupSecured(t testing.TB, limit *gateway.RateLimitConfig, opts ...func(*gateway.Config)) *secured {
 	t.Helper()
 	ctx := context.Background()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -99,6 +99,9 @@ func setupSecured(t testing.TB, limit *gateway.RateLimitConfig) *secured {
 		resolver, err := clientip.NewResolver([]string{"127.0.0.0/8"})
 		require.NoError(t, err)
 		c.ClientIP = resolver
+		for _, o := range opts {
+			o(c)
+		}
 	})
 	return &secured{harness: h, issuer: issuer, sessions: sessions, services: services}
 }
@@ -278,8 +281,13 @@ func TestAPIKeyScopes(t *testing.T) {
 
 func limiter(t testing.TB, rdb redis.UniversalClient, mode ratelimit.FailureMode, anonymous, authenticated string) *gateway.RateLimitConfig {
 	t.Helper()
-	// Leases on, as the mesh runs the edge.
-	l, err := ratelimit.New(ratelimit.Config{Redis: rdb, FailureMode: mode, Lease: true, MeterProvider: noop.NewMeterProvider(), Logger: discard()})
+	// Leases on, as the mesh runs the edge. The Redis timeout is generous, not the
+	// production 100 ms: on a loaded machine a slow answer would otherwise hand the
+	// decision to the local floor (or, for sign-in calls, answer 503) and flake the test.
+	l, err := ratelimit.New(ratelimit.Config{
+		Redis: rdb, FailureMode: mode, Lease: true, RedisTimeout: 5 * time.Second,
+		MeterProvider: noop.NewMeterProvider(), Logger: discard(),
+	})
 	require.NoError(t, err)
 	anon, err := ratelimit.ParseLimit(anonymous)
 	require.NoError(t, err)
@@ -331,7 +339,7 @@ func TestRateLimitOverGRPCAndCost(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-forwarded-for", randomIP(t))
 	// SignUp costs 10 of the 10: the first is admitted, the second is not.
 	client := authv1.NewAuthServiceClient(s.grpc)
-	req := &authv1.SignUpRequest{Email: "ada@example.com", Password: "correct horse", DisplayName: "Ada"}
+	req := &authv1.SignUpRequest{Email: randomEmail(), Password: "correct horse", DisplayName: "Ada"}
 	scenario.Step(t, "the first sign-up spends the whole budget", func(t *testing.T) {
 		var header metadata.MD
 		_, err := client.SignUp(ctx, req, grpc.Header(&header))

@@ -10,8 +10,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	accessv1 "github.com/backplane/backplane/gen/backplane/access/v1"
 	"github.com/backplane/backplane/internal/access"
 	"github.com/backplane/backplane/internal/clientip"
 	"github.com/backplane/backplane/internal/identity"
@@ -46,14 +49,77 @@ func subject(ctx context.Context) ratelimit.Subject {
 	return s
 }
 
-// admit spends the call's cost and reports the budget in headers (and, when refused,
-// trailers too, where gRPC clients look for them on an error).
-func (rl *rateLimiter) admit(ctx context.Context, fullMethod string) error {
+// subjects are the budgets a call spends, in order. Most calls spend their caller's.
+// Sign-in and email-sending calls (rate_limit_per_address) spend the client address's,
+// whatever credential comes with them, since a token or API key would otherwise move
+// them onto a budget that every sign-up renews; and then their target account's: the
+// request's email field, or the signed-in user. req is nil for a stream, whose request
+// arrives after it is admitted.
+func subjects(ctx context.Context, policy *accessv1.Policy, req any) []ratelimit.Subject {
+	caller := subject(ctx)
+	if !policy.GetRateLimitPerAddress() {
+		return []ratelimit.Subject{caller}
+	}
+	out := []ratelimit.Subject{{IP: caller.IP}}
+	if email := emailOf(req); email != "" {
+		out = append(out, ratelimit.Subject{Target: ratelimit.EmailTarget(email)})
+	} else if caller.UserID != "" {
+		out = append(out, ratelimit.Subject{Target: ratelimit.UserTarget(caller.UserID)})
+	}
+	return out
+}
+
+// emailOf returns the request's string field "email", if it has one.
+func emailOf(req any) string {
+	m, ok := req.(proto.Message)
+	if !ok || m == nil {
+		return ""
+	}
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName("email")
+	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() {
+		return ""
+	}
+	return r.Get(fd).String()
+}
+
+// admit spends the call's cost from each of its budgets and reports the first budget in
+// headers, or the one that refused it (in trailers too, where gRPC clients look for them
+// on an error).
+func (rl *rateLimiter) admit(ctx context.Context, fullMethod string, req any) error {
 	policy := access.Lookup(fullMethod)
-	sub := subject(ctx)
+	var report ratelimit.Decision
+	for i, sub := range subjects(ctx, policy, req) {
+		d, err := rl.spend(ctx, policy, sub)
+		if err != nil {
+			return err
+		}
+		if i == 0 || !d.Allowed {
+			report = d
+		}
+		if !d.Allowed {
+			break
+		}
+	}
+	md := metadata.MD{}
+	for k, v := range report.Headers() {
+		md.Set(k, v)
+	}
+	_ = grpc.SetHeader(ctx, md)
+	if report.Allowed {
+		return nil
+	}
+	_ = grpc.SetTrailer(ctx, md)
+	st, _ := status.New(codes.ResourceExhausted, "rate limit exceeded; retry after "+strconv.Itoa(int(report.RetryAfter.Seconds()+0.999))+"s").
+		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(report.RetryAfter)})
+	return st.Err()
+}
+
+// spend spends the call's cost from sub's budget.
+func (rl *rateLimiter) spend(ctx context.Context, policy *accessv1.Policy, sub ratelimit.Subject) (ratelimit.Decision, error) {
 	limit, name, err := rl.cfg.Policy.LimitFor(ctx, sub)
 	if err != nil {
-		return status.Error(codes.Unavailable, "rate limits are unavailable; retry shortly")
+		return ratelimit.Decision{}, status.Error(codes.Unavailable, "rate limits are unavailable; retry shortly")
 	}
 	d, err := rl.cfg.Limiter.Allow(ctx, ratelimit.Request{
 		Key:        sub.Key(),
@@ -64,29 +130,16 @@ func (rl *rateLimiter) admit(ctx context.Context, fullMethod string) error {
 	})
 	switch {
 	case errors.Is(err, ratelimit.ErrCostExceedsBurst):
-		return status.Error(codes.ResourceExhausted, "this call costs more than your rate limit allows at once")
+		return d, status.Error(codes.ResourceExhausted, "this call costs more than your rate limit allows at once")
 	case errors.Is(err, ratelimit.ErrUnavailable):
-		return status.Error(codes.Unavailable, "rate limiting is unavailable; retry shortly")
-	case err != nil:
-		return err
+		return d, status.Error(codes.Unavailable, "rate limiting is unavailable; retry shortly")
 	}
-	md := metadata.MD{}
-	for k, v := range d.Headers() {
-		md.Set(k, v)
-	}
-	_ = grpc.SetHeader(ctx, md)
-	if d.Allowed {
-		return nil
-	}
-	_ = grpc.SetTrailer(ctx, md)
-	st, _ := status.New(codes.ResourceExhausted, "rate limit exceeded; retry after "+strconv.Itoa(int(d.RetryAfter.Seconds()+0.999))+"s").
-		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(d.RetryAfter)})
-	return st.Err()
+	return d, err
 }
 
 func (rl *rateLimiter) unary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if err := rl.admit(ctx, info.FullMethod); err != nil {
+		if err := rl.admit(ctx, info.FullMethod, req); err != nil {
 			return nil, err
 		}
 		return handler(ctx, req)
@@ -96,7 +149,7 @@ func (rl *rateLimiter) unary() grpc.UnaryServerInterceptor {
 // stream admits a stream once, when it opens.
 func (rl *rateLimiter) stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if err := rl.admit(ss.Context(), info.FullMethod); err != nil {
+		if err := rl.admit(ss.Context(), info.FullMethod, nil); err != nil {
 			return err
 		}
 		return handler(srv, ss)

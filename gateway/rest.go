@@ -66,6 +66,7 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn, browser http.Hand
 		}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithMiddlewares(noteRESTRoute),
 	)
 	for _, e := range cfg.APIs {
 		if err := e.RegisterREST(ctx, mux, conn); err != nil {
@@ -100,7 +101,7 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn, browser http.Hand
 
 	// Outermost first: every response carries its request id and security headers, and
 	// CORS preflights are answered before anything else runs.
-	var h http.Handler = top
+	h := nameRoutes(top)
 	h = withClientIP(cfg.ClientIP, h)
 	h = withCORS(cfg.CORS, h)
 	h = securityHeaders(cfg.TLS, h)

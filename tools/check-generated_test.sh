@@ -20,7 +20,8 @@ fresh() {
 	(
 		cd "$repo"
 		tar -c go.mod go.sum buf.yaml buf.gen.yaml tools/go.mod tools/go.sum cmd/protoc-gen-openapi proto gen .protodeps \
-			services/*/sqlc.yaml services/*/migrations services/*/queries services/*/dbsqlc
+			services/*/sqlc.yaml services/*/migrations services/*/queries services/*/dbsqlc \
+			sdk/ts/src/gen
 	) | tar -x -C "$work/tree"
 }
 
@@ -54,6 +55,10 @@ expect fail "a proto changed without regenerating"
 fresh
 cp "$work/tree/gen/backplane/access/v1/access.pb.go" "$work/tree/gen/backplane/access/v1/removed.pb.go"
 expect fail "a generated file left behind by a removed proto"
+
+fresh
+printf '\n// edited by hand\n' >>"$work/tree/sdk/ts/src/gen/openapi.ts"
+expect fail "the TypeScript SDK's generated types edited by hand"
 
 fresh
 svc=$(cd "$work/tree" && dirname "$(ls services/*/sqlc.yaml | head -n 1)")

@@ -330,10 +330,10 @@ func TestServeNeverFallsBack(t *testing.T) {
 	t.Parallel()
 	t.Run("what a piece needs must be set", func(t *testing.T) {
 		cmd := exec.CommandContext(t.Context(), binary, "serve", "auth")
-		cmd.Env = append(os.Environ(), "BACKPLANE_DATABASE_URL=", "BACKPLANE_REDIS_URL=", "BACKPLANE_NOTIFICATION_ADDR=")
+		cmd.Env = append(os.Environ(), "BACKPLANE_DATABASE_URL=", "BACKPLANE_REDIS_URL=", "BACKPLANE_NOTIFICATION_ADDR=", "BACKPLANE_KEY_ENCRYPTION_KEY=")
 		out, err := cmd.CombinedOutput()
 		require.Error(t, err)
-		for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_NOTIFICATION_ADDR", "BACKPLANE_PUBLIC_URL"} {
+		for _, want := range []string{"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_NOTIFICATION_ADDR", "BACKPLANE_PUBLIC_URL", "BACKPLANE_KEY_ENCRYPTION_KEY"} {
 			require.Contains(t, string(out), want)
 		}
 	})

@@ -34,6 +34,7 @@ Usage:
                                  --reset first drops the dev database's schemas and mailbox
   backplane serve <piece>        run one piece: ` + pieces + `
   backplane migrate [service...] apply database migrations (all services when none named)
+  backplane stripe sync          create or update the catalogue's Stripe products and prices
   backplane version              print the version
 
 Configuration comes from BACKPLANE_* environment variables; see the README.
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return 0
+	case "stripe":
+		return runStripe(ctx, rest, getenv, stdout, stderr)
 	case "dev", "serve", "migrate":
 	default:
 		_, _ = fmt.Fprintf(stderr, "backplane: unknown command %q\n\n%s", cmd, usage)
@@ -123,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var required error
 	if cmd == "serve" {
 		// Serve mode never falls back to embedded stand-ins: what it needs must be set.
-		required = mesh.CheckServe(cfg, defs, rest[0])
+		required = errors.Join(mesh.CheckServe(cfg, defs, rest[0]), service.CheckServe(getenv, start...))
 	}
 	if err := errors.Join(cfgErr, svcErr, required); err != nil {
 		_, _ = fmt.Fprintf(stderr, "backplane: invalid configuration:\n%v\n", err)
@@ -131,15 +134,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := logging.New(stderr, logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat})
 
-	serviceName := "backplane"
-	if cmd == "serve" {
-		serviceName = "backplane-" + rest[0]
-	}
 	tel, err := telemetry.New(ctx, telemetry.Config{
-		ServiceName:    serviceName,
-		ServiceVersion: version,
-		OTLPEndpoint:   cfg.OTLPEndpoint,
-		Logger:         log,
+		Pieces:          telemetryPieces(cmd, rest, start),
+		ServiceName:     "backplane",
+		ServiceVersion:  version,
+		OTLPEndpoint:    cfg.OTLPEndpoint,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          log,
 	})
 	if err != nil {
 		log.ErrorContext(ctx, "telemetry setup failed", "error", err.Error())
@@ -154,6 +155,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
+	// The final telemetry flush has its own share of BACKPLANE_SHUTDOWN_TIMEOUT, after
+	// the servers have drained within the rest.
+	if cfg.ShutdownTimeout > 0 {
+		cfg.ShutdownTimeout -= telemetry.FlushBudget(cfg.ShutdownTimeout)
+	}
 	switch {
 	case cmd == "dev":
 		err = mesh.Dev(ctx, cfg, log, tel, loaded, devOpts)

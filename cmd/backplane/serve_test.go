@@ -34,8 +34,9 @@ func servePiece(t *testing.T, name string, env []string) *piece {
 
 // TestServeRunsTheMeshAsSeparateProcesses runs every piece as its own process, as in
 // production with the Helm chart: `backplane migrate` first, then pieces that do not
-// migrate; services find each other by address, prove themselves with the shared
-// service secret, and a sign-up through the gateway crosses three of them.
+// migrate; services find each other by address, prove themselves to each other with
+// certificates over mutual TLS and the shared service secret, and a sign-up through the
+// gateway crosses three of them.
 func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 	t.Parallel()
 	addrs := map[string]string{}
@@ -52,6 +53,7 @@ func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 		"BACKPLANE_DATABASE_URL=" + dbURL,
 		"BACKPLANE_REDIS_URL=" + redistest.URL(),
 		"BACKPLANE_SERVICE_TOKEN_SECRET=test-secret-test-secret-test-secret-0123",
+		"BACKPLANE_KEY_ENCRYPTION_KEY=dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMDEyMzQ1Njc=",
 		"BACKPLANE_PUBLIC_URL=https://app.backplane.test",
 		"BACKPLANE_DATA_DIR=" + t.TempDir(),
 		"BACKPLANE_LOG_FORMAT=text",
@@ -59,12 +61,13 @@ func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 	for _, s := range services.Names() {
 		common = append(common, fmt.Sprintf("BACKPLANE_%s_ADDR=%s", strings.ToUpper(s), addrs[s]))
 	}
+	certs := meshCerts(t)
 	var pieces []*piece
 	for _, s := range services.Names() {
-		pieces = append(pieces, servePiece(t, s, append(common, "BACKPLANE_GRPC_ADDR="+addrs[s])))
+		pieces = append(pieces, servePiece(t, s, append(append(common, mtlsEnv(certs[s])...), "BACKPLANE_GRPC_ADDR="+addrs[s])))
 	}
 	httpAddr := freeAddr(t)
-	gw := servePiece(t, "gateway", append(common, "BACKPLANE_HTTP_ADDR="+httpAddr, "BACKPLANE_GRPC_ADDR="+freeAddr(t)))
+	gw := servePiece(t, "gateway", append(append(common, mtlsEnv(certs["gateway"])...), "BACKPLANE_HTTP_ADDR="+httpAddr, "BACKPLANE_GRPC_ADDR="+freeAddr(t)))
 
 	scenario.Step(t, "every piece becomes ready", func(t *testing.T) {
 		for _, p := range append(pieces, gw) {

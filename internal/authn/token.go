@@ -28,6 +28,10 @@ type TokenRules struct {
 	Audience string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// MaxLifetime, when positive, refuses a token whose lifetime (exp − iat) exceeds it,
+	// or that lacks iat: a token minted to live for a month, with a leaked or misused
+	// key, must not pass because its signature is good.
+	MaxLifetime time.Duration
 }
 
 // ParseToken verifies an access token against keys and rules and returns its claims. The
@@ -70,6 +74,11 @@ func ParseToken(raw string, keys map[string]ed25519.PublicKey, rules TokenRules)
 	}
 	if claims.Subject == "" || claims.SessionID == "" {
 		return nil, ErrInvalidToken
+	}
+	if rules.MaxLifetime > 0 {
+		if claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > rules.MaxLifetime {
+			return nil, ErrInvalidToken
+		}
 	}
 	return claims, nil
 }

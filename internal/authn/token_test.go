@@ -188,6 +188,23 @@ func TestTokenAttacksAreRejected(t *testing.T) {
 			return s[:len(s)-4]
 		},
 		"garbage": func(*testing.T) string { return "not.a.jwt" },
+		// Signed with our key, but minted to outlive any access token the authority may
+		// issue: a misused or leaked key must not buy month-long tokens.
+		"lifetime beyond the maximum": func(t *testing.T) string {
+			c := validClaims(sid, now)
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(MaxAccessTokenTTL + time.Minute))
+			return signEdDSA(t, key, c)
+		},
+		"lifetime beyond the maximum, backdated": func(t *testing.T) string {
+			c := validClaims(sid, now.Add(-29*24*time.Hour))
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(24 * time.Hour))
+			return signEdDSA(t, key, c)
+		},
+		"no issued-at, so no lifetime": func(t *testing.T) string {
+			c := validClaims(sid, now)
+			c.IssuedAt = nil
+			return signEdDSA(t, key, c)
+		},
 	}
 	in, err := NewInterceptor(InterceptorConfig{Tokens: b.verifier, APIKeys: fakeKeys{}, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)

@@ -45,7 +45,15 @@ type VerifierConfig struct {
 	CacheFor time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// MaxTokenLifetime refuses tokens whose lifetime (exp − iat) exceeds it; zero means
+	// MaxAccessTokenTTL, the longest BACKPLANE_ACCESS_TOKEN_TTL the authority allows.
+	// The authority's own verifier sets its configured TTL.
+	MaxTokenLifetime time.Duration
 }
+
+// MaxAccessTokenTTL is the longest an access token may live: the ceiling of
+// BACKPLANE_ACCESS_TOKEN_TTL, and what every verifier refuses beyond by default.
+const MaxAccessTokenTTL = time.Hour
 
 func (c *VerifierConfig) validate() error {
 	switch {
@@ -62,6 +70,9 @@ func (c *VerifierConfig) validate() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MaxTokenLifetime <= 0 {
+		c.MaxTokenLifetime = MaxAccessTokenTTL
 	}
 	return nil
 }
@@ -104,7 +115,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Principal, 
 	if err != nil {
 		return identity.Principal{}, err
 	}
-	rules := TokenRules{Issuer: v.cfg.Issuer, Audience: v.cfg.Audience, Now: v.cfg.Now}
+	rules := TokenRules{Issuer: v.cfg.Issuer, Audience: v.cfg.Audience, Now: v.cfg.Now, MaxLifetime: v.cfg.MaxTokenLifetime}
 	claims, err := ParseToken(raw, keys, rules)
 	if errors.Is(err, ErrUnknownKey) {
 		// A key rotated in since our last fetch; fetch again, at most once per interval.

@@ -1,7 +1,9 @@
 // Package clientip decides which address a request came from. Behind a load balancer or
 // Cloudflare the socket's peer is the proxy, and the client is named in a header; but a
 // header is only believed when the peer is a proxy we trust, or any client could choose
-// its own address and dodge every per-IP limit.
+// its own address and dodge every per-IP limit. Exactly one header is believed, the one
+// the deployment's proxy writes (X-Forwarded-For unless configured otherwise): were two
+// read, a client could send the one its proxy passes through untouched.
 package clientip
 
 import (
@@ -21,14 +23,58 @@ import (
 // address. The edge drops any value a client sends under it.
 const MetadataKey = "x-backplane-client-ip"
 
-// Resolver resolves client addresses given the trusted proxies.
+// DefaultHeader is the header a [Resolver] believes unless told another.
+const DefaultHeader = "X-Forwarded-For"
+
+// Resolver resolves client addresses given the trusted proxies and the one header they
+// write.
 type Resolver struct {
 	trusted []netip.Prefix
+	// header is the believed header, canonical (HTTP) and lower-case (gRPC metadata).
+	header, mdKey string
+}
+
+// Option configures a [Resolver].
+type Option func(*Resolver) error
+
+// WithHeader names the one header a trusted proxy's word is read from
+// (BACKPLANE_CLIENT_IP_HEADER): X-Forwarded-For, walked from the right past trusted hops,
+// or a header holding one address that the proxy sets and overwrites, such as
+// CF-Connecting-IP behind Cloudflare or X-Real-IP behind nginx. Empty means
+// [DefaultHeader].
+func WithHeader(name string) Option {
+	return func(r *Resolver) error {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			name = DefaultHeader
+		}
+		if !validHeaderName(name) {
+			return fmt.Errorf("clientip: %q is not a header name", name)
+		}
+		r.header, r.mdKey = http.CanonicalHeaderKey(name), strings.ToLower(name)
+		return nil
+	}
+}
+
+// validHeaderName reports whether name is an HTTP token that is also a plain gRPC
+// metadata key (no binary suffix, no pseudo-header).
+func validHeaderName(name string) bool {
+	if strings.HasSuffix(strings.ToLower(name), "-bin") {
+		return false
+	}
+	return name != "" && strings.IndexFunc(name, func(c rune) bool {
+		return c != '-' && c != '_' && c != '.' && (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z')
+	}) < 0
 }
 
 // NewResolver parses trusted proxy CIDRs (a bare address counts as a /32 or /128).
-func NewResolver(cidrs []string) (*Resolver, error) {
+func NewResolver(cidrs []string, opts ...Option) (*Resolver, error) {
 	r := &Resolver{}
+	for _, o := range append([]Option{WithHeader("")}, opts...) {
+		if err := o(r); err != nil {
+			return nil, err
+		}
+	}
 	for _, c := range cidrs {
 		c = strings.TrimSpace(c)
 		if c == "" {
@@ -51,6 +97,9 @@ func NewResolver(cidrs []string) (*Resolver, error) {
 	return r, nil
 }
 
+// Header is the one header the resolver believes, in canonical form.
+func (r *Resolver) Header() string { return r.header }
+
 func (r *Resolver) isTrusted(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range r.trusted {
@@ -61,20 +110,19 @@ func (r *Resolver) isTrusted(a netip.Addr) bool {
 	return false
 }
 
-// Resolve returns the client's address given the socket peer and the proxy headers'
-// values. Cloudflare's CF-Connecting-IP wins when present; otherwise X-Forwarded-For is
-// read from the right, skipping our own proxies, and the first address not ours is the
-// client (entries further left were written by the client and prove nothing).
-func (r *Resolver) Resolve(peerAddr netip.Addr, cfConnectingIP string, forwardedFor []string) netip.Addr {
+// Resolve returns the client's address given the socket peer and the values of the
+// believed header. An untrusted peer is the client, whatever it says. Otherwise the header
+// is read from the right, skipping our own proxies, and the first address not ours is the
+// client: entries further left were written by whoever called the proxy and prove
+// nothing. A header of one address (CF-Connecting-IP) is the one-hop case of the same
+// walk; a garbled or missing value leaves the last address believed, at worst the peer.
+func (r *Resolver) Resolve(peerAddr netip.Addr, values []string) netip.Addr {
 	peerAddr = peerAddr.Unmap()
 	if !peerAddr.IsValid() || !r.isTrusted(peerAddr) {
 		return peerAddr
 	}
-	if a, err := netip.ParseAddr(strings.TrimSpace(cfConnectingIP)); err == nil {
-		return a.Unmap()
-	}
 	var hops []string
-	for _, h := range forwardedFor {
+	for _, h := range values {
 		hops = append(hops, strings.Split(h, ",")...)
 	}
 	client := peerAddr
@@ -97,7 +145,7 @@ func (r *Resolver) FromHTTP(req *http.Request) netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	return r.Resolve(ap.Addr(), req.Header.Get("CF-Connecting-IP"), req.Header.Values("X-Forwarded-For"))
+	return r.Resolve(ap.Addr(), req.Header.Values(r.header))
 }
 
 // FromGRPC resolves the client of a gRPC call from its peer and metadata.
@@ -113,11 +161,7 @@ func (r *Resolver) FromGRPC(ctx context.Context) netip.Addr {
 		addr = ap.Addr()
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	var cf string
-	if v := md.Get("cf-connecting-ip"); len(v) > 0 {
-		cf = v[0]
-	}
-	return r.Resolve(addr, cf, md.Get("x-forwarded-for"))
+	return r.Resolve(addr, md.Get(r.mdKey))
 }
 
 type ipKey struct{}

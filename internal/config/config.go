@@ -70,15 +70,20 @@ type Config struct {
 	// each other, opening INTERNAL RPCs (BACKPLANE_SERVICE_TOKEN_SECRET, at least 32
 	// bytes; every piece of one deployment shares it). Dev mode mints one per process.
 	ServiceTokenSecret []byte
+	// MTLS makes every service-to-service call mutually authenticated (see MTLS).
+	MTLS MTLS
 	// Edge holds the gateway's settings.
 	Edge Edge
 }
 
 // Edge is what the gateway needs to face the internet.
 type Edge struct {
-	// TrustedProxies are CIDRs whose X-Forwarded-For / CF-Connecting-IP headers are
-	// believed (BACKPLANE_TRUSTED_PROXIES, comma-separated).
+	// TrustedProxies are CIDRs whose ClientIPHeader is believed
+	// (BACKPLANE_TRUSTED_PROXIES, comma-separated).
 	TrustedProxies []string
+	// ClientIPHeader is the one header naming the client that a trusted proxy writes;
+	// empty means X-Forwarded-For (BACKPLANE_CLIENT_IP_HEADER).
+	ClientIPHeader string
 	// CORSAllowedOrigins are exact browser origins (BACKPLANE_CORS_ALLOWED_ORIGINS).
 	CORSAllowedOrigins []string
 	// CORSAllowCredentials lets browsers send credentials (BACKPLANE_CORS_ALLOW_CREDENTIALS).
@@ -128,8 +133,10 @@ func Load(mode Mode, getenv func(string) string, services ...string) (Config, er
 		ServiceAddrs:       map[string]string{},
 		ServiceTokenSecret: e.Secret("BACKPLANE_SERVICE_TOKEN_SECRET", 32),
 		MigrateOnStart:     e.Bool("BACKPLANE_MIGRATE_ON_START", true),
+		MTLS:               e.mtls(),
 		Edge: Edge{
 			TrustedProxies:         e.cidrs("BACKPLANE_TRUSTED_PROXIES"),
+			ClientIPHeader:         e.String("BACKPLANE_CLIENT_IP_HEADER", ""),
 			CORSAllowedOrigins:     e.origins("BACKPLANE_CORS_ALLOWED_ORIGINS"),
 			CORSAllowCredentials:   e.Bool("BACKPLANE_CORS_ALLOW_CREDENTIALS", false),
 			CORSMaxAge:             e.Duration("BACKPLANE_CORS_MAX_AGE", 10*time.Minute),

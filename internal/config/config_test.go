@@ -90,6 +90,7 @@ func TestLoadEdge(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(config.Serve, env(map[string]string{
 		"BACKPLANE_TRUSTED_PROXIES":         "10.0.0.0/8, 192.0.2.1",
+		"BACKPLANE_CLIENT_IP_HEADER":        "CF-Connecting-IP",
 		"BACKPLANE_CORS_ALLOWED_ORIGINS":    "https://app.example.com,http://localhost:3000",
 		"BACKPLANE_CORS_ALLOW_CREDENTIALS":  "true",
 		"BACKPLANE_MAX_BODY_BYTES":          "2048",
@@ -97,6 +98,7 @@ func TestLoadEdge(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	require.Equal(t, []string{"10.0.0.0/8", "192.0.2.1"}, c.Edge.TrustedProxies)
+	require.Equal(t, "CF-Connecting-IP", c.Edge.ClientIPHeader)
 	require.Equal(t, []string{"https://app.example.com", "http://localhost:3000"}, c.Edge.CORSAllowedOrigins)
 	require.True(t, c.Edge.CORSAllowCredentials)
 	require.EqualValues(t, 2048, c.Edge.MaxBodyBytes)

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/backplane/backplane/internal/requestid"
+	"github.com/backplane/backplane/internal/telemetry"
 )
 
 // serviceConfig balances over every resolved address and retries calls that failed
@@ -75,6 +76,8 @@ func Dial(target string, cfg Config) (*grpc.ClientConn, error) {
 			otelgrpc.WithTracerProvider(cfg.TracerProvider),
 			otelgrpc.WithMeterProvider(cfg.MeterProvider),
 			otelgrpc.WithPropagators(cfg.Propagator),
+			// Health checks (/readyz asks every few seconds) and reflection are left out.
+			otelgrpc.WithFilter(telemetry.GRPCFilter(nil)),
 		)),
 		grpc.WithChainUnaryInterceptor(unaryContext(timeout)),
 		grpc.WithChainStreamInterceptor(streamContext()),

@@ -112,6 +112,7 @@ func normalize(ctx context.Context, log *slog.Logger, err error) error {
 		return nil
 	}
 	st := fault.Status(err)
+	st = unavailable(st, err)
 	if kind := fault.KindOf(err); st.Code() == codes.Internal || st.Code() == codes.Unavailable {
 		log.Log(ctx, kind.LogLevel(), "request failed", "code", st.Code().String(), "error", err.Error())
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
-	"github.com/riverqueue/rivercontrib/otelriver"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
@@ -144,14 +143,9 @@ func New(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		// asked for means fetching that often.
 		FetchCooldown: min(cmp.Or(cfg.FetchCooldown, river.FetchCooldownDefault), cmp.Or(cfg.PollInterval, river.FetchCooldownDefault)),
 		Logger:        log,
-		Plugins: []rivertype.Plugin{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
-			// The inserting span's W3C context rides in the job's metadata, and the
-			// span of each attempt links back to it.
-			EnableTracePropagation:      true,
-			EnableWorkSpanJobKindSuffix: true,
-			TracerProvider:              tp,
-			MeterProvider:               mp,
-		})},
+		// A span and metrics for each insert and attempt, each attempt in the trace of
+		// the request that inserted the job (tracing.go).
+		Plugins: tracePlugins(tp, mp),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %s: %w", schema, err)

@@ -27,9 +27,10 @@
 //     river.JobSnooze, and gives up with river.JobCancel;
 //   - OpenTelemetry through otelriver: a span and metrics for each insert and each
 //     attempt. The W3C trace context of the inserting span is stored in the job's
-//     metadata (traceparent), and the span of each attempt links to it. A link rather
-//     than a parent, as otelriver chose: a job may run hours after the request that
-//     caused it, and many times, and a trace of the request should end with the request;
+//     metadata (traceparent), and each attempt's span is its child, so one trace runs
+//     from the request that caused the job to the job's last query and call, recorded
+//     when the request was sampled. Jobs inserted outside any request (periodic ones)
+//     are housekeeping and not traced (tracing.go);
 //   - Start and Stop fitting a service's start and its shutdown budget;
 //   - InsertTx taking a pgx.Tx of the service's own pool: River names its schema in
 //     every query, so the pool's search_path (the service's schema) does not matter.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/backplane/backplane/internal/jobs"
+	"github.com/backplane/backplane/internal/telemetry"
 )
 
 // AdminHandler serves /healthz (the process is alive), /readyz (it can do useful work:
@@ -18,6 +19,10 @@ import (
 // each service's queues at /jobs/<service>/. The admin port asks for no credentials,
 // and the River UI lets whoever reaches it retry, cancel and delete jobs: it must be
 // reachable from inside the deployment only.
+//
+// Nothing on the admin port is traced, nor the checks /readyz runs against PostgreSQL,
+// Redis and the other services: probes and scrapes arrive every few seconds and say
+// nothing about the product.
 func (p *Process) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -27,7 +32,7 @@ func (p *Process) AdminHandler() http.Handler {
 	mux.Handle("GET /metrics", p.tel.MetricsHandler())
 	mux.HandleFunc(jobsPrefix, p.serveJobs)
 	mux.HandleFunc(jobsPrefix+"/", p.serveJobs)
-	return mux
+	return telemetry.Untraced(mux)
 }
 
 // jobsPrefix is where the admin port serves the River UI.

@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/backplane/backplane/gateway"
+	usagev1 "github.com/backplane/backplane/gen/backplane/usage/v1"
 	"github.com/backplane/backplane/internal/clientip"
 	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/database"
@@ -24,11 +25,13 @@ import (
 	"github.com/backplane/backplane/internal/service"
 )
 
-// openRedis connects to Redis, registering its closing and readiness check.
-func (p *Process) openRedis(ctx context.Context, redisURL string) (redis.UniversalClient, error) {
+// openRedis connects piece to Redis, registering its closing and readiness check. Its
+// commands are traced and measured as piece's.
+func (p *Process) openRedis(ctx context.Context, redisURL, piece string) (redis.UniversalClient, error) {
+	pv := p.providers(piece)
 	rdb, err := redisclient.Open(ctx, redisURL,
-		redisclient.WithTracerProvider(p.tel.TracerProvider()),
-		redisclient.WithMeterProvider(p.tel.MeterProvider()),
+		redisclient.WithTracerProvider(pv.TracerProvider()),
+		redisclient.WithMeterProvider(pv.MeterProvider()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("open redis: %w", err)
@@ -39,12 +42,14 @@ func (p *Process) openRedis(ctx context.Context, redisURL string) (redis.Univers
 }
 
 // openDatabase connects a pool for one service, whose search_path is the service's own
-// schema, registering its closing and readiness check.
+// schema, registering its closing and readiness check. Its queries and pool statistics
+// are the service's, labelled with its name.
 func (p *Process) openDatabase(ctx context.Context, databaseURL, schema string) (*pgxpool.Pool, error) {
+	pv := p.providers(schema)
 	pool, err := database.Open(ctx, databaseURL,
 		database.WithSchema(schema),
-		database.WithTracerProvider(p.tel.TracerProvider()),
-		database.WithMeterProvider(p.tel.MeterProvider()),
+		database.WithTracerProvider(pv.TracerProvider()),
+		database.WithMeterProvider(pv.MeterProvider()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("open database for %s: %w", schema, err)
@@ -54,14 +59,15 @@ func (p *Process) openDatabase(ctx context.Context, databaseURL, schema string) 
 	return pool, nil
 }
 
-// deps is what a service started by this process receives.
-func (p *Process) deps(cfg config.Config, pool *pgxpool.Pool, rdb redis.UniversalClient, peers map[string]*grpc.ClientConn) service.Deps {
+// deps is what the service named svc receives from this process.
+func (p *Process) deps(cfg config.Config, svc string, pool *pgxpool.Pool, rdb redis.UniversalClient, peers map[string]*grpc.ClientConn) service.Deps {
+	pv := p.providers(svc)
 	return service.Deps{
 		Logger:         p.log,
 		DB:             pool,
 		Redis:          rdb,
-		TracerProvider: p.tel.TracerProvider(),
-		MeterProvider:  p.tel.MeterProvider(),
+		TracerProvider: pv.TracerProvider(),
+		MeterProvider:  pv.MeterProvider(),
 		Peers:          peers,
 		PublicURL:      cfg.PublicURL,
 		Issuer:         cfg.Issuer,
@@ -69,13 +75,16 @@ func (p *Process) deps(cfg config.Config, pool *pgxpool.Pool, rdb redis.Universa
 	}
 }
 
-// dial connects to a service, every call carrying this process's service credential,
-// and makes the service's health a readiness check of this process.
-func (p *Process) dial(name, target string, creds *credentials) (*grpc.ClientConn, error) {
+// dial connects the piece caller to the service name, every call carrying this
+// process's service credential, and makes the service's health a readiness check of
+// this process. The calls are traced and measured as caller's.
+func (p *Process) dial(caller, name, target string, creds *credentials) (*grpc.ClientConn, error) {
+	pv := p.providers(caller)
 	conn, err := grpcclient.Dial(target, grpcclient.Config{
-		TracerProvider: p.tel.TracerProvider(),
-		MeterProvider:  p.tel.MeterProvider(),
-		Propagator:     p.tel.Propagator(),
+		TracerProvider: pv.TracerProvider(),
+		MeterProvider:  pv.MeterProvider(),
+		Propagator:     pv.Propagator(),
+		Credentials:    creds.transport(name),
 		Options:        creds.dialOptions(),
 	})
 	if err != nil {
@@ -153,10 +162,11 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 			return fmt.Errorf("start %s: %w", svc.Name, err)
 		}
 	}
-	sc := p.ServerConfig()
+	sc := p.ServerConfig(svc.Name)
 	if sc.Authenticate, err = chk.interceptors(p, inst, serviceExempt); err != nil {
 		return fmt.Errorf("start %s: %w", svc.Name, err)
 	}
+	sc.Options = append(sc.Options, chk.creds.serverOptions(svc.Name)...)
 	srv, err := grpcserver.New(sc)
 	if err != nil {
 		return err
@@ -169,15 +179,15 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 // startGateway serves both front doors, forwarding each public API to its owner's
 // connection in backends; dev adds the pages that complete emailed links' flows.
 func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []service.API, backends map[string]*grpc.ClientConn, rdb redis.UniversalClient, chk *checker, httpLis, grpcLis net.Listener, dev bool) error {
-	resolver, err := clientip.NewResolver(cfg.Edge.TrustedProxies)
+	resolver, err := clientip.NewResolver(cfg.Edge.TrustedProxies, clientip.WithHeader(cfg.Edge.ClientIPHeader))
 	if err != nil {
-		return fmt.Errorf("BACKPLANE_TRUSTED_PROXIES: %w", err)
+		return fmt.Errorf("BACKPLANE_TRUSTED_PROXIES, BACKPLANE_CLIENT_IP_HEADER: %w", err)
 	}
 	tlsConfig, err := loadTLS(cfg.Edge)
 	if err != nil {
 		return err
 	}
-	server := p.ServerConfig()
+	server := p.ServerConfig(Gateway)
 	if server.Authenticate, err = chk.interceptors(p, &service.Instance{}, edgeExempt); err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
@@ -187,7 +197,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 	limiter, err := ratelimit.New(ratelimit.Config{
 		Redis:         rdb,
 		FailureMode:   cfg.Edge.RateLimitFailureMode,
-		MeterProvider: p.tel.MeterProvider(),
+		MeterProvider: p.providers(Gateway).MeterProvider(),
 		Logger:        p.log,
 		// A replica reserves a few units per Redis round trip instead of asking on every
 		// call: it never over-admits, and it takes the round trip off most requests.
@@ -202,6 +212,10 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 		// Failing open, the edge still serves without Redis: say so on /readyz without
 		// pulling every replica out of the load balancer at once.
 		p.AddReport("rate limiter", limiter.Healthy)
+	}
+	policy, err := p.rateLimitPolicy(ctx, cfg, backends, rdb)
+	if err != nil {
+		return err
 	}
 	gw, err := gateway.New(ctx, gateway.Config{
 		Logger:   p.log,
@@ -221,15 +235,29 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 		TLS:            tlsConfig != nil,
 		RateLimit: &gateway.RateLimitConfig{
 			Limiter: limiter,
-			Policy:  ratelimit.StaticPolicy{Anonymous: cfg.Edge.RateLimitAnonymous, Authenticated: cfg.Edge.RateLimitAuthenticated},
+			Policy:  policy,
 		},
+		APICalls: apiCalls(backends),
 	})
 	if err != nil {
 		return err
 	}
+	// Stopped after the front doors (most recent first): the last counts go out once no
+	// call can add to them.
+	p.OnStop("gateway api calls", gw.Stop)
 	p.ServeGRPC("gateway-grpc", gw.GRPC(), grpcLis)
-	p.ServeHTTP("gateway-http", gw.REST(), httpLis, tlsConfig)
+	p.ServeHTTP("gateway-http", Gateway, gw.REST(), httpLis, tlsConfig)
 	return nil
+}
+
+// apiCalls counts users' calls on the usage service's api_calls meter, when the edge
+// routes to a usage service.
+func apiCalls(backends map[string]*grpc.ClientConn) *gateway.APICallsConfig {
+	conn := backends["usage"]
+	if conn == nil {
+		return nil
+	}
+	return &gateway.APICallsConfig{Usage: usagev1.NewUsageServiceClient(conn)}
 }
 
 // loadTLS loads the front doors' certificate, if one is configured.

@@ -3,29 +3,85 @@ package mesh
 import (
 	"crypto/rand"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	grpccredentials "google.golang.org/grpc/credentials"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/mtls"
 	"github.com/backplane/backplane/internal/service"
 )
 
 // credentials is how a process proves itself to our services (a service token on every
-// call it makes) and how it checks whoever calls it.
+// call it makes, over mutual TLS when configured) and how it checks whoever calls it.
 type credentials struct {
 	tokens *authn.HMACServiceTokens
 	caller string
+	// certs are the mutual-TLS credentials by piece: the caller's own and, in dev, each
+	// service server's. Empty when mutual TLS is off.
+	certs map[string]*mtls.Source
 }
 
-// newCredentials builds the process's service credential. Serve mode requires the
-// shared secret; dev mode, where every piece runs in this one process, mints a random
-// one so that INTERNAL RPCs are as closed on a laptop as in production.
+// newCredentials builds the credentials of a serve-mode piece: its service token,
+// signed with the shared secret, and its certificate when mutual TLS is configured,
+// which must name caller.
 func (p *Process) newCredentials(cfg config.Config, caller string) (*credentials, error) {
+	creds, err := newTokenCredentials(cfg, caller)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.MTLS.Enabled() {
+		p.log.Warn("mutual TLS is off (BACKPLANE_MTLS_CERT_FILE unset): services trust each other by the service token alone")
+		return creds, nil
+	}
+	src, err := mtls.NewSource(mtls.Files{Cert: cfg.MTLS.CertFile, Key: cfg.MTLS.KeyFile, CA: cfg.MTLS.CAFile})
+	if err != nil {
+		return nil, fmt.Errorf("BACKPLANE_MTLS_CERT_FILE: %w", err)
+	}
+	if got := src.Identity(); got != caller {
+		return nil, fmt.Errorf("BACKPLANE_MTLS_CERT_FILE: the certificate names %s (%s), but this process serves %s", got, mtls.ID(got), caller)
+	}
+	creds.certs[caller] = src
+	return creds, nil
+}
+
+// newDevCredentials builds the credentials of `backplane dev`, where every piece runs in
+// this one process: a random token secret, so that INTERNAL RPCs are as closed on a
+// laptop as in production, and a throwaway CA under the data dir with a certificate for
+// each service's server and one for the process as their caller ("dev"), so that dev
+// runs the same mutual-TLS path as serve.
+func (p *Process) newDevCredentials(cfg config.Config, services []string) (*credentials, error) {
+	creds, err := newTokenCredentials(cfg, devCaller)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cfg.DataDir, "mtls")
+	files, err := mtls.Mint(dir, append([]string{devCaller}, services...)...)
+	if err != nil {
+		return nil, fmt.Errorf("backplane dev: mint certificates: %w", err)
+	}
+	for piece, f := range files {
+		if creds.certs[piece], err = mtls.NewSource(f); err != nil {
+			return nil, fmt.Errorf("backplane dev: %w", err)
+		}
+	}
+	p.log.Info("mutual TLS between the services with a throwaway CA", "dir", dir)
+	return creds, nil
+}
+
+// devCaller is the identity `backplane dev` calls its services with.
+const devCaller = "dev"
+
+// newTokenCredentials builds the service token part of a process's credentials. Serve
+// mode requires the shared secret (config.Require); without one a random secret is
+// minted, which only this process knows.
+func newTokenCredentials(cfg config.Config, caller string) (*credentials, error) {
 	secret := cfg.ServiceTokenSecret
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
@@ -35,7 +91,36 @@ func (p *Process) newCredentials(cfg config.Config, caller string) (*credentials
 	if err != nil {
 		return nil, fmt.Errorf("BACKPLANE_SERVICE_TOKEN_SECRET: %w", err)
 	}
-	return &credentials{tokens: tokens, caller: caller}, nil
+	return &credentials{tokens: tokens, caller: caller, certs: map[string]*mtls.Source{}}, nil
+}
+
+// transport is what secures a connection to the piece named peer: mutual TLS that
+// expects peer's certificate, or nil (plaintext) when mutual TLS is off.
+func (c *credentials) transport(peer string) grpccredentials.TransportCredentials {
+	src := c.certs[c.caller]
+	if src == nil {
+		return nil
+	}
+	return mtls.ClientCredentials(src, peer)
+}
+
+// serverOptions secure the server of the piece named piece with its certificate,
+// admitting only callers with one of ours.
+func (c *credentials) serverOptions(piece string) []grpc.ServerOption {
+	src := c.certs[piece]
+	if src == nil {
+		return nil
+	}
+	return []grpc.ServerOption{grpc.Creds(mtls.ServerCredentials(src))}
+}
+
+// services is the check that opens INTERNAL RPCs: the service token, and with mutual
+// TLS a certificate naming the same service.
+func (c *credentials) services() authn.ServiceAuthenticator {
+	if len(c.certs) == 0 {
+		return c.tokens
+	}
+	return mtls.NewAuthenticator(c.tokens)
 }
 
 // dialOptions makes every call on a connection carry the service token.
@@ -93,7 +178,7 @@ func (c *checker) interceptors(p *Process, inst *service.Instance, exempt []stri
 	in, err := authn.NewInterceptor(authn.InterceptorConfig{
 		Tokens:         tokens,
 		APIKeys:        keys,
-		Services:       c.creds.tokens,
+		Services:       c.creds.services(),
 		ExemptPrefixes: exempt,
 		Logger:         p.log,
 	})

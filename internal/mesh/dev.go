@@ -52,7 +52,7 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 		return err
 	}
 	httpLis, grpcLis, adminLis := fronts[0], fronts[1], fronts[2]
-	p.ServeHTTP("admin", p.AdminHandler(), adminLis, nil)
+	p.ServeHTTP("admin", "", p.AdminHandler(), adminLis, nil)
 
 	dbURL, err := p.devDatabase(ctx, cfg)
 	if err != nil {
@@ -67,12 +67,14 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 	if err != nil {
 		return err
 	}
-	rdb, err := p.openRedis(ctx, redisURL)
+	// The edge's client, which also checks every server's credentials against the
+	// live sessions; each service gets one of its own below.
+	rdb, err := p.openRedis(ctx, redisURL, Gateway)
 	if err != nil {
 		return err
 	}
 
-	creds, err := p.newCredentials(cfg, "dev")
+	creds, err := p.newDevCredentials(cfg, service.Names(defs))
 	if err != nil {
 		return err
 	}
@@ -84,7 +86,7 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 			return err
 		}
 		listeners[svc.Name] = ls[0]
-		conn, err := p.dial(svc.Name, ls[0].Addr().String(), creds)
+		conn, err := p.dial(Gateway, svc.Name, ls[0].Addr().String(), creds)
 		if err != nil {
 			return err
 		}
@@ -102,14 +104,22 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 		if err := p.migrate(ctx, pool, svc.Definition); err != nil {
 			return err
 		}
+		// A connection of the service's own to each service it needs, so that its
+		// calls are traced and measured as its own, not as the edge's.
 		peers := map[string]*grpc.ClientConn{}
 		for _, need := range svc.Needs {
-			if conns[need] == nil {
+			if listeners[need] == nil {
 				return fmt.Errorf("%s needs %s, which this process does not run", svc.Name, need)
 			}
-			peers[need] = conns[need]
+			if peers[need], err = p.dial(svc.Name, need, listeners[need].Addr().String(), creds); err != nil {
+				return err
+			}
 		}
-		if err := p.startService(ctx, svc, p.deps(cfg, pool, rdb, peers), chk, listeners[svc.Name]); err != nil {
+		svcRedis, err := p.openRedis(ctx, redisURL, svc.Name)
+		if err != nil {
+			return err
+		}
+		if err := p.startService(ctx, svc, p.deps(cfg, svc.Name, pool, svcRedis, peers), chk, listeners[svc.Name]); err != nil {
 			return err
 		}
 	}

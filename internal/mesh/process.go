@@ -13,23 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/backplane/backplane/internal/grpcserver"
 	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/validation"
 )
-
-// Telemetry is what a process needs from its telemetry setup.
-type Telemetry interface {
-	TracerProvider() trace.TracerProvider
-	MeterProvider() metric.MeterProvider
-	Propagator() propagation.TextMapPropagator
-	MetricsHandler() http.Handler
-}
 
 // Process runs servers until it is told to stop, then stops them in reverse order of
 // starting, so that the front doors close before the services behind them.
@@ -96,13 +83,15 @@ func (p *Process) AddReport(name string, f func(context.Context) error) {
 	p.reports[name] = f
 }
 
-// ServerConfig is the gRPC server configuration every server of this process shares.
-func (p *Process) ServerConfig() grpcserver.Config {
+// ServerConfig is the gRPC server configuration every server of this process shares,
+// reporting as piece.
+func (p *Process) ServerConfig(piece string) grpcserver.Config {
+	pv := p.providers(piece)
 	return grpcserver.Config{
 		Logger:         p.log,
-		TracerProvider: p.tel.TracerProvider(),
-		MeterProvider:  p.tel.MeterProvider(),
-		Propagator:     p.tel.Propagator(),
+		TracerProvider: pv.TracerProvider(),
+		MeterProvider:  pv.MeterProvider(),
+		Propagator:     pv.Propagator(),
 		Validator:      p.validator,
 	}
 }
@@ -126,16 +115,16 @@ func (p *Process) ServeGRPC(name string, srv *grpcserver.Server, lis net.Listene
 	p.log.Info("grpc server listening", "server", name, "addr", lis.Addr().String())
 }
 
-// ServeHTTP serves h on lis with telemetry and conservative timeouts, over TLS (with
-// HTTP/2 by ALPN) when tlsConfig is not nil. There is no write timeout: server streams
-// (live notifications, downloads) rightly stay open; idle and read limits still apply.
-func (p *Process) ServeHTTP(name string, h http.Handler, lis net.Listener, tlsConfig *tls.Config) {
+// ServeHTTP serves h on lis with conservative timeouts, over TLS (with HTTP/2 by ALPN)
+// when tlsConfig is not nil, traced and measured as piece's unless piece is empty.
+// There is no write timeout: server streams (live notifications, downloads) rightly
+// stay open; idle and read limits still apply.
+func (p *Process) ServeHTTP(name, piece string, h http.Handler, lis net.Listener, tlsConfig *tls.Config) {
+	if piece != "" {
+		h = instrumentHTTP(h, name, p.providers(piece))
+	}
 	srv := &http.Server{
-		Handler: otelhttp.NewHandler(h, name,
-			otelhttp.WithTracerProvider(p.tel.TracerProvider()),
-			otelhttp.WithMeterProvider(p.tel.MeterProvider()),
-			otelhttp.WithPropagators(p.tel.Propagator()),
-		),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,

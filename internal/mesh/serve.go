@@ -101,8 +101,8 @@ func ServeGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
-	p.ServeHTTP("admin", p.AdminHandler(), ls[2], nil)
-	rdb, err := p.openRedis(ctx, cfg.RedisURL)
+	p.ServeHTTP("admin", "", p.AdminHandler(), ls[2], nil)
+	rdb, err := p.openRedis(ctx, cfg.RedisURL, Gateway)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func ServeGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	}
 	backends := map[string]*grpc.ClientConn{}
 	for _, o := range owners(defs) {
-		if backends[o], err = p.dial(o, cfg.ServiceAddrs[o], creds); err != nil {
+		if backends[o], err = p.dial(Gateway, o, cfg.ServiceAddrs[o], creds); err != nil {
 			return err
 		}
 	}
@@ -142,12 +142,12 @@ func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
-	p.ServeHTTP("admin", p.AdminHandler(), ls[1], nil)
+	p.ServeHTTP("admin", "", p.AdminHandler(), ls[1], nil)
 	pool, err := p.openDatabase(ctx, cfg.DatabaseURL, svc.Name)
 	if err != nil {
 		return err
 	}
-	rdb, err := p.openRedis(ctx, cfg.RedisURL)
+	rdb, err := p.openRedis(ctx, cfg.RedisURL, svc.Name)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	}
 	conns := map[string]*grpc.ClientConn{}
 	for _, peer := range peersOf(svc.Definition, auth) {
-		if conns[peer], err = p.dial(peer, cfg.ServiceAddrs[peer], creds); err != nil {
+		if conns[peer], err = p.dial(svc.Name, peer, cfg.ServiceAddrs[peer], creds); err != nil {
 			return err
 		}
 	}
@@ -176,7 +176,7 @@ func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
-	if err := p.startService(ctx, svc, p.deps(cfg, pool, rdb, peers), chk, ls[0]); err != nil {
+	if err := p.startService(ctx, svc, p.deps(cfg, svc.Name, pool, rdb, peers), chk, ls[0]); err != nil {
 		return err
 	}
 	return p.Wait(ctx, cfg.ShutdownTimeout)

@@ -1,6 +1,11 @@
 package ratelimit
 
-import "context"
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
 
 // Policy names the [StaticPolicy] gives its two limits; they label the
 // decisions metric.
@@ -17,13 +22,30 @@ type Subject struct {
 	APIKeyID string
 	// IP is the client's address, used for anonymous calls.
 	IP string
+	// Target is the account a sign-in or email-sending call is aimed at, from
+	// [EmailTarget] or [UserTarget]: such calls also spend a budget of their
+	// target, so that many addresses cannot pile onto one account.
+	Target string
 }
 
-// Anonymous reports whether the call carries no principal.
+// EmailTarget is the [Subject.Target] of a call naming an account by email. The
+// address is hashed, so that Redis holds no email addresses, after trimming and
+// folding case, so that "Ada@Example.com " and "ada@example.com" share one budget.
+func EmailTarget(email string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return "email:" + hex.EncodeToString(sum[:16])
+}
+
+// UserTarget is the [Subject.Target] of a call aimed at the signed-in user's own
+// account.
+func UserTarget(userID string) string { return "user:" + userID }
+
+// Anonymous reports whether the call carries no principal. A subject with only a
+// Target is anonymous: it is limited as an address is.
 func (s Subject) Anonymous() bool { return s.UserID == "" && s.APIKeyID == "" }
 
 // Key is the budget s's calls are counted against: "user:<id>", else
-// "key:<id>", else "ip:<address>". A user's API keys share the user's budget,
+// "key:<id>", else "target:<target>", else "ip:<address>". A user's API keys share the user's budget,
 // so that minting keys does not multiply it. Calls whose address is unknown
 // share the one budget "ip:".
 func (s Subject) Key() string {
@@ -32,6 +54,8 @@ func (s Subject) Key() string {
 		return "user:" + s.UserID
 	case s.APIKeyID != "":
 		return "key:" + s.APIKeyID
+	case s.Target != "":
+		return "target:" + s.Target
 	default:
 		return "ip:" + s.IP
 	}

@@ -62,6 +62,9 @@ type Definition struct {
 	// LoadConfig reads and checks the service's settings, before anything is opened,
 	// and returns what starts the service with them. Errors name the variable.
 	LoadConfig func(env *config.Env) (Start, error)
+	// ServeRequires names the variables `backplane serve` refuses to start the service
+	// without, each with what it is for; dev mode may go without them (see CheckServe).
+	ServeRequires map[string]string
 }
 
 // Start builds a service from its loaded configuration and deps, and starts its
@@ -110,6 +113,8 @@ type Spec[C any] struct {
 	LoadConfig func(env *config.Env) (C, error)
 	// Start builds and starts the service, typically with its New.
 	Start func(ctx context.Context, cfg C, deps Deps) (*Instance, error)
+	// ServeRequires is Definition.ServeRequires.
+	ServeRequires map[string]string
 }
 
 // Define turns a service's typed Spec into the Definition the process runs. The
@@ -122,13 +127,14 @@ func Define[C any](s Spec[C]) Definition {
 		apis[i] = a
 	}
 	return Definition{
-		Name:       s.Name,
-		Needs:      s.Needs,
-		Authority:  s.Authority,
-		Migrations: s.Migrations,
-		Jobs:       s.Jobs,
-		Upgrade:    s.Upgrade,
-		APIs:       apis,
+		Name:          s.Name,
+		Needs:         s.Needs,
+		Authority:     s.Authority,
+		Migrations:    s.Migrations,
+		Jobs:          s.Jobs,
+		Upgrade:       s.Upgrade,
+		APIs:          apis,
+		ServeRequires: s.ServeRequires,
 		LoadConfig: func(env *config.Env) (Start, error) {
 			cfg, err := s.LoadConfig(env)
 			if err != nil {

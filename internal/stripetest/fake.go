@@ -37,6 +37,7 @@ type Fake struct {
 	sessions      map[string]*stripe.CheckoutSession
 	subscriptions map[string]*stripe.Subscription
 	invoices      []*stripe.Invoice
+	usageRecords  map[string][]*stripe.UsageRecord // by subscription item (usage.go)
 	idempotent    map[string]recorded
 	requests      []Request
 	failures      []int // statuses of the next requests to fail, in order
@@ -566,6 +567,9 @@ func (f *Fake) route(r *http.Request) (int, any) {
 			}
 		}
 		return notFound("invoice")
+	}
+	if status, body, ok := f.routeUsage(r); ok {
+		return status, body
 	}
 	return http.StatusNotFound, errorBody{map[string]string{"type": "invalid_request_error", "message": "the fake does not serve " + r.Method + " " + path}}
 }

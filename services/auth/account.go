@@ -21,6 +21,12 @@ import (
 	"github.com/backplane/backplane/services/auth/dbsqlc"
 )
 
+// errBadDisplayName answers a display name with nothing left once cleaned (see
+// cleanDisplayName), or too long.
+var errBadDisplayName = fault.New(fault.InvalidArgument, "the display name must be 1 to 100 characters").WithDetails(&errdetails.BadRequest{
+	FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "display_name", Description: "must be 1 to 100 printable characters"}},
+})
+
 // errBadLogin answers an unknown email and a wrong password alike.
 var errBadLogin = fault.New(fault.Unauthenticated, "the email or password is wrong")
 
@@ -52,6 +58,10 @@ func (s *Server) hash(ctx context.Context, pw string) (string, error) {
 // SignUp creates an account, signs it in and sends the verification email.
 func (s *Server) SignUp(ctx context.Context, req *authv1.SignUpRequest) (*authv1.SignUpResponse, error) {
 	email := normalizeEmail(req.GetEmail())
+	name := cleanDisplayName(req.GetDisplayName())
+	if name == "" {
+		return nil, errBadDisplayName
+	}
 	if err := s.checkPassword(req.GetPassword(), email); err != nil {
 		return nil, err
 	}
@@ -61,7 +71,7 @@ func (s *Server) SignUp(ctx context.Context, req *authv1.SignUpRequest) (*authv1
 	}
 	u, err := s.store.createUser(ctx, dbsqlc.UserInsertParams{
 		ID: uuid.Must(uuid.NewV7()), Email: email,
-		DisplayName: strings.TrimSpace(req.GetDisplayName()), PasswordHash: hash,
+		DisplayName: name, PasswordHash: hash,
 	})
 	if errors.Is(err, database.ErrConflict) {
 		return nil, fault.New(fault.AlreadyExists, "an account with this email exists")
@@ -81,11 +91,25 @@ func (s *Server) SignUp(ctx context.Context, req *authv1.SignUpRequest) (*authv1
 
 // Login exchanges an email and password for a new session. Unknown emails cost a
 // dummy hash comparison, so they answer with the same status, body and timing as wrong
-// passwords, and count towards the same lockout.
+// passwords, and count towards the same lockout. Each attempt is reserved against the
+// lockout before any hashing (see lockout), and a device that signed in before is
+// throttled on its own.
 func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.LoginResponse, error) {
 	email := normalizeEmail(req.GetEmail())
-	ip := clientOf(ctx).ip
-	wait, err := s.lockout.blocked(ctx, email, ip)
+	client := clientOf(ctx)
+	a := attempt{email: email, ip: client.ip}
+	u, err := s.store.userByEmail(ctx, email)
+	known := err == nil
+	switch {
+	case known:
+		a.credential = u.PasswordHash
+		if a.device, err = s.trustedDevice(ctx, u.ID, req.GetDeviceToken()); err != nil {
+			return nil, fault.Wrap(fault.Internal, err, "could not sign in")
+		}
+	case !errors.Is(err, database.ErrNotFound):
+		return nil, fault.Wrap(fault.Internal, err, "could not sign in")
+	}
+	res, wait, err := s.lockout.reserve(ctx, a)
 	if err != nil {
 		return nil, fault.Wrap(fault.Unavailable, err, "sign-in is unavailable; retry later")
 	}
@@ -93,31 +117,29 @@ func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.L
 		return nil, tooManyAttempts(ctx, wait)
 	}
 
-	u, err := s.store.userByEmail(ctx, email)
 	var ok bool
-	switch {
-	case errors.Is(err, database.ErrNotFound):
-		err = s.hasher.VerifyDummy(ctx, req.GetPassword())
-	case err == nil:
+	if known {
 		ok, err = s.hasher.Verify(ctx, req.GetPassword(), u.PasswordHash)
+	} else {
+		err = s.hasher.VerifyDummy(ctx, req.GetPassword())
 	}
 	if err != nil {
+		if rerr := res.abandon(ctx); rerr != nil {
+			s.log.ErrorContext(ctx, "give back a sign-in attempt", "error", rerr)
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fault.Wrap(fault.Internal, err, "could not sign in")
 	}
 	if !ok {
-		if err := s.lockout.fail(ctx, email, ip); err != nil {
-			s.log.ErrorContext(ctx, "count failed login", "error", err)
-		}
 		return nil, errBadLogin
 	}
 	if u.DisableTime != nil {
 		// Said only to someone who knows the password.
 		return nil, fault.New(fault.PermissionDenied, "this account is disabled")
 	}
-	if err := s.lockout.succeed(ctx, email); err != nil {
+	if err := res.succeeded(ctx); err != nil {
 		s.log.ErrorContext(ctx, "reset failed logins", "error", err)
 	}
 	if s.hasher.NeedsRehash(u.PasswordHash) {
@@ -129,22 +151,26 @@ func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.L
 			}
 		}
 	}
+	device, err := s.trustDevice(ctx, u.ID, a.device, req.GetDeviceToken())
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "could not sign in")
+	}
 	pair, err := s.startSession(ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	client := clientOf(ctx)
 	s.sendMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "new_sign_in",
-		Data: map[string]string{
-			"display_name": u.DisplayName, "ip_address": client.ip, "user_agent": client.userAgent,
+		Data: mailData(u, map[string]string{
+			"ip_address": client.ip, "user_agent": client.userAgent,
 			"time": s.now().UTC().Format(time.RFC3339),
-		},
+		}),
 		IdempotencyKey: "new_sign_in:" + uuid.Must(uuid.NewV7()).String(),
 	})
 	return &authv1.LoginResponse{
 		AccessToken: pair.GetAccessToken(), RefreshToken: pair.GetRefreshToken(),
 		TokenType: pair.GetTokenType(), ExpiresIn: pair.GetExpiresIn(), User: s.userToProto(u),
+		DeviceToken: device,
 	}, nil
 }
 
@@ -199,10 +225,10 @@ func (s *Server) UpdateCurrentUser(ctx context.Context, req *authv1.UpdateCurren
 			})
 		}
 	}
-	name := strings.TrimSpace(req.GetUser().GetDisplayName())
+	name := cleanDisplayName(req.GetUser().GetDisplayName())
 	if len(paths) > 0 || name != "" {
 		if name == "" || utf8.RuneCountInString(name) > 100 {
-			return nil, fault.New(fault.InvalidArgument, "the display name must be 1 to 100 characters")
+			return nil, errBadDisplayName
 		}
 		if _, err := s.store.setDisplayName(ctx, id, name); err != nil && !errors.Is(err, database.ErrNotFound) {
 			return nil, fault.Wrap(fault.Internal, err, "could not update the account")

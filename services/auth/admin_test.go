@@ -60,7 +60,7 @@ func TestDisableUserEndsEverythingAtOnce(t *testing.T) {
 	b := setup(t)
 	bg := context.Background()
 	admin := b.signUp(t, uniqueEmail())
-	victim := b.signUp(t, uniqueEmail())
+	victim := b.verify(t, b.signUp(t, uniqueEmail()))
 	key, err := b.srv.CreateApiKey(b.as(t, victim.tokens.GetAccessToken()), &authv1.CreateApiKeyRequest{DisplayName: "k", Scopes: []string{"profile:read"}})
 	require.NoError(t, err)
 	ctx := adminContext(admin.user.GetId())

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/authn"
@@ -23,11 +24,27 @@ const maxKeysPerUser = 100
 
 var errBadAPIKey = fault.New(fault.Unauthenticated, "the API key is invalid, expired or revoked")
 
-// CreateApiKey creates an API key for the caller and returns its secret, once.
+// errUnverifiedKeys refuses API keys to an account whose address is not verified: whoever
+// registered someone else's address first must not hold a credential that outlives the
+// owner's recovery of the account.
+var errUnverifiedKeys = fault.New(fault.FailedPrecondition, "verify the account's email address before creating API keys").
+	WithDetails(&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+		Type: "EMAIL_VERIFICATION", Subject: "email", Description: "the email address is not verified",
+	}}})
+
+// CreateApiKey creates an API key for the caller and returns its secret, once. The key
+// remembers the session that created it, for ChangePassword.
 func (s *Server) CreateApiKey(ctx context.Context, req *authv1.CreateApiKeyRequest) (*authv1.CreateApiKeyResponse, error) {
-	userID, _, err := identity.Session(ctx)
+	userID, sessID, err := identity.Session(ctx)
 	if err != nil {
 		return nil, err
+	}
+	u, err := s.callerUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !u.EmailVerified {
+		return nil, errUnverifiedKeys
 	}
 	existing, err := s.store.apiKeys(ctx, userID)
 	if err != nil {
@@ -38,8 +55,8 @@ func (s *Server) CreateApiKey(ctx context.Context, req *authv1.CreateApiKeyReque
 	}
 	secret := newSecret(authn.APIKeyPrefix)
 	p := dbsqlc.APIKeyInsertParams{
-		ID: uuid.Must(uuid.NewV7()), UserID: userID, DisplayName: req.GetDisplayName(),
-		Prefix: secret[:prefixLen], SecretHash: digest(secret), Scopes: req.GetScopes(),
+		ID: uuid.Must(uuid.NewV7()), UserID: userID, DisplayName: cleanDisplayName(req.GetDisplayName()),
+		Prefix: secret[:prefixLen], SecretHash: digest(secret), Scopes: req.GetScopes(), SessionID: &sessID,
 	}
 	if req.GetExpireTime() != nil {
 		t := req.GetExpireTime().AsTime()

@@ -20,7 +20,7 @@ func TestAPIKeys(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	acct := b.signUp(t, uniqueEmail())
+	acct := b.verify(t, b.signUp(t, uniqueEmail()))
 	me := b.as(t, acct.tokens.GetAccessToken())
 	svc := identity.WithService(ctx, "gateway")
 	var secret string
@@ -81,7 +81,7 @@ func TestAPIKeyExpiry(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	b := setup(t, withNow(func() time.Time { return now }))
-	acct := b.signUp(t, uniqueEmail())
+	acct := b.verify(t, b.signUp(t, uniqueEmail()))
 	me := b.as(t, acct.tokens.GetAccessToken())
 
 	created, err := b.srv.CreateApiKey(me, &authv1.CreateApiKeyRequest{

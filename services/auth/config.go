@@ -79,7 +79,7 @@ func LoadConfig(env *config.Env) (Config, error) {
 // validate checks the settings against each other and the security floor.
 func (c Config) validate() error {
 	var errs []error
-	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > time.Hour {
+	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > authn.MaxAccessTokenTTL {
 		errs = append(errs, errors.New("BACKPLANE_ACCESS_TOKEN_TTL: must lie between 1m and 1h; access tokens are meant to be short-lived"))
 	}
 	if c.RefreshTokenTTL <= c.AccessTokenTTL {

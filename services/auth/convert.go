@@ -25,7 +25,7 @@ func (s *Server) userToProto(u dbsqlc.User) *authv1.User {
 		Id:            u.ID.String(),
 		Email:         u.Email,
 		EmailVerified: u.EmailVerified,
-		DisplayName:   u.DisplayName,
+		DisplayName:   cleanDisplayName(u.DisplayName),
 		Roles:         s.roles(u),
 		CreateTime:    timestamppb.New(u.CreateTime),
 		UpdateTime:    timestamppb.New(u.UpdateTime),

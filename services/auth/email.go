@@ -51,7 +51,7 @@ func (s *Server) sendVerification(ctx context.Context, u dbsqlc.User) error {
 	}
 	s.sendMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "verify_email",
-		Data:           map[string]string{"display_name": u.DisplayName, "link": link},
+		Data:           mailData(u, map[string]string{"link": link}),
 		IdempotencyKey: "verify_email:" + id.String(),
 	})
 	return nil
@@ -138,13 +138,15 @@ func (s *Server) sendReset(ctx context.Context, email string) error {
 	}
 	return s.notifier.Send(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "reset_password",
-		Data:           map[string]string{"display_name": u.DisplayName, "link": link},
+		Data:           mailData(u, map[string]string{"link": link}),
 		IdempotencyKey: "reset_password:" + id.String(),
 	})
 }
 
-// ResetPassword spends a reset token, sets the new password and ends every session of
-// the account: whoever had the old password is out.
+// ResetPassword spends a reset token, sets the new password, ends every session of the
+// account and deletes every API key: whoever had the old password, or registered the
+// address before its owner, is out. The new password also starts the account's
+// sign-in throttle afresh (lockout keys carry a fingerprint of the password hash).
 func (s *Server) ResetPassword(ctx context.Context, req *authv1.ResetPasswordRequest) (*authv1.ResetPasswordResponse, error) {
 	if err := s.checkPassword(req.GetNewPassword(), ""); err != nil {
 		return nil, err
@@ -175,7 +177,10 @@ func (s *Server) ResetPassword(ctx context.Context, req *authv1.ResetPasswordReq
 		if err := tx.revokeEmailTokens(ctx, u.ID, kindResetPassword); err != nil {
 			return err
 		}
-		ended, err = tx.endUserSessions(ctx, u.ID, uuid.Nil, endPasswordReset)
+		if ended, err = tx.endUserSessions(ctx, u.ID, uuid.Nil, endPasswordReset); err != nil {
+			return err
+		}
+		_, err = tx.deleteAPIKeys(ctx, u.ID, uuid.Nil)
 		return err
 	})
 	if errors.Is(err, database.ErrNotFound) {
@@ -194,8 +199,10 @@ func (s *Server) ResetPassword(ctx context.Context, req *authv1.ResetPasswordReq
 	return &authv1.ResetPasswordResponse{}, nil
 }
 
-// ChangePassword checks the current password, sets the new one and ends the caller's
-// other sessions. Wrong current passwords count towards the login lockout.
+// ChangePassword checks the current password and sets the new one. Unless the caller
+// asks to keep them, its other sessions end and the API keys they created (or whose
+// creator is unknown) are deleted; keys the calling session created stay. Wrong current
+// passwords count towards the sign-in lockout, reserved before hashing as Login's are.
 func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordRequest) (*authv1.ChangePasswordResponse, error) {
 	_, sessID, err := identity.Session(ctx)
 	if err != nil {
@@ -205,8 +212,7 @@ func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordR
 	if err != nil {
 		return nil, err
 	}
-	ip := clientOf(ctx).ip
-	wait, err := s.lockout.blocked(ctx, u.Email, ip)
+	res, wait, err := s.lockout.reserve(ctx, attempt{email: u.Email, credential: u.PasswordHash, ip: clientOf(ctx).ip})
 	if err != nil {
 		return nil, fault.Wrap(fault.Unavailable, err, "unavailable; retry later")
 	}
@@ -215,13 +221,19 @@ func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordR
 	}
 	ok, err := s.hasher.Verify(ctx, req.GetCurrentPassword(), u.PasswordHash)
 	if err != nil {
+		if rerr := res.abandon(ctx); rerr != nil {
+			s.log.ErrorContext(ctx, "give back a password check", "error", rerr)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fault.Wrap(fault.Internal, err, "could not check the password")
 	}
 	if !ok {
-		if err := s.lockout.fail(ctx, u.Email, ip); err != nil {
-			s.log.ErrorContext(ctx, "count failed password check", "error", err)
-		}
 		return nil, fault.New(fault.InvalidArgument, "the current password is wrong")
+	}
+	if err := res.succeeded(ctx); err != nil {
+		s.log.ErrorContext(ctx, "reset failed password checks", "error", err)
 	}
 	if err := s.checkPassword(req.GetNewPassword(), u.Email); err != nil {
 		return nil, err
@@ -230,7 +242,7 @@ func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordR
 	if err != nil {
 		return nil, err
 	}
-	var ended []uuid.UUID
+	var ended, deleted []uuid.UUID
 	err = s.store.inTx(ctx, func(tx *store) error {
 		if _, err := tx.setPassword(ctx, u.ID, hash); err != nil {
 			return err
@@ -238,7 +250,13 @@ func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordR
 		if err := tx.revokeEmailTokens(ctx, u.ID, kindResetPassword); err != nil {
 			return err
 		}
-		ended, err = tx.endUserSessions(ctx, u.ID, sessID, endPasswordChange)
+		if req.GetKeepOtherSessions() {
+			return nil
+		}
+		if ended, err = tx.endUserSessions(ctx, u.ID, sessID, endPasswordChange); err != nil {
+			return err
+		}
+		deleted, err = tx.deleteAPIKeys(ctx, u.ID, sessID)
 		return err
 	})
 	if err != nil {
@@ -248,13 +266,15 @@ func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordR
 		return nil, err
 	}
 	s.sendPasswordChanged(ctx, u)
-	return &authv1.ChangePasswordResponse{}, nil
+	return &authv1.ChangePasswordResponse{
+		EndedSessions: int32(len(ended)), DeletedApiKeys: int32(len(deleted)), //nolint:gosec // G115: bounded by sessions and maxKeysPerUser
+	}, nil
 }
 
 func (s *Server) sendPasswordChanged(ctx context.Context, u dbsqlc.User) {
 	s.sendMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "password_changed",
-		Data:           map[string]string{"display_name": u.DisplayName, "time": s.now().UTC().Format(time.RFC3339)},
+		Data:           mailData(u, map[string]string{"time": s.now().UTC().Format(time.RFC3339)}),
 		IdempotencyKey: "password_changed:" + uuid.Must(uuid.NewV7()).String(),
 	})
 }

@@ -28,6 +28,10 @@ type grpcBundle struct {
 	client authv1.AuthServiceClient
 	// asGateway calls as the gateway, with the mesh's service credential on every call.
 	asGateway authv1.AuthServiceClient
+	// gatewayConn is asGateway's connection.
+	gatewayConn *grpc.ClientConn
+	// in is the authn interceptor the server runs, for an edge in front of it.
+	in *authn.Interceptor
 }
 
 func setupGRPC(t testing.TB, opts ...option) *grpcBundle {
@@ -44,10 +48,13 @@ func setupGRPC(t testing.TB, opts ...option) *grpcBundle {
 	require.NoError(t, err)
 	s := grpctest.Start(t, func(r grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(r, b.srv) },
 		grpctest.WithAuthenticator(in))
+	gw := s.Dial(t, grpc.WithPerRPCCredentials(services.PerRPCCredentials("gateway")))
 	return &grpcBundle{
-		testBundle: b,
-		client:     authv1.NewAuthServiceClient(s.Conn),
-		asGateway:  authv1.NewAuthServiceClient(s.Dial(t, grpc.WithPerRPCCredentials(services.PerRPCCredentials("gateway")))),
+		testBundle:  b,
+		client:      authv1.NewAuthServiceClient(s.Conn),
+		asGateway:   authv1.NewAuthServiceClient(gw),
+		gatewayConn: gw,
+		in:          in,
 	}
 }
 
@@ -103,6 +110,7 @@ func TestOverGRPC(t *testing.T) {
 		require.Equal(t, signup.GetUser().GetId(), found.GetUser().GetId())
 	})
 	scenario.Step(t, "an API key works for its scopes and stops when deleted", func(t *testing.T) {
+		b.verify(t, account{user: signup.GetUser()})
 		key, err := b.client.CreateApiKey(bearer(t, access), &authv1.CreateApiKeyRequest{DisplayName: "ci", Scopes: []string{"profile:read"}})
 		require.NoError(t, err)
 		_, err = b.client.GetCurrentUser(bearer(t, key.GetSecret()), &authv1.GetCurrentUserRequest{})

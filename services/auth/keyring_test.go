@@ -85,3 +85,21 @@ func TestSigningKeysAreSharedSealedAndRotated(t *testing.T) {
 	require.Equal(t, next, final.Signing().ID)
 	require.Len(t, final.JWKS(), 1)
 }
+
+// TestVerifierRefusesTokensOutlivingTheTTL: a token signed with the service's own key
+// but minted to live longer than BACKPLANE_ACCESS_TOKEN_TTL is refused.
+func TestVerifierRefusesTokensOutlivingTheTTL(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	acct := b.signUp(t, uniqueEmail())
+	p, err := b.srv.Verifier().Verify(t.Context(), acct.tokens.GetAccessToken())
+	require.NoError(t, err)
+	ks, err := b.srv.keys.load(t.Context())
+	require.NoError(t, err)
+	long, err := authn.NewIssuer(authn.IssuerConfig{Issuer: testPublicURL, Audience: b.cfg.Audience, TTL: b.cfg.AccessTokenTTL + time.Minute}, ks)
+	require.NoError(t, err)
+	token, _, err := long.Issue(p.UserID, p.SessionID, p.Roles)
+	require.NoError(t, err)
+	require.False(t, b.live(token), "a lifetime beyond the configured TTL")
+	require.True(t, b.live(acct.tokens.GetAccessToken()))
+}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,4 +21,21 @@ func newSecret(prefix string) string {
 func digest(secret string) []byte {
 	sum := sha256.Sum256([]byte(secret))
 	return sum[:]
+}
+
+// newSeed returns 256 random bits.
+func newSeed() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// successorOf derives the refresh token that follows secret from secret and a random
+// seed stored with it when it was spent. A retry that presents secret again within the
+// grace window gets the same successor back, so a session never forks into two chains;
+// without the secret, the seed alone derives nothing.
+func successorOf(secret string, seed []byte) string {
+	mac := hmac.New(sha256.New, seed)
+	mac.Write([]byte(secret))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }

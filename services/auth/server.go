@@ -129,6 +129,7 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 	s.verifier, err = authn.NewVerifier(authn.VerifierConfig{
 		Issuer: deps.Issuer, Audience: cfg.Audience,
 		Keys: authn.IssuerJWKS{Issuer: s.issuer}, Sessions: s.sessions, Now: w.now,
+		MaxTokenLifetime: cfg.AccessTokenTTL,
 	})
 	if err != nil {
 		return nil, err

@@ -14,11 +14,13 @@
 //     the mirror from PostgreSQL when Redis loses it.
 //   - Refresh tokens, emailed tokens and API keys are 256-bit random secrets stored as
 //     SHA-256 digests and found by digest, so no secret is compared in Go.
-//   - Failed logins are counted in Redis per account and per address.
+//   - Sign-in attempts are reserved in Redis before any hashing, per account and address,
+//     per account, per address, or per known device (lockout.go, devices.go), so that
+//     parallel guesses all count and strangers' guesses cannot lock the owner out.
 //
 // Files, as in every service (services/README.md): service.go describes the service to
 // the process; config.go reads its settings; server.go builds the Server; one file per
-// resource (account.go, sessions.go, email.go, apikeys.go, admin.go, jwks.go);
+// resource (account.go, sessions.go, email.go, apikeys.go, admin.go, jwks.go, devices.go);
 // convert.go turns rows into protos; store.go is the storage boundary over the sqlc code
 // in dbsqlc. notifier.go is its edge to the notification service.
 package auth
@@ -61,6 +63,10 @@ func Definition() service.Definition {
 				authv1.NewAuthServiceClient, authv1.RegisterAuthServiceHandlerClient),
 		},
 		LoadConfig: LoadConfig,
+		// Dev mode stores the keys unsealed, with a warning; production never does.
+		ServeRequires: map[string]string{
+			"BACKPLANE_KEY_ENCRYPTION_KEY": "it seals the token-signing keys stored in PostgreSQL (32 bytes, base64: openssl rand -base64 32)",
+		},
 		Start: func(ctx context.Context, cfg Config, deps service.Deps) (*service.Instance, error) {
 			srv, err := New(ctx, cfg, deps)
 			if err != nil {

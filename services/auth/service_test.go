@@ -28,6 +28,7 @@ func TestDefinitionStartsTheService(t *testing.T) {
 	require.Equal(t, "auth", def.Name)
 	require.Equal(t, []string{"notification"}, def.Needs)
 	require.True(t, def.Authority, "auth issues the credentials every other server checks")
+	require.Contains(t, def.ServeRequires, "BACKPLANE_KEY_ENCRYPTION_KEY", "serve mode never stores signing keys unsealed")
 
 	deps := service.Deps{
 		Logger: slog.New(slog.DiscardHandler),

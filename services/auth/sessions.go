@@ -93,15 +93,16 @@ func (s *Server) endSessions(ctx context.Context, ids ...uuid.UUID) error {
 // client is broken, and either way the session cannot be trusted.
 func (s *Server) RefreshToken(ctx context.Context, req *authv1.RefreshTokenRequest) (*authv1.RefreshTokenResponse, error) {
 	now := s.now()
-	next := newSecret("")
+	presented := req.GetRefreshToken()
 	expire := now.Add(s.cfg.RefreshTokenTTL)
 	var (
 		user   dbsqlc.User
 		sessID uuid.UUID
+		next   string
 		reused bool
 	)
 	err := s.store.inTx(ctx, func(tx *store) error {
-		rt, err := tx.refreshTokenForUpdate(ctx, digest(req.GetRefreshToken()))
+		rt, err := tx.refreshTokenForUpdate(ctx, digest(presented))
 		if err != nil {
 			return err
 		}
@@ -120,14 +121,20 @@ func (s *Server) RefreshToken(ctx context.Context, req *authv1.RefreshTokenReque
 		}
 		sessID = sess.ID
 		if rt.SpentTime != nil {
-			if s.cfg.RefreshReuseGrace <= 0 || now.Sub(*rt.SpentTime) > s.cfg.RefreshReuseGrace {
+			if s.cfg.RefreshReuseGrace <= 0 || now.Sub(*rt.SpentTime) > s.cfg.RefreshReuseGrace || rt.SuccessorSeed == nil {
 				reused = true
 				_, err := tx.endSession(ctx, sess.ID, endRefreshReuse)
 				return err
 			}
-			// A concurrent retry within the grace window: answer it with a pair of its
-			// own rather than ending the session.
-		} else if err := tx.spendRefreshToken(ctx, rt.ID); err != nil {
+			// A concurrent retry within the grace window: answer it with the successor
+			// the first spend made (derived again, as it is stored only hashed), so the
+			// session stays one chain.
+			next = successorOf(presented, rt.SuccessorSeed)
+			return tx.touchSession(ctx, dbsqlc.SessionTouchParams{ID: sess.ID, ExpireTime: expire})
+		}
+		seed := newSeed()
+		next = successorOf(presented, seed)
+		if err := tx.spendRefreshToken(ctx, rt.ID, seed); err != nil {
 			return err
 		}
 		if _, err := tx.createRefreshToken(ctx, dbsqlc.RefreshTokenInsertParams{

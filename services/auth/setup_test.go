@@ -66,7 +66,7 @@ type testBundle struct {
 const testPublicURL = "https://app.backplane.test"
 
 // cheapHasher keeps most tests fast; the password package tests the production
-// parameters, and TestLoginTimingIsEnumerationSafe uses them here.
+// parameters, and TestLoginWorkIsEnumerationSafe counts the comparisons a login costs.
 func cheapHasher(t testing.TB) *password.Hasher {
 	h, err := password.NewHasher(t.Context(), password.Params{Memory: 64, Time: 1, Threads: 1}, 4)
 	require.NoError(t, err)
@@ -130,6 +130,15 @@ func (b *testBundle) signUp(t testing.TB, email string) account {
 	resp, err := b.srv.SignUp(context.Background(), &authv1.SignUpRequest{Email: email, Password: pw, DisplayName: "Test User"})
 	require.NoError(t, err)
 	return account{user: resp.GetUser(), email: strings.ToLower(email), password: pw, tokens: resp.GetTokens()}
+}
+
+// verify verifies an account's address through the emailed link, as its owner does.
+func (b *testBundle) verify(t testing.TB, a account) account {
+	t.Helper()
+	resp, err := b.srv.VerifyEmail(context.Background(), &authv1.VerifyEmailRequest{Token: b.mailToken(t, a.user.GetId(), "verify_email")})
+	require.NoError(t, err)
+	a.user = resp.GetUser()
+	return a
 }
 
 // as returns a context authenticated the way the interceptor does it: by verifying the

@@ -103,8 +103,8 @@ func (s *store) createRefreshToken(ctx context.Context, p dbsqlc.RefreshTokenIns
 func (s *store) refreshTokenForUpdate(ctx context.Context, hash []byte) (dbsqlc.RefreshToken, error) {
 	return one(s.q.RefreshTokenGetForUpdate(ctx, hash))
 }
-func (s *store) spendRefreshToken(ctx context.Context, id uuid.UUID) error {
-	return none(s.q.RefreshTokenSpend(ctx, id))
+func (s *store) spendRefreshToken(ctx context.Context, id uuid.UUID, successorSeed []byte) error {
+	return none(s.q.RefreshTokenSpend(ctx, dbsqlc.RefreshTokenSpendParams{ID: id, SuccessorSeed: successorSeed}))
 }
 
 // Email tokens.
@@ -136,6 +136,27 @@ func (s *store) deleteAPIKey(ctx context.Context, id, userID uuid.UUID) error {
 }
 func (s *store) touchAPIKey(ctx context.Context, id uuid.UUID) error {
 	return none(s.q.APIKeyTouch(ctx, id))
+}
+
+// deleteAPIKeys deletes a user's keys, all of them or (keep set) those that session keep
+// did not create, and returns the ids it deleted.
+func (s *store) deleteAPIKeys(ctx context.Context, userID, keep uuid.UUID) ([]uuid.UUID, error) {
+	if keep == uuid.Nil {
+		return one(s.q.APIKeyDeleteAllForUser(ctx, userID))
+	}
+	return one(s.q.APIKeyDeleteForUserExceptSession(ctx, dbsqlc.APIKeyDeleteForUserExceptSessionParams{UserID: userID, KeepSessionID: keep}))
+}
+
+// Trusted devices.
+
+func (s *store) createTrustedDevice(ctx context.Context, p dbsqlc.TrustedDeviceInsertParams) (dbsqlc.TrustedDevice, error) {
+	return one(s.q.TrustedDeviceInsert(ctx, p))
+}
+func (s *store) trustedDevice(ctx context.Context, hash []byte) (dbsqlc.TrustedDevice, error) {
+	return one(s.q.TrustedDeviceGetByTokenHash(ctx, hash))
+}
+func (s *store) touchTrustedDevice(ctx context.Context, id uuid.UUID, expire time.Time) error {
+	return none(s.q.TrustedDeviceTouch(ctx, dbsqlc.TrustedDeviceTouchParams{ID: id, ExpireTime: expire}))
 }
 
 // Signing keys.

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/jobs"
@@ -36,6 +37,8 @@ type deliverer struct {
 	// outcomes counts finished attempts by outcome, for dashboards and alerts on a
 	// rising failure rate.
 	outcomes metric.Int64Counter
+	// tracer starts the spans of the delivery's steps (delivery_trace.go).
+	tracer trace.Tracer
 }
 
 // attempt is one try at an email.
@@ -81,7 +84,13 @@ func (d *deliverer) deliver(ctx context.Context, job *river.Job[emailArgs]) erro
 	a.last = ours || job.Attempt >= job.MaxAttempts
 	a.cancel = ours && job.Attempt < job.MaxAttempts
 
-	row, err := d.store.beginEmailAttempt(ctx, job.Args.NotificationID, a.number)
+	claimCtx, span := d.step(ctx, spanClaim, a.number)
+	row, err := d.store.beginEmailAttempt(claimCtx, job.Args.NotificationID, a.number)
+	if errors.Is(err, database.ErrNotFound) {
+		endStep(span, nil)
+	} else {
+		endStep(span, err)
+	}
 	if errors.Is(err, database.ErrNotFound) {
 		// Settled already, or the notification is gone: nothing to send.
 		d.log.DebugContext(ctx, "email job found nothing to send", "notification_id", job.Args.NotificationID, "attempt", a.number)
@@ -131,13 +140,17 @@ func (d *deliverer) attempt(ctx context.Context, row dbsqlc.DeliveryBeginEmailAt
 		e.unsubscribeURL = d.links.unsubscribe(claim)
 	}
 
-	providerID, err := d.mailer.send(sendCtx, e)
+	stepCtx, span := d.step(sendCtx, spanSend, a.number)
+	providerID, err := d.mailer.send(stepCtx, e)
+	endStep(span, err)
 	if err != nil {
 		return d.failed(ctx, row, a, e.to, err)
 	}
 	d.record(ctx, statusSent)
 	// The email is out: failing to record it now would send it again, so a passing
 	// database error is retried while the lease lasts.
+	ctx, span = d.step(ctx, spanMarkSent, a.number)
+	defer func() { endStep(span, err) }()
 	for wait := 50 * time.Millisecond; ; wait *= 2 {
 		err = d.store.markSent(ctx, dbsqlc.DeliveryMarkEmailSentParams{
 			NotificationID: row.NotificationID, Attempt: int64(row.Attempts), Address: e.to, ProviderID: providerID,

@@ -104,6 +104,7 @@ func New(ctx context.Context, cfg Config, deps service.Deps) (*Server, error) {
 		deliverer: &deliverer{
 			store: st, mailer: m, links: l, log: log, lookupEmail: lookup,
 			maxAttempts: cfg.MaxAttempts, lease: cfg.Lease, outcomes: outcomes,
+			tracer: tracerOf(deps),
 		},
 		cfg:  cfg,
 		deps: deps,

@@ -141,3 +141,11 @@ func invoiceToProto(in *stripe.Invoice) *subscriptionv1.Invoice {
 		CreateTime:       timestamppb.New(time.Unix(in.Created, 0)),
 	}
 }
+
+// unixTimeOr is a Stripe timestamp, the zero time for Stripe's 0.
+func unixTimeOr(sec int64) time.Time {
+	if t := unixTime(sec); t != nil {
+		return *t
+	}
+	return time.Unix(0, 0).UTC()
+}

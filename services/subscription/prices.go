@@ -57,13 +57,6 @@ func (b *priceBook) get(ctx context.Context) (map[string]price, error) {
 	return fresh, nil
 }
 
-// forget drops what was read, so that the next get reads Stripe again.
-func (b *priceBook) forget() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.prices = nil
-}
-
 // read lists the active prices of the catalogue's lookup keys, ten at a time, the most
 // Stripe filters by at once.
 func (b *priceBook) read(ctx context.Context) (map[string]price, error) {

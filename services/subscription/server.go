@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	subscriptionv1 "github.com/backplane/backplane/gen/backplane/subscription/v1"
 	"github.com/backplane/backplane/internal/plans"
 	"github.com/backplane/backplane/internal/service"
@@ -29,6 +32,32 @@ type Server struct {
 	channel string   // where entitlement changes are published
 	origins []string // where checkout and portal may send the browser back to
 	now     func() time.Time
+	notify  notificationv1.NotificationServiceClient // nil: notifications are logged, not sent
+	metrics webhookMetrics
+}
+
+// webhookMetrics count what Stripe's webhooks bring.
+type webhookMetrics struct {
+	events          metric.Int64Counter
+	rejected        metric.Int64Counter
+	versionMismatch metric.Int64Counter
+}
+
+func newWebhookMetrics(mp metric.MeterProvider) (webhookMetrics, error) {
+	m := mp.Meter("github.com/backplane/backplane/services/subscription")
+	var w webhookMetrics
+	var err error
+	if w.events, err = m.Int64Counter("backplane.subscription.webhook.events",
+		metric.WithDescription("Stripe events received with a valid signature, by type and outcome: applied, stale, ignored or duplicate.")); err != nil {
+		return w, err
+	}
+	if w.rejected, err = m.Int64Counter("backplane.subscription.webhook.rejected",
+		metric.WithDescription("Webhook deliveries refused for a missing, wrong or stale signature.")); err != nil {
+		return w, err
+	}
+	w.versionMismatch, err = m.Int64Counter("backplane.subscription.webhook.api_version_mismatch",
+		metric.WithDescription("Stripe events rendered for another API version than stripe-go's, by version; they are applied."))
+	return w, err
 }
 
 var _ subscriptionv1.SubscriptionServiceServer = (*Server)(nil)
@@ -51,6 +80,8 @@ type wiring struct {
 	priceTTL time.Duration
 	// now is the clock; time.Now when nil.
 	now func() time.Time
+	// notify sends billing notifications; a client of deps.Peers["notification"] when nil.
+	notify notificationv1.NotificationServiceClient
 }
 
 func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*Server, error) {
@@ -72,6 +103,17 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 	if w.now == nil {
 		w.now = time.Now
 	}
+	if w.notify == nil && deps.Peers["notification"] != nil {
+		w.notify = notificationv1.NewNotificationServiceClient(deps.Peers["notification"])
+	}
+	mp := deps.MeterProvider
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	metrics, err := newWebhookMetrics(mp)
+	if err != nil {
+		return nil, err
+	}
 	log := deps.Logger.With("service", "subscription")
 	origins := cfg.AllowedRedirectOrigins
 	if len(origins) == 0 && deps.PublicURL != "" {
@@ -84,6 +126,7 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 	s := &Server{
 		cfg: cfg, log: log, catalog: cfg.Catalog, store: newStore(deps.DB),
 		rdb: deps.Redis, channel: w.channel, origins: origins, now: w.now,
+		notify: w.notify, metrics: metrics,
 	}
 	if cfg.BillingConfigured() {
 		tp := deps.TracerProvider

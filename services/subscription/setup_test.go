@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,7 +14,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/internal/plans"
@@ -36,6 +46,42 @@ type testBundle struct {
 	channel string
 	stripe  *stripetest.Fake // nil without billing
 	tb      testing.TB
+	notices *notices
+	metrics *sdkmetric.ManualReader
+	wiring  wiring
+}
+
+// notices stands in for the notification service: it records what is sent, and fails
+// while told to.
+type notices struct {
+	notificationv1.NotificationServiceClient // only Send is called
+
+	mu   sync.Mutex
+	sent []*notificationv1.SendRequest
+	fail bool
+}
+
+func (n *notices) Send(_ context.Context, req *notificationv1.SendRequest, _ ...grpc.CallOption) (*notificationv1.SendResponse, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fail {
+		return nil, status.Error(codes.Unavailable, "the notification service is down")
+	}
+	n.sent = append(n.sent, req)
+	return &notificationv1.SendResponse{}, nil
+}
+
+func (n *notices) setFail(fail bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.fail = fail
+}
+
+// all returns what was sent.
+func (n *notices) all() []*notificationv1.SendRequest {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.sent)
 }
 
 type option func(*testBundle, *Config, *wiring)
@@ -76,15 +122,55 @@ func setup(t testing.TB, opts ...option) *testBundle {
 	}
 	b.cfg = Config{Catalog: plans.Default(), StripeAPIBase: defaultStripeAPIBase}
 	// Quick retries: the tests count attempts, not wait for them.
-	w := wiring{channel: b.channel, retry: retryPolicy{attempts: 3, timeout: 5 * time.Second, first: 10 * time.Millisecond}}
+	b.notices = &notices{}
+	w := wiring{channel: b.channel, retry: retryPolicy{attempts: 3, timeout: 5 * time.Second, first: 10 * time.Millisecond}, notify: b.notices}
 	for _, o := range opts {
 		o(b, &b.cfg, &w)
 	}
-	b.deps = service.Deps{Logger: slog.New(slog.DiscardHandler), DB: b.pool, Redis: b.rdb, PublicURL: testPublicURL, Issuer: testPublicURL}
-	var err error
-	b.srv, err = newServer(context.Background(), b.cfg, b.deps, w)
-	require.NoError(t, err)
+	b.metrics = sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(b.metrics))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	b.deps = service.Deps{Logger: slog.New(slog.DiscardHandler), DB: b.pool, Redis: b.rdb, PublicURL: testPublicURL, Issuer: testPublicURL, MeterProvider: mp}
+	b.wiring = w
+	b.srv = b.replica(t)
 	return b
+}
+
+// replica builds another server on the bundle's database, Redis and Stripe: a second
+// replica of the service.
+func (b *testBundle) replica(t testing.TB) *Server {
+	t.Helper()
+	srv, err := newServer(context.Background(), b.cfg, b.deps, b.wiring)
+	require.NoError(t, err)
+	return srv
+}
+
+// count sums the points of a counter whose attributes include every one of attrs
+// ("k=v").
+func (b *testBundle) count(t testing.TB, name string, attrs ...string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, b.metrics.Collect(context.Background(), &rm))
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if m.Name != name || !ok {
+				continue
+			}
+		points:
+			for _, dp := range sum.DataPoints {
+				for _, a := range attrs {
+					k, v, _ := strings.Cut(a, "=")
+					if got, ok := dp.Attributes.Value(attribute.Key(k)); !ok || got.AsString() != v {
+						continue points
+					}
+				}
+				n += dp.Value
+			}
+		}
+	}
+	return n
 }
 
 // as returns a context in which userID is the caller, as the interceptor leaves it.

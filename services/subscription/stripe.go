@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -151,12 +150,4 @@ func params(ctx context.Context, key string) stripe.Params {
 		p.IdempotencyKey = stripe.String(key)
 	}
 	return p
-}
-
-// expandable ids: stripe-go decodes an unexpanded reference as an object with only its ID.
-func idOf[T any](v *T, id func(*T) string) string {
-	if v == nil {
-		return ""
-	}
-	return strings.TrimSpace(id(v))
 }

@@ -256,3 +256,45 @@ func TestListMeters(t *testing.T) {
 	}
 	require.Equal(t, []string{"api_calls", "emails_sent", "seats", "storage_bytes"}, names)
 }
+
+// A batch is stored whole or not at all: the events, their keys and their totals are
+// written by one statement. A month with no partition fails that statement, and leaves
+// nothing behind that would make the retry a duplicate.
+func TestABatchIsStoredWholeOrNotAtAll(t *testing.T) {
+	t.Parallel()
+	c := &clock{}
+	b := setup(t, withClock(c))
+	user := uuid.New()
+	c.Set(time.Date(2031, 3, 10, 12, 0, 0, 0, time.UTC)) // no partition this far ahead
+	req := &usagev1.RecordUsageBatchRequest{Events: []*usagev1.RecordUsageRequest{
+		{Meter: "api_calls", Quantity: 4, IdempotencyKey: "a"},
+		{Meter: "emails_sent", Quantity: 1, IdempotencyKey: "b"},
+	}}
+	_, err := b.api.user.RecordUsageBatch(b.as(t, user), req)
+	require.Equal(t, codes.Unavailable, status.Code(err))
+	for _, table := range []string{"events", "idempotency_keys", "totals", "alerts"} {
+		require.Zero(t, b.count(t, "SELECT count(*) FROM "+table+" WHERE user_id = $1", user), table)
+	}
+
+	require.NoError(t, b.srv.upkeep(t.Context()), "the month's partition")
+	resp, err := b.api.user.RecordUsageBatch(b.as(t, user), req)
+	require.NoError(t, err)
+	for _, r := range resp.GetResults() {
+		require.Equal(t, usagev1.RecordOutcome_RECORD_OUTCOME_RECORDED, r.GetOutcome(), "the retry records")
+	}
+	require.Equal(t, int64(4), b.summary(t, user)["api_calls"].GetTotal())
+}
+
+// Partners and servers send batches with an API key, which must hold usage:write.
+func TestRecordUsageBatchWithAnAPIKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	user := uuid.New()
+	req := &usagev1.RecordUsageBatchRequest{Events: []*usagev1.RecordUsageRequest{{Meter: "api_calls", Quantity: 2, IdempotencyKey: "k"}}}
+	_, err := b.api.user.RecordUsageBatch(b.withKey(t, user, "usage:read"), req)
+	require.Equal(t, codes.PermissionDenied, status.Code(err))
+	resp, err := b.api.user.RecordUsageBatch(b.withKey(t, user, "usage:write"), req)
+	require.NoError(t, err)
+	require.Equal(t, usagev1.RecordOutcome_RECORD_OUTCOME_RECORDED, resp.GetResults()[0].GetOutcome())
+	require.Equal(t, int64(2), b.summary(t, user)["api_calls"].GetTotal())
+}

@@ -30,6 +30,8 @@ func TestUpkeepKeepsPartitionsAndKeys(t *testing.T) {
 	t.Run("keys are forgotten after their time", func(t *testing.T) {
 		c.Set(time.Date(2027, 5, 22, 11, 0, 0, 0, time.UTC))
 		b.record(t, user, "api_calls", 5, "later")
+		require.NoError(t, b.srv.upkeep(t.Context()))
+		require.True(t, b.record(t, user, "api_calls", 5, "may").GetDuplicate(), "47h on, the key is remembered")
 		c.Set(time.Date(2027, 5, 22, 13, 0, 0, 0, time.UTC)) // 48h and an hour after "may"
 		require.NoError(t, b.srv.upkeep(t.Context()))
 		require.Zero(t, b.count(t, "SELECT count(*) FROM idempotency_keys WHERE idempotency_key = 'may'"))

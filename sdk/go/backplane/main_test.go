@@ -73,7 +73,7 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// seedExampleAccount signs up the account the examples sign in to.
+// seedExampleAccount signs up the account the examples sign in to, and verifies it.
 func seedExampleAccount() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -82,10 +82,13 @@ func seedExampleAccount() error {
 		return err
 	}
 	defer func() { _ = c.Close() }()
-	_, err = c.SignUp(ctx, &authv1.SignUpRequest{
+	if _, err = c.SignUp(ctx, &authv1.SignUpRequest{
 		Email: "ada@example.com", Password: "correct horse battery staple", DisplayName: "Ada Lovelace",
-	})
-	return err
+	}); err != nil {
+		return err
+	}
+	// ExampleWithAPIKey creates a key, which takes a verified address.
+	return verifyAddress(ctx, c, shared.dataDir, "ada@example.com")
 }
 
 // buildBackplane builds cmd/backplane from the root module this module's replace

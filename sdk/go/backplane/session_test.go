@@ -246,6 +246,7 @@ func TestAPIKeyClient(t *testing.T) {
 	ctx := t.Context()
 	owner := newClient(t, target)
 	email := signUp(t, owner)
+	require.NoError(t, verifyAddress(ctx, owner, shared.dataDir, email))
 	key, err := owner.Auth.CreateApiKey(ctx, &authv1.CreateApiKeyRequest{DisplayName: "script", Scopes: []string{"profile:read"}})
 	require.NoError(t, err)
 

@@ -28,8 +28,65 @@ func (q *Queries) APIKeyDelete(ctx context.Context, arg APIKeyDeleteParams) (uui
 	return id, err
 }
 
+const aPIKeyDeleteAllForUser = `-- name: APIKeyDeleteAllForUser :many
+DELETE FROM api_keys WHERE user_id = $1 RETURNING id
+`
+
+// Deletes every key of a user, for a password reset.
+func (q *Queries) APIKeyDeleteAllForUser(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, aPIKeyDeleteAllForUser, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const aPIKeyDeleteForUserExceptSession = `-- name: APIKeyDeleteForUserExceptSession :many
+DELETE FROM api_keys
+WHERE user_id = $1 AND (session_id IS NULL OR session_id <> $2::uuid)
+RETURNING id
+`
+
+type APIKeyDeleteForUserExceptSessionParams struct {
+	UserID        uuid.UUID
+	KeepSessionID uuid.UUID
+}
+
+// Deletes the keys of a user that one session did not create, for a password change.
+func (q *Queries) APIKeyDeleteForUserExceptSession(ctx context.Context, arg APIKeyDeleteForUserExceptSessionParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, aPIKeyDeleteForUserExceptSession, arg.UserID, arg.KeepSessionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const aPIKeyGetBySecretHash = `-- name: APIKeyGetBySecretHash :one
-SELECT id, user_id, display_name, prefix, secret_hash, scopes, create_time, expire_time, last_use_time FROM api_keys WHERE secret_hash = $1
+SELECT id, user_id, display_name, prefix, secret_hash, scopes, create_time, expire_time, last_use_time, session_id FROM api_keys WHERE secret_hash = $1
 `
 
 func (q *Queries) APIKeyGetBySecretHash(ctx context.Context, secretHash []byte) (ApiKey, error) {
@@ -45,14 +102,15 @@ func (q *Queries) APIKeyGetBySecretHash(ctx context.Context, secretHash []byte) 
 		&i.CreateTime,
 		&i.ExpireTime,
 		&i.LastUseTime,
+		&i.SessionID,
 	)
 	return i, err
 }
 
 const aPIKeyInsert = `-- name: APIKeyInsert :one
-INSERT INTO api_keys (id, user_id, display_name, prefix, secret_hash, scopes, expire_time)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, user_id, display_name, prefix, secret_hash, scopes, create_time, expire_time, last_use_time
+INSERT INTO api_keys (id, user_id, display_name, prefix, secret_hash, scopes, expire_time, session_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING id, user_id, display_name, prefix, secret_hash, scopes, create_time, expire_time, last_use_time, session_id
 `
 
 type APIKeyInsertParams struct {
@@ -63,6 +121,7 @@ type APIKeyInsertParams struct {
 	SecretHash  []byte
 	Scopes      []string
 	ExpireTime  *time.Time
+	SessionID   *uuid.UUID
 }
 
 func (q *Queries) APIKeyInsert(ctx context.Context, arg APIKeyInsertParams) (ApiKey, error) {
@@ -74,6 +133,7 @@ func (q *Queries) APIKeyInsert(ctx context.Context, arg APIKeyInsertParams) (Api
 		arg.SecretHash,
 		arg.Scopes,
 		arg.ExpireTime,
+		arg.SessionID,
 	)
 	var i ApiKey
 	err := row.Scan(
@@ -86,12 +146,13 @@ func (q *Queries) APIKeyInsert(ctx context.Context, arg APIKeyInsertParams) (Api
 		&i.CreateTime,
 		&i.ExpireTime,
 		&i.LastUseTime,
+		&i.SessionID,
 	)
 	return i, err
 }
 
 const aPIKeyListForUser = `-- name: APIKeyListForUser :many
-SELECT id, user_id, display_name, prefix, secret_hash, scopes, create_time, expire_time, last_use_time FROM api_keys WHERE user_id = $1 ORDER BY create_time DESC, id DESC
+SELECT id, user_id, display_name, prefix, secret_hash, scopes, create_time, expire_time, last_use_time, session_id FROM api_keys WHERE user_id = $1 ORDER BY create_time DESC, id DESC
 `
 
 func (q *Queries) APIKeyListForUser(ctx context.Context, userID uuid.UUID) ([]ApiKey, error) {
@@ -113,6 +174,7 @@ func (q *Queries) APIKeyListForUser(ctx context.Context, userID uuid.UUID) ([]Ap
 			&i.CreateTime,
 			&i.ExpireTime,
 			&i.LastUseTime,
+			&i.SessionID,
 		); err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ type ApiKey struct {
 	CreateTime  time.Time
 	ExpireTime  *time.Time
 	LastUseTime *time.Time
+	SessionID   *uuid.UUID
 }
 
 type EmailToken struct {
@@ -33,12 +34,13 @@ type EmailToken struct {
 }
 
 type RefreshToken struct {
-	ID         uuid.UUID
-	SessionID  uuid.UUID
-	TokenHash  []byte
-	CreateTime time.Time
-	ExpireTime time.Time
-	SpentTime  *time.Time
+	ID            uuid.UUID
+	SessionID     uuid.UUID
+	TokenHash     []byte
+	CreateTime    time.Time
+	ExpireTime    time.Time
+	SpentTime     *time.Time
+	SuccessorSeed []byte
 }
 
 type Session struct {
@@ -61,6 +63,15 @@ type SigningKey struct {
 	ActivateTime time.Time
 	RetireTime   time.Time
 	ExpireTime   time.Time
+}
+
+type TrustedDevice struct {
+	ID          uuid.UUID
+	UserID      uuid.UUID
+	TokenHash   []byte
+	CreateTime  time.Time
+	LastUseTime time.Time
+	ExpireTime  time.Time
 }
 
 type User struct {

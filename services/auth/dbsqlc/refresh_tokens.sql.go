@@ -13,7 +13,7 @@ import (
 )
 
 const refreshTokenGetForUpdate = `-- name: RefreshTokenGetForUpdate :one
-SELECT id, session_id, token_hash, create_time, expire_time, spent_time FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE
+SELECT id, session_id, token_hash, create_time, expire_time, spent_time, successor_seed FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE
 `
 
 func (q *Queries) RefreshTokenGetForUpdate(ctx context.Context, tokenHash []byte) (RefreshToken, error) {
@@ -26,6 +26,7 @@ func (q *Queries) RefreshTokenGetForUpdate(ctx context.Context, tokenHash []byte
 		&i.CreateTime,
 		&i.ExpireTime,
 		&i.SpentTime,
+		&i.SuccessorSeed,
 	)
 	return i, err
 }
@@ -33,7 +34,7 @@ func (q *Queries) RefreshTokenGetForUpdate(ctx context.Context, tokenHash []byte
 const refreshTokenInsert = `-- name: RefreshTokenInsert :one
 INSERT INTO refresh_tokens (id, session_id, token_hash, expire_time)
 VALUES ($1, $2, $3, $4)
-RETURNING id, session_id, token_hash, create_time, expire_time, spent_time
+RETURNING id, session_id, token_hash, create_time, expire_time, spent_time, successor_seed
 `
 
 type RefreshTokenInsertParams struct {
@@ -58,15 +59,23 @@ func (q *Queries) RefreshTokenInsert(ctx context.Context, arg RefreshTokenInsert
 		&i.CreateTime,
 		&i.ExpireTime,
 		&i.SpentTime,
+		&i.SuccessorSeed,
 	)
 	return i, err
 }
 
 const refreshTokenSpend = `-- name: RefreshTokenSpend :exec
-UPDATE refresh_tokens SET spent_time = now() WHERE id = $1 AND spent_time IS NULL
+UPDATE refresh_tokens SET spent_time = now(), successor_seed = $1
+WHERE id = $2 AND spent_time IS NULL
 `
 
-func (q *Queries) RefreshTokenSpend(ctx context.Context, id uuid.UUID) error {
-	_, err := q.db.Exec(ctx, refreshTokenSpend, id)
+type RefreshTokenSpendParams struct {
+	SuccessorSeed []byte
+	ID            uuid.UUID
+}
+
+// Records the seed the token's successor was derived from, for retries in the grace window.
+func (q *Queries) RefreshTokenSpend(ctx context.Context, arg RefreshTokenSpendParams) error {
+	_, err := q.db.Exec(ctx, refreshTokenSpend, arg.SuccessorSeed, arg.ID)
 	return err
 }

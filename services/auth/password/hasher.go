@@ -43,12 +43,25 @@ type Hasher struct {
 	params Params
 	slots  chan struct{}
 	dummy  string
+	// computing is called as each argon2id computation is asked for; nil for none.
+	computing func(context.Context)
+}
+
+// HasherOption changes how NewHasher builds a Hasher.
+type HasherOption func(*Hasher)
+
+// WithComputeHook calls fn, with the caller's context, each time an argon2id
+// computation is asked for (Hash, Verify and VerifyDummy alike), before it waits for a
+// slot. Tests count work with it, and hold computations back to line callers up, instead
+// of measuring time.
+func WithComputeHook(fn func(ctx context.Context)) HasherOption {
+	return func(h *Hasher) { h.computing = fn }
 }
 
 // NewHasher returns a hasher with the given parameters and at most concurrency hashes
 // computed at once (GOMAXPROCS when zero or less). It computes one hash before it
 // returns, which ctx bounds.
-func NewHasher(ctx context.Context, params Params, concurrency int) (*Hasher, error) {
+func NewHasher(ctx context.Context, params Params, concurrency int, opts ...HasherOption) (*Hasher, error) {
 	if params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
 		return nil, errors.New("password: argon2id parameters must be positive")
 	}
@@ -56,6 +69,9 @@ func NewHasher(ctx context.Context, params Params, concurrency int) (*Hasher, er
 		concurrency = runtime.GOMAXPROCS(0)
 	}
 	h := &Hasher{params: params, slots: make(chan struct{}, concurrency)}
+	for _, o := range opts {
+		o(h)
+	}
 	// The dummy hash is compared against when an account does not exist, so that an
 	// unknown email costs the same time as a wrong password.
 	var err error
@@ -67,6 +83,9 @@ func NewHasher(ctx context.Context, params Params, concurrency int) (*Hasher, er
 
 // acquire waits for a hashing slot, or for ctx to end.
 func (h *Hasher) acquire(ctx context.Context) error {
+	if h.computing != nil {
+		h.computing(ctx)
+	}
 	select {
 	case h.slots <- struct{}{}:
 		return nil

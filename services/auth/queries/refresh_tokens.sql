@@ -7,4 +7,6 @@ RETURNING *;
 SELECT * FROM refresh_tokens WHERE token_hash = @token_hash FOR UPDATE;
 
 -- name: RefreshTokenSpend :exec
-UPDATE refresh_tokens SET spent_time = now() WHERE id = @id AND spent_time IS NULL;
+-- Records the seed the token's successor was derived from, for retries in the grace window.
+UPDATE refresh_tokens SET spent_time = now(), successor_seed = @successor_seed
+WHERE id = @id AND spent_time IS NULL;

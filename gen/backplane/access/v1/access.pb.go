@@ -104,6 +104,12 @@ type Policy struct {
 	// failure mode: for sign-in and email-sending RPCs, which must never run with only a
 	// per-replica limit in front of them.
 	RateLimitFailClosed bool `protobuf:"varint,4,opt,name=rate_limit_fail_closed,json=rateLimitFailClosed,proto3" json:"rate_limit_fail_closed,omitempty"`
+	// Count every call against the client address's budget (the anonymous limit), whatever
+	// credential comes with it, and against a budget of the account it targets: the
+	// request's `email` field, or the signed-in user when the request has none. For sign-in
+	// and email-sending RPCs, whose budget must not grow with the tokens and API keys a
+	// caller collects, nor an attacker's with the addresses it uses against one account.
+	RateLimitPerAddress bool `protobuf:"varint,5,opt,name=rate_limit_per_address,json=rateLimitPerAddress,proto3" json:"rate_limit_per_address,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -166,6 +172,13 @@ func (x *Policy) GetRateLimitFailClosed() bool {
 	return false
 }
 
+func (x *Policy) GetRateLimitPerAddress() bool {
+	if x != nil {
+		return x.RateLimitPerAddress
+	}
+	return false
+}
+
 var file_backplane_access_v1_access_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -189,12 +202,13 @@ var File_backplane_access_v1_access_proto protoreflect.FileDescriptor
 
 const file_backplane_access_v1_access_proto_rawDesc = "" +
 	"\n" +
-	" backplane/access/v1/access.proto\x12\x13backplane.access.v1\x1a google/protobuf/descriptor.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xb8\x01\n" +
+	" backplane/access/v1/access.proto\x12\x13backplane.access.v1\x1a google/protobuf/descriptor.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xed\x01\n" +
 	"\x06Policy\x129\n" +
 	"\baudience\x18\x01 \x01(\x0e2\x1d.backplane.access.v1.AudienceR\baudience\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12&\n" +
 	"\x0frate_limit_cost\x18\x03 \x01(\rR\rrateLimitCost\x123\n" +
-	"\x16rate_limit_fail_closed\x18\x04 \x01(\bR\x13rateLimitFailClosed*w\n" +
+	"\x16rate_limit_fail_closed\x18\x04 \x01(\bR\x13rateLimitFailClosed\x123\n" +
+	"\x16rate_limit_per_address\x18\x05 \x01(\bR\x13rateLimitPerAddress*w\n" +
 	"\bAudience\x12\x18\n" +
 	"\x14AUDIENCE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUDIENCE_PUBLIC\x10\x01\x12\x11\n" +

@@ -91,7 +91,8 @@ type User struct {
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// Whether the address was verified through the emailed link.
 	EmailVerified bool `protobuf:"varint,3,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
-	// The name shown to other people.
+	// The name shown to other people. Control and bidirectional-formatting characters
+	// are removed from it; a NUL byte is refused.
 	DisplayName string `protobuf:"bytes,4,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// The privileges the account holds.
 	Roles []Role `protobuf:"varint,5,rep,packed,name=roles,proto3,enum=backplane.auth.v1.Role" json:"roles,omitempty"`
@@ -471,7 +472,8 @@ type SignUpRequest struct {
 	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	// The password: 8 to 128 characters, not a common one.
 	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
-	// The name shown to other people.
+	// The name shown to other people. Control and bidirectional-formatting characters
+	// are removed from it; a NUL byte is refused.
 	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -589,7 +591,11 @@ type LoginRequest struct {
 	// The sign-in email address.
 	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	// The account's password.
-	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// The device token an earlier sign-in to this account returned on this device, if
+	// any. With it, the right password gets through even while strangers' wrong guesses
+	// throttle the account: the device is throttled on its own.
+	DeviceToken   string `protobuf:"bytes,3,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -638,6 +644,13 @@ func (x *LoginRequest) GetPassword() string {
 	return ""
 }
 
+func (x *LoginRequest) GetDeviceToken() string {
+	if x != nil {
+		return x.DeviceToken
+	}
+	return ""
+}
+
 // LoginResponse carries the new session's tokens.
 type LoginResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -650,7 +663,10 @@ type LoginResponse struct {
 	// Seconds until the access token expires.
 	ExpiresIn int64 `protobuf:"varint,4,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
 	// The signed-in account.
-	User          *User `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	User *User `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	// A token naming this device as one that signed in to the account. Keep it (a cookie,
+	// the keychain) and send it with every later sign-in to this account from this device.
+	DeviceToken   string `protobuf:"bytes,6,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -718,6 +734,13 @@ func (x *LoginResponse) GetUser() *User {
 		return x.User
 	}
 	return nil
+}
+
+func (x *LoginResponse) GetDeviceToken() string {
+	if x != nil {
+		return x.DeviceToken
+	}
+	return ""
 }
 
 // RefreshTokenRequest spends a refresh token.
@@ -1426,9 +1449,13 @@ type ChangePasswordRequest struct {
 	// The password in use now.
 	CurrentPassword string `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
 	// The new password: 8 to 128 characters, not a common one.
-	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NewPassword string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	// Keep the account's other sessions, and the API keys they created, signed in. By
+	// default (false) they end: whoever else knew the old password is out. API keys this
+	// session created stay either way.
+	KeepOtherSessions bool `protobuf:"varint,3,opt,name=keep_other_sessions,json=keepOtherSessions,proto3" json:"keep_other_sessions,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ChangePasswordRequest) Reset() {
@@ -1475,11 +1502,22 @@ func (x *ChangePasswordRequest) GetNewPassword() string {
 	return ""
 }
 
-// ChangePasswordResponse is empty.
+func (x *ChangePasswordRequest) GetKeepOtherSessions() bool {
+	if x != nil {
+		return x.KeepOtherSessions
+	}
+	return false
+}
+
+// ChangePasswordResponse says what the change ended.
 type ChangePasswordResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many other sessions ended.
+	EndedSessions int32 `protobuf:"varint,1,opt,name=ended_sessions,json=endedSessions,proto3" json:"ended_sessions,omitempty"`
+	// How many API keys were deleted.
+	DeletedApiKeys int32 `protobuf:"varint,2,opt,name=deleted_api_keys,json=deletedApiKeys,proto3" json:"deleted_api_keys,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ChangePasswordResponse) Reset() {
@@ -1510,6 +1548,20 @@ func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
 	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ChangePasswordResponse) GetEndedSessions() int32 {
+	if x != nil {
+		return x.EndedSessions
+	}
+	return 0
+}
+
+func (x *ChangePasswordResponse) GetDeletedApiKeys() int32 {
+	if x != nil {
+		return x.DeletedApiKeys
+	}
+	return 0
 }
 
 // GetJwksRequest asks for the token-signing public keys.
@@ -2723,12 +2775,13 @@ var File_backplane_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x1cbackplane/auth/v1/auth.proto\x12\x11backplane.auth.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xf0\x02\n" +
+	"\x1cbackplane/auth/v1/auth.proto\x12\x11backplane.auth.v1\x1a backplane/access/v1/access.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xf4\x02\n" +
 	"\x04User\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x02id\x12\x1a\n" +
 	"\x05email\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x05email\x12+\n" +
-	"\x0eemail_verified\x18\x03 \x01(\bB\x04\xe2A\x01\x03R\remailVerified\x12,\n" +
-	"\fdisplay_name\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x123\n" +
+	"\x0eemail_verified\x18\x03 \x01(\bB\x04\xe2A\x01\x03R\remailVerified\x120\n" +
+	"\fdisplay_name\x18\x04 \x01(\tB\r\xbaH\n" +
+	"r\b\x10\x01\x18d\xba\x01\x01\x00R\vdisplayName\x123\n" +
 	"\x05roles\x18\x05 \x03(\x0e2\x17.backplane.auth.v1.RoleB\x04\xe2A\x01\x03R\x05roles\x12A\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x12A\n" +
@@ -2763,21 +2816,21 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12>\n" +
-	"\rlast_use_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vlastUseTime\"\x87\x01\n" +
-	"\rSignUpRequest\x12 \n" +
-	"\x05email\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
+	"\rlast_use_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vlastUseTime\"\x8f\x01\n" +
+	"\rSignUpRequest\x12$\n" +
+	"\x05email\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x18\xfe\x01\xba\x01\x01\x00`\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\b\x18\x80\x01R\bpassword\x12,\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\"s\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\bpassword\x120\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\x10\x01\x18d\xba\x01\x01\x00R\vdisplayName\"s\n" +
 	"\x0eSignUpResponse\x12+\n" +
 	"\x04user\x18\x01 \x01(\v2\x17.backplane.auth.v1.UserR\x04user\x124\n" +
-	"\x06tokens\x18\x02 \x01(\v2\x1c.backplane.auth.v1.TokenPairR\x06tokens\"X\n" +
-	"\fLoginRequest\x12 \n" +
-	"\x05email\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x03\x18\xfe\x01R\x05email\x12&\n" +
+	"\x06tokens\x18\x02 \x01(\v2\x1c.backplane.auth.v1.TokenPairR\x06tokens\"\x89\x01\n" +
+	"\fLoginRequest\x12$\n" +
+	"\x05email\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x10\x03\x18\xfe\x01\xba\x01\x01\x00R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\bpassword\"\xc2\x01\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\bpassword\x12+\n" +
+	"\fdevice_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\vdeviceToken\"\xe5\x01\n" +
 	"\rLoginResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
 	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12\x1d\n" +
@@ -2785,7 +2838,8 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"token_type\x18\x03 \x01(\tR\ttokenType\x12\x1d\n" +
 	"\n" +
 	"expires_in\x18\x04 \x01(\x03R\texpiresIn\x12+\n" +
-	"\x04user\x18\x05 \x01(\v2\x17.backplane.auth.v1.UserR\x04user\"F\n" +
+	"\x04user\x18\x05 \x01(\v2\x17.backplane.auth.v1.UserR\x04user\x12!\n" +
+	"\fdevice_token\x18\x06 \x01(\tR\vdeviceToken\"F\n" +
 	"\x13RefreshTokenRequest\x12/\n" +
 	"\rrefresh_token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\frefreshToken\"\x9c\x01\n" +
@@ -2811,23 +2865,25 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\x13VerifyEmailResponse\x12+\n" +
 	"\x04user\x18\x01 \x01(\v2\x17.backplane.auth.v1.UserR\x04user\" \n" +
 	"\x1eResendVerificationEmailRequest\"!\n" +
-	"\x1fResendVerificationEmailResponse\"9\n" +
-	"\x15ForgotPasswordRequest\x12 \n" +
-	"\x05email\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x03\x18\xfe\x01R\x05email\"\x18\n" +
+	"\x1fResendVerificationEmailResponse\"=\n" +
+	"\x15ForgotPasswordRequest\x12$\n" +
+	"\x05email\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x10\x03\x18\xfe\x01\xba\x01\x01\x00R\x05email\"\x18\n" +
 	"\x16ForgotPasswordResponse\"g\n" +
 	"\x14ResetPasswordRequest\x12 \n" +
 	"\x05token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\x05token\x12-\n" +
 	"\fnew_password\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\b\x18\x80\x01R\vnewPassword\"\x17\n" +
-	"\x15ResetPasswordResponse\"}\n" +
+	"\x15ResetPasswordResponse\"\xad\x01\n" +
 	"\x15ChangePasswordRequest\x125\n" +
 	"\x10current_password\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0fcurrentPassword\x12-\n" +
 	"\fnew_password\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\b\x18\x80\x01R\vnewPassword\"\x18\n" +
-	"\x16ChangePasswordResponse\"\x10\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\vnewPassword\x12.\n" +
+	"\x13keep_other_sessions\x18\x03 \x01(\bR\x11keepOtherSessions\"i\n" +
+	"\x16ChangePasswordResponse\x12%\n" +
+	"\x0eended_sessions\x18\x01 \x01(\x05R\rendedSessions\x12(\n" +
+	"\x10deleted_api_keys\x18\x02 \x01(\x05R\x0edeletedApiKeys\"\x10\n" +
 	"\x0eGetJwksRequest\"\x86\x01\n" +
 	"\x03Jwk\x12\x10\n" +
 	"\x03kty\x18\x01 \x01(\tR\x03kty\x12\x10\n" +
@@ -2848,9 +2904,10 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"H\n" +
 	"\x19UpdateCurrentUserResponse\x12+\n" +
-	"\x04user\x18\x01 \x01(\v2\x17.backplane.auth.v1.UserR\x04user\"\xd7\x01\n" +
-	"\x13CreateApiKeyRequest\x12,\n" +
-	"\fdisplay_name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12K\n" +
+	"\x04user\x18\x01 \x01(\v2\x17.backplane.auth.v1.UserR\x04user\"\xdb\x01\n" +
+	"\x13CreateApiKeyRequest\x120\n" +
+	"\fdisplay_name\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x10\x01\x18d\xba\x01\x01\x00R\vdisplayName\x12K\n" +
 	"\x06scopes\x18\x02 \x03(\tB3\xbaH0\x92\x01-\b\x01\x10 \x18\x01\"%r#2!^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$R\x06scopes\x12E\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\b\xbaH\x05\xb2\x01\x02@\x01R\n" +
 	"expireTime\"b\n" +
@@ -2890,10 +2947,10 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12-\n" +
 	"\x05roles\x18\x04 \x03(\x0e2\x17.backplane.auth.v1.RoleR\x05roles\x12;\n" +
 	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"g\n" +
+	"expireTime\"k\n" +
 	"\x11LookupUserRequest\x12#\n" +
-	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\x06userId\x12\x1f\n" +
-	"\x05email\x18\x02 \x01(\tB\a\xbaH\x04r\x02`\x01H\x00R\x05emailB\f\n" +
+	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\x06userId\x12#\n" +
+	"\x05email\x18\x02 \x01(\tB\v\xbaH\br\x06\xba\x01\x01\x00`\x01H\x00R\x05emailB\f\n" +
 	"\x03key\x12\x05\xbaH\x02\b\x01\"A\n" +
 	"\x12LookupUserResponse\x12+\n" +
 	"\x04user\x18\x01 \x01(\v2\x17.backplane.auth.v1.UserR\x04user*;\n" +
@@ -2901,13 +2958,13 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\xdf\x18\n" +
-	"\vAuthService\x12|\n" +
-	"\x06SignUp\x12 .backplane.auth.v1.SignUpRequest\x1a!.backplane.auth.v1.SignUpResponse\"-\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\n" +
-	" \x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/signup\x12x\n" +
-	"\x05Login\x12\x1f.backplane.auth.v1.LoginRequest\x1a .backplane.auth.v1.LoginResponse\",\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\x05 \x01\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12\x8b\x01\n" +
+	"ROLE_ADMIN\x10\x022\xeb\x18\n" +
+	"\vAuthService\x12~\n" +
+	"\x06SignUp\x12 .backplane.auth.v1.SignUpRequest\x1a!.backplane.auth.v1.SignUpResponse\"/\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x01\x18\n" +
+	" \x01(\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/signup\x12z\n" +
+	"\x05Login\x12\x1f.backplane.auth.v1.LoginRequest\x1a .backplane.auth.v1.LoginResponse\".\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x01\x18\x05 \x01(\x01\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12\x8b\x01\n" +
 	"\fRefreshToken\x12&.backplane.auth.v1.RefreshTokenRequest\x1a'.backplane.auth.v1.RefreshTokenResponse\"*\xfaP\x06\n" +
 	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/auth/refresh\x12x\n" +
 	"\x06Logout\x12 .backplane.auth.v1.LogoutRequest\x1a!.backplane.auth.v1.LogoutResponse\")\xfaP\x06\n" +
@@ -2917,17 +2974,17 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\rDeleteSession\x12'.backplane.auth.v1.DeleteSessionRequest\x1a(.backplane.auth.v1.DeleteSessionResponse\"5\xfaP\x06\n" +
 	"\x04Auth\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02 *\x1e/v1/auth/sessions/{session_id}\x12\x8d\x01\n" +
 	"\vVerifyEmail\x12%.backplane.auth.v1.VerifyEmailRequest\x1a&.backplane.auth.v1.VerifyEmailResponse\"/\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:verify\x12\xb5\x01\n" +
-	"\x17ResendVerificationEmail\x121.backplane.auth.v1.ResendVerificationEmailRequest\x1a2.backplane.auth.v1.ResendVerificationEmailResponse\"3\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x02\x18\n" +
-	" \x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:resend\x12\x9d\x01\n" +
-	"\x0eForgotPassword\x12(.backplane.auth.v1.ForgotPasswordRequest\x1a).backplane.auth.v1.ForgotPasswordResponse\"6\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\n" +
-	" \x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:forgot\x12\x99\x01\n" +
-	"\rResetPassword\x12'.backplane.auth.v1.ResetPasswordRequest\x1a(.backplane.auth.v1.ResetPasswordResponse\"5\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x01\x18\x05 \x01\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/auth/password:reset\x12\x9d\x01\n" +
-	"\x0eChangePassword\x12(.backplane.auth.v1.ChangePasswordRequest\x1a).backplane.auth.v1.ChangePasswordResponse\"6\xfaP\x06\n" +
-	"\x04Auth\xa2\xbb\x18\x06\b\x02\x18\x05 \x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:change\x12\x7f\n" +
+	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:verify\x12\xb7\x01\n" +
+	"\x17ResendVerificationEmail\x121.backplane.auth.v1.ResendVerificationEmailRequest\x1a2.backplane.auth.v1.ResendVerificationEmailResponse\"5\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x02\x18\n" +
+	" \x01(\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/email:resend\x12\x9f\x01\n" +
+	"\x0eForgotPassword\x12(.backplane.auth.v1.ForgotPasswordRequest\x1a).backplane.auth.v1.ForgotPasswordResponse\"8\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x01\x18\n" +
+	" \x01(\x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:forgot\x12\x9b\x01\n" +
+	"\rResetPassword\x12'.backplane.auth.v1.ResetPasswordRequest\x1a(.backplane.auth.v1.ResetPasswordResponse\"7\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x01\x18\x05 \x01(\x01\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/auth/password:reset\x12\x9f\x01\n" +
+	"\x0eChangePassword\x12(.backplane.auth.v1.ChangePasswordRequest\x1a).backplane.auth.v1.ChangePasswordResponse\"8\xfaP\x06\n" +
+	"\x04Auth\xa2\xbb\x18\b\b\x02\x18\x05 \x01(\x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:change\x12\x7f\n" +
 	"\aGetJwks\x12!.backplane.auth.v1.GetJwksRequest\x1a\".backplane.auth.v1.GetJwksResponse\"-\xfaP\x06\n" +
 	"\x04Auth\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12\x99\x01\n" +
 	"\x0eGetCurrentUser\x12(.backplane.auth.v1.GetCurrentUserRequest\x1a).backplane.auth.v1.GetCurrentUserResponse\"2\xfaP\a\n" +

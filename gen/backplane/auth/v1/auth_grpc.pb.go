@@ -59,7 +59,8 @@ type AuthServiceClient interface {
 	// and a wrong password answer alike: UNAUTHENTICATED (HTTP 401).
 	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
 	// Spends a refresh token for a new token pair. Presenting a spent refresh token again
-	// ends the whole session.
+	// within a few seconds (a client's retry) answers the same next refresh token, so a
+	// session stays one chain; presenting it later ends the whole session.
 	RefreshToken(ctx context.Context, in *RefreshTokenRequest, opts ...grpc.CallOption) (*RefreshTokenResponse, error)
 	// Ends the caller's session.
 	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
@@ -73,10 +74,11 @@ type AuthServiceClient interface {
 	ResendVerificationEmail(ctx context.Context, in *ResendVerificationEmailRequest, opts ...grpc.CallOption) (*ResendVerificationEmailResponse, error)
 	// Sends a password reset email. Answers the same whether or not the account exists.
 	ForgotPassword(ctx context.Context, in *ForgotPasswordRequest, opts ...grpc.CallOption) (*ForgotPasswordResponse, error)
-	// Sets a new password, given the token from the reset email, and ends every session
-	// of the account.
+	// Sets a new password, given the token from the reset email, ends every session of
+	// the account, deletes every API key, and lifts the sign-in throttle.
 	ResetPassword(ctx context.Context, in *ResetPasswordRequest, opts ...grpc.CallOption) (*ResetPasswordResponse, error)
-	// Changes the caller's password and ends their other sessions.
+	// Changes the caller's password. Unless asked to keep them, the caller's other sessions
+	// end and the API keys they created are deleted.
 	ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*ChangePasswordResponse, error)
 	// Returns the public keys that verify access tokens, as a JSON Web Key Set.
 	GetJwks(ctx context.Context, in *GetJwksRequest, opts ...grpc.CallOption) (*GetJwksResponse, error)
@@ -85,7 +87,8 @@ type AuthServiceClient interface {
 	// Updates the caller's profile. Only profile fields are writable: email, roles,
 	// verification state and ids are refused.
 	UpdateCurrentUser(ctx context.Context, in *UpdateCurrentUserRequest, opts ...grpc.CallOption) (*UpdateCurrentUserResponse, error)
-	// Creates an API key for the caller. Its secret is returned once and never again.
+	// Creates an API key for the caller. Its secret is returned once and never again. An
+	// account whose email address is not verified yet answers FAILED_PRECONDITION.
 	CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*CreateApiKeyResponse, error)
 	// Lists the caller's API keys, without their secrets.
 	ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error)
@@ -345,7 +348,8 @@ type AuthServiceServer interface {
 	// and a wrong password answer alike: UNAUTHENTICATED (HTTP 401).
 	Login(context.Context, *LoginRequest) (*LoginResponse, error)
 	// Spends a refresh token for a new token pair. Presenting a spent refresh token again
-	// ends the whole session.
+	// within a few seconds (a client's retry) answers the same next refresh token, so a
+	// session stays one chain; presenting it later ends the whole session.
 	RefreshToken(context.Context, *RefreshTokenRequest) (*RefreshTokenResponse, error)
 	// Ends the caller's session.
 	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
@@ -359,10 +363,11 @@ type AuthServiceServer interface {
 	ResendVerificationEmail(context.Context, *ResendVerificationEmailRequest) (*ResendVerificationEmailResponse, error)
 	// Sends a password reset email. Answers the same whether or not the account exists.
 	ForgotPassword(context.Context, *ForgotPasswordRequest) (*ForgotPasswordResponse, error)
-	// Sets a new password, given the token from the reset email, and ends every session
-	// of the account.
+	// Sets a new password, given the token from the reset email, ends every session of
+	// the account, deletes every API key, and lifts the sign-in throttle.
 	ResetPassword(context.Context, *ResetPasswordRequest) (*ResetPasswordResponse, error)
-	// Changes the caller's password and ends their other sessions.
+	// Changes the caller's password. Unless asked to keep them, the caller's other sessions
+	// end and the API keys they created are deleted.
 	ChangePassword(context.Context, *ChangePasswordRequest) (*ChangePasswordResponse, error)
 	// Returns the public keys that verify access tokens, as a JSON Web Key Set.
 	GetJwks(context.Context, *GetJwksRequest) (*GetJwksResponse, error)
@@ -371,7 +376,8 @@ type AuthServiceServer interface {
 	// Updates the caller's profile. Only profile fields are writable: email, roles,
 	// verification state and ids are refused.
 	UpdateCurrentUser(context.Context, *UpdateCurrentUserRequest) (*UpdateCurrentUserResponse, error)
-	// Creates an API key for the caller. Its secret is returned once and never again.
+	// Creates an API key for the caller. Its secret is returned once and never again. An
+	// account whose email address is not verified yet answers FAILED_PRECONDITION.
 	CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error)
 	// Lists the caller's API keys, without their secrets.
 	ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error)
