@@ -310,8 +310,8 @@ func TestRESTFormUpload(t *testing.T) {
 		require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 	})
 	t.Run("not a form", func(t *testing.T) {
-		resp, _ := h.call(t, owner, "POST", "/v1/assets:upload", strings.NewReader("{}"), http.Header{"Content-Type": {"application/json"}})
-		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		resp, _ := h.call(t, owner, "POST", "/v1/assets:upload", strings.NewReader("--x--"), http.Header{"Content-Type": {"multipart/form-data"}})
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "a form without a boundary")
 	})
 	t.Run("without credentials", func(t *testing.T) {
 		body, ct := form(t, nil, "a.txt", "text/plain", []byte("hi"))
