@@ -56,7 +56,7 @@ func (b *lockedBuffer) String() string {
 
 func start(ctx context.Context, name string, env []string, bin string, args ...string) (*process, error) {
 	p := &process{name: name, out: &lockedBuffer{}, ready: make(chan string, 1), done: make(chan struct{})}
-	p.cmd = exec.CommandContext(ctx, bin, args...)
+	p.cmd = exec.CommandContext(ctx, bin, args...) //nolint:gosec // the harness runs the binary it is told to measure, and itself
 	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(syscall.SIGTERM) }
 	p.cmd.WaitDelay = 10 * time.Second
 	p.cmd.Env = append(os.Environ(), env...)
@@ -142,8 +142,9 @@ func (p *process) waitOK(ctx context.Context, url string) error {
 	return fmt.Errorf("%s: %s did not answer 200 within 90s:\n%s", p.name, url, p.out.String())
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freeAddr(ctx context.Context) (string, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
@@ -153,7 +154,7 @@ func freeAddr() (string, error) {
 
 // freshDatabase creates an empty database on the server at serverURL and returns its URL
 // and a function that drops it.
-func freshDatabase(ctx context.Context, serverURL string) (string, func(), error) {
+func freshDatabase(ctx context.Context, serverURL string) (string, func(context.Context), error) {
 	conn, err := pgx.Connect(ctx, serverURL)
 	if err != nil {
 		return "", nil, fmt.Errorf("postgres: %w", err)
@@ -169,9 +170,9 @@ func freshDatabase(ctx context.Context, serverURL string) (string, func(), error
 		return "", nil, err
 	}
 	u.Path = "/" + name
-	drop := func() {
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		_ = conn.Close(context.Background())
+	drop := func(ctx context.Context) {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		_ = conn.Close(ctx)
 	}
 	return u.String(), drop, nil
 }
@@ -186,7 +187,7 @@ func startDev(ctx context.Context, o options, dataDir, databaseURL string) (*bac
 	d := &backplaneDev{}
 	var err error
 	for _, a := range []*string{&d.http, &d.grpc, &d.admin} {
-		if *a, err = freeAddr(); err != nil {
+		if *a, err = freeAddr(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -34,7 +34,7 @@ func main() {
 			} else {
 				// PocketBase's Serve returns only on failure: a signal ends it here.
 				errc := make(chan error, 1)
-				go func() { errc <- servePocketBase(os.Args[2]) }()
+				go func() { errc <- servePocketBase(ctx, os.Args[2]) }()
 				select {
 				case err = <-errc:
 				case <-ctx.Done():

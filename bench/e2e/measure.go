@@ -61,7 +61,7 @@ func measure(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer drop()
+	defer drop(context.WithoutCancel(ctx))
 	dev, err := startDev(ctx, o, tmp+"/backplane", databaseURL)
 	if err != nil {
 		return err
@@ -95,10 +95,10 @@ func measure(ctx context.Context, o options) error {
 
 	fmt.Println()
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "target\treq/s\tp50\tp99\tfailed\t")
+	_, _ = fmt.Fprintln(w, "target\treq/s\tp50\tp99\tfailed\t")
 	for i, t := range targets {
 		r := results[i]
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t\n", t.name, r.PerSecond(), ms(r.Percentile(50)), ms(r.Percentile(99)), r.Failed)
+		_, _ = fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t\n", t.name, r.PerSecond(), ms(r.Percentile(50)), ms(r.Percentile(99)), r.Failed)
 	}
 	_ = w.Flush()
 	echoR, product, pbR := results[0], results[1], results[2]

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
-	// PocketBase's system migrations register themselves on import, as its own binary does.
-	_ "github.com/pocketbase/pocketbase/migrations"
+	_ "github.com/pocketbase/pocketbase/migrations" // its system migrations register themselves on import, as in its own binary
 	"github.com/pocketbase/pocketbase/tools/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -34,7 +33,8 @@ func (echo) GetCurrentUser(context.Context, *authv1.GetCurrentUserRequest) (*aut
 // bare gRPC server with the echo, over loopback, as bench/'s BenchmarkRESTEdge does. It
 // prints "ready <url>" once both listen.
 func serveEcho(ctx context.Context) error {
-	glis, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	glis, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -52,12 +52,12 @@ func serveEcho(ctx context.Context) error {
 	if err := authv1.RegisterAuthServiceHandler(ctx, mux, conn); err != nil {
 		return err
 	}
-	hlis, err := net.Listen("tcp", "127.0.0.1:0")
+	hlis, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("ready http://%s\n", hlis.Addr())
-	hs := &http.Server{Handler: mux}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = hs.Close()
@@ -71,7 +71,7 @@ func serveEcho(ctx context.Context) error {
 // servePocketBase runs PocketBase v0.36.8 in this process with a fresh data dir: a
 // "notes" collection whose records only their owner may view, one user and one note of
 // theirs. It prints "ready <url> <token> <note id>" and serves until killed.
-func servePocketBase(dataDir string) error {
+func servePocketBase(ctx context.Context, dataDir string) error {
 	app := core.NewBaseApp(core.BaseAppConfig{DataDir: dataDir})
 	if err := app.Bootstrap(); err != nil {
 		return fmt.Errorf("pocketbase bootstrap: %w", err)
@@ -110,12 +110,10 @@ func servePocketBase(dataDir string) error {
 	if err != nil {
 		return err
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr(ctx)
 	if err != nil {
 		return err
 	}
-	addr := lis.Addr().String()
-	_ = lis.Close()
-	fmt.Fprintf(os.Stdout, "ready http://%s %s %s\n", addr, token, note.Id)
+	fmt.Printf("ready http://%s %s %s\n", addr, token, note.Id)
 	return apis.Serve(app, apis.ServeConfig{HttpAddr: addr})
 }
