@@ -33,10 +33,15 @@ func measure(ctx context.Context, o options) error {
 		return err
 	}
 	defer echoProc.stop()
-	echoURL, err := echoProc.waitLine(ctx)
+	line, err := echoProc.waitLine(ctx)
 	if err != nil {
 		return err
 	}
+	echo := strings.Fields(line)
+	if len(echo) != 2 {
+		return fmt.Errorf("echo said %q", line)
+	}
+	echoURL := echo[0]
 
 	fmt.Println("==> starting PocketBase v0.36.8 (a user and a note only its owner may view)")
 	pbProc, err := start(ctx, "pocketbase", nil, self, "pocketbase", tmp+"/pocketbase")
@@ -44,7 +49,7 @@ func measure(ctx context.Context, o options) error {
 		return err
 	}
 	defer pbProc.stop()
-	line, err := pbProc.waitLine(ctx)
+	line, err = pbProc.waitLine(ctx)
 	if err != nil {
 		return err
 	}
@@ -112,7 +117,7 @@ func measure(ctx context.Context, o options) error {
 			fmt.Printf("%s: %d calls failed, the first: %v\n", targets[i].name, r.Failed, r.FirstErr)
 		}
 	}
-	return nil
+	return measureGRPC(ctx, o, dev.grpc, echo[1], token)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }

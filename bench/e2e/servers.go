@@ -31,7 +31,7 @@ func (echo) GetCurrentUser(context.Context, *authv1.GetCurrentUserRequest) (*aut
 
 // serveEcho runs the baseline in this process: a bare grpc-gateway mux in front of a
 // bare gRPC server with the echo, over loopback, as bench/'s BenchmarkRESTEdge does. It
-// prints "ready <url>" once both listen.
+// prints "ready <url> <gRPC address>" once both listen.
 func serveEcho(ctx context.Context) error {
 	var lc net.ListenConfig
 	glis, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
@@ -56,7 +56,7 @@ func serveEcho(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("ready http://%s\n", hlis.Addr())
+	fmt.Printf("ready http://%s %s\n", hlis.Addr(), glis.Addr())
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
