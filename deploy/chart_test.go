@@ -310,7 +310,7 @@ func TestNoSecretLeavesTheSecret(t *testing.T) {
 		"notification": {"BACKPLANE_DATABASE_URL", "BACKPLANE_NOTIFY_SIGNING_KEY", "BACKPLANE_REDIS_URL", "BACKPLANE_SENDGRID_API_KEY", "BACKPLANE_SERVICE_TOKEN_SECRET"},
 		"subscription": {"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_SERVICE_TOKEN_SECRET", "BACKPLANE_STRIPE_SECRET_KEY", "BACKPLANE_STRIPE_WEBHOOK_SECRET"},
 		"usage":        {"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_SERVICE_TOKEN_SECRET", "BACKPLANE_STRIPE_SECRET_KEY"},
-		"asset":        {"BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_SERVICE_TOKEN_SECRET"},
+		"asset":        {"BACKPLANE_ASSET_SIGNING_KEY", "BACKPLANE_DATABASE_URL", "BACKPLANE_REDIS_URL", "BACKPLANE_SERVICE_TOKEN_SECRET"},
 		"migrate":      {"BACKPLANE_DATABASE_URL"},
 	}
 	for component, pod := range workloads(t, objs) {
@@ -476,6 +476,8 @@ func TestValuesSchemaAndChecksRefuseMistakes(t *testing.T) {
 		{"a made Secret without its required keys", []string{"secret.create=true"}, "secret.values.BACKPLANE_"},
 		{"autoscaling bounds upside down", []string{"pieces.auth.autoscaling.enabled=true", "pieces.auth.autoscaling.minReplicas=5", "pieces.auth.autoscaling.maxReplicas=2"}, "maxReplicas is below minReplicas"},
 		{"gateway TLS without its Secret", []string{"gatewayTLS.enabled=true"}, "gatewayTLS.secretName"},
+		{"cert-manager without an issuer", []string{"mtls.enabled=true", "mtls.certManager.enabled=true"}, "mtls.certManager.issuerRef.name"},
+		{"an issuer of an unknown kind", []string{"mtls.certManager.issuerRef.kind=Vault"}, "kind"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -335,6 +335,7 @@ func TestTheBinaryAcceptsTheChartsConfiguration(t *testing.T) {
 				"BACKPLANE_SERVICE_TOKEN_SECRET": "deploy-test-service-token-secret-0123456789",
 				"BACKPLANE_DATABASE_URL":         "postgres://backplane@127.0.0.1:1/backplane?connect_timeout=2",
 				"BACKPLANE_REDIS_URL":            "redis://127.0.0.1:1/0",
+				"BACKPLANE_KEY_ENCRYPTION_KEY":   "ZGVwbG95LXRlc3Qta2V5LWVuY3J5cHRpb24ta2V5LTA=",
 			}
 			for k, v := range cm.Data {
 				env[k] = v

@@ -21,7 +21,8 @@ import (
 // The rendered manifests are validated offline with kubeconform in strict mode, against
 // JSON schemas converted here from the OpenAPI document the Kubernetes release ships
 // (api/openapi-spec/swagger.json in the k8s.io/kubernetes module), and for the
-// Prometheus Operator's kinds from its CRDs (in its module's example/ directory). Both
+// Prometheus Operator's kinds from its CRDs (in its module's example/ directory) and
+// cert-manager's Certificate from its module's deploy/crds/. All
 // come from the Go module proxy, checked against pinned go.sum hashes; kubeconform's own
 // schema download needs the internet.
 
@@ -29,6 +30,12 @@ import (
 const (
 	prometheusOperator    = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
 	prometheusOperatorSum = "h1:M5xLCLEoaW2IJfnuCwFzzpL+jSVQu3KGT84Pye+fW8s="
+)
+
+// certManager is the module whose CRDs define Certificate, for the pieces' mTLS.
+const (
+	certManager    = "github.com/cert-manager/cert-manager@v1.19.1"
+	certManagerSum = "h1:Txh8L/nLWTDcb7ZnXuXbTe15BxQnLbLirXmbNk0fGgY="
 )
 
 var moduleDirs sync.Map // module@version → directory
@@ -208,9 +215,11 @@ func kubeconform(t testing.TB, kubeVersion, sum, manifests string) (string, erro
 	dir := t.TempDir()
 	ks := loadKubeSchemas(t, kubeVersion, sum)
 	po := moduleDir(t, prometheusOperator, prometheusOperatorSum)
+	cm := moduleDir(t, certManager, certManagerSum)
 	crds := crdSchemas(t,
 		filepath.Join(po, "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"),
 		filepath.Join(po, "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"),
+		filepath.Join(cm, "deploy/crds/cert-manager.io_certificates.yaml"),
 	)
 	for _, g := range kindsIn(manifests) {
 		s, ok := ks.schema(g)

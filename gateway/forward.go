@@ -4,46 +4,66 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/backplane/backplane/internal/clientip"
+	"github.com/backplane/backplane/internal/requestid"
 )
 
-// forwardable reports whether a metadata key travels to the service. Keys that describe
-// the client's connection to the edge, not the request, stay behind (the edge's own
-// connection sets its own), and so do keys in our internal namespace, which only the
-// edge may set.
-func forwardable(key string) bool {
-	switch {
-	case strings.HasPrefix(key, ":"), strings.HasPrefix(key, "grpc-"), strings.HasPrefix(key, "x-backplane-"):
-		return false
-	case key == "content-type", key == "user-agent", key == "te", key == "connection", key == "host":
-		return false
-	}
-	return true
+// forwarded are the metadata keys that travel from the client to the service: what some
+// service reads, and nothing else. Anything a client adds (a REST client's
+// Grpc-Metadata-* headers, a gRPC client's custom keys, kilobytes of padding) stays at the
+// edge, so that services see only what they are written to handle, and a client cannot
+// reach a service with keys in our internal namespace, which only the edge may set.
+var forwarded = map[string]bool{
+	"authorization":                          true, // the caller's token or API key, which services verify again
+	requestid.MetadataKey:                    true,
+	"idempotency-key":                        true,
+	"stripe-signature":                       true, // webhook signatures, verified by their owners over the raw body
+	"x-twilio-email-event-webhook-signature": true,
+	"x-twilio-email-event-webhook-timestamp": true,
 }
 
-// outgoingContext copies the caller's metadata to the call to the service, plus what the
-// edge established about the caller. The caller's deadline travels with ctx.
+// maxForwardedUserAgent bounds the user agent passed on for the sessions list.
+const maxForwardedUserAgent = 512
+
+// outgoingContext builds the call to the service's metadata: the forwarded keys the
+// caller sent, plus what the edge established about the caller (its address, its user
+// agent). The caller's deadline travels with ctx, and the trace context with the edge's
+// own span.
 func outgoingContext(ctx context.Context) context.Context {
 	in, _ := metadata.FromIncomingContext(ctx)
 	out := metadata.MD{}
 	for k, v := range in {
-		if forwardable(k) {
+		if forwarded[k] {
 			out[k] = v
 		}
 	}
-	if ua := in.Get("user-agent"); len(ua) > 0 {
-		out.Set("x-forwarded-user-agent", ua...)
+	for _, k := range []string{"grpcgateway-user-agent", "user-agent"} {
+		if ua := in.Get(k); len(ua) > 0 {
+			out.Set("x-forwarded-user-agent", truncate(ua[0], maxForwardedUserAgent))
+			break
+		}
 	}
 	if ip := clientIPFrom(ctx); ip != "" {
 		out.Set(clientip.MetadataKey, ip)
 	}
 	return metadata.NewOutgoingContext(ctx, out)
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // invoke forwards one unary call, relaying the service's headers and trailers. The

@@ -281,8 +281,13 @@ func TestAPIKeyScopes(t *testing.T) {
 
 func limiter(t testing.TB, rdb redis.UniversalClient, mode ratelimit.FailureMode, anonymous, authenticated string) *gateway.RateLimitConfig {
 	t.Helper()
-	// Leases on, as the mesh runs the edge.
-	l, err := ratelimit.New(ratelimit.Config{Redis: rdb, FailureMode: mode, Lease: true, MeterProvider: noop.NewMeterProvider(), Logger: discard()})
+	// Leases on, as the mesh runs the edge. The Redis timeout is generous, not the
+	// production 100 ms: on a loaded machine a slow answer would otherwise hand the
+	// decision to the local floor (or, for sign-in calls, answer 503) and flake the test.
+	l, err := ratelimit.New(ratelimit.Config{
+		Redis: rdb, FailureMode: mode, Lease: true, RedisTimeout: 5 * time.Second,
+		MeterProvider: noop.NewMeterProvider(), Logger: discard(),
+	})
 	require.NoError(t, err)
 	anon, err := ratelimit.ParseLimit(anonymous)
 	require.NoError(t, err)

@@ -18,8 +18,8 @@ import (
 const ServiceTokenHeader = "x-backplane-service-token" //nolint:gosec // G101: a metadata key's name, not a credential
 
 // ServiceAuthenticator proves that a caller is one of our services, for INTERNAL RPCs.
-// HMACServiceTokens is the implementation today; mutual TLS with a certificate per
-// service comes next and will implement this too.
+// HMACServiceTokens checks the token alone; mtls.Authenticator, with mutual TLS on,
+// also requires the caller's certificate to name the service the token names.
 type ServiceAuthenticator interface {
 	// AuthenticateService returns the calling service's name, or an error wrapping
 	// ErrInvalidToken when the caller is not one of ours.
@@ -120,6 +120,6 @@ func (c *ServiceTokenCredentials) GetRequestMetadata(context.Context, ...string)
 	return map[string]string{ServiceTokenHeader: tok}, nil
 }
 
-// RequireTransportSecurity is false until mutual TLS lands: the mesh's internal network
-// carries the token today.
+// RequireTransportSecurity is false: mutual TLS between the pieces is optional
+// (BACKPLANE_MTLS_*), and without it the mesh's internal network carries the token.
 func (c *ServiceTokenCredentials) RequireTransportSecurity() bool { return false }

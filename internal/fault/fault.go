@@ -37,6 +37,9 @@ const (
 	DeadlineExceeded
 	// Unimplemented means the operation is not supported.
 	Unimplemented
+	// OutOfRange means the request reaches past the end of something, such as a read
+	// offset beyond a file's last byte.
+	OutOfRange
 )
 
 // Error is a domain error with a kind, a client-safe message and a private cause.

@@ -30,6 +30,7 @@ func TestStatusMapsEveryKind(t *testing.T) {
 		fault.Canceled:           codes.Canceled,
 		fault.DeadlineExceeded:   codes.DeadlineExceeded,
 		fault.Unimplemented:      codes.Unimplemented,
+		fault.OutOfRange:         codes.OutOfRange,
 	}
 	for kind, want := range cases {
 		st := fault.Status(fault.New(kind, "msg"))

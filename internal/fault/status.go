@@ -24,6 +24,7 @@ var codeOf = map[Kind]codes.Code{
 	Canceled:           codes.Canceled,
 	DeadlineExceeded:   codes.DeadlineExceeded,
 	Unimplemented:      codes.Unimplemented,
+	OutOfRange:         codes.OutOfRange,
 }
 
 // Code returns the gRPC code of a kind.

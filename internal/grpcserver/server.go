@@ -41,7 +41,11 @@ type Config struct {
 	// registers its own (the edge lists only what it exposes).
 	DisableReflection bool
 
-	// Options are appended to the server's own options (credentials, size limits).
+	// Limits bound messages, metadata, streams and connections; zero fields take the
+	// defaults, the same as the REST door's.
+	Limits Limits
+
+	// Options are appended to the server's own options (credentials), and override them.
 	Options []grpc.ServerOption
 }
 
@@ -59,6 +63,8 @@ func (c Config) validate() error {
 		return errors.New("grpcserver: TracerProvider, MeterProvider and Propagator are required")
 	case c.Validator == nil:
 		return errors.New("grpcserver: Validator is required")
+	case c.Limits.MaxMessageBytes < 0 || c.Limits.MaxConnections < 0 || c.Limits.HandshakeTimeout < 0:
+		return errors.New("grpcserver: Limits must not be negative")
 	}
 	return nil
 }
@@ -70,6 +76,7 @@ type Server struct {
 	log    *slog.Logger
 	unary  grpc.UnaryServerInterceptor
 	stream grpc.StreamServerInterceptor
+	limits Limits
 }
 
 // New builds a server. Register services on Registrar before calling Serve.
@@ -113,6 +120,8 @@ func New(cfg Config) (*Server, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
 	}
+	limits := cfg.Limits.withDefaults()
+	opts = append(opts, limits.serverOptions()...)
 	opts = append(opts, cfg.Options...)
 
 	gs := grpc.NewServer(opts...)
@@ -122,7 +131,7 @@ func New(cfg Config) (*Server, error) {
 	if !cfg.DisableReflection {
 		reflection.Register(gs)
 	}
-	return &Server{grpc: gs, health: hs, log: cfg.Logger, unary: unaryChain, stream: streamChain}, nil
+	return &Server{grpc: gs, health: hs, log: cfg.Logger, unary: unaryChain, stream: streamChain, limits: limits}, nil
 }
 
 // UnaryChain is the server's whole unary interceptor chain, for running the same policy
@@ -138,14 +147,14 @@ func (s *Server) Registrar() *grpc.Server { return s.grpc }
 // Health is the health service, for marking individual services (not) serving.
 func (s *Server) Health() *health.Server { return s.health }
 
-// Serve accepts connections on lis until Shutdown. Every registered service is reported
-// SERVING from the moment Serve is called.
+// Serve accepts connections on lis until Shutdown, at most Limits.MaxConnections at once.
+// Every registered service is reported SERVING from the moment Serve is called.
 func (s *Server) Serve(lis net.Listener) error {
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	err := s.grpc.Serve(lis)
+	err := s.grpc.Serve(s.limits.listener(lis))
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
 	}

@@ -25,12 +25,13 @@ import (
 	"github.com/backplane/backplane/internal/service"
 )
 
-// openRedis connects to Redis, registering its closing and readiness check. Its
-// commands are the process's: in dev every piece shares the one client.
-func (p *Process) openRedis(ctx context.Context, redisURL string) (redis.UniversalClient, error) {
+// openRedis connects piece to Redis, registering its closing and readiness check. Its
+// commands are traced and measured as piece's.
+func (p *Process) openRedis(ctx context.Context, redisURL, piece string) (redis.UniversalClient, error) {
+	pv := p.providers(piece)
 	rdb, err := redisclient.Open(ctx, redisURL,
-		redisclient.WithTracerProvider(p.tel.TracerProvider()),
-		redisclient.WithMeterProvider(p.tel.MeterProvider()),
+		redisclient.WithTracerProvider(pv.TracerProvider()),
+		redisclient.WithMeterProvider(pv.MeterProvider()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("open redis: %w", err)
@@ -153,6 +154,9 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 	if inst.Stop != nil {
 		p.OnStop(svc.Name+" workers", inst.Stop)
 	}
+	if inst.Ready != nil {
+		p.AddCheck(svc.Name+" dependencies", inst.Ready)
+	}
 	if inst.Jobs != nil {
 		if err := p.AddJobs(inst.Jobs); err != nil {
 			return fmt.Errorf("start %s: %w", svc.Name, err)
@@ -209,6 +213,10 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 		// pulling every replica out of the load balancer at once.
 		p.AddReport("rate limiter", limiter.Healthy)
 	}
+	policy, err := p.rateLimitPolicy(ctx, cfg, backends, rdb)
+	if err != nil {
+		return err
+	}
 	gw, err := gateway.New(ctx, gateway.Config{
 		Logger:   p.log,
 		Server:   server,
@@ -227,7 +235,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 		TLS:            tlsConfig != nil,
 		RateLimit: &gateway.RateLimitConfig{
 			Limiter: limiter,
-			Policy:  ratelimit.StaticPolicy{Anonymous: cfg.Edge.RateLimitAnonymous, Authenticated: cfg.Edge.RateLimitAuthenticated},
+			Policy:  policy,
 		},
 		APICalls: apiCalls(backends),
 	})

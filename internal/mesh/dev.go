@@ -67,7 +67,9 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 	if err != nil {
 		return err
 	}
-	rdb, err := p.openRedis(ctx, redisURL)
+	// The edge's client, which also checks every server's credentials against the
+	// live sessions; each service gets one of its own below.
+	rdb, err := p.openRedis(ctx, redisURL, Gateway)
 	if err != nil {
 		return err
 	}
@@ -113,7 +115,11 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 				return err
 			}
 		}
-		if err := p.startService(ctx, svc, p.deps(cfg, svc.Name, pool, rdb, peers), chk, listeners[svc.Name]); err != nil {
+		svcRedis, err := p.openRedis(ctx, redisURL, svc.Name)
+		if err != nil {
+			return err
+		}
+		if err := p.startService(ctx, svc, p.deps(cfg, svc.Name, pool, svcRedis, peers), chk, listeners[svc.Name]); err != nil {
 			return err
 		}
 	}

@@ -102,7 +102,7 @@ func ServeGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 		return err
 	}
 	p.ServeHTTP("admin", "", p.AdminHandler(), ls[2], nil)
-	rdb, err := p.openRedis(ctx, cfg.RedisURL)
+	rdb, err := p.openRedis(ctx, cfg.RedisURL, Gateway)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
-	rdb, err := p.openRedis(ctx, cfg.RedisURL)
+	rdb, err := p.openRedis(ctx, cfg.RedisURL, svc.Name)
 	if err != nil {
 		return err
 	}

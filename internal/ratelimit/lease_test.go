@@ -123,7 +123,7 @@ func TestLimiterLeasesAreOffByDefault(t *testing.T) {
 func TestLimiterLeasesCutRoundTrips(t *testing.T) {
 	t.Parallel()
 	client, rt := countRoundTrips(t)
-	b := setupConfig(t, Config{Redis: client, Lease: true})
+	b := setupConfig(t, Config{Redis: client, FailureMode: FailOpen, Lease: true, RedisTimeout: suiteRedisTimeout})
 	req := Request{Key: testKey(t), Limit: perHour(1000, 1000), Policy: PolicyAuthenticated, Cost: 1}
 	interval := 3600 * time.Millisecond
 
@@ -150,7 +150,7 @@ func TestLimiterLeasesCutRoundTrips(t *testing.T) {
 func TestLimiterLeasesKeepSmallLimitsExact(t *testing.T) {
 	t.Parallel()
 	client, rt := countRoundTrips(t)
-	b := setupConfig(t, Config{Redis: client, Lease: true})
+	b := setupConfig(t, Config{Redis: client, FailureMode: FailOpen, Lease: true, RedisTimeout: suiteRedisTimeout})
 	// The gateway's tests: 3/m leases one unit at a time.
 	req := Request{Key: testKey(t), Limit: Limit{Rate: 3, Period: time.Minute, Burst: 3}, Policy: PolicyAnonymous, Cost: 1}
 	for i := range 3 {
@@ -185,7 +185,7 @@ func TestLimiterLeasesKeepSmallLimitsExact(t *testing.T) {
 func TestLimiterLeasesServeConcurrentCalls(t *testing.T) {
 	t.Parallel()
 	client, rt := countRoundTrips(t)
-	b := setupConfig(t, Config{Redis: client, Lease: true})
+	b := setupConfig(t, Config{Redis: client, FailureMode: FailOpen, Lease: true, RedisTimeout: suiteRedisTimeout})
 	req := Request{Key: testKey(t), Limit: perHour(1_000_000, 1_000_000), Policy: PolicyAuthenticated, Cost: 1}
 	const goroutines, calls = 8, 250
 
@@ -216,7 +216,7 @@ func TestLimiterLeasesServeConcurrentCalls(t *testing.T) {
 func TestLimiterLeasesExpire(t *testing.T) {
 	t.Parallel()
 	client, rt := countRoundTrips(t)
-	b := setupConfig(t, Config{Redis: client, Lease: true, LeaseTTL: time.Minute})
+	b := setupConfig(t, Config{Redis: client, FailureMode: FailOpen, Lease: true, LeaseTTL: time.Minute, RedisTimeout: suiteRedisTimeout})
 	req := Request{Key: testKey(t), Limit: perHour(100, 100), Policy: PolicyAnonymous, Cost: 1} // leases of 5
 
 	d, err := b.limiter.Allow(t.Context(), req)
@@ -242,7 +242,7 @@ func TestLimiterLeasesExpire(t *testing.T) {
 func TestLimiterLeasesSkipFailClosedCalls(t *testing.T) {
 	t.Parallel()
 	client, rt := countRoundTrips(t)
-	b := setupConfig(t, Config{Redis: client, Lease: true})
+	b := setupConfig(t, Config{Redis: client, FailureMode: FailOpen, Lease: true, RedisTimeout: suiteRedisTimeout})
 	req := Request{Key: testKey(t), Limit: perHour(100, 100), Policy: PolicyAnonymous, Cost: 1}
 	_, err := b.limiter.Allow(t.Context(), req)
 	require.NoError(t, err)
@@ -310,8 +310,8 @@ func TestLimiterLeasesNeverOverAdmit(t *testing.T) {
 	t.Parallel()
 	client := redistest.Client(t)
 	replicas := []*Limiter{
-		setupConfig(t, Config{Redis: client, Lease: true}).limiter,
-		setupConfig(t, Config{Redis: client, Lease: true}).limiter,
+		setupConfig(t, Config{Redis: client, FailureMode: FailOpen, Lease: true, RedisTimeout: suiteRedisTimeout}).limiter,
+		setupConfig(t, Config{Redis: client, FailureMode: FailOpen, Lease: true, RedisTimeout: suiteRedisTimeout}).limiter,
 	}
 	req := Request{Key: testKey(t), Limit: perHour(100, 100), Policy: PolicyAnonymous, Cost: 1}
 

@@ -26,11 +26,15 @@ type testBundle struct {
 	clock   *fakeClock
 }
 
-// setup builds a Limiter on client. Its clock is fake: it drives the local
-// floor, the health window and leases, while Redis keeps its own.
+// setup builds a Limiter on client in mode. Its clock is fake: it drives the
+// local floor, the health window and leases, while Redis keeps its own. Its
+// Redis timeout is the suite's, not the production default: on a loaded
+// machine a real Redis can take longer than 100 ms, and a test that expects
+// Redis's decision would get the local floor's. Tests of the timeout itself set
+// it with setupConfig.
 func setup(t *testing.T, client redis.UniversalClient, mode FailureMode) *testBundle {
 	t.Helper()
-	return setupConfig(t, Config{Redis: client, FailureMode: mode})
+	return setupConfig(t, Config{Redis: client, FailureMode: mode, RedisTimeout: suiteRedisTimeout})
 }
 
 // setupConfig is setup for a Config with more than Redis and FailureMode
@@ -203,7 +207,7 @@ func TestLimiterFailsClosedWhenAskedWhateverTheMode(t *testing.T) {
 
 func TestLimiterFailsOpenWhenRedisHangs(t *testing.T) {
 	t.Parallel()
-	b := setup(t, hangingRedis(t), FailOpen)
+	b := setupConfig(t, Config{Redis: hangingRedis(t), FailureMode: FailOpen, RedisTimeout: DefaultRedisTimeout})
 
 	start := time.Now()
 	d, err := b.limiter.Allow(t.Context(), Request{Key: testKey(t), Limit: perHour(1, 1), Policy: PolicyAnonymous, Cost: 1})

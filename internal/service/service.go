@@ -183,6 +183,9 @@ type Instance struct {
 	// Jobs is the service's River client when its Definition says Jobs; the process
 	// shows its queues in the River UI on the admin port.
 	Jobs *jobs.Client
+	// Ready, when set, is a readiness check of a dependency the service reaches on its
+	// own, such as the asset service's bucket: /readyz fails while it fails.
+	Ready func(context.Context) error
 }
 
 // Loaded is a service whose configuration has been read and checked: all that is left

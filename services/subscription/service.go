@@ -16,10 +16,12 @@
 //
 // Files, as in every service (services/README.md): service.go describes the service to
 // the process; config.go reads its settings; server.go builds the Server; one file per
-// resource (plans.go, subscriptions.go, entitlements.go); convert.go turns rows and
-// Stripe objects into protos; store.go is the storage boundary over the sqlc code in
-// dbsqlc. stripe.go is the edge to Stripe (retries, idempotency keys, errors) and
-// prices.go the cache of Stripe's prices.
+// resource (plans.go, subscriptions.go, entitlements.go, customers.go, checkout.go for
+// checkout and the billing portal, manage.go for cancel, resume and change of plan,
+// invoices.go, admin.go, webhooks.go); convert.go turns rows and Stripe objects into
+// protos; store.go is the storage boundary over the sqlc code in dbsqlc. stripe.go is
+// the edge to Stripe (retries, idempotency keys, errors), prices.go the cache of
+// Stripe's prices, and sync.go what `backplane stripe sync` runs.
 package subscription
 
 import (

@@ -51,6 +51,7 @@ type Client struct {
 	retry   RetryPolicy
 	apiKey  string // "Bearer bpk_…", or "" for a session
 	session *session
+	devices devices
 }
 
 // New returns a client of the Backplane gRPC front door at target, such as
@@ -114,15 +115,17 @@ func (c *Client) Close() error {
 // tokens, in place of any session the client held (which stays open on the server:
 // SignOut first to end it). A wrong email and a wrong password fail alike, with
 // codes.Unauthenticated; too many failures, with codes.ResourceExhausted and a
-// RetryInfo.
+// RetryInfo. The client sends back the device token its last sign-in to the account
+// received, so that others' wrong guesses at the account do not lock it out.
 func (c *Client) SignIn(ctx context.Context, email, password string) (*authv1.User, error) {
 	if c.apiKey != "" {
 		return nil, ErrAPIKeyClient
 	}
-	resp, err := c.Auth.Login(ctx, &authv1.LoginRequest{Email: email, Password: password})
+	resp, err := c.Auth.Login(ctx, &authv1.LoginRequest{Email: email, Password: password, DeviceToken: c.devices.token(email)})
 	if err != nil {
 		return nil, err
 	}
+	c.devices.remember(email, resp.GetDeviceToken())
 	t, err := tokensFrom(resp, c.session.now())
 	if err != nil {
 		return nil, err

@@ -35,9 +35,10 @@ uses; the migrations Job gets the database URL alone.
 BACKPLANE_SERVICE_TOKEN_SECRET: {required: true, pieces: [gateway, notification, auth, subscription, usage, asset]}
 BACKPLANE_DATABASE_URL: {required: true, pieces: [notification, auth, subscription, usage, asset]}
 BACKPLANE_REDIS_URL: {required: true, pieces: [gateway, notification, auth, subscription, usage, asset]}
-BACKPLANE_KEY_ENCRYPTION_KEY: {required: false, pieces: [auth]}
+BACKPLANE_KEY_ENCRYPTION_KEY: {required: true, pieces: [auth]}
 BACKPLANE_NOTIFY_SIGNING_KEY: {required: false, pieces: [notification]}
 BACKPLANE_SENDGRID_API_KEY: {required: false, pieces: [notification]}
+BACKPLANE_ASSET_SIGNING_KEY: {required: false, pieces: [asset]}
 BACKPLANE_STRIPE_SECRET_KEY: {required: false, pieces: [subscription, usage]}
 BACKPLANE_STRIPE_WEBHOOK_SECRET: {required: false, pieces: [subscription]}
 {{- end -}}
@@ -159,9 +160,18 @@ ConfigMap, so any render fails on them.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.mtls.enabled .Values.mtls.certManager.enabled (not .Values.mtls.certManager.issuerRef.name) -}}
+{{- fail "mtls.certManager.issuerRef.name is required when mtls.certManager.enabled is true" -}}
+{{- end -}}
 {{- if and .Values.gatewayTLS.enabled (not .Values.gatewayTLS.secretName) -}}
 {{- fail "gatewayTLS.secretName is required when gatewayTLS.enabled is true" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* (list $ piece) → the Secret holding the piece's mutual-TLS certificate. */}}
+{{- define "backplane.mtlsSecretName" -}}
+{{- $root := index . 0 -}}
+{{- printf $root.Values.mtls.secretNameTemplate (include "backplane.pieceFullname" .) -}}
 {{- end -}}
 
 {{/* (list $ piece) → the pod template shared by the Deployments. */}}
@@ -315,6 +325,9 @@ spec:
         {{- if and (eq $name "gateway") $root.Values.gatewayTLS.enabled }}
         - {name: tls, mountPath: /etc/backplane/tls, readOnly: true}
         {{- end }}
+        {{- if $root.Values.mtls.enabled }}
+        - {name: mtls, mountPath: /etc/backplane/mtls, readOnly: true}
+        {{- end }}
         {{- if $root.Values.extraCA.configMap }}
         - {name: extra-ca, mountPath: /etc/backplane/ca, readOnly: true}
         {{- end }}
@@ -335,6 +348,13 @@ spec:
     - name: tls
       secret:
         secretName: {{ $root.Values.gatewayTLS.secretName }}
+    {{- end }}
+    {{- if $root.Values.mtls.enabled }}
+    # Mounted whole (no subPath), so the kubelet's update of a rotated Secret reaches
+    # the files, which the process reloads on its next connection.
+    - name: mtls
+      secret:
+        secretName: {{ include "backplane.mtlsSecretName" (list $root $name) }}
     {{- end }}
     {{- with $root.Values.extraCA.configMap }}
     - name: extra-ca

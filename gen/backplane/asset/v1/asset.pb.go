@@ -452,7 +452,9 @@ type UploadAssetMetadata struct {
 	Filename string `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
 	// The media type, such as "image/png".
 	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	// The file's length in bytes: more than 0, at most 5 GiB. The chunks must add up to it.
+	// The file's length in bytes, at most 5 GiB; the chunks must add up to it. 0 when it is
+	// not known in advance (a browser's form upload): the upload then reserves the most the
+	// caller may upload against the storage quota, and counts the real length at the end.
 	SizeBytes int64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	// The SHA-256 of the bytes, lower-case hex. When given, the upload is checked against it.
 	Sha256 string `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
@@ -535,6 +537,7 @@ type UploadAssetRequest struct {
 	// Types that are valid to be assigned to Payload:
 	//
 	//	*UploadAssetRequest_Metadata
+	//	*UploadAssetRequest_AssetId
 	//	*UploadAssetRequest_Chunk
 	Payload       isUploadAssetRequest_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
@@ -587,6 +590,15 @@ func (x *UploadAssetRequest) GetMetadata() *UploadAssetMetadata {
 	return nil
 }
 
+func (x *UploadAssetRequest) GetAssetId() string {
+	if x != nil {
+		if x, ok := x.Payload.(*UploadAssetRequest_AssetId); ok {
+			return x.AssetId
+		}
+	}
+	return ""
+}
+
 func (x *UploadAssetRequest) GetChunk() []byte {
 	if x != nil {
 		if x, ok := x.Payload.(*UploadAssetRequest_Chunk); ok {
@@ -605,12 +617,20 @@ type UploadAssetRequest_Metadata struct {
 	Metadata *UploadAssetMetadata `protobuf:"bytes,1,opt,name=metadata,proto3,oneof"`
 }
 
+type UploadAssetRequest_AssetId struct {
+	// Instead of metadata, in the first message: the PENDING asset, declared with
+	// CreateAsset, whose bytes follow. This is how REST's UploadAssetContent streams.
+	AssetId string `protobuf:"bytes,3,opt,name=asset_id,json=assetId,proto3,oneof"`
+}
+
 type UploadAssetRequest_Chunk struct {
 	// The next piece of the file: 1 byte to 1 MiB.
 	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
 }
 
 func (*UploadAssetRequest_Metadata) isUploadAssetRequest_Payload() {}
+
+func (*UploadAssetRequest_AssetId) isUploadAssetRequest_Payload() {}
 
 func (*UploadAssetRequest_Chunk) isUploadAssetRequest_Payload() {}
 
@@ -724,6 +744,88 @@ func (x *DownloadAssetContentRequest) GetReadLimit() int64 {
 	return 0
 }
 
+// DownloadSignedAssetContentRequest is a signed download URL's query.
+type DownloadSignedAssetContentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The asset to read.
+	AssetId string `protobuf:"bytes,1,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
+	// When the URL expires, in seconds since the Unix epoch.
+	Expires int64 `protobuf:"varint,2,opt,name=expires,proto3" json:"expires,omitempty"`
+	// The URL's signature.
+	Signature string `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The first byte to send; 0 for the start.
+	ReadOffset int64 `protobuf:"varint,4,opt,name=read_offset,json=readOffset,proto3" json:"read_offset,omitempty"`
+	// At most this many bytes; 0 for everything from read_offset on.
+	ReadLimit     int64 `protobuf:"varint,5,opt,name=read_limit,json=readLimit,proto3" json:"read_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadSignedAssetContentRequest) Reset() {
+	*x = DownloadSignedAssetContentRequest{}
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadSignedAssetContentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadSignedAssetContentRequest) ProtoMessage() {}
+
+func (x *DownloadSignedAssetContentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadSignedAssetContentRequest.ProtoReflect.Descriptor instead.
+func (*DownloadSignedAssetContentRequest) Descriptor() ([]byte, []int) {
+	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DownloadSignedAssetContentRequest) GetAssetId() string {
+	if x != nil {
+		return x.AssetId
+	}
+	return ""
+}
+
+func (x *DownloadSignedAssetContentRequest) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+func (x *DownloadSignedAssetContentRequest) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *DownloadSignedAssetContentRequest) GetReadOffset() int64 {
+	if x != nil {
+		return x.ReadOffset
+	}
+	return 0
+}
+
+func (x *DownloadSignedAssetContentRequest) GetReadLimit() int64 {
+	if x != nil {
+		return x.ReadLimit
+	}
+	return 0
+}
+
 // GetAssetRequest asks for one asset.
 type GetAssetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -735,7 +837,7 @@ type GetAssetRequest struct {
 
 func (x *GetAssetRequest) Reset() {
 	*x = GetAssetRequest{}
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[9]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +849,7 @@ func (x *GetAssetRequest) String() string {
 func (*GetAssetRequest) ProtoMessage() {}
 
 func (x *GetAssetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[9]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +862,7 @@ func (x *GetAssetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetRequest.ProtoReflect.Descriptor instead.
 func (*GetAssetRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{9}
+	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetAssetRequest) GetAssetId() string {
@@ -774,14 +876,20 @@ func (x *GetAssetRequest) GetAssetId() string {
 type GetAssetResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The asset.
-	Asset         *Asset `protobuf:"bytes,1,opt,name=asset,proto3" json:"asset,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Asset *Asset `protobuf:"bytes,1,opt,name=asset,proto3" json:"asset,omitempty"`
+	// A URL that downloads a READY asset's bytes without credentials, until
+	// download_expire_time (at most 15 minutes); empty while the asset is PENDING. It is
+	// bound to the asset and its SHA-256.
+	DownloadUrl string `protobuf:"bytes,2,opt,name=download_url,json=downloadUrl,proto3" json:"download_url,omitempty"`
+	// When download_url stops working.
+	DownloadExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=download_expire_time,json=downloadExpireTime,proto3" json:"download_expire_time,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetAssetResponse) Reset() {
 	*x = GetAssetResponse{}
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[10]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +901,7 @@ func (x *GetAssetResponse) String() string {
 func (*GetAssetResponse) ProtoMessage() {}
 
 func (x *GetAssetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[10]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,12 +914,26 @@ func (x *GetAssetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetResponse.ProtoReflect.Descriptor instead.
 func (*GetAssetResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{10}
+	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetAssetResponse) GetAsset() *Asset {
 	if x != nil {
 		return x.Asset
+	}
+	return nil
+}
+
+func (x *GetAssetResponse) GetDownloadUrl() string {
+	if x != nil {
+		return x.DownloadUrl
+	}
+	return ""
+}
+
+func (x *GetAssetResponse) GetDownloadExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DownloadExpireTime
 	}
 	return nil
 }
@@ -833,7 +955,7 @@ type ListAssetsRequest struct {
 
 func (x *ListAssetsRequest) Reset() {
 	*x = ListAssetsRequest{}
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[11]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +967,7 @@ func (x *ListAssetsRequest) String() string {
 func (*ListAssetsRequest) ProtoMessage() {}
 
 func (x *ListAssetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[11]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +980,7 @@ func (x *ListAssetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetsRequest.ProtoReflect.Descriptor instead.
 func (*ListAssetsRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{11}
+	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAssetsRequest) GetPageSize() int32 {
@@ -902,7 +1024,7 @@ type ListAssetsResponse struct {
 
 func (x *ListAssetsResponse) Reset() {
 	*x = ListAssetsResponse{}
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[12]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +1036,7 @@ func (x *ListAssetsResponse) String() string {
 func (*ListAssetsResponse) ProtoMessage() {}
 
 func (x *ListAssetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[12]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1049,7 @@ func (x *ListAssetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetsResponse.ProtoReflect.Descriptor instead.
 func (*ListAssetsResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{12}
+	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListAssetsResponse) GetAssets() []*Asset {
@@ -958,7 +1080,7 @@ type UpdateAssetRequest struct {
 
 func (x *UpdateAssetRequest) Reset() {
 	*x = UpdateAssetRequest{}
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[13]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1092,7 @@ func (x *UpdateAssetRequest) String() string {
 func (*UpdateAssetRequest) ProtoMessage() {}
 
 func (x *UpdateAssetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[13]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1105,7 @@ func (x *UpdateAssetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAssetRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{13}
+	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateAssetRequest) GetAsset() *Asset {
@@ -1011,7 +1133,7 @@ type UpdateAssetResponse struct {
 
 func (x *UpdateAssetResponse) Reset() {
 	*x = UpdateAssetResponse{}
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[14]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1145,7 @@ func (x *UpdateAssetResponse) String() string {
 func (*UpdateAssetResponse) ProtoMessage() {}
 
 func (x *UpdateAssetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[14]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1158,7 @@ func (x *UpdateAssetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAssetResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{14}
+	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateAssetResponse) GetAsset() *Asset {
@@ -1057,7 +1179,7 @@ type DeleteAssetRequest struct {
 
 func (x *DeleteAssetRequest) Reset() {
 	*x = DeleteAssetRequest{}
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[15]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1191,7 @@ func (x *DeleteAssetRequest) String() string {
 func (*DeleteAssetRequest) ProtoMessage() {}
 
 func (x *DeleteAssetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[15]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1204,7 @@ func (x *DeleteAssetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAssetRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAssetRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{15}
+	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteAssetRequest) GetAssetId() string {
@@ -1103,7 +1225,7 @@ type DeleteAssetResponse struct {
 
 func (x *DeleteAssetResponse) Reset() {
 	*x = DeleteAssetResponse{}
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[16]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1237,7 @@ func (x *DeleteAssetResponse) String() string {
 func (*DeleteAssetResponse) ProtoMessage() {}
 
 func (x *DeleteAssetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_asset_v1_asset_proto_msgTypes[16]
+	mi := &file_backplane_asset_v1_asset_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1250,7 @@ func (x *DeleteAssetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAssetResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAssetResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{16}
+	return file_backplane_asset_v1_asset_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteAssetResponse) GetAsset() *Asset {
@@ -1184,14 +1306,15 @@ const file_backplane_asset_v1_asset_proto_rawDesc = "" +
 	"\fcontent_type\x18\x02 \x01(\tBU\xbaHRrP\x18\xff\x012K^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*( *;.*)?$R\vcontentType\x12,\n" +
 	"\n" +
 	"size_bytes\x18\x03 \x01(\x03B\r\xbaH\n" +
-	"\"\b\x18\x80\x80\x80\x80\x14 \x00R\tsizeBytes\x120\n" +
+	"\"\b\x18\x80\x80\x80\x80\x14(\x00R\tsizeBytes\x120\n" +
 	"\x06sha256\x18\x04 \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x102\x0e^[a-f0-9]{64}$R\x06sha256\x12\x80\x01\n" +
 	"\bmetadata\x18\x05 \x03(\v25.backplane.asset.v1.UploadAssetMetadata.MetadataEntryB-\xbaH*\x9a\x01'\x10 \"\x1cr\x1a2\x18^[a-z][a-z0-9_.-]{0,62}$*\x05r\x03\x18\x80\bR\bmetadata\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb9\x01\n" +
 	"\x12UploadAssetRequest\x12E\n" +
-	"\bmetadata\x18\x01 \x01(\v2'.backplane.asset.v1.UploadAssetMetadataH\x00R\bmetadata\x12#\n" +
+	"\bmetadata\x18\x01 \x01(\v2'.backplane.asset.v1.UploadAssetMetadataH\x00R\bmetadata\x12%\n" +
+	"\basset_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\aassetId\x12#\n" +
 	"\x05chunk\x18\x02 \x01(\fB\v\xbaH\bz\x06\x10\x01\x18\x80\x80@H\x00R\x05chunkB\x10\n" +
 	"\apayload\x12\x05\xbaH\x02\b\x01\"F\n" +
 	"\x13UploadAssetResponse\x12/\n" +
@@ -1201,11 +1324,22 @@ const file_backplane_asset_v1_asset_proto_rawDesc = "" +
 	"\vread_offset\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\n" +
 	"readOffset\x12&\n" +
 	"\n" +
-	"read_limit\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\treadLimit\"6\n" +
+	"read_limit\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\treadLimit\"\xe7\x01\n" +
+	"!DownloadSignedAssetContentRequest\x12#\n" +
+	"\basset_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aassetId\x12!\n" +
+	"\aexpires\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\aexpires\x12(\n" +
+	"\tsignature\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\tsignature\x12(\n" +
+	"\vread_offset\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\n" +
+	"readOffset\x12&\n" +
+	"\n" +
+	"read_limit\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\treadLimit\"6\n" +
 	"\x0fGetAssetRequest\x12#\n" +
-	"\basset_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aassetId\"C\n" +
+	"\basset_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aassetId\"\xb4\x01\n" +
 	"\x10GetAssetResponse\x12/\n" +
-	"\x05asset\x18\x01 \x01(\v2\x19.backplane.asset.v1.AssetR\x05asset\"\xfe\x01\n" +
+	"\x05asset\x18\x01 \x01(\v2\x19.backplane.asset.v1.AssetR\x05asset\x12!\n" +
+	"\fdownload_url\x18\x02 \x01(\tR\vdownloadUrl\x12L\n" +
+	"\x14download_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x12downloadExpireTime\"\xfe\x01\n" +
 	"\x11ListAssetsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xc8\x01(\x00R\bpageSize\x12'\n" +
@@ -1233,8 +1367,7 @@ const file_backplane_asset_v1_asset_proto_rawDesc = "" +
 	"\x17ASSET_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ASSET_STATE_PENDING\x10\x01\x12\x15\n" +
 	"\x11ASSET_STATE_READY\x10\x02\x12\x17\n" +
-	"\x13ASSET_STATE_DELETED\x10\x032\xa1\n" +
-	"\n" +
+	"\x13ASSET_STATE_DELETED\x10\x032\xd0\v\n" +
 	"\fAssetService\x12\x94\x01\n" +
 	"\vCreateAsset\x12&.backplane.asset.v1.CreateAssetRequest\x1a'.backplane.asset.v1.CreateAssetResponse\"4\xfaP\b\n" +
 	"\x06Assets\xa2\xbb\x18\x10\b\x02\x12\fassets:write\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
@@ -1246,7 +1379,9 @@ const file_backplane_asset_v1_asset_proto_rawDesc = "" +
 	"\x06Assets\xa2\xbb\x18\x12\b\x02\x12\fassets:write\x18\n" +
 	"\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/assets:upload(\x01\x12\xa6\x01\n" +
 	"\x14DownloadAssetContent\x12/.backplane.asset.v1.DownloadAssetContentRequest\x1a\x14.google.api.HttpBody\"E\xfaP\b\n" +
-	"\x06Assets\xa2\xbb\x18\x11\b\x02\x12\vassets:read\x18\x05\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/assets/{asset_id}/content0\x01\x12\x92\x01\n" +
+	"\x06Assets\xa2\xbb\x18\x11\b\x02\x12\vassets:read\x18\x05\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/assets/{asset_id}/content0\x01\x12\xac\x01\n" +
+	"\x1aDownloadSignedAssetContent\x125.backplane.asset.v1.DownloadSignedAssetContentRequest\x1a\x14.google.api.HttpBody\"?\xfaP\b\n" +
+	"\x06Assets\xa2\xbb\x18\x04\b\x01\x18\x05\x82\xd3\xe4\x93\x02&\x12$/v1/assets/{asset_id}/content:signed0\x01\x12\x92\x01\n" +
 	"\bGetAsset\x12#.backplane.asset.v1.GetAssetRequest\x1a$.backplane.asset.v1.GetAssetResponse\";\xfaP\b\n" +
 	"\x06Assets\xa2\xbb\x18\x0f\b\x02\x12\vassets:read\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/assets/{asset_id}\x12\x8d\x01\n" +
 	"\n" +
@@ -1272,73 +1407,77 @@ func file_backplane_asset_v1_asset_proto_rawDescGZIP() []byte {
 }
 
 var file_backplane_asset_v1_asset_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_backplane_asset_v1_asset_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_backplane_asset_v1_asset_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_backplane_asset_v1_asset_proto_goTypes = []any{
-	(AssetState)(0),                     // 0: backplane.asset.v1.AssetState
-	(*Asset)(nil),                       // 1: backplane.asset.v1.Asset
-	(*CreateAssetRequest)(nil),          // 2: backplane.asset.v1.CreateAssetRequest
-	(*CreateAssetResponse)(nil),         // 3: backplane.asset.v1.CreateAssetResponse
-	(*UploadAssetContentRequest)(nil),   // 4: backplane.asset.v1.UploadAssetContentRequest
-	(*UploadAssetContentResponse)(nil),  // 5: backplane.asset.v1.UploadAssetContentResponse
-	(*UploadAssetMetadata)(nil),         // 6: backplane.asset.v1.UploadAssetMetadata
-	(*UploadAssetRequest)(nil),          // 7: backplane.asset.v1.UploadAssetRequest
-	(*UploadAssetResponse)(nil),         // 8: backplane.asset.v1.UploadAssetResponse
-	(*DownloadAssetContentRequest)(nil), // 9: backplane.asset.v1.DownloadAssetContentRequest
-	(*GetAssetRequest)(nil),             // 10: backplane.asset.v1.GetAssetRequest
-	(*GetAssetResponse)(nil),            // 11: backplane.asset.v1.GetAssetResponse
-	(*ListAssetsRequest)(nil),           // 12: backplane.asset.v1.ListAssetsRequest
-	(*ListAssetsResponse)(nil),          // 13: backplane.asset.v1.ListAssetsResponse
-	(*UpdateAssetRequest)(nil),          // 14: backplane.asset.v1.UpdateAssetRequest
-	(*UpdateAssetResponse)(nil),         // 15: backplane.asset.v1.UpdateAssetResponse
-	(*DeleteAssetRequest)(nil),          // 16: backplane.asset.v1.DeleteAssetRequest
-	(*DeleteAssetResponse)(nil),         // 17: backplane.asset.v1.DeleteAssetResponse
-	nil,                                 // 18: backplane.asset.v1.Asset.MetadataEntry
-	nil,                                 // 19: backplane.asset.v1.CreateAssetRequest.MetadataEntry
-	nil,                                 // 20: backplane.asset.v1.UploadAssetMetadata.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 21: google.protobuf.Timestamp
-	(*httpbody.HttpBody)(nil),           // 22: google.api.HttpBody
-	(*fieldmaskpb.FieldMask)(nil),       // 23: google.protobuf.FieldMask
+	(AssetState)(0),                           // 0: backplane.asset.v1.AssetState
+	(*Asset)(nil),                             // 1: backplane.asset.v1.Asset
+	(*CreateAssetRequest)(nil),                // 2: backplane.asset.v1.CreateAssetRequest
+	(*CreateAssetResponse)(nil),               // 3: backplane.asset.v1.CreateAssetResponse
+	(*UploadAssetContentRequest)(nil),         // 4: backplane.asset.v1.UploadAssetContentRequest
+	(*UploadAssetContentResponse)(nil),        // 5: backplane.asset.v1.UploadAssetContentResponse
+	(*UploadAssetMetadata)(nil),               // 6: backplane.asset.v1.UploadAssetMetadata
+	(*UploadAssetRequest)(nil),                // 7: backplane.asset.v1.UploadAssetRequest
+	(*UploadAssetResponse)(nil),               // 8: backplane.asset.v1.UploadAssetResponse
+	(*DownloadAssetContentRequest)(nil),       // 9: backplane.asset.v1.DownloadAssetContentRequest
+	(*DownloadSignedAssetContentRequest)(nil), // 10: backplane.asset.v1.DownloadSignedAssetContentRequest
+	(*GetAssetRequest)(nil),                   // 11: backplane.asset.v1.GetAssetRequest
+	(*GetAssetResponse)(nil),                  // 12: backplane.asset.v1.GetAssetResponse
+	(*ListAssetsRequest)(nil),                 // 13: backplane.asset.v1.ListAssetsRequest
+	(*ListAssetsResponse)(nil),                // 14: backplane.asset.v1.ListAssetsResponse
+	(*UpdateAssetRequest)(nil),                // 15: backplane.asset.v1.UpdateAssetRequest
+	(*UpdateAssetResponse)(nil),               // 16: backplane.asset.v1.UpdateAssetResponse
+	(*DeleteAssetRequest)(nil),                // 17: backplane.asset.v1.DeleteAssetRequest
+	(*DeleteAssetResponse)(nil),               // 18: backplane.asset.v1.DeleteAssetResponse
+	nil,                                       // 19: backplane.asset.v1.Asset.MetadataEntry
+	nil,                                       // 20: backplane.asset.v1.CreateAssetRequest.MetadataEntry
+	nil,                                       // 21: backplane.asset.v1.UploadAssetMetadata.MetadataEntry
+	(*timestamppb.Timestamp)(nil),             // 22: google.protobuf.Timestamp
+	(*httpbody.HttpBody)(nil),                 // 23: google.api.HttpBody
+	(*fieldmaskpb.FieldMask)(nil),             // 24: google.protobuf.FieldMask
 }
 var file_backplane_asset_v1_asset_proto_depIdxs = []int32{
 	0,  // 0: backplane.asset.v1.Asset.state:type_name -> backplane.asset.v1.AssetState
-	18, // 1: backplane.asset.v1.Asset.metadata:type_name -> backplane.asset.v1.Asset.MetadataEntry
-	21, // 2: backplane.asset.v1.Asset.create_time:type_name -> google.protobuf.Timestamp
-	21, // 3: backplane.asset.v1.Asset.update_time:type_name -> google.protobuf.Timestamp
-	19, // 4: backplane.asset.v1.CreateAssetRequest.metadata:type_name -> backplane.asset.v1.CreateAssetRequest.MetadataEntry
+	19, // 1: backplane.asset.v1.Asset.metadata:type_name -> backplane.asset.v1.Asset.MetadataEntry
+	22, // 2: backplane.asset.v1.Asset.create_time:type_name -> google.protobuf.Timestamp
+	22, // 3: backplane.asset.v1.Asset.update_time:type_name -> google.protobuf.Timestamp
+	20, // 4: backplane.asset.v1.CreateAssetRequest.metadata:type_name -> backplane.asset.v1.CreateAssetRequest.MetadataEntry
 	1,  // 5: backplane.asset.v1.CreateAssetResponse.asset:type_name -> backplane.asset.v1.Asset
-	22, // 6: backplane.asset.v1.UploadAssetContentRequest.content:type_name -> google.api.HttpBody
+	23, // 6: backplane.asset.v1.UploadAssetContentRequest.content:type_name -> google.api.HttpBody
 	1,  // 7: backplane.asset.v1.UploadAssetContentResponse.asset:type_name -> backplane.asset.v1.Asset
-	20, // 8: backplane.asset.v1.UploadAssetMetadata.metadata:type_name -> backplane.asset.v1.UploadAssetMetadata.MetadataEntry
+	21, // 8: backplane.asset.v1.UploadAssetMetadata.metadata:type_name -> backplane.asset.v1.UploadAssetMetadata.MetadataEntry
 	6,  // 9: backplane.asset.v1.UploadAssetRequest.metadata:type_name -> backplane.asset.v1.UploadAssetMetadata
 	1,  // 10: backplane.asset.v1.UploadAssetResponse.asset:type_name -> backplane.asset.v1.Asset
 	1,  // 11: backplane.asset.v1.GetAssetResponse.asset:type_name -> backplane.asset.v1.Asset
-	0,  // 12: backplane.asset.v1.ListAssetsRequest.state:type_name -> backplane.asset.v1.AssetState
-	1,  // 13: backplane.asset.v1.ListAssetsResponse.assets:type_name -> backplane.asset.v1.Asset
-	1,  // 14: backplane.asset.v1.UpdateAssetRequest.asset:type_name -> backplane.asset.v1.Asset
-	23, // 15: backplane.asset.v1.UpdateAssetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 16: backplane.asset.v1.UpdateAssetResponse.asset:type_name -> backplane.asset.v1.Asset
-	1,  // 17: backplane.asset.v1.DeleteAssetResponse.asset:type_name -> backplane.asset.v1.Asset
-	2,  // 18: backplane.asset.v1.AssetService.CreateAsset:input_type -> backplane.asset.v1.CreateAssetRequest
-	4,  // 19: backplane.asset.v1.AssetService.UploadAssetContent:input_type -> backplane.asset.v1.UploadAssetContentRequest
-	7,  // 20: backplane.asset.v1.AssetService.UploadAsset:input_type -> backplane.asset.v1.UploadAssetRequest
-	9,  // 21: backplane.asset.v1.AssetService.DownloadAssetContent:input_type -> backplane.asset.v1.DownloadAssetContentRequest
-	10, // 22: backplane.asset.v1.AssetService.GetAsset:input_type -> backplane.asset.v1.GetAssetRequest
-	12, // 23: backplane.asset.v1.AssetService.ListAssets:input_type -> backplane.asset.v1.ListAssetsRequest
-	14, // 24: backplane.asset.v1.AssetService.UpdateAsset:input_type -> backplane.asset.v1.UpdateAssetRequest
-	16, // 25: backplane.asset.v1.AssetService.DeleteAsset:input_type -> backplane.asset.v1.DeleteAssetRequest
-	3,  // 26: backplane.asset.v1.AssetService.CreateAsset:output_type -> backplane.asset.v1.CreateAssetResponse
-	5,  // 27: backplane.asset.v1.AssetService.UploadAssetContent:output_type -> backplane.asset.v1.UploadAssetContentResponse
-	8,  // 28: backplane.asset.v1.AssetService.UploadAsset:output_type -> backplane.asset.v1.UploadAssetResponse
-	22, // 29: backplane.asset.v1.AssetService.DownloadAssetContent:output_type -> google.api.HttpBody
-	11, // 30: backplane.asset.v1.AssetService.GetAsset:output_type -> backplane.asset.v1.GetAssetResponse
-	13, // 31: backplane.asset.v1.AssetService.ListAssets:output_type -> backplane.asset.v1.ListAssetsResponse
-	15, // 32: backplane.asset.v1.AssetService.UpdateAsset:output_type -> backplane.asset.v1.UpdateAssetResponse
-	17, // 33: backplane.asset.v1.AssetService.DeleteAsset:output_type -> backplane.asset.v1.DeleteAssetResponse
-	26, // [26:34] is the sub-list for method output_type
-	18, // [18:26] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	22, // 12: backplane.asset.v1.GetAssetResponse.download_expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 13: backplane.asset.v1.ListAssetsRequest.state:type_name -> backplane.asset.v1.AssetState
+	1,  // 14: backplane.asset.v1.ListAssetsResponse.assets:type_name -> backplane.asset.v1.Asset
+	1,  // 15: backplane.asset.v1.UpdateAssetRequest.asset:type_name -> backplane.asset.v1.Asset
+	24, // 16: backplane.asset.v1.UpdateAssetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 17: backplane.asset.v1.UpdateAssetResponse.asset:type_name -> backplane.asset.v1.Asset
+	1,  // 18: backplane.asset.v1.DeleteAssetResponse.asset:type_name -> backplane.asset.v1.Asset
+	2,  // 19: backplane.asset.v1.AssetService.CreateAsset:input_type -> backplane.asset.v1.CreateAssetRequest
+	4,  // 20: backplane.asset.v1.AssetService.UploadAssetContent:input_type -> backplane.asset.v1.UploadAssetContentRequest
+	7,  // 21: backplane.asset.v1.AssetService.UploadAsset:input_type -> backplane.asset.v1.UploadAssetRequest
+	9,  // 22: backplane.asset.v1.AssetService.DownloadAssetContent:input_type -> backplane.asset.v1.DownloadAssetContentRequest
+	10, // 23: backplane.asset.v1.AssetService.DownloadSignedAssetContent:input_type -> backplane.asset.v1.DownloadSignedAssetContentRequest
+	11, // 24: backplane.asset.v1.AssetService.GetAsset:input_type -> backplane.asset.v1.GetAssetRequest
+	13, // 25: backplane.asset.v1.AssetService.ListAssets:input_type -> backplane.asset.v1.ListAssetsRequest
+	15, // 26: backplane.asset.v1.AssetService.UpdateAsset:input_type -> backplane.asset.v1.UpdateAssetRequest
+	17, // 27: backplane.asset.v1.AssetService.DeleteAsset:input_type -> backplane.asset.v1.DeleteAssetRequest
+	3,  // 28: backplane.asset.v1.AssetService.CreateAsset:output_type -> backplane.asset.v1.CreateAssetResponse
+	5,  // 29: backplane.asset.v1.AssetService.UploadAssetContent:output_type -> backplane.asset.v1.UploadAssetContentResponse
+	8,  // 30: backplane.asset.v1.AssetService.UploadAsset:output_type -> backplane.asset.v1.UploadAssetResponse
+	23, // 31: backplane.asset.v1.AssetService.DownloadAssetContent:output_type -> google.api.HttpBody
+	23, // 32: backplane.asset.v1.AssetService.DownloadSignedAssetContent:output_type -> google.api.HttpBody
+	12, // 33: backplane.asset.v1.AssetService.GetAsset:output_type -> backplane.asset.v1.GetAssetResponse
+	14, // 34: backplane.asset.v1.AssetService.ListAssets:output_type -> backplane.asset.v1.ListAssetsResponse
+	16, // 35: backplane.asset.v1.AssetService.UpdateAsset:output_type -> backplane.asset.v1.UpdateAssetResponse
+	18, // 36: backplane.asset.v1.AssetService.DeleteAsset:output_type -> backplane.asset.v1.DeleteAssetResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_backplane_asset_v1_asset_proto_init() }
@@ -1348,6 +1487,7 @@ func file_backplane_asset_v1_asset_proto_init() {
 	}
 	file_backplane_asset_v1_asset_proto_msgTypes[6].OneofWrappers = []any{
 		(*UploadAssetRequest_Metadata)(nil),
+		(*UploadAssetRequest_AssetId)(nil),
 		(*UploadAssetRequest_Chunk)(nil),
 	}
 	type x struct{}
@@ -1356,7 +1496,7 @@ func file_backplane_asset_v1_asset_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backplane_asset_v1_asset_proto_rawDesc), len(file_backplane_asset_v1_asset_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -185,6 +185,43 @@ func request_AssetService_DownloadAssetContent_0(ctx context.Context, marshaler 
 	return stream, metadata, nil
 }
 
+var filter_AssetService_DownloadSignedAssetContent_0 = &utilities.DoubleArray{Encoding: map[string]int{"asset_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
+func request_AssetService_DownloadSignedAssetContent_0(ctx context.Context, marshaler runtime.Marshaler, client AssetServiceClient, req *http.Request, pathParams map[string]string) (AssetService_DownloadSignedAssetContentClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DownloadSignedAssetContentRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["asset_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "asset_id")
+	}
+	protoReq.AssetId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "asset_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_AssetService_DownloadSignedAssetContent_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DownloadSignedAssetContent(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 func request_AssetService_GetAsset_0(ctx context.Context, marshaler runtime.Marshaler, client AssetServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetAssetRequest
@@ -439,6 +476,13 @@ func RegisterAssetServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 		return
 	})
+
+	mux.Handle(http.MethodGet, pattern_AssetService_DownloadSignedAssetContent_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_AssetService_GetAsset_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -627,6 +671,23 @@ func RegisterAssetServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_AssetService_DownloadAssetContent_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_AssetService_DownloadSignedAssetContent_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/backplane.asset.v1.AssetService/DownloadSignedAssetContent", runtime.WithHTTPPathPattern("/v1/assets/{asset_id}/content:signed"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_AssetService_DownloadSignedAssetContent_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AssetService_DownloadSignedAssetContent_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_AssetService_GetAsset_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -699,23 +760,25 @@ func RegisterAssetServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 }
 
 var (
-	pattern_AssetService_CreateAsset_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "assets"}, ""))
-	pattern_AssetService_UploadAssetContent_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "assets", "asset_id", "content"}, ""))
-	pattern_AssetService_UploadAsset_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "assets"}, "upload"))
-	pattern_AssetService_DownloadAssetContent_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "assets", "asset_id", "content"}, ""))
-	pattern_AssetService_GetAsset_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "assets", "asset_id"}, ""))
-	pattern_AssetService_ListAssets_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "assets"}, ""))
-	pattern_AssetService_UpdateAsset_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "assets", "asset.id"}, ""))
-	pattern_AssetService_DeleteAsset_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "assets", "asset_id"}, ""))
+	pattern_AssetService_CreateAsset_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "assets"}, ""))
+	pattern_AssetService_UploadAssetContent_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "assets", "asset_id", "content"}, ""))
+	pattern_AssetService_UploadAsset_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "assets"}, "upload"))
+	pattern_AssetService_DownloadAssetContent_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "assets", "asset_id", "content"}, ""))
+	pattern_AssetService_DownloadSignedAssetContent_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "assets", "asset_id", "content"}, "signed"))
+	pattern_AssetService_GetAsset_0                   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "assets", "asset_id"}, ""))
+	pattern_AssetService_ListAssets_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "assets"}, ""))
+	pattern_AssetService_UpdateAsset_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "assets", "asset.id"}, ""))
+	pattern_AssetService_DeleteAsset_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "assets", "asset_id"}, ""))
 )
 
 var (
-	forward_AssetService_CreateAsset_0          = runtime.ForwardResponseMessage
-	forward_AssetService_UploadAssetContent_0   = runtime.ForwardResponseMessage
-	forward_AssetService_UploadAsset_0          = runtime.ForwardResponseMessage
-	forward_AssetService_DownloadAssetContent_0 = runtime.ForwardResponseStream
-	forward_AssetService_GetAsset_0             = runtime.ForwardResponseMessage
-	forward_AssetService_ListAssets_0           = runtime.ForwardResponseMessage
-	forward_AssetService_UpdateAsset_0          = runtime.ForwardResponseMessage
-	forward_AssetService_DeleteAsset_0          = runtime.ForwardResponseMessage
+	forward_AssetService_CreateAsset_0                = runtime.ForwardResponseMessage
+	forward_AssetService_UploadAssetContent_0         = runtime.ForwardResponseMessage
+	forward_AssetService_UploadAsset_0                = runtime.ForwardResponseMessage
+	forward_AssetService_DownloadAssetContent_0       = runtime.ForwardResponseStream
+	forward_AssetService_DownloadSignedAssetContent_0 = runtime.ForwardResponseStream
+	forward_AssetService_GetAsset_0                   = runtime.ForwardResponseMessage
+	forward_AssetService_ListAssets_0                 = runtime.ForwardResponseMessage
+	forward_AssetService_UpdateAsset_0                = runtime.ForwardResponseMessage
+	forward_AssetService_DeleteAsset_0                = runtime.ForwardResponseMessage
 )

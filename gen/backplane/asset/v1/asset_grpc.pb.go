@@ -22,14 +22,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AssetService_CreateAsset_FullMethodName          = "/backplane.asset.v1.AssetService/CreateAsset"
-	AssetService_UploadAssetContent_FullMethodName   = "/backplane.asset.v1.AssetService/UploadAssetContent"
-	AssetService_UploadAsset_FullMethodName          = "/backplane.asset.v1.AssetService/UploadAsset"
-	AssetService_DownloadAssetContent_FullMethodName = "/backplane.asset.v1.AssetService/DownloadAssetContent"
-	AssetService_GetAsset_FullMethodName             = "/backplane.asset.v1.AssetService/GetAsset"
-	AssetService_ListAssets_FullMethodName           = "/backplane.asset.v1.AssetService/ListAssets"
-	AssetService_UpdateAsset_FullMethodName          = "/backplane.asset.v1.AssetService/UpdateAsset"
-	AssetService_DeleteAsset_FullMethodName          = "/backplane.asset.v1.AssetService/DeleteAsset"
+	AssetService_CreateAsset_FullMethodName                = "/backplane.asset.v1.AssetService/CreateAsset"
+	AssetService_UploadAssetContent_FullMethodName         = "/backplane.asset.v1.AssetService/UploadAssetContent"
+	AssetService_UploadAsset_FullMethodName                = "/backplane.asset.v1.AssetService/UploadAsset"
+	AssetService_DownloadAssetContent_FullMethodName       = "/backplane.asset.v1.AssetService/DownloadAssetContent"
+	AssetService_DownloadSignedAssetContent_FullMethodName = "/backplane.asset.v1.AssetService/DownloadSignedAssetContent"
+	AssetService_GetAsset_FullMethodName                   = "/backplane.asset.v1.AssetService/GetAsset"
+	AssetService_ListAssets_FullMethodName                 = "/backplane.asset.v1.AssetService/ListAssets"
+	AssetService_UpdateAsset_FullMethodName                = "/backplane.asset.v1.AssetService/UpdateAsset"
+	AssetService_DeleteAsset_FullMethodName                = "/backplane.asset.v1.AssetService/DeleteAsset"
 )
 
 // AssetServiceClient is the client API for AssetService service.
@@ -66,6 +67,15 @@ type AssetServiceClient interface {
 	// cannot carry a DownloadAssetContentResponse wrapper.
 	// --)
 	DownloadAssetContent(ctx context.Context, in *DownloadAssetContentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
+	// Streams a READY asset's bytes to whoever holds a signed download URL from GetAsset,
+	// without credentials: for <img src> and downloads in browsers. A URL that was altered,
+	// has expired, or names bytes that changed answers PERMISSION_DENIED (HTTP 403).
+	//
+	// (--
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// As DownloadAssetContent: raw bytes need google.api.HttpBody itself.
+	// --)
+	DownloadSignedAssetContent(ctx context.Context, in *DownloadSignedAssetContentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
 	// Returns one of the caller's assets. Deleted assets answer NOT_FOUND (HTTP 404).
 	GetAsset(ctx context.Context, in *GetAssetRequest, opts ...grpc.CallOption) (*GetAssetResponse, error)
 	// Lists the caller's assets, newest first. Deleted assets are left out.
@@ -137,6 +147,25 @@ func (c *assetServiceClient) DownloadAssetContent(ctx context.Context, in *Downl
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AssetService_DownloadAssetContentClient = grpc.ServerStreamingClient[httpbody.HttpBody]
+
+func (c *assetServiceClient) DownloadSignedAssetContent(ctx context.Context, in *DownloadSignedAssetContentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AssetService_ServiceDesc.Streams[2], AssetService_DownloadSignedAssetContent_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DownloadSignedAssetContentRequest, httpbody.HttpBody]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AssetService_DownloadSignedAssetContentClient = grpc.ServerStreamingClient[httpbody.HttpBody]
 
 func (c *assetServiceClient) GetAsset(ctx context.Context, in *GetAssetRequest, opts ...grpc.CallOption) (*GetAssetResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -212,6 +241,15 @@ type AssetServiceServer interface {
 	// cannot carry a DownloadAssetContentResponse wrapper.
 	// --)
 	DownloadAssetContent(*DownloadAssetContentRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
+	// Streams a READY asset's bytes to whoever holds a signed download URL from GetAsset,
+	// without credentials: for <img src> and downloads in browsers. A URL that was altered,
+	// has expired, or names bytes that changed answers PERMISSION_DENIED (HTTP 403).
+	//
+	// (--
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// As DownloadAssetContent: raw bytes need google.api.HttpBody itself.
+	// --)
+	DownloadSignedAssetContent(*DownloadSignedAssetContentRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
 	// Returns one of the caller's assets. Deleted assets answer NOT_FOUND (HTTP 404).
 	GetAsset(context.Context, *GetAssetRequest) (*GetAssetResponse, error)
 	// Lists the caller's assets, newest first. Deleted assets are left out.
@@ -243,6 +281,9 @@ func (UnimplementedAssetServiceServer) UploadAsset(grpc.ClientStreamingServer[Up
 }
 func (UnimplementedAssetServiceServer) DownloadAssetContent(*DownloadAssetContentRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error {
 	return status.Error(codes.Unimplemented, "method DownloadAssetContent not implemented")
+}
+func (UnimplementedAssetServiceServer) DownloadSignedAssetContent(*DownloadSignedAssetContentRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error {
+	return status.Error(codes.Unimplemented, "method DownloadSignedAssetContent not implemented")
 }
 func (UnimplementedAssetServiceServer) GetAsset(context.Context, *GetAssetRequest) (*GetAssetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAsset not implemented")
@@ -330,6 +371,17 @@ func _AssetService_DownloadAssetContent_Handler(srv interface{}, stream grpc.Ser
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AssetService_DownloadAssetContentServer = grpc.ServerStreamingServer[httpbody.HttpBody]
+
+func _AssetService_DownloadSignedAssetContent_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DownloadSignedAssetContentRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AssetServiceServer).DownloadSignedAssetContent(m, &grpc.GenericServerStream[DownloadSignedAssetContentRequest, httpbody.HttpBody]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AssetService_DownloadSignedAssetContentServer = grpc.ServerStreamingServer[httpbody.HttpBody]
 
 func _AssetService_GetAsset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetAssetRequest)
@@ -444,6 +496,11 @@ var AssetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "DownloadAssetContent",
 			Handler:       _AssetService_DownloadAssetContent_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DownloadSignedAssetContent",
+			Handler:       _AssetService_DownloadSignedAssetContent_Handler,
 			ServerStreams: true,
 		},
 	},

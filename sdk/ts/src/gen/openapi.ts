@@ -84,6 +84,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/assets/{asset_id}/content:signed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Streams a READY asset's bytes to whoever holds a signed download URL from GetAsset,
+         *     without credentials: for <img src> and downloads in browsers
+         * @description Streams a READY asset's bytes to whoever holds a signed download URL from GetAsset,
+         *     without credentials: for <img src> and downloads in browsers. A URL that was altered,
+         *     has expired, or names bytes that changed answers PERMISSION_DENIED (HTTP 403).
+         */
+        get: operations["AssetService_DownloadSignedAssetContent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/assets/{asset_id}": {
         parameters: {
             query?: never;
@@ -168,7 +191,8 @@ export interface paths {
         /**
          * Spends a refresh token for a new token pair
          * @description Spends a refresh token for a new token pair. Presenting a spent refresh token again
-         *     ends the whole session.
+         *     within a few seconds (a client's retry) answers the same next refresh token, so a
+         *     session stays one chain; presenting it later ends the whole session.
          */
         post: operations["AuthService_RefreshToken"];
         delete?: never;
@@ -292,8 +316,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Sets a new password, given the token from the reset email, and ends every session
-         *     of the account.
+         * Sets a new password, given the token from the reset email, ends every session of
+         *     the account, deletes every API key, and lifts the sign-in throttle.
          */
         post: operations["AuthService_ResetPassword"];
         delete?: never;
@@ -311,7 +335,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Changes the caller's password and ends their other sessions. */
+        /**
+         * Changes the caller's password
+         * @description Changes the caller's password. Unless asked to keep them, the caller's other sessions
+         *     end and the API keys they created are deleted.
+         */
         post: operations["AuthService_ChangePassword"];
         delete?: never;
         options?: never;
@@ -370,7 +398,8 @@ export interface paths {
         put?: never;
         /**
          * Creates an API key for the caller
-         * @description Creates an API key for the caller. Its secret is returned once and never again.
+         * @description Creates an API key for the caller. Its secret is returned once and never again. An
+         *     account whose email address is not verified yet answers FAILED_PRECONDITION.
          */
         post: operations["AuthService_CreateApiKey"];
         delete?: never;
@@ -1002,6 +1031,17 @@ export interface components {
         "backplane.asset.v1.GetAssetResponse": {
             /** @description The asset. */
             asset?: components["schemas"]["backplane.asset.v1.Asset"];
+            /**
+             * Format: date-time
+             * @description When download_url stops working.
+             */
+            downloadExpireTime?: string;
+            /**
+             * @description A URL that downloads a READY asset's bytes without credentials, until
+             *     download_expire_time (at most 15 minutes); empty while the asset is PENDING. It is
+             *     bound to the asset and its SHA-256.
+             */
+            downloadUrl?: string;
         };
         /** @description ListAssetsResponse is one page of assets, newest first. */
         "backplane.asset.v1.ListAssetsResponse": {
@@ -1034,7 +1074,9 @@ export interface components {
             sha256?: string;
             /**
              * Format: int64
-             * @description The file's length in bytes: more than 0, at most 5 GiB. The chunks must add up to it.
+             * @description The file's length in bytes, at most 5 GiB; the chunks must add up to it. 0 when it is
+             *     not known in advance (a browser's form upload): the upload then reserves the most the
+             *     caller may upload against the storage quota, and counts the real length at the end.
              */
             sizeBytes?: string;
         };
@@ -1069,8 +1111,19 @@ export interface components {
             /** @description The scopes the key grants. */
             scopes?: string[];
         };
-        /** @description ChangePasswordResponse is empty. */
-        "backplane.auth.v1.ChangePasswordResponse": Record<string, never>;
+        /** @description ChangePasswordResponse says what the change ended. */
+        "backplane.auth.v1.ChangePasswordResponse": {
+            /**
+             * Format: int32
+             * @description How many API keys were deleted.
+             */
+            deletedApiKeys?: number;
+            /**
+             * Format: int32
+             * @description How many other sessions ended.
+             */
+            endedSessions?: number;
+        };
         /** @description CreateApiKeyResponse is the new key and its secret. */
         "backplane.auth.v1.CreateApiKeyResponse": {
             /** @description The key's metadata. */
@@ -1142,6 +1195,11 @@ export interface components {
         "backplane.auth.v1.LoginResponse": {
             /** @description A short-lived JWT. */
             accessToken?: string;
+            /**
+             * @description A token naming this device as one that signed in to the account. Keep it (a cookie,
+             *     the keychain) and send it with every later sign-in to this account from this device.
+             */
+            deviceToken?: string;
             /**
              * Format: int64
              * @description Seconds until the access token expires.
@@ -1240,7 +1298,10 @@ export interface components {
             readonly createTime?: string;
             /** @description Whether an administrator disabled the account. */
             readonly disabled?: boolean;
-            /** @description The name shown to other people. */
+            /**
+             * @description The name shown to other people. Control and bidirectional-formatting characters
+             *     are removed from it; a NUL byte is refused.
+             */
             displayName?: string;
             /** @description The sign-in email address, stored lower-cased. */
             readonly email?: string;
@@ -2064,6 +2125,11 @@ export interface operations {
             content: {
                 "application/x-ndjson": {
                     /**
+                     * @description Instead of metadata, in the first message: the PENDING asset, declared with
+                     *     CreateAsset, whose bytes follow. This is how REST's UploadAssetContent streams.
+                     */
+                    assetId?: string;
+                    /**
                      * Format: byte
                      * @description The next piece of the file: 1 byte to 1 MiB.
                      */
@@ -2088,6 +2154,50 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description An unexpected error response. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    AssetService_DownloadSignedAssetContent: {
+        parameters: {
+            query?: {
+                /** @description When the URL expires, in seconds since the Unix epoch. */
+                expires?: string;
+                /** @description The URL's signature. */
+                signature?: string;
+                /** @description The first byte to send; 0 for the start. */
+                readOffset?: string;
+                /** @description At most this many bytes; 0 for everything from read_offset on. */
+                readLimit?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The asset to read. */
+                asset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2233,7 +2343,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The name shown to other people. */
+                    /**
+                     * @description The name shown to other people. Control and bidirectional-formatting characters
+                     *     are removed from it; a NUL byte is refused.
+                     */
                     displayName?: string;
                     /** @description The sign-in email address. */
                     email?: string;
@@ -2276,6 +2389,12 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /**
+                     * @description The device token an earlier sign-in to this account returned on this device, if
+                     *     any. With it, the right password gets through even while strangers' wrong guesses
+                     *     throttle the account: the device is throttled on its own.
+                     */
+                    deviceToken?: string;
                     /** @description The sign-in email address. */
                     email?: string;
                     /** @description The account's password. */
@@ -2627,13 +2746,19 @@ export interface operations {
                 "application/json": {
                     /** @description The password in use now. */
                     currentPassword?: string;
+                    /**
+                     * @description Keep the account's other sessions, and the API keys they created, signed in. By
+                     *     default (false) they end: whoever else knew the old password is out. API keys this
+                     *     session created stay either way.
+                     */
+                    keepOtherSessions?: boolean;
                     /** @description The new password: 8 to 128 characters, not a common one. */
                     newPassword?: string;
                 };
             };
         };
         responses: {
-            /** @description ChangePasswordResponse is empty. */
+            /** @description ChangePasswordResponse says what the change ended. */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -1,0 +1,110 @@
+package asset
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	assetv1 "github.com/backplane/backplane/gen/backplane/asset/v1"
+	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/services/asset/dbsqlc"
+)
+
+// The response headers of a download, sent before its first chunk: what the REST door
+// needs for Content-Length, ETag, Range and Content-Disposition.
+const (
+	HeaderSize        = "asset-size"
+	HeaderSHA256      = "asset-sha256"
+	HeaderFilename    = "asset-filename" // percent-encoded
+	HeaderContentType = "asset-content-type"
+)
+
+// downloadChunk is the size of each message of a download.
+const downloadChunk = 256 << 10
+
+// DownloadAssetContent streams the bytes of one of the caller's READY assets.
+func (s *Server) DownloadAssetContent(req *assetv1.DownloadAssetContentRequest, stream grpc.ServerStreamingServer[httpbody.HttpBody]) error {
+	a, err := s.ownAsset(stream.Context(), req.GetAssetId())
+	if err != nil {
+		return err
+	}
+	if a.State != stateReady {
+		return fault.New(fault.FailedPrecondition, "the asset's bytes have not been uploaded yet")
+	}
+	return s.send(stream, a, req.GetReadOffset(), req.GetReadLimit())
+}
+
+// DownloadSignedAssetContent streams a READY asset's bytes to the holder of a signed
+// URL. Every refusal is the same PERMISSION_DENIED, so that a URL reveals nothing
+// about assets it does not name.
+func (s *Server) DownloadSignedAssetContent(req *assetv1.DownloadSignedAssetContentRequest, stream grpc.ServerStreamingServer[httpbody.HttpBody]) error {
+	ctx := stream.Context()
+	denied := fault.New(fault.PermissionDenied, "the download URL is not valid or has expired: ask for a new one with GetAsset")
+	id := uuid.MustParse(req.GetAssetId()) // validated: a UUID
+	if req.GetExpires() <= s.now().Unix() || req.GetExpires() > s.now().Add(downloadURLTTL+time.Minute).Unix() {
+		return denied
+	}
+	a, err := s.store.liveAsset(ctx, id)
+	switch {
+	case isNotFound(err):
+		return denied
+	case err != nil:
+		return fault.Wrap(fault.Unavailable, err, "could not read the asset")
+	}
+	if a.State != stateReady || a.Sha256 == nil || !s.signer.valid(a.ID, *a.Sha256, req.GetExpires(), req.GetSignature(), s.now()) {
+		return denied
+	}
+	return s.send(stream, a, req.GetReadOffset(), req.GetReadLimit())
+}
+
+// send streams limit bytes (0: all) of a's content from offset, after headers that
+// describe the whole file.
+func (s *Server) send(stream grpc.ServerStreamingServer[httpbody.HttpBody], a dbsqlc.Asset, offset, limit int64) error {
+	ctx := stream.Context()
+	if offset >= a.SizeBytes {
+		return fault.New(fault.OutOfRange, "read_offset is past the end of the file")
+	}
+	length := a.SizeBytes - offset
+	if limit > 0 && limit < length {
+		length = limit
+	}
+	if err := stream.SendHeader(metadata.Pairs(
+		HeaderSize, strconv.FormatInt(a.SizeBytes, 10),
+		HeaderSHA256, *a.Sha256,
+		HeaderFilename, url.PathEscape(a.Filename),
+		HeaderContentType, a.ContentType,
+	)); err != nil {
+		return err
+	}
+	r, err := s.bucket.NewRangeReader(ctx, *a.ObjectKey, offset, length, nil)
+	if err != nil {
+		return fault.Wrap(fault.Unavailable, err, "could not read the file; retry")
+	}
+	defer func() { _ = r.Close() }()
+	buf := make([]byte, min(downloadChunk, length))
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if serr := stream.Send(&httpbody.HttpBody{ContentType: a.ContentType, Data: buf[:n]}); serr != nil {
+				return serr
+			}
+		}
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return nil
+		case err != nil:
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return fault.Wrap(fault.Unavailable, err, "could not read the file; retry")
+		}
+	}
+}

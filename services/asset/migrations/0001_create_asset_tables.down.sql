@@ -1,0 +1,2 @@
+DROP TABLE storage_levels;
+DROP TABLE assets;
