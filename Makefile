@@ -73,6 +73,16 @@ bench: ## Run the benchmarks (each beside its baseline in the same run).
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 	$(GO) -C $(SDK_GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
+# BENCH_E2E_ARGS are passed to bench/e2e: `make bench-e2e BENCH_E2E_ARGS='-d 30s'`.
+# -mod=mod: bench/e2e replaces Backplane's module with this tree, so its go.sum follows the
+# root's dependencies when they change.
+BENCH_E2E_ARGS ?=
+
+.PHONY: bench-e2e
+bench-e2e: build ## Measure the built product (backplane dev) beside a bare grpc-gateway echo and PocketBase, in one run (not part of make test).
+	$(GO) -C bench/e2e test -mod=mod -count=1 ./...
+	$(GO) -C bench/e2e run -mod=mod . -bin $(CURDIR)/$(BIN) $(BENCH_E2E_ARGS)
+
 .PHONY: protodeps
 protodeps: ## Write the imported protos (google/api, buf/validate, openapiv3) into .protodeps/.
 	$(GO) run ./cmd/protodeps -out .protodeps
