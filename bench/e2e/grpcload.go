@@ -55,6 +55,7 @@ func measureGRPC(ctx context.Context, o options, doorAddr, echoAddr, token strin
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	_, _ = fmt.Fprintln(w, "target\tcallers\tcalls/s\tp50\tp99\tfailed\t")
 	p50 := map[string]float64{}
+	var failures []string
 	for _, callers := range []int{1, 16} {
 		for _, c := range calls {
 			Drive(ctx, callers, o.warmup/2, c.call)
@@ -64,9 +65,15 @@ func measureGRPC(ctx context.Context, o options, doorAddr, echoAddr, token strin
 			}
 			p50[fmt.Sprint(c.name, callers)] = float64(r.Percentile(50))
 			_, _ = fmt.Fprintf(w, "%s\t%d\t%.0f\t%s\t%s\t%d\t\n", c.name, callers, r.PerSecond(), ms(r.Percentile(50)), ms(r.Percentile(99)), r.Failed)
+			if r.Failed > 0 {
+				failures = append(failures, fmt.Sprintf("%s, %d callers: %d calls failed, the first: %v", c.name, callers, r.Failed, r.FirstErr))
+			}
 		}
 	}
 	_ = w.Flush()
+	for _, f := range failures {
+		fmt.Println(f)
+	}
 	for _, callers := range []int{1, 16} {
 		fmt.Printf("gRPC door / bare echo, %2d callers: p50 %.2f×\n", callers,
 			ratio(p50[fmt.Sprint(calls[1].name, callers)], p50[fmt.Sprint(calls[0].name, callers)]))

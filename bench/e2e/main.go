@@ -63,6 +63,7 @@ type options struct {
 	database  string
 	redis     string
 	rateLimit string
+	catalog   string
 	conns     int
 	duration  time.Duration
 	warmup    time.Duration
@@ -75,6 +76,7 @@ func run(ctx context.Context) error {
 	fs.StringVar(&o.database, "postgres", "postgres://postgres@127.0.0.1:5432/postgres", "a PostgreSQL server where a fresh database is created for the run and dropped after")
 	fs.StringVar(&o.redis, "redis", "", "BACKPLANE_REDIS_URL for backplane dev (empty: dev's default, embedded Redis)")
 	fs.StringVar(&o.rateLimit, "rate-limit", "100000/s", "BACKPLANE_RATE_LIMIT_AUTHENTICATED for backplane dev: the limiter runs on every call, but one user at full load must not be refused")
+	fs.StringVar(&o.catalog, "catalog", "../../internal/plans/default.yaml", "the plan catalogue, copied with its rate limits and API-call quotas lifted")
 	fs.IntVar(&o.conns, "c", 32, "HTTP connections (and callers) per target")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "measured duration per target")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each measurement")
