@@ -17,6 +17,8 @@ import (
 	_ "gocloud.dev/blob/memblob"
 	_ "gocloud.dev/blob/s3blob"
 	"gocloud.dev/gcerrors"
+
+	"github.com/backplane/backplane/internal/telemetry"
 )
 
 // bucketURL is the bucket the service opens: cfg's BlobURL, or the assets directory
@@ -69,9 +71,11 @@ func openBucket(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 const bucketCheckTimeout = 5 * time.Second
 
 // checkBucket reports whether the bucket can be reached and read: it lists one key.
-// An empty bucket answers too.
+// An empty bucket answers too. It is housekeeping (start-up and readiness), so it is
+// untraced: gocloud.dev traces through OpenTelemetry's global provider, which in a
+// process hosting several pieces names the whole process, not the asset service.
 func checkBucket(ctx context.Context, bucket *blob.Bucket) error {
-	ctx, cancel := context.WithTimeout(ctx, bucketCheckTimeout)
+	ctx, cancel := context.WithTimeout(telemetry.WithoutTracing(ctx), bucketCheckTimeout)
 	defer cancel()
 	_, _, err := bucket.ListPage(ctx, blob.FirstPageToken, 1, &blob.ListOptions{Prefix: objectPrefix})
 	if err != nil {
