@@ -63,14 +63,17 @@ const (
 type assetRoutes struct {
 	mux  *runtime.ServeMux
 	conn *chainConn
+	// rest is the REST door, which answers an upload that is not a form as grpc-gateway
+	// does (a JSON stream of UploadAssetRequest messages).
+	rest http.Handler
 }
 
 // mountAssets mounts the file routes on top when the asset service is among the APIs.
-func mountAssets(top *http.ServeMux, mux *runtime.ServeMux, conn *chainConn) {
+func mountAssets(top *http.ServeMux, mux *runtime.ServeMux, conn *chainConn, rest http.Handler) {
 	if conn.routes[assetUploadMethod] == nil {
 		return
 	}
-	a := &assetRoutes{mux: mux, conn: conn}
+	a := &assetRoutes{mux: mux, conn: conn, rest: rest}
 	top.HandleFunc("PUT /v1/assets/{id}/content", a.put)
 	top.HandleFunc("POST /v1/assets:upload", a.form)
 	top.HandleFunc("GET /v1/assets/{id}/content", a.get)
@@ -181,6 +184,10 @@ func sendChunk(cs grpc.ClientStream, chunk []byte) bool {
 // form uploads a file from multipart/form-data: optional fields first (filename,
 // content_type, size_bytes, sha256, metadata.<key>), then the file part, streamed.
 func (a *assetRoutes) form(w http.ResponseWriter, r *http.Request) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "multipart/form-data" {
+		a.rest.ServeHTTP(w, r)
+		return
+	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		a.fail(w, r, badForm("the body must be multipart/form-data with a file part"))

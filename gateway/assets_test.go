@@ -47,13 +47,14 @@ type assetHarness struct {
 	issuer   *authn.Issuer
 	sessions *authn.LiveSessions
 	maxBytes int64
+	blobDir  string // the directory bucket's root
 }
 
 const assetTestIssuer = "https://auth.backplane.test"
 
-func assetSetup(t testing.TB) *assetHarness {
+func assetSetup(t testing.TB, maxBytes int64) *assetHarness {
 	t.Helper()
-	h := &assetHarness{maxBytes: 4 << 20}
+	h := &assetHarness{maxBytes: maxBytes}
 	pool := dbtest.NewPool(t, "asset", asset.Definition().Migrations,
 		dbtest.WithStep(fmt.Sprintf("river migration %d", jobs.SchemaVersion()), func(ctx context.Context, pool *pgxpool.Pool) error {
 			_, err := jobs.Migrate(ctx, pool, "asset", nil)
@@ -78,8 +79,9 @@ func assetSetup(t testing.TB) *assetHarness {
 	})
 	require.NoError(t, err)
 
+	blobDir := t.TempDir()
 	srv, err := asset.New(t.Context(), asset.Config{
-		BlobURL:      "file://" + filepath.ToSlash(t.TempDir()),
+		BlobURL:      "file://" + filepath.ToSlash(blobDir),
 		MaxBytes:     h.maxBytes,
 		AllowedTypes: []string{"image/png", "text/plain", "text/html", "application/octet-stream"},
 		SigningKey:   []byte("0123456789abcdef0123456789abcdef"),
@@ -101,6 +103,7 @@ func assetSetup(t testing.TB) *assetHarness {
 	require.NoError(t, err)
 	h.rest = httptest.NewServer(gw.REST())
 	t.Cleanup(h.rest.Close)
+	h.blobDir = blobDir
 	return h
 }
 
@@ -121,7 +124,7 @@ func (h *assetHarness) token(t testing.TB, user uuid.UUID) string {
 }
 
 // call makes a request as the holder of token ("" for none) and reads the answer.
-func (h *assetHarness) call(t *testing.T, token, method, path string, body io.Reader, header http.Header) (reply, []byte) {
+func (h *assetHarness) call(t testing.TB, token, method, path string, body io.Reader, header http.Header) (reply, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, h.rest.URL+path, body)
 	require.NoError(t, err)
@@ -139,7 +142,7 @@ func (h *assetHarness) call(t *testing.T, token, method, path string, body io.Re
 	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, b
 }
 
-func decode(t *testing.T, b []byte) map[string]any {
+func decode(t testing.TB, b []byte) map[string]any {
 	t.Helper()
 	var out map[string]any
 	require.NoError(t, json.Unmarshal(b, &out), string(b))
@@ -158,7 +161,7 @@ func hexSHA(b []byte) string {
 }
 
 // create declares a file over REST and returns its id.
-func (h *assetHarness) create(t *testing.T, token, filename, contentType string, size int) string {
+func (h *assetHarness) create(t testing.TB, token, filename, contentType string, size int) string {
 	t.Helper()
 	body := fmt.Sprintf(`{"filename":%q,"contentType":%q,"sizeBytes":"%d"}`, filename, contentType, size)
 	resp, b := h.call(t, token, "POST", "/v1/assets", strings.NewReader(body), http.Header{"Content-Type": {"application/json"}})
@@ -168,7 +171,7 @@ func (h *assetHarness) create(t *testing.T, token, filename, contentType string,
 
 func TestRESTUploadAndDownload(t *testing.T) {
 	t.Parallel()
-	h := assetSetup(t)
+	h := assetSetup(t, 4<<20)
 	owner := h.token(t, uuid.New())
 	data := pngFile(600_000)
 	id := h.create(t, owner, "été \"photo\".png", "image/png", len(data))
@@ -268,7 +271,7 @@ func form(t *testing.T, fields map[string]string, filename, contentType string, 
 
 func TestRESTFormUpload(t *testing.T) {
 	t.Parallel()
-	h := assetSetup(t)
+	h := assetSetup(t, 4<<20)
 	owner := h.token(t, uuid.New())
 
 	t.Run("a browser's form", func(t *testing.T) {
@@ -307,8 +310,8 @@ func TestRESTFormUpload(t *testing.T) {
 		require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 	})
 	t.Run("not a form", func(t *testing.T) {
-		resp, _ := h.call(t, owner, "POST", "/v1/assets:upload", strings.NewReader("{}"), http.Header{"Content-Type": {"application/json"}})
-		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		resp, _ := h.call(t, owner, "POST", "/v1/assets:upload", strings.NewReader("--x--"), http.Header{"Content-Type": {"multipart/form-data"}})
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "a form without a boundary")
 	})
 	t.Run("without credentials", func(t *testing.T) {
 		body, ct := form(t, nil, "a.txt", "text/plain", []byte("hi"))

@@ -76,7 +76,7 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn, browser http.Hand
 	top := http.NewServeMux()
 	restDoor := bodyLimit(cfg.MaxBodyBytes, keepBodies(mux))
 	top.Handle("/", restDoor)
-	mountAssets(top, mux, conn) // streamed file routes, without the body limit (assets.go)
+	mountAssets(top, mux, conn, restDoor) // streamed file routes, without the body limit (assets.go)
 	docs, err := docsHandler(cfg.PublicURL)
 	if err != nil {
 		return nil, err

@@ -63,6 +63,7 @@ func startReplicatedMesh(t *testing.T, replicas int) *replicatedMesh {
 		"BACKPLANE_DATABASE_URL=" + dbURL,
 		"BACKPLANE_REDIS_URL=" + redistest.URL(),
 		"BACKPLANE_SERVICE_TOKEN_SECRET=test-secret-test-secret-test-secret-0123",
+		"BACKPLANE_KEY_ENCRYPTION_KEY=dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMDEyMzQ1Njc=",
 		"BACKPLANE_PUBLIC_URL=https://app.backplane.test",
 		"BACKPLANE_DATA_DIR=" + m.dataDir,
 		"BACKPLANE_LOG_FORMAT=text",

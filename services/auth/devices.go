@@ -14,6 +14,10 @@ import (
 // trustedDeviceTTL is how long a device stays trusted after its last sign-in.
 const trustedDeviceTTL = 180 * 24 * time.Hour
 
+// maxTrustedDevices is how many devices one account keeps, the most recently used: a
+// client that never sends its token back makes a new device at every sign-in.
+const maxTrustedDevices = 20
+
 // trustedDevice returns the id of the account's trusted device that token names, or ""
 // when it names none of this account's (a missing, expired or foreign token is simply
 // not trusted: the sign-in goes on as an untrusted client's).
@@ -42,8 +46,13 @@ func (s *Server) trustDevice(ctx context.Context, userID uuid.UUID, deviceID, pr
 		return presented, s.store.touchTrustedDevice(ctx, id, expire)
 	}
 	token := newSecret("bpd_")
-	_, err := s.store.createTrustedDevice(ctx, dbsqlc.TrustedDeviceInsertParams{
-		ID: uuid.Must(uuid.NewV7()), UserID: userID, TokenHash: digest(token), ExpireTime: expire,
+	err := s.store.inTx(ctx, func(tx *store) error {
+		if _, err := tx.createTrustedDevice(ctx, dbsqlc.TrustedDeviceInsertParams{
+			ID: uuid.Must(uuid.NewV7()), UserID: userID, TokenHash: digest(token), ExpireTime: expire,
+		}); err != nil {
+			return err
+		}
+		return tx.pruneTrustedDevices(ctx, userID, maxTrustedDevices)
 	})
 	return token, err
 }

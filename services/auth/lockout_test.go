@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 
@@ -177,4 +178,37 @@ func TestLockoutCannotLockTheOwnerOut(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestTrustedDevicesAreBounded: a client that never sends its device token back makes a
+// new device at each sign-in; the account keeps only the newest, and they still work.
+func TestTrustedDevicesAreBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	acct := b.signUp(t, uniqueEmail())
+	var first, last string
+	for i := range maxTrustedDevices + 3 {
+		resp, err := b.srv.Login(t.Context(), &authv1.LoginRequest{Email: acct.email, Password: acct.password})
+		require.NoError(t, err)
+		if i == 0 {
+			first = resp.GetDeviceToken()
+		}
+		last = resp.GetDeviceToken()
+	}
+	var n int
+	require.NoError(t, b.pool.QueryRow(t.Context(), "SELECT count(*) FROM trusted_devices WHERE user_id = $1", acct.user.GetId()).Scan(&n))
+	require.Equal(t, maxTrustedDevices, n)
+	id, err := b.srv.trustedDevice(t.Context(), uuidOf(t, acct.user.GetId()), last)
+	require.NoError(t, err)
+	require.NotEmpty(t, id, "the newest device is kept")
+	id, err = b.srv.trustedDevice(t.Context(), uuidOf(t, acct.user.GetId()), first)
+	require.NoError(t, err)
+	require.Empty(t, id, "the oldest is forgotten")
+}
+
+func uuidOf(t *testing.T, s string) uuid.UUID {
+	t.Helper()
+	id, err := uuid.Parse(s)
+	require.NoError(t, err)
+	return id
 }

@@ -155,6 +155,11 @@ func (s *store) createTrustedDevice(ctx context.Context, p dbsqlc.TrustedDeviceI
 func (s *store) trustedDevice(ctx context.Context, hash []byte) (dbsqlc.TrustedDevice, error) {
 	return one(s.q.TrustedDeviceGetByTokenHash(ctx, hash))
 }
+
+// pruneTrustedDevices deletes a user's expired devices and all but the keep newest.
+func (s *store) pruneTrustedDevices(ctx context.Context, userID uuid.UUID, keep int32) error {
+	return none(s.q.TrustedDevicePrune(ctx, dbsqlc.TrustedDevicePruneParams{UserID: userID, Keep: keep}))
+}
 func (s *store) touchTrustedDevice(ctx context.Context, id uuid.UUID, expire time.Time) error {
 	return none(s.q.TrustedDeviceTouch(ctx, dbsqlc.TrustedDeviceTouchParams{ID: id, ExpireTime: expire}))
 }

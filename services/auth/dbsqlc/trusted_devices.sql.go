@@ -62,6 +62,27 @@ func (q *Queries) TrustedDeviceInsert(ctx context.Context, arg TrustedDeviceInse
 	return i, err
 }
 
+const trustedDevicePrune = `-- name: TrustedDevicePrune :exec
+DELETE FROM trusted_devices AS d
+WHERE d.user_id = $1
+  AND (d.expire_time <= now() OR d.id NOT IN (
+    SELECT k.id FROM trusted_devices AS k WHERE k.user_id = $1
+    ORDER BY k.last_use_time DESC, k.id DESC LIMIT $2::int
+  ))
+`
+
+type TrustedDevicePruneParams struct {
+	UserID uuid.UUID
+	Keep   int32
+}
+
+// Keeps a user's newest devices only, and none that expired, so that sign-ins from
+// ever-new browsers do not grow the table without bound.
+func (q *Queries) TrustedDevicePrune(ctx context.Context, arg TrustedDevicePruneParams) error {
+	_, err := q.db.Exec(ctx, trustedDevicePrune, arg.UserID, arg.Keep)
+	return err
+}
+
 const trustedDeviceTouch = `-- name: TrustedDeviceTouch :exec
 UPDATE trusted_devices SET last_use_time = now(), expire_time = $1 WHERE id = $2
 `

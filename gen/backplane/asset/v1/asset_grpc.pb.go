@@ -63,6 +63,7 @@ type AssetServiceClient interface {
 	//
 	// (--
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	// grpc-gateway writes raw bytes only for google.api.HttpBody itself, so the stream
 	// cannot carry a DownloadAssetContentResponse wrapper.
 	// --)
@@ -73,6 +74,7 @@ type AssetServiceClient interface {
 	//
 	// (--
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	// As DownloadAssetContent: raw bytes need google.api.HttpBody itself.
 	// --)
 	DownloadSignedAssetContent(ctx context.Context, in *DownloadSignedAssetContentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
@@ -237,6 +239,7 @@ type AssetServiceServer interface {
 	//
 	// (--
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	// grpc-gateway writes raw bytes only for google.api.HttpBody itself, so the stream
 	// cannot carry a DownloadAssetContentResponse wrapper.
 	// --)
@@ -247,6 +250,7 @@ type AssetServiceServer interface {
 	//
 	// (--
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	// As DownloadAssetContent: raw bytes need google.api.HttpBody itself.
 	// --)
 	DownloadSignedAssetContent(*DownloadSignedAssetContentRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
