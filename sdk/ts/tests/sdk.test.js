@@ -98,9 +98,22 @@ describe("sessions", () => {
   });
 });
 
+/** verificationToken waits for the verification email sent to address and returns its token. */
+async function verificationToken(address) {
+  const re = /\/verify-email\?token=([A-Za-z0-9_-]+)/;
+  for (;;) {
+    const mail = dev.mail(re).find((t) => t.includes(address));
+    if (mail) return mail.match(re)[1];
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+}
+
 describe("API keys", () => {
   test("a key signs calls within its scopes, and is refused beyond them", async () => {
-    const { bp } = await signedUp(dev);
+    const { bp, email: address } = await signedUp(dev);
+    // Only a verified address may create keys: follow the verification email's link.
+    const token = await verificationToken(address);
+    await data(bp.api.POST("/v1/auth/email:verify", { body: { token } }));
     const created = await data(bp.api.POST("/v1/api-keys", { body: { displayName: "ci", scopes: ["profile:read"] } }));
     assert.match(created.secret ?? "", /^bpk_/);
 
