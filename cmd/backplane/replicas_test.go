@@ -444,7 +444,9 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 		}
 		for _, e := range emails {
 			require.LessOrEqual(t, got[e][verify], 1, "%s: %v", e, got[e])
-			require.LessOrEqual(t, got[e][signIn], sessions[e]-1, "%s: %v, %d sessions", e, got[e], sessions[e])
+			// Each account logged in once; a refresh retried across a killed replica can
+			// end that login's session as a reused token, so sessions can undercount it.
+			require.LessOrEqual(t, got[e][signIn], max(sessions[e]-1, 1), "%s: %v, %d sessions", e, got[e], sessions[e])
 			for subject := range got[e] {
 				require.Contains(t, []string{verify, signIn}, subject, e)
 			}

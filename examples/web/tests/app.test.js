@@ -130,8 +130,9 @@ test("a new user's journey through the app", async (t) => {
     await assert.rejects(keyed.api.GET("/v1/users/me"), (err) => err.status === 401);
   });
 
+  // The edge counts the app's own calls on api_calls, so the bars start near, not at, zero.
   await step(t, "usage: a bar per metered quota, empty at first", async () => {
-    await page.locator("#usage-list li", { hasText: "api_calls: 0 of 100000 calls (0%)" }).waitFor();
+    await page.locator("#usage-list li", { hasText: /api_calls: \d+ of 100000 calls \(0%\)/ }).waitFor();
   });
 
   await step(t, "the inbox shows a new notification live, and the usage it is about", async () => {
@@ -143,8 +144,9 @@ test("a new user's journey through the app", async (t) => {
     await page.locator("#notifications li", { hasText: "80%" }).waitFor();
     assert.equal(await page.locator("#unread").innerText(), "1");
     // The alert refreshed the usage bars.
-    await page.locator("#usage-list li", { hasText: "api_calls: 85000 of 100000 calls (85%)" }).waitFor();
-    assert.equal(await page.locator("meter[data-meter=api_calls]").getAttribute("value"), "85000");
+    await page.locator("#usage-list li", { hasText: /api_calls: 850\d\d of 100000 calls \(85%\)/ }).waitFor();
+    const value = Number(await page.locator("meter[data-meter=api_calls]").getAttribute("value"));
+    assert.ok(value >= 85000 && value < 85100, `meter value ${value}`);
 
     await page.click("#mark-all-read");
     await page.locator("#unread", { hasText: /^0$/ }).waitFor();
