@@ -1,10 +1,13 @@
 import createClient, { type Client } from "openapi-fetch";
 
+import { Assets } from "./assets.js";
+
 import { BackplaneError, type Code, codes, errorFromResponse, errorFromStatus } from "./errors.js";
 import type { components, paths } from "./gen/openapi.js";
+import { type ProgressListener, withProgress } from "./progress.js";
 import { type RateLimit, readRateLimit, retryAfterMs } from "./ratelimit.js";
 import { ndjson } from "./stream.js";
-import { MemoryTokenStore, type Tokens, type TokenStore } from "./tokens.js";
+import { deviceKey, MemoryTokenStore, type Tokens, type TokenStore } from "./tokens.js";
 
 /** The document's schemas by their full names, such as Schemas["backplane.auth.v1.User"]. */
 export type Schemas = components["schemas"];
@@ -66,10 +69,16 @@ export class Backplane {
   readonly api: Client<paths>;
   /** The budget the last answer reported; undefined before the first. */
   rateLimit: RateLimit | undefined;
+  /** Files: upload a File or Blob, download it, or get a URL to it. */
+  readonly assets: Assets;
 
   readonly #apiKey: string | undefined;
   readonly #store: TokenStore;
   readonly #fetch: (request: Request) => Promise<Response>;
+  /** Whether the caller chose the fetch: then uploads go through it, even in browsers. */
+  readonly #customFetch: boolean;
+  /** Device tokens by account, for a token store that keeps none. */
+  readonly #devices = new Map<string, string>();
   readonly #maxRetries: number;
   readonly #maxRetryDelayMs: number;
   readonly #refreshAheadMs: number;
@@ -88,6 +97,7 @@ export class Backplane {
     this.#store = options.tokenStore ?? new MemoryTokenStore();
     const f = options.fetch ?? ((r: Request) => globalThis.fetch(r));
     this.#fetch = f;
+    this.#customFetch = options.fetch !== undefined;
     this.#maxRetries = options.maxRetries ?? 2;
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
     this.#refreshAheadMs = options.refreshAheadMs ?? 30_000;
@@ -95,6 +105,7 @@ export class Backplane {
     const baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.api = createClient<paths>({ baseUrl, fetch: (r) => this.#send(r, true) });
     this.#public = createClient<paths>({ baseUrl, fetch: (r) => this.#send(r, false) });
+    this.assets = new Assets(this, baseUrl);
   }
 
   /** Creates an account and signs it in. Its email address is unverified until the emailed link is followed. */
@@ -105,11 +116,39 @@ export class Backplane {
     return data?.user ?? {};
   }
 
-  /** Signs in with an email address and password. */
+  /**
+   * Signs in with an email address and password. The device token the server hands
+   * back is kept (in the token store when it keeps them) and sent with the next sign-in
+   * to the account: a known device is throttled on its own, so strangers' wrong guesses
+   * at the account do not lock it out.
+   */
   async signIn(email: string, password: string): Promise<User> {
-    const { data } = await this.#public.POST("/v1/auth/login", { body: { email, password } });
+    const known = await this.#deviceToken(email);
+    const { data } = await this.#public.POST("/v1/auth/login", { body: { email, password, ...(known ? { deviceToken: known } : {}) } });
     await this.#set(tokensFrom(data?.accessToken, data?.refreshToken, data?.expiresIn));
+    if (data?.deviceToken && data.deviceToken !== known) await this.#saveDeviceToken(email, data.deviceToken);
     return data?.user ?? {};
+  }
+
+  async #deviceToken(email: string): Promise<string | undefined> {
+    if (this.#store.loadDeviceToken) return (await this.#store.loadDeviceToken(deviceKey(email))) ?? undefined;
+    return this.#devices.get(deviceKey(email));
+  }
+
+  async #saveDeviceToken(email: string, token: string): Promise<void> {
+    if (this.#store.saveDeviceToken) return this.#store.saveDeviceToken(deviceKey(email), token);
+    this.#devices.set(deviceKey(email), token);
+  }
+
+  /**
+   * fetch sends a request the typed client cannot make (raw bytes, say) as every call
+   * is sent: signed, refreshed on a 401, retried when the server asks, and thrown as a
+   * BackplaneError when the answer is an error. onProgress hears the request body's
+   * progress (an upload's).
+   */
+  fetch(request: Request, options: { onProgress?: ProgressListener } = {}): Promise<Response> {
+    const transport = options.onProgress ? withProgress(this.#fetch, options.onProgress, !this.#customFetch) : undefined;
+    return this.#send(request, true, transport);
   }
 
   /**
@@ -159,7 +198,7 @@ export class Backplane {
   }
 
   /** #send makes one call: signed when sign is set, retried and refreshed as the class says. */
-  async #send(request: Request, sign: boolean): Promise<Response> {
+  async #send(request: Request, sign: boolean, transport = this.#fetch): Promise<Response> {
     let refreshed = false;
     for (let retries = 0; ; ) {
       const req = request.clone();
@@ -171,7 +210,7 @@ export class Backplane {
       const kind = bearer !== undefined ? "user" : "anonymous";
       await this.#waitForBudget(kind, req.signal);
 
-      const res = await this.#fetch(req);
+      const res = await transport(req);
       const now = Date.now();
       const rl = readRateLimit(res.headers, now);
       if (rl) {

@@ -115,6 +115,11 @@ export class BackplaneError extends Error {
     return this.details.flatMap((d) => (isBadRequest(d) ? (d.fieldViolations ?? []) : []));
   }
 
+  /** The reason of the ErrorInfo detail, such as "ASSET_TOO_LARGE", if the server sent one. */
+  get reason(): string | undefined {
+    return this.detail("type.googleapis.com/google.rpc.ErrorInfo")?.reason;
+  }
+
   /** The detail of the given type, if the server sent one. */
   detail<T extends ErrorDetail["@type"]>(type: T): Extract<ErrorDetail, { "@type": T }> | undefined {
     return this.details.find((d) => d["@type"] === type) as Extract<ErrorDetail, { "@type": T }> | undefined;

@@ -23,4 +23,6 @@ export {
 } from "./errors.js";
 export type { components, operations, paths } from "./gen/openapi.js";
 export type { RateLimit } from "./ratelimit.js";
-export { MemoryTokenStore, type Tokens, type TokenStore } from "./tokens.js";
+export { MemoryTokenStore, type Tokens, type TokenStore, WebStorageTokenStore } from "./tokens.js";
+export { type Asset, Assets, assetTooLarge, type UploadOptions } from "./assets.js";
+export type { ProgressListener } from "./progress.js";
