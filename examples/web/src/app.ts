@@ -1,20 +1,15 @@
 // The example app: every screen is a few calls of the TypeScript SDK. Sessions are kept
 // in localStorage, so a reload (or the verification link, opened in this origin) finds
 // the user still signed in.
-import { Backplane, BackplaneError, data, type Schemas, type Tokens, type TokenStore, type User } from "@backplane/sdk";
+import { Backplane, BackplaneError, data, type Schemas, type User, WebStorageTokenStore } from "@backplane/sdk";
+
+import { checkoutButton, checkoutReturn } from "./checkout.js";
+import { Files } from "./files.js";
 
 type Notification = Schemas["backplane.notification.v1.Notification"];
 
-const storageKey = "backplane.tokens";
-
-/** localTokens keeps the session in localStorage. */
-const localTokens: TokenStore = {
-  load: () => {
-    const raw = localStorage.getItem(storageKey);
-    return raw ? (JSON.parse(raw) as Tokens) : undefined;
-  },
-  save: (t) => (t ? localStorage.setItem(storageKey, JSON.stringify(t)) : localStorage.removeItem(storageKey)),
-};
+/** localTokens keeps the session, and the device tokens that make this browser known, in localStorage. */
+const localTokens = new WebStorageTokenStore(localStorage);
 
 function el<T extends HTMLElement = HTMLElement>(selector: string): T {
   const e = document.querySelector<T>(selector);
@@ -66,11 +61,17 @@ function formValues(form: HTMLFormElement): Record<string, string> {
 
 class App {
   #inbox: AbortController | undefined;
+  readonly #files: Files;
 
-  constructor(readonly bp: Backplane) {}
+  constructor(readonly bp: Backplane) {
+    this.#files = new Files(bp, run);
+  }
 
   async start(): Promise<void> {
     this.#wire();
+    this.#files.wire();
+    const back = checkoutReturn();
+    if (back) say(back);
     await run(() => this.#plans());
     if (location.pathname === "/verify-email") {
       const token = new URLSearchParams(location.search).get("token") ?? "";
@@ -158,7 +159,7 @@ class App {
     el("#signed-out").hidden = true;
     el("#signed-in").hidden = false;
     el("#sign-out").hidden = false;
-    await Promise.all([this.#sessions(), this.#apiKeys(), this.#notifications(), this.#usage()]);
+    await Promise.all([this.#sessions(), this.#apiKeys(), this.#notifications(), this.#usage(), this.#files.refresh()]);
     this.#live();
   }
 
@@ -276,7 +277,8 @@ class App {
     el("#plan-list").replaceChildren(
       ...(r.plans ?? []).map((p) => {
         const price = p.priceAmount && p.priceAmount !== "0" ? `${(Number(p.priceAmount) / 100).toFixed(2)} ${p.currency?.toUpperCase()}` : "free";
-        return item(`${p.displayName}: ${price}. ${p.description ?? ""}`);
+        if (price === "free") return item(`${p.displayName}: ${price}. ${p.description ?? ""}`);
+        return item(`${p.displayName}: ${price}. ${p.description ?? ""} `, checkoutButton(this.bp, run, p));
       }),
     );
   }
