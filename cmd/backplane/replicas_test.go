@@ -3,6 +3,8 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,10 +24,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"github.com/stripe/stripe-go/v76"
 
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/redistest"
 	"github.com/backplane/backplane/internal/scenario"
+	"github.com/backplane/backplane/internal/stripetest"
 	"github.com/backplane/backplane/services"
 )
 
@@ -36,10 +40,17 @@ import (
 type replicatedMesh struct {
 	gateways []*gatewayPiece
 	services map[string][]*piece
-	// dataDir is every piece's data dir: notification's replicas share its mailbox.
+	// dataDir is every piece's data dir: notification's replicas share its mailbox, and
+	// asset's its bucket.
 	dataDir string
 	dbURL   string
+	// stripe is the Stripe every subscription replica calls; webhooks are signed with
+	// replicaWebhookSecret.
+	stripe *stripetest.Fake
 }
+
+// replicaWebhookSecret signs the Stripe events the replicated mesh is sent.
+const replicaWebhookSecret = "whsec_replicas_test"
 
 type gatewayPiece struct {
 	*piece
@@ -56,7 +67,7 @@ func startReplicatedMesh(t *testing.T, replicas int) *replicatedMesh {
 	out, err := migrate.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	m := &replicatedMesh{services: map[string][]*piece{}, dataDir: t.TempDir(), dbURL: dbURL}
+	m := &replicatedMesh{services: map[string][]*piece{}, dataDir: t.TempDir(), dbURL: dbURL, stripe: stripetest.NewFake(t)}
 	certs := meshCerts(t)
 	common := []string{
 		"BACKPLANE_MIGRATE_ON_START=false",
@@ -75,6 +86,11 @@ func startReplicatedMesh(t *testing.T, replicas int) *replicatedMesh {
 		"BACKPLANE_NOTIFY_LEASE=4s",
 		"BACKPLANE_NOTIFY_POLL_INTERVAL=200ms",
 		"BACKPLANE_NOTIFY_SIGNING_KEY=unsubscribe-links-key-unsubscribe-links-key",
+		"BACKPLANE_STRIPE_SECRET_KEY=sk_test_replicas",
+		"BACKPLANE_STRIPE_WEBHOOK_SECRET=" + replicaWebhookSecret,
+		"BACKPLANE_STRIPE_API_BASE=" + m.stripe.URL,
+		// One key for every asset replica, so that a URL one signs, another serves.
+		"BACKPLANE_ASSET_SIGNING_KEY=asset-download-urls-key-asset-download-urls-key",
 	}
 	addrs := map[string][]string{}
 	for _, s := range services.Names() {
@@ -209,6 +225,7 @@ func newEdgeClient(m *replicatedMesh, retryAnyTransportError bool) *edgeClient {
 type answer struct {
 	code    int
 	body    map[string]any
+	raw     []byte
 	retried bool
 }
 
@@ -216,8 +233,13 @@ type answer struct {
 // the client is set to. An error it does not retry is recorded as a failure, and
 // answered with code 0.
 func (c *edgeClient) do(ctx context.Context, method, path, token string, body any) answer {
-	c.requests.Add(1)
 	raw, _ := json.Marshal(body)
+	return c.send(ctx, method, path, token, http.Header{"Content-Type": {"application/json"}}, raw)
+}
+
+// send is do with a body of any type, and headers of the caller's.
+func (c *edgeClient) send(ctx context.Context, method, path, token string, header http.Header, raw []byte) answer {
+	c.requests.Add(1)
 	var a answer
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
@@ -231,7 +253,9 @@ func (c *edgeClient) do(ctx context.Context, method, path, token string, body an
 			c.fail("%s %s: %v", method, path, err)
 			return a
 		}
-		req.Header.Set("Content-Type", "application/json")
+		for k, v := range header {
+			req.Header[k] = v
+		}
 		// Makes a POST replayable, so the transport sends it again itself when the
 		// keep-alive connection it picked was closed by the server meanwhile.
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("%p-%d", &a, attempt))
@@ -260,7 +284,7 @@ func (c *edgeClient) do(ctx context.Context, method, path, token string, body an
 		if resp.StatusCode == http.StatusServiceUnavailable && attempt < 20 {
 			continue // UNAVAILABLE: retried, as the API documents
 		}
-		a.code, a.body = resp.StatusCode, map[string]any{}
+		a.code, a.body, a.raw = resp.StatusCode, map[string]any{}, data
 		if len(data) > 0 {
 			_ = json.Unmarshal(data, &a.body)
 		}
@@ -308,14 +332,61 @@ func mailboxCount(t *testing.T, dataDir string) map[string]map[string]int {
 	return out
 }
 
+// loginAgent is the User-Agent of the workload's log-ins: auth keeps it with each
+// session, which tells a log-in's session from the sign-up's.
+const loginAgent = "replicas-test-login"
+
+// subscriptionEnded is the title (and email subject) of the notice of an ended
+// subscription.
+const subscriptionEnded = "Your subscription has ended"
+
+// uploadFile declares a file of its own bytes (about 200 KiB, made from name) and sends
+// them, and returns them. A PUT whose answer was lost with a killed replica, sent again,
+// finds the file stored already: FAILED_PRECONDITION (400), which the checks of what
+// is stored then judge.
+func (c *edgeClient) uploadFile(ctx context.Context, token, name string) []byte {
+	content := bytes.Repeat([]byte("replica file "+name+"\n"), 200<<10/(len(name)+14))
+	sum := sha256.Sum256(content)
+	a := c.do(ctx, "POST", "/v1/assets", token, map[string]any{
+		"filename": name + ".txt", "contentType": "text/plain", "sizeBytes": len(content), "sha256": hex.EncodeToString(sum[:]),
+	})
+	if !c.expect(a, http.StatusOK, "declare "+name) {
+		return content
+	}
+	id := fmt.Sprint(a.body["asset"].(map[string]any)["id"])
+	a = c.send(ctx, "PUT", "/v1/assets/"+id+"/content", token, http.Header{"Content-Type": {"text/plain"}}, content)
+	if !a.retried || a.code != http.StatusBadRequest {
+		c.expect(a, http.StatusOK, "upload "+name)
+	}
+	return content
+}
+
+// deliverTwice sends one signed Stripe event about a subscription twice at once, as
+// Stripe does when it retries a delivery it thinks failed: one copy through each
+// gateway. Both must be answered 200.
+func (c *edgeClient) deliverTwice(ctx context.Context, id string, typ stripe.EventType, subscription string) {
+	body := stripetest.Event(id, typ, map[string]any{"id": subscription, "object": "subscription"})
+	header := http.Header{"Content-Type": {"application/json"}, "Stripe-Signature": {stripetest.Sign(body, replicaWebhookSecret, time.Now())}}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			c.expect(c.send(ctx, "POST", "/webhooks/stripe", "", header, body), http.StatusOK, "deliver "+id)
+		})
+	}
+	wg.Wait()
+}
+
 // TestReplicasLoseNothingAndDoNothingTwice runs two gateways and two replicas of every
 // service as separate processes on one PostgreSQL and one Redis, drives a bounded mixed
 // workload through both gateways (sign-ups, whose verification emails notification
-// sends; logins; refreshes; usage events each sent twice with one idempotency key, on emails_sent, a meter
-// nothing else feeds: the edge counts api_calls itself), and
-// SIGKILLs one replica of every piece when half the accounts are done. Then: no
-// request failed but for retried UNAVAILABLE (and the connections the dead gateway
-// broke), every account got its one email, and every usage total is exact.
+// sends; logins; refreshes; usage events each sent twice with one idempotency key, on
+// emails_sent, a meter nothing else feeds: the edge counts api_calls itself; a file
+// upload each; and Stripe webhooks, each event delivered twice at once through both
+// gateways, that start and then end a subscription), and SIGKILLs one replica of every
+// piece when half the accounts are done. Then: no request failed but for retried
+// UNAVAILABLE (and the connections the dead gateway broke), every account got its one
+// email, every usage total is exact, every file is stored once and whole, and every
+// webhook had its effect once: one subscription row, one notice.
 func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 	t.Parallel()
 	started := time.Now()
@@ -327,6 +398,9 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 	run := fmt.Sprint(time.Now().UnixNano())
 	emails := make([]string, users)
 	access := make([]string, users)
+	userIDs := make([]string, users)
+	files := make([][]byte, users)
+	price := m.stripe.AddPrice("backplane_pro_monthly", 2000, "usd", "month")
 	var finished atomic.Int32
 
 	killed := make(chan []*piece)
@@ -359,11 +433,16 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 				if a.code != http.StatusConflict && !c.expect(a, http.StatusOK, "sign up "+email) {
 					continue
 				}
-				a = c.do(ctx, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": "correct horse battery"})
+				// The log-in's own user agent tells its sessions from the sign-up's.
+				login, _ := json.Marshal(map[string]string{"email": email, "password": "correct horse battery"})
+				a = c.send(ctx, "POST", "/v1/auth/login", "", http.Header{"Content-Type": {"application/json"}, "User-Agent": {loginAgent}}, login)
 				if !c.expect(a, http.StatusOK, "log in "+email) {
 					continue
 				}
 				access[i], refresh = fmt.Sprint(a.body["accessToken"]), fmt.Sprint(a.body["refreshToken"])
+				if u, ok := a.body["user"].(map[string]any); ok {
+					userIDs[i] = fmt.Sprint(u["id"])
+				}
 				for range 2 {
 					a = c.do(ctx, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": refresh})
 					if c.expect(a, http.StatusOK, "refresh "+email) {
@@ -378,6 +457,15 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 						c.expect(a, http.StatusOK, "record usage "+email)
 					}
 				}
+				files[i] = c.uploadFile(ctx, access[i], fmt.Sprintf("%s-%d", run, i))
+				// Stripe starts a subscription, then ends it; each event is delivered twice at
+				// once, through both gateways (and so, by the balancer, to both replicas).
+				sub := m.stripe.NewSubscription("cus_"+run+fmt.Sprint(i), price.ID, map[string]string{"user_id": userIDs[i], "plan_id": "pro_monthly"})
+				c.deliverTwice(ctx, fmt.Sprintf("evt_%s_%d_created", run, i), stripe.EventTypeCustomerSubscriptionCreated, sub.ID)
+				m.stripe.UpdateSubscription(sub.ID, func(s *stripe.Subscription) {
+					s.Status, s.EndedAt, s.CanceledAt = stripe.SubscriptionStatusCanceled, time.Now().Unix(), time.Now().Unix()
+				})
+				c.deliverTwice(ctx, fmt.Sprintf("evt_%s_%d_deleted", run, i), stripe.EventTypeCustomerSubscriptionDeleted, sub.ID)
 				finished.Add(1)
 			}
 		})
@@ -410,9 +498,59 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 			require.Equal(t, want, fmt.Sprint(meters[0].(map[string]any)["total"]), emails[i])
 		}
 	})
+	conn, err := pgx.Connect(ctx, m.dbURL)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(context.Background()) }()
+	scenario.Step(t, "every file is stored once, whole", func(t *testing.T) {
+		for i := range users {
+			// An extra PENDING asset is a declaration whose answer was lost and that the
+			// client made again: it holds no bytes, and is removed after a day.
+			rows, err := conn.Query(ctx, `SELECT state, coalesce(sha256, ''), size_bytes FROM asset.assets WHERE owner_user_id = $1::uuid AND state <> 'PENDING'`, userIDs[i])
+			require.NoError(t, err)
+			var stored []string
+			for rows.Next() {
+				var state, sum string
+				var size int64
+				require.NoError(t, rows.Scan(&state, &sum, &size))
+				stored = append(stored, fmt.Sprintf("%s %s %d", state, sum, size))
+			}
+			require.NoError(t, rows.Err())
+			want := sha256.Sum256(files[i])
+			require.Equal(t, []string{fmt.Sprintf("READY %x %d", want, len(files[i]))}, stored, emails[i])
+		}
+		for i := range users {
+			a := c.do(ctx, "GET", "/v1/assets", access[i], nil)
+			require.Equal(t, http.StatusOK, a.code, a.body)
+			var id string
+			for _, v := range a.body["assets"].([]any) {
+				if as := v.(map[string]any); as["state"] == "ASSET_STATE_READY" {
+					id = fmt.Sprint(as["id"])
+				}
+			}
+			got := c.send(ctx, "GET", "/v1/assets/"+id+"/content", access[i], nil, nil)
+			require.Equal(t, http.StatusOK, got.code, emails[i])
+			require.Equal(t, files[i], got.raw, "%s: the bytes read back", emails[i])
+		}
+	})
+	scenario.Step(t, "every webhook was applied once", func(t *testing.T) {
+		var events, distinct, applied int
+		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE outcome = 'applied') FROM subscription.stripe_events WHERE id LIKE $1`,
+			"evt_"+run+"_%").Scan(&events, &distinct, &applied))
+		require.Equal(t, []int{2 * users, 2 * users, 2 * users}, []int{events, distinct, applied}, "events recorded, distinct, applied")
+		for i := range users {
+			var subs int
+			var status string
+			require.NoError(t, conn.QueryRow(ctx, `SELECT count(*), coalesce(max(status), '') FROM subscription.subscriptions WHERE user_id = $1::uuid`, userIDs[i]).Scan(&subs, &status))
+			require.Equal(t, 1, subs, emails[i])
+			require.Equal(t, "canceled", status, emails[i])
+			var notices int
+			require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM notification.notification WHERE user_id = $1::uuid AND title = $2`, userIDs[i], subscriptionEnded).Scan(&notices))
+			require.Equal(t, 1, notices, "%s: one notification of the ended subscription", emails[i])
+		}
+	})
 	// Each account is sent the verification at sign-up, and a new-sign-in notice at
 	// each log-in applied: one, or two where an attempt whose answer was lost signed in
-	// too. auth's sessions say how many were applied (the sign-up's and one per log-in).
+	// too. auth's sessions of the log-in's user agent say how many were applied.
 	//
 	// auth hands an email to notification in the background right after answering, not
 	// durably with the change that causes it: SIGKILL can lose the emails of the
@@ -420,41 +558,41 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 	// at a time per client worker, that is at most one email per worker. Nothing may be
 	// sent twice, ever.
 	const verify, signIn = "Verify your email address", "New sign-in to your account"
-	conn, err := pgx.Connect(ctx, m.dbURL)
-	require.NoError(t, err)
-	defer func() { _ = conn.Close(context.Background()) }()
 	lost := 0
 	scenario.Step(t, "no email was sent twice, and none lost but with a killed auth replica", func(t *testing.T) {
 		sessions := map[string]int{}
 		for _, e := range emails {
 			var n int
 			require.NoError(t, conn.QueryRow(ctx,
-				`SELECT count(*) FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id WHERE u.email = $1`, e).Scan(&n))
+				`SELECT count(*) FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id WHERE u.email = $1 AND s.user_agent = $2`, e, loginAgent).Scan(&n))
 			sessions[e] = n
 		}
 		var got map[string]map[string]int
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 			got, lost = mailboxCount(t, m.dataDir), 0
+			unsent := 0
 			for _, e := range emails {
-				lost += max(0, 1-got[e][verify]) + max(0, sessions[e]-1-got[e][signIn])
+				lost += max(0, 1-got[e][verify]) + max(0, sessions[e]-got[e][signIn])
+				unsent += max(0, 1-got[e][subscriptionEnded])
 			}
-			if lost == 0 || time.Now().After(deadline) {
+			if lost+unsent == 0 || time.Now().After(deadline) {
 				break
 			}
 		}
 		for _, e := range emails {
 			require.LessOrEqual(t, got[e][verify], 1, "%s: %v", e, got[e])
-			// Each account logged in once; a refresh retried across a killed replica can
-			// end that login's session as a reused token, so sessions can undercount it.
-			require.LessOrEqual(t, got[e][signIn], max(sessions[e]-1, 1), "%s: %v, %d sessions", e, got[e], sessions[e])
+			require.LessOrEqual(t, got[e][signIn], sessions[e], "%s: %v, %d log-in sessions", e, got[e], sessions[e])
+			// Billing notices are sent in the transaction that records their event: never
+			// lost.
+			require.Equal(t, 1, got[e][subscriptionEnded], "%s: %v", e, got[e])
 			for subject := range got[e] {
-				require.Contains(t, []string{verify, signIn}, subject, e)
+				require.Contains(t, []string{verify, signIn, subscriptionEnded}, subject, e)
 			}
 		}
 		require.LessOrEqual(t, lost, workers, "emails lost: %v", got)
 	})
-	t.Logf("replicas: %d processes (2 gateways, 2 of each of %d services) ready in %s; %d requests, %d attempts sent again, %d processes SIGKILLed mid-run; workload %s; %d of %d emails lost with the killed auth replica",
-		2+2*len(services.Names()), len(services.Names()), ready.Round(100*time.Millisecond), c.requests.Load(), c.retries.Load(), len(victims), workload.Round(100*time.Millisecond), lost, 2*users)
+	t.Logf("replicas: %d processes (2 gateways, 2 of each of %d services) ready in %s; %d requests (%d files uploaded, %d Stripe events each delivered twice at once), %d attempts sent again, %d processes SIGKILLed mid-run; workload %s; %d of %d emails lost with the killed auth replica",
+		2+2*len(services.Names()), len(services.Names()), ready.Round(100*time.Millisecond), c.requests.Load(), users, 2*users, c.retries.Load(), len(victims), workload.Round(100*time.Millisecond), lost, 2*users)
 }
 
 // TestGatewayDrainsOnSIGTERMWithoutAFailedRequest sends SIGTERM to one of two gateways
