@@ -41,11 +41,6 @@ before(async () => {
   site = await serve({ port, apiUrl: dev.baseUrl });
   browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
   page = await browser.newPage({ acceptDownloads: true });
-  if (process.env.DEBUG_PAGE) {
-    page.on("console", (m) => console.log("console:", m.text()));
-    page.on("requestfailed", (r) => console.log("failed:", r.method(), r.url(), r.failure()?.errorText));
-    page.on("response", (r) => console.log("answer:", r.status(), r.request().method(), r.url()));
-  }
 });
 after(async () => {
   await browser?.close();
