@@ -14,16 +14,22 @@ type Transport = (request: Request) => Promise<Response>;
 const chunkBytes = 64 * 1024;
 
 /**
- * withProgress returns a transport that sends each request through fetch (or, in a
- * browser when useXhr is set, through XMLHttpRequest) and reports its body's progress
- * to onProgress, ending with (total, total) once the answer has arrived.
+ * withProgress returns a transport that sends each request and reports its body's
+ * progress to onProgress, ending with (total, total) once the answer has arrived: in a
+ * browser through XMLHttpRequest when useXhr is set (else through fetch, whole),
+ * elsewhere through fetch with the body streamed.
  */
 export function withProgress(fetch: Transport, onProgress: ProgressListener, useXhr: boolean): Transport {
   return async (request) => {
     const body = await request.blob();
     const total = body.size;
     onProgress(0, total);
-    const res = useXhr && typeof XMLHttpRequest !== "undefined" ? await viaXhr(request, body, onProgress) : await viaStream(fetch, request, body, onProgress);
+    let res: Response;
+    if (typeof XMLHttpRequest === "undefined") res = await viaStream(fetch, request, body, onProgress);
+    else if (useXhr) res = await viaXhr(request, body, onProgress);
+    // A browser whose caller chose the fetch: it cannot stream the body over HTTP/1.1,
+    // so the body goes whole, and progress jumps from nothing to everything.
+    else res = await fetch(new Request(request, { body }));
     onProgress(total, total);
     return res;
   };
