@@ -35,6 +35,7 @@ type Interceptor struct {
 	tokens   *Verifier
 	keys     Introspector
 	services ServiceAuthenticator
+	ends     *SessionFeed
 	exempt   []string
 	log      *slog.Logger
 }
@@ -53,6 +54,9 @@ type InterceptorConfig struct {
 	ExemptPrefixes []string
 	// Logger records infrastructure failures (never credentials).
 	Logger *slog.Logger
+	// SessionEnds, when set, ends a stream opened with an access token as soon as its
+	// session ends (stream.go); without it only the token's expiry ends it.
+	SessionEnds *SessionFeed
 }
 
 // NewInterceptor returns the enforcement interceptor.
@@ -64,7 +68,7 @@ func NewInterceptor(cfg InterceptorConfig) (*Interceptor, error) {
 	if exempt == nil {
 		exempt = []string{"/grpc.health.v1.Health/"}
 	}
-	return &Interceptor{tokens: cfg.Tokens, keys: cfg.APIKeys, services: cfg.Services, exempt: exempt, log: cfg.Logger}, nil
+	return &Interceptor{tokens: cfg.Tokens, keys: cfg.APIKeys, services: cfg.Services, ends: cfg.SessionEnds, exempt: exempt, log: cfg.Logger}, nil
 }
 
 // Unary returns the unary server interceptor.
@@ -91,7 +95,7 @@ func (in *Interceptor) Stream() grpc.StreamServerInterceptor {
 			}
 			return err
 		}
-		return handler(srv, &principalStream{ServerStream: ss, ctx: ctx})
+		return in.serveStream(ctx, srv, ss, handler)
 	}
 }
 

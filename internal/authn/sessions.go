@@ -106,13 +106,18 @@ func (l *LiveSessions) MarkLive(ctx context.Context, sessionID string, expire ti
 
 // End records that a session has ended. The tombstone stays until keepUntil, which must
 // be at least the expiry of the last access token issued for it; after that a missing
-// key sends lookups to the records, which know the session has ended.
+// key sends lookups to the records, which know the session has ended. The end is also
+// announced to every SessionFeed, so that streams the session holds open end at once.
 func (l *LiveSessions) End(ctx context.Context, sessionID string, keepUntil time.Time) error {
 	ttl := keepUntil.Sub(l.now())
 	if ttl < time.Second {
 		ttl = time.Second
 	}
-	return l.rdb.Set(ctx, l.key(sessionID), stateEnded, ttl).Err()
+	pipe := l.rdb.Pipeline()
+	pipe.Set(ctx, l.key(sessionID), stateEnded, ttl)
+	l.publishEnded(ctx, pipe, sessionID)
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 // Live reports whether a session is live.

@@ -138,6 +138,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Principal, 
 		SessionID: claims.SessionID,
 		Roles:     claims.Roles,
 	}
+	if claims.ExpiresAt != nil {
+		p.Expiry = claims.ExpiresAt.Time
+	}
 	if v.cache != nil {
 		until := v.cfg.Now().Add(v.cfg.CacheFor)
 		if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {

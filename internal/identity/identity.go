@@ -8,6 +8,7 @@ package identity
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -27,6 +28,9 @@ type Principal struct {
 	// Scopes are the API key's scopes; empty for access tokens, which act with the
 	// user's full authority.
 	Scopes []string
+	// Expiry is when the access token expires, after which a stream it opened ends;
+	// zero for API keys, which stay valid until revoked.
+	Expiry time.Time
 }
 
 // HasRole reports whether the principal holds role.

@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
@@ -137,13 +138,22 @@ type checker struct {
 	creds  *credentials
 	tokens *authn.Verifier
 	keys   authn.Introspector
+	// ends tells the process's streams that their session ended: one Redis
+	// subscription per process, whatever the number of streams.
+	ends *authn.SessionFeed
 }
 
 // newChecker prepares the shared checks over a connection to the authority, the service
 // that issues credentials. authConn may be nil in a process that runs only the
 // authority, whose instance brings its own.
-func newChecker(creds *credentials, authConn *grpc.ClientConn, rdb redis.UniversalClient, issuer string) (*checker, error) {
+func (p *Process) newChecker(ctx context.Context, creds *credentials, authConn *grpc.ClientConn, rdb redis.UniversalClient, issuer string) (*checker, error) {
 	c := &checker{creds: creds}
+	sessions := authn.NewLiveSessions(rdb)
+	c.ends = authn.NewSessionFeed(sessions, authn.SessionFeedConfig{Logger: p.log})
+	if err := c.ends.Start(ctx); err != nil {
+		return nil, fmt.Errorf("subscribe to ended sessions: %w", err)
+	}
+	p.OnStop("session feed", c.ends.Close)
 	if authConn == nil {
 		return c, nil
 	}
@@ -152,7 +162,7 @@ func newChecker(creds *credentials, authConn *grpc.ClientConn, rdb redis.Univers
 		Issuer:   issuer,
 		Audience: authn.Audience,
 		Keys:     authn.GRPCJWKS{Client: client},
-		Sessions: authn.NewLiveSessions(rdb),
+		Sessions: sessions,
 		// Within the one second in which an ended session must stop working.
 		CacheFor: 500 * time.Millisecond,
 	})
@@ -181,6 +191,7 @@ func (c *checker) interceptors(p *Process, inst *service.Instance, exempt []stri
 		Services:       c.creds.services(),
 		ExemptPrefixes: exempt,
 		Logger:         p.log,
+		SessionEnds:    c.ends,
 	})
 	if err != nil {
 		return grpcserver.Interceptors{}, err

@@ -92,7 +92,7 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 		}
 		conns[svc.Name] = conn
 	}
-	chk, err := newChecker(creds, conns[auth], rdb, cfg.Issuer)
+	chk, err := p.newChecker(ctx, creds, conns[auth], rdb, cfg.Issuer)
 	if err != nil {
 		return err
 	}

@@ -116,7 +116,7 @@ func ServeGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 			return err
 		}
 	}
-	chk, err := newChecker(creds, backends[auth], rdb, cfg.Issuer)
+	chk, err := p.newChecker(ctx, creds, backends[auth], rdb, cfg.Issuer)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	for _, need := range svc.Needs {
 		peers[need] = conns[need]
 	}
-	chk, err := newChecker(creds, conns[auth], rdb, cfg.Issuer)
+	chk, err := p.newChecker(ctx, creds, conns[auth], rdb, cfg.Issuer)
 	if err != nil {
 		return err
 	}

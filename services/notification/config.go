@@ -54,6 +54,11 @@ type Config struct {
 	// PollInterval is how often idle workers look for jobs that became due, such as
 	// retries; new jobs are announced at once (BACKPLANE_NOTIFY_POLL_INTERVAL).
 	PollInterval time.Duration
+	// MaxStreamsPerUser is how many notification streams one user may hold open at
+	// once in this process; one more answers RESOURCE_EXHAUSTED
+	// (BACKPLANE_NOTIFY_MAX_STREAMS_PER_USER). The count is per process: behind a
+	// balancer of N replicas a user may hold up to N times as many.
+	MaxStreamsPerUser int
 }
 
 // defaultConfig is the configuration when no variable is set: dev mode, mailbox
@@ -68,6 +73,9 @@ func defaultConfig() Config {
 		Workers:         4,
 		Lease:           time.Minute,
 		PollInterval:    time.Second,
+		// A user's tabs and devices, with room for a reconnect overlapping the stream
+		// it replaces.
+		MaxStreamsPerUser: 5,
 	}
 }
 
@@ -87,6 +95,8 @@ func LoadConfig(env *config.Env) (Config, error) {
 		Workers:         env.Int("BACKPLANE_NOTIFY_WORKERS", d.Workers),
 		Lease:           env.Duration("BACKPLANE_NOTIFY_LEASE", d.Lease),
 		PollInterval:    env.Duration("BACKPLANE_NOTIFY_POLL_INTERVAL", d.PollInterval),
+
+		MaxStreamsPerUser: env.Int("BACKPLANE_NOTIFY_MAX_STREAMS_PER_USER", d.MaxStreamsPerUser),
 	}
 	if v := env.URL("BACKPLANE_SENDGRID_BASE_URL", "http", "https"); v != "" {
 		c.SendgridBaseURL = strings.TrimRight(v, "/")
@@ -130,6 +140,9 @@ func (c Config) validate() error {
 	}
 	if c.PollInterval < time.Millisecond {
 		errs = append(errs, errors.New("BACKPLANE_NOTIFY_POLL_INTERVAL: must be at least 1ms, such as 1s"))
+	}
+	if c.MaxStreamsPerUser < 1 {
+		errs = append(errs, errors.New("BACKPLANE_NOTIFY_MAX_STREAMS_PER_USER: must be at least 1"))
 	}
 	return errors.Join(errs...)
 }

@@ -100,7 +100,7 @@ func New(ctx context.Context, cfg Config, deps service.Deps) (*Server, error) {
 		catalog:    cat,
 		links:      l,
 		webhookKey: cfg.WebhookKey,
-		feed:       &inboxFeed{rdb: deps.Redis, log: log},
+		feed:       newInboxFeed(deps.Redis, log),
 		deliverer: &deliverer{
 			store: st, mailer: m, links: l, log: log, lookupEmail: lookup,
 			maxAttempts: cfg.MaxAttempts, lease: cfg.Lease, outcomes: outcomes,

@@ -166,8 +166,11 @@ func (b *bundle) as(t testing.TB, userID uuid.UUID) context.Context {
 type testAuthn struct {
 	interceptor *authn.Interceptor
 	issuer      *authn.Issuer
-	sessions    *authn.LiveSessions
-	services    *authn.HMACServiceTokens
+	// brief issues tokens that expire two seconds after they are issued, with the same
+	// keys as issuer.
+	brief    *authn.Issuer
+	sessions *authn.LiveSessions
+	services *authn.HMACServiceTokens
 }
 
 const testIssuer = "https://auth.example.test"
@@ -188,7 +191,12 @@ func newTestAuthn(t testing.TB, rdb redis.UniversalClient) *testAuthn {
 			_ = rdb.Del(context.Background(), keys...).Err()
 		}
 	})
+	a.brief, err = authn.NewIssuer(authn.IssuerConfig{Issuer: testIssuer, Audience: authn.Audience, TTL: 2 * time.Second}, keys)
+	require.NoError(t, err)
 	a.sessions = authn.NewLiveSessions(rdb, authn.WithKeyPrefix(prefix))
+	ends := authn.NewSessionFeed(a.sessions, authn.SessionFeedConfig{})
+	require.NoError(t, ends.Start(context.Background()))
+	t.Cleanup(func() { _ = ends.Close(context.Background()) })
 	verifier, err := authn.NewVerifier(authn.VerifierConfig{
 		Issuer: testIssuer, Audience: authn.Audience, Keys: authn.IssuerJWKS{Issuer: a.issuer}, Sessions: a.sessions,
 	})
@@ -197,7 +205,7 @@ func newTestAuthn(t testing.TB, rdb redis.UniversalClient) *testAuthn {
 	require.NoError(t, err)
 	a.interceptor, err = authn.NewInterceptor(authn.InterceptorConfig{
 		Tokens: verifier, APIKeys: authn.NewCachedIntrospector(noAPIKeys{}, time.Second, nil), Services: a.services,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.DiscardHandler), SessionEnds: ends,
 	})
 	require.NoError(t, err)
 	return a
@@ -206,11 +214,19 @@ func newTestAuthn(t testing.TB, rdb redis.UniversalClient) *testAuthn {
 // accessToken signs in userID: a live session, and an access token for it.
 func (a *testAuthn) accessToken(t testing.TB, userID uuid.UUID) string {
 	t.Helper()
-	sessionID := uuid.NewString()
-	require.NoError(t, a.sessions.MarkLive(context.Background(), sessionID, time.Now().Add(time.Hour)))
-	token, _, err := a.issuer.Issue(userID.String(), sessionID, []string{authn.RoleUser})
-	require.NoError(t, err)
+	token, _ := a.signIn(t, userID, a.issuer)
 	return token
+}
+
+// signIn starts a live session of userID and returns an access token for it from
+// issuer, and the session's id.
+func (a *testAuthn) signIn(t testing.TB, userID uuid.UUID, issuer *authn.Issuer) (token, sessionID string) {
+	t.Helper()
+	sessionID = uuid.NewString()
+	require.NoError(t, a.sessions.MarkLive(context.Background(), sessionID, time.Now().Add(time.Hour)))
+	token, _, err := issuer.Issue(userID.String(), sessionID, []string{authn.RoleUser})
+	require.NoError(t, err)
+	return token, sessionID
 }
 
 // noAPIKeys is an API-key store with no keys in it: these tests sign in with tokens.

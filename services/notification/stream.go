@@ -1,10 +1,13 @@
 package notification
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	"github.com/backplane/backplane/internal/database"
@@ -26,11 +29,15 @@ func (s *Server) StreamNotifications(_ *notificationv1.StreamNotificationsReques
 		return err
 	}
 	// Subscribe before counting, so a notification sent in between is not missed.
-	sub, err := s.feed.subscribe(ctx, userID)
+	sub, err := s.feed.subscribe(ctx, userID, s.cfg.MaxStreamsPerUser)
+	if errors.Is(err, errTooManyStreams) {
+		return tooManyStreams(s.cfg.MaxStreamsPerUser)
+	}
 	if err != nil {
 		return fault.Wrap(fault.Unavailable, err, "notifications cannot be streamed now")
 	}
-	defer func() { _ = sub.Close() }()
+	// Unsubscribing must not fail because the client went away.
+	defer sub.Close(context.WithoutCancel(ctx))
 
 	unread, err := s.store.unreadCount(ctx, userID)
 	if err != nil {
@@ -42,7 +49,7 @@ func (s *Server) StreamNotifications(_ *notificationv1.StreamNotificationsReques
 
 	keepAlive := time.NewTicker(streamKeepAlive)
 	defer keepAlive.Stop()
-	messages := sub.Channel()
+	messages := sub.C
 	for {
 		resp := &notificationv1.StreamNotificationsResponse{}
 		select {
@@ -52,7 +59,7 @@ func (s *Server) StreamNotifications(_ *notificationv1.StreamNotificationsReques
 			if !ok {
 				return fault.New(fault.Unavailable, "the notification stream ended; reconnect")
 			}
-			id, err := uuid.Parse(msg.Payload)
+			id, err := uuid.Parse(msg)
 			if err != nil {
 				continue
 			}
@@ -77,4 +84,15 @@ func (s *Server) StreamNotifications(_ *notificationv1.StreamNotificationsReques
 			return err
 		}
 	}
+}
+
+// tooManyStreams answers a user who already holds the most streams this process allows
+// one user: RESOURCE_EXHAUSTED (HTTP 429) with a QuotaFailure naming the limit, so that
+// a client closes a stream it forgot rather than retrying.
+func tooManyStreams(limit int) error {
+	return fault.New(fault.ResourceExhausted, fmt.Sprintf("at most %d notification streams may be open at once; close one first", limit)).
+		WithDetails(&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
+			Subject:     "user",
+			Description: fmt.Sprintf("open notification streams per user (BACKPLANE_NOTIFY_MAX_STREAMS_PER_USER = %d)", limit),
+		}}})
 }
