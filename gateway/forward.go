@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/clientip"
 	"github.com/backplane/backplane/internal/requestid"
 )
@@ -20,7 +21,7 @@ import (
 // edge, so that services see only what they are written to handle, and a client cannot
 // reach a service with keys in our internal namespace, which only the edge may set.
 var forwarded = map[string]bool{
-	"authorization":                          true, // the caller's token or API key, which services verify again
+	"authorization":                          true, // the caller's token or API key, which the edge's vouch speaks for
 	requestid.MetadataKey:                    true,
 	"idempotency-key":                        true,
 	"stripe-signature":                       true, // webhook signatures, verified by their owners over the raw body
@@ -51,6 +52,11 @@ func outgoingContext(ctx context.Context) context.Context {
 	}
 	if ip := clientIPFrom(ctx); ip != "" {
 		out.Set(clientip.MetadataKey, ip)
+	}
+	// The edge's word for the caller it authenticated, so that the service need not
+	// verify the same credential again (authn.VouchHeader).
+	if v := authn.VouchFromContext(ctx); v != "" {
+		out.Set(authn.VouchHeader, v)
 	}
 	return metadata.NewOutgoingContext(ctx, out)
 }

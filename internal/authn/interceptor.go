@@ -36,6 +36,8 @@ type Interceptor struct {
 	keys     Introspector
 	services ServiceAuthenticator
 	ends     *SessionFeed
+	vouches  *Vouches
+	issue    bool
 	exempt   []string
 	log      *slog.Logger
 }
@@ -48,6 +50,15 @@ type InterceptorConfig struct {
 	APIKeys Introspector
 	// Services authenticates callers of INTERNAL RPCs; nil denies every INTERNAL call.
 	Services ServiceAuthenticator
+	// Vouches, in a service's interceptor, lets a call our edge relays carry the edge's
+	// vouch for its caller (VouchHeader), taken instead of verifying the same credential
+	// again; a vouch that does not check refuses the call, and a call without one is
+	// verified in full. Nil verifies every credential.
+	Vouches *Vouches
+	// IssueVouches makes this the edge's interceptor: it takes no vouch, and mints one
+	// for every caller it authenticates (VouchFromContext), to forward with the call.
+	// It needs Vouches.
+	IssueVouches bool
 	// ExemptPrefixes are full-method prefixes that need no policy and no credential.
 	// Nil means the gRPC health service only; reflection is not exempt, so it needs an
 	// explicit entry if it is wanted.
@@ -64,11 +75,18 @@ func NewInterceptor(cfg InterceptorConfig) (*Interceptor, error) {
 	if cfg.Tokens == nil || cfg.APIKeys == nil || cfg.Logger == nil {
 		return nil, errors.New("authn: the interceptor needs Tokens, APIKeys and Logger")
 	}
+	if cfg.IssueVouches && cfg.Vouches == nil {
+		return nil, errors.New("authn: IssueVouches needs Vouches")
+	}
 	exempt := cfg.ExemptPrefixes
 	if exempt == nil {
 		exempt = []string{"/grpc.health.v1.Health/"}
 	}
-	return &Interceptor{tokens: cfg.Tokens, keys: cfg.APIKeys, services: cfg.Services, ends: cfg.SessionEnds, exempt: exempt, log: cfg.Logger}, nil
+	return &Interceptor{
+		tokens: cfg.Tokens, keys: cfg.APIKeys, services: cfg.Services,
+		vouches: cfg.Vouches, issue: cfg.IssueVouches, ends: cfg.SessionEnds,
+		exempt: exempt, log: cfg.Logger,
+	}, nil
 }
 
 // Unary returns the unary server interceptor.
@@ -132,8 +150,8 @@ func (in *Interceptor) authorize(ctx context.Context, fullMethod string) (contex
 		// Anyone may call; a valid credential is passed on, a stale one ignored, so that
 		// a client with an expired access token can still log in or refresh.
 		if hasBearer {
-			if p, err := in.authenticate(ctx, bearer); err == nil {
-				ctx = identity.WithPrincipal(ctx, p)
+			if c, err := in.authenticate(ctx, bearer); err == nil {
+				ctx = in.vouchFor(identity.WithPrincipal(ctx, c.Principal), c, bearer)
 			}
 		}
 		return ctx, "", nil
@@ -157,7 +175,8 @@ func (in *Interceptor) authorize(ctx context.Context, fullMethod string) (contex
 		if !hasBearer {
 			return ctx, challengeMissing, status.Error(codes.Unauthenticated, "authentication is required")
 		}
-		p, err := in.authenticate(ctx, bearer)
+		c, err := in.authenticate(ctx, bearer)
+		p := c.Principal
 		if errors.Is(err, ErrInvalidToken) {
 			return ctx, challengeInvalid, status.Error(codes.Unauthenticated, "the credential is invalid or expired")
 		}
@@ -173,17 +192,60 @@ func (in *Interceptor) authorize(ctx context.Context, fullMethod string) (contex
 		if policy.GetAudience() == accessv1.Audience_AUDIENCE_ADMIN && !p.HasRole(RoleAdmin) {
 			return ctx, "", status.Error(codes.PermissionDenied, "this method is for administrators")
 		}
-		return identity.WithPrincipal(ctx, p), "", nil
+		return in.vouchFor(identity.WithPrincipal(ctx, p), c, bearer), "", nil
 	}
 	return ctx, "", status.Error(codes.PermissionDenied, "this method is not open to callers")
 }
 
-// authenticate resolves a bearer credential: an API key or an access token.
-func (in *Interceptor) authenticate(ctx context.Context, bearer string) (identity.Principal, error) {
-	if strings.HasPrefix(bearer, APIKeyPrefix) {
-		return in.keys.Introspect(ctx, bearer)
+// authenticate resolves a bearer credential: from the edge's vouch when the call
+// carries one, else by checking the API key or access token itself.
+func (in *Interceptor) authenticate(ctx context.Context, bearer string) (Checked, error) {
+	if in.vouches != nil && !in.issue {
+		md, _ := metadata.FromIncomingContext(ctx)
+		if vals := md.Get(VouchHeader); len(vals) > 0 {
+			return in.vouched(ctx, vals, bearer)
+		}
 	}
-	return in.tokens.Verify(ctx, bearer)
+	if strings.HasPrefix(bearer, APIKeyPrefix) {
+		p, err := in.keys.Introspect(ctx, bearer)
+		return Checked{Principal: p}, err
+	}
+	return in.tokens.check(ctx, bearer)
+}
+
+// vouched takes the edge's word for the caller. Only a caller that proved itself one of
+// our services may vouch (relayedBy has checked its credential), and only for the
+// credential this call carries. A session whose liveness the edge learnt too long ago
+// is looked up again here.
+func (in *Interceptor) vouched(ctx context.Context, vals []string, bearer string) (Checked, error) {
+	if _, ok := identity.ServiceFromContext(ctx); !ok || len(vals) != 1 {
+		return Checked{}, ErrInvalidToken
+	}
+	c, err := in.vouches.Check(vals[0], bearer)
+	if err != nil {
+		return Checked{}, err
+	}
+	if c.Principal.SessionID == "" {
+		return c, nil
+	}
+	age := in.vouches.now().Sub(c.LiveAt)
+	if c.LiveAt.IsZero() || age > VouchFreshFor || age < -leeway {
+		if c.LiveAt, err = in.tokens.sessionLive(ctx, c.Principal.SessionID); err != nil {
+			return Checked{}, err
+		}
+	}
+	return c, nil
+}
+
+// vouchFor records, at the edge, the vouch to forward for the caller just authenticated.
+func (in *Interceptor) vouchFor(ctx context.Context, c Checked, bearer string) context.Context {
+	if !in.issue {
+		return ctx
+	}
+	if v, ok := in.vouches.Mint(c, bearer); ok {
+		return withVouch(ctx, v)
+	}
+	return ctx
 }
 
 // scopesAllow reports whether an API key holds every scope a method declares, as

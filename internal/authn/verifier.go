@@ -38,10 +38,12 @@ type VerifierConfig struct {
 	// MinRefreshInterval bounds how often a token with an unknown kid may trigger a fetch,
 	// so a flood of forged kids cannot hammer the auth service (10 seconds by default).
 	MinRefreshInterval time.Duration
-	// CacheFor, when positive, lets the verifier reuse a token's verified claims and its
-	// session's liveness for that long, so that a client's burst of calls costs one
-	// signature check and one Redis look-up rather than one each. An ended session is
-	// still refused within CacheFor; keep it under a second. Zero checks every call.
+	// CacheFor, when positive, lets the verifier reuse a session's answer from the
+	// live-session mirror for that long, so that a client's burst of calls costs one
+	// Redis look-up rather than one each. An ended session is still refused within
+	// CacheFor; keep it well under a second. Zero asks the mirror on every call. (A
+	// token's signature and claims are checked once and remembered while it lives,
+	// whatever CacheFor says: they cannot change.)
 	CacheFor time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -81,8 +83,9 @@ func (c *VerifierConfig) validate() error {
 // session's liveness, so an ended session's tokens stop working at once rather than at
 // expiry.
 type Verifier struct {
-	cfg   VerifierConfig
-	cache *verifiedCache
+	cfg    VerifierConfig
+	claims *claimsCache
+	live   *liveCache // nil when CacheFor is zero
 
 	mu         sync.Mutex
 	keys       map[string]ed25519.PublicKey
@@ -95,9 +98,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{cfg: cfg}
+	v := &Verifier{cfg: cfg, claims: newClaimsCache(cfg.Now)}
 	if cfg.CacheFor > 0 {
-		v.cache = newVerifiedCache(cfg.CacheFor, cfg.Now)
+		v.live = newLiveCache(cfg.CacheFor, cfg.Now)
 	}
 	return v, nil
 }
@@ -106,49 +109,95 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 // yields an error wrapping ErrInvalidToken; a failure to reach the key source or Redis
 // yields another error, which callers should answer as UNAVAILABLE.
 func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Principal, error) {
-	if v.cache != nil {
-		if p, ok := v.cache.get(raw); ok {
-			return p, nil
+	c, err := v.check(ctx, raw)
+	return c.Principal, err
+}
+
+// Checked is a credential that passed, with what a vouch for it needs to say.
+type Checked struct {
+	Principal identity.Principal
+	// LiveAt is when the session was last confirmed live: now, or the moment of the
+	// cached answer used. Zero for credentials without a session.
+	LiveAt time.Time
+	// Expires is when the credential stops being valid.
+	Expires time.Time
+}
+
+// check verifies raw: the signature and claims once per token (cached while the token
+// lives, at most claimsFor), the session's liveness on every call unless CacheFor allows
+// a recent answer.
+func (v *Verifier) check(ctx context.Context, raw string) (Checked, error) {
+	c, ok := v.claims.get(raw)
+	if !ok {
+		keys, err := v.currentKeys(ctx, false)
+		if err != nil {
+			return Checked{}, err
+		}
+		rules := TokenRules{Issuer: v.cfg.Issuer, Audience: v.cfg.Audience, Now: v.cfg.Now, MaxLifetime: v.cfg.MaxTokenLifetime}
+		claims, err := ParseToken(raw, keys, rules)
+		if errors.Is(err, ErrUnknownKey) {
+			// A key rotated in since our last fetch; fetch again, at most once per interval.
+			if keys, ferr := v.currentKeys(ctx, true); ferr == nil {
+				claims, err = ParseToken(raw, keys, rules)
+			}
+		}
+		if err != nil {
+			return Checked{}, err
+		}
+		c = verified{
+			principal: identity.Principal{UserID: claims.Subject, SessionID: claims.SessionID, Roles: claims.Roles, Expiry: claims.ExpiresAt.Time},
+			expires:   claims.ExpiresAt.Time, // ParseToken requires exp
+		}
+		until := v.cfg.Now().Add(claimsFor)
+		if c.expires.Before(until) {
+			until = c.expires
+		}
+		v.claims.put(raw, c, until)
+	} else if !v.cfg.Now().Before(c.expires) {
+		return Checked{}, ErrInvalidToken
+	}
+	liveAt, err := v.sessionLive(ctx, c.principal.SessionID)
+	if err != nil {
+		return Checked{}, err
+	}
+	return Checked{Principal: c.principal, LiveAt: liveAt, Expires: c.expires}, nil
+}
+
+// claimsFor bounds how long a token's verified signature and claims are reused. Claims
+// never change, but a signing key withdrawn from the key set must stop working within
+// about the key refresh interval, as it did before the cache.
+const claimsFor = time.Minute
+
+// sessionLive confirms that a session is live and returns when that was known: from the
+// live-session cache when its answer is younger than CacheFor, else from the mirror. An
+// ended session is ErrInvalidToken.
+func (v *Verifier) sessionLive(ctx context.Context, sessionID string) (time.Time, error) {
+	if v.live != nil {
+		if at, ok := v.live.get(sessionID); ok {
+			return at, nil
 		}
 	}
-	keys, err := v.currentKeys(ctx, false)
+	at := v.cfg.Now()
+	live, err := v.cfg.Sessions.Live(ctx, sessionID)
 	if err != nil {
-		return identity.Principal{}, err
-	}
-	rules := TokenRules{Issuer: v.cfg.Issuer, Audience: v.cfg.Audience, Now: v.cfg.Now, MaxLifetime: v.cfg.MaxTokenLifetime}
-	claims, err := ParseToken(raw, keys, rules)
-	if errors.Is(err, ErrUnknownKey) {
-		// A key rotated in since our last fetch; fetch again, at most once per interval.
-		if keys, ferr := v.currentKeys(ctx, true); ferr == nil {
-			claims, err = ParseToken(raw, keys, rules)
-		}
-	}
-	if err != nil {
-		return identity.Principal{}, err
-	}
-	live, err := v.cfg.Sessions.Live(ctx, claims.SessionID)
-	if err != nil {
-		return identity.Principal{}, fmt.Errorf("authn: check session: %w", err)
+		return time.Time{}, fmt.Errorf("authn: check session: %w", err)
 	}
 	if !live {
-		return identity.Principal{}, ErrInvalidToken
+		return time.Time{}, ErrInvalidToken
 	}
-	p := identity.Principal{
-		UserID:    claims.Subject,
-		SessionID: claims.SessionID,
-		Roles:     claims.Roles,
+	if v.live != nil {
+		v.live.put(sessionID, at)
 	}
-	if claims.ExpiresAt != nil {
-		p.Expiry = claims.ExpiresAt.Time
+	return at, nil
+}
+
+// ForgetSession drops what the verifier remembers of a session's liveness, so that
+// its next call is checked against the mirror: for a feed of ended sessions to make
+// revocation felt before CacheFor runs out.
+func (v *Verifier) ForgetSession(sessionID string) {
+	if v.live != nil {
+		v.live.forget(sessionID)
 	}
-	if v.cache != nil {
-		until := v.cfg.Now().Add(v.cfg.CacheFor)
-		if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {
-			until = claims.ExpiresAt.Time
-		}
-		v.cache.put(raw, p, until)
-	}
-	return p, nil
 }
 
 // currentKeys returns the cached keys, fetching when they are stale, or when force is

@@ -35,6 +35,9 @@ type Config struct {
 	GRPCAddr string
 	// AdminAddr serves /healthz, /readyz and /metrics (BACKPLANE_ADMIN_ADDR).
 	AdminAddr string
+	// Pprof serves Go's runtime profiles at /debug/pprof/ on the admin port
+	// (BACKPLANE_PPROF, default false).
+	Pprof bool
 	// DataDir holds dev-mode state: the private PostgreSQL cluster, the mailbox
 	// (BACKPLANE_DATA_DIR).
 	DataDir string
@@ -121,6 +124,7 @@ func Load(mode Mode, getenv func(string) string, services ...string) (Config, er
 		HTTPAddr:           e.addr("BACKPLANE_HTTP_ADDR", host+":8080"),
 		GRPCAddr:           e.addr("BACKPLANE_GRPC_ADDR", host+":9090"),
 		AdminAddr:          e.addr("BACKPLANE_ADMIN_ADDR", host+":8081"),
+		Pprof:              e.Bool("BACKPLANE_PPROF", false),
 		DataDir:            e.String("BACKPLANE_DATA_DIR", ".data"),
 		DatabaseURL:        e.URL("BACKPLANE_DATABASE_URL", "postgres", "postgresql"),
 		RedisURL:           e.URL("BACKPLANE_REDIS_URL", "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel"),

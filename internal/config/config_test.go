@@ -165,3 +165,13 @@ func TestMigrateOnStartIsOnUnlessTurnedOff(t *testing.T) {
 	_, err = config.Load(config.Serve, env(map[string]string{"BACKPLANE_MIGRATE_ON_START": "sometimes"}))
 	require.ErrorContains(t, err, "BACKPLANE_MIGRATE_ON_START")
 }
+
+func TestProfilesAreOffUnlessTurnedOn(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(config.Dev, env(nil))
+	require.NoError(t, err)
+	require.False(t, c.Pprof, "the admin port serves no profiles by default")
+	c, err = config.Load(config.Dev, env(map[string]string{"BACKPLANE_PPROF": "true"}))
+	require.NoError(t, err)
+	require.True(t, c.Pprof)
+}

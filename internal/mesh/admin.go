@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -20,6 +21,10 @@ import (
 // and the River UI lets whoever reaches it retry, cancel and delete jobs: it must be
 // reachable from inside the deployment only.
 //
+// With profiling on (SetProfiling, BACKPLANE_PPROF) it also serves Go's runtime profiles
+// at /debug/pprof/, for measuring the process under load; they reveal the code's shape
+// and can cost CPU while they run, so they are off by default.
+//
 // Nothing on the admin port is traced, nor the checks /readyz runs against PostgreSQL,
 // Redis and the other services: probes and scrapes arrive every few seconds and say
 // nothing about the product.
@@ -32,8 +37,19 @@ func (p *Process) AdminHandler() http.Handler {
 	mux.Handle("GET /metrics", p.tel.MetricsHandler())
 	mux.HandleFunc(jobsPrefix, p.serveJobs)
 	mux.HandleFunc(jobsPrefix+"/", p.serveJobs)
+	if p.profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return telemetry.Untraced(mux)
 }
+
+// SetProfiling makes AdminHandler serve /debug/pprof/ (BACKPLANE_PPROF); call it before
+// AdminHandler.
+func (p *Process) SetProfiling(on bool) { p.profiling = on }
 
 // jobsPrefix is where the admin port serves the River UI.
 const jobsPrefix = "/jobs"

@@ -118,3 +118,21 @@ func TestShutdownStopsInReverseOrder(t *testing.T) {
 	p.Shutdown(t.Context(), time.Second)
 	require.Len(t, order, 3, "a second shutdown does nothing")
 }
+
+func TestAdminPortServesProfilesOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		p, err := mesh.NewProcess(logging.New(io.Discard, logging.Options{}), fakeTelemetry{})
+		require.NoError(t, err)
+		p.SetProfiling(on)
+		h := p.AdminHandler()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/debug/pprof/heap?debug=1", nil))
+		if !on {
+			require.Equal(t, http.StatusNotFound, rec.Code, "profiles are off by default")
+			continue
+		}
+		require.Equal(t, http.StatusOK, rec.Code)
+		require.Contains(t, rec.Body.String(), "heap profile")
+	}
+}

@@ -163,7 +163,7 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 		}
 	}
 	sc := p.ServerConfig(svc.Name)
-	if sc.Authenticate, err = chk.interceptors(p, inst, serviceExempt); err != nil {
+	if sc.Authenticate, err = chk.interceptors(p, inst, serviceExempt, false); err != nil {
 		return fmt.Errorf("start %s: %w", svc.Name, err)
 	}
 	sc.Options = append(sc.Options, chk.creds.serverOptions(svc.Name)...)
@@ -188,7 +188,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 		return err
 	}
 	server := p.ServerConfig(Gateway)
-	if server.Authenticate, err = chk.interceptors(p, &service.Instance{}, edgeExempt); err != nil {
+	if server.Authenticate, err = chk.interceptors(p, &service.Instance{}, edgeExempt, true); err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
 	if tlsConfig != nil {

@@ -163,18 +163,24 @@ func (p *Process) newChecker(ctx context.Context, creds *credentials, authConn *
 		Audience: authn.Audience,
 		Keys:     authn.GRPCJWKS{Client: client},
 		Sessions: sessions,
-		// Within the one second in which an ended session must stop working.
-		CacheFor: 500 * time.Millisecond,
+		// Within the one second in which an ended session must stop working, and short
+		// enough that a service may take the edge's answer as its own (VouchFreshFor).
+		CacheFor: 250 * time.Millisecond,
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.tokens = v
+	// An announced end drops the cached liveness at once rather than after CacheFor.
+	c.ends.OnEnded(v.ForgetSession)
 	c.keys = authn.NewCachedIntrospector(authn.GRPCIntrospector{Client: client}, time.Second, nil)
 	return c, nil
 }
 
-func (c *checker) interceptors(p *Process, inst *service.Instance, exempt []string) (grpcserver.Interceptors, error) {
+// interceptors builds the policy enforcement of one server. The edge's (edge set) vouches
+// for each caller it authenticates, to the service it forwards the call to; a service's
+// takes that vouch instead of verifying the credential again.
+func (c *checker) interceptors(p *Process, inst *service.Instance, exempt []string, edge bool) (grpcserver.Interceptors, error) {
 	tokens, keys := c.tokens, c.keys
 	if inst.Tokens != nil {
 		tokens = inst.Tokens
@@ -189,6 +195,8 @@ func (c *checker) interceptors(p *Process, inst *service.Instance, exempt []stri
 		Tokens:         tokens,
 		APIKeys:        keys,
 		Services:       c.creds.services(),
+		Vouches:        c.creds.tokens.Vouches(),
+		IssueVouches:   edge,
 		ExemptPrefixes: exempt,
 		Logger:         p.log,
 		SessionEnds:    c.ends,

@@ -52,6 +52,7 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 		return err
 	}
 	httpLis, grpcLis, adminLis := fronts[0], fronts[1], fronts[2]
+	p.SetProfiling(cfg.Pprof)
 	p.ServeHTTP("admin", "", p.AdminHandler(), adminLis, nil)
 
 	dbURL, err := p.devDatabase(ctx, cfg)

@@ -38,6 +38,8 @@ type Process struct {
 	// jobs are the started services' job clients, and jobsUI their River UI.
 	jobs   []*jobs.Client
 	jobsUI atomic.Pointer[jobs.UI]
+	// profiling serves Go's profiles on the admin port (BACKPLANE_PPROF).
+	profiling bool
 }
 
 type namedStop struct {

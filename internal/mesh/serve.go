@@ -101,6 +101,7 @@ func ServeGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
+	p.SetProfiling(cfg.Pprof)
 	p.ServeHTTP("admin", "", p.AdminHandler(), ls[2], nil)
 	rdb, err := p.openRedis(ctx, cfg.RedisURL, Gateway)
 	if err != nil {
@@ -142,6 +143,7 @@ func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
+	p.SetProfiling(cfg.Pprof)
 	p.ServeHTTP("admin", "", p.AdminHandler(), ls[1], nil)
 	pool, err := p.openDatabase(ctx, cfg.DatabaseURL, svc.Name)
 	if err != nil {

@@ -1,0 +1,148 @@
+package authn
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/backplane/backplane/internal/identity"
+)
+
+// VouchHeader carries the edge's word for the caller it has just authenticated, beside its
+// service token, so that the service behind it does not verify the same credential again:
+// "v1.<expiry ms>.<session live at ms>.<principal>.<HMAC-SHA256>", signed with the
+// service-token secret over those fields and the digest of the caller's credential.
+//
+// A vouch speaks only for the credential the call carries, only in a call that also
+// carries a valid service token (and, with mutual TLS, a certificate of ours), and only
+// for seconds. A service that meets one it cannot check refuses the call; a call without
+// one is verified in full, as a call straight to a service always is.
+const VouchHeader = "x-backplane-vouch"
+
+// vouchTTL bounds how long a vouch is good for: one forwarded call, so seconds.
+const vouchTTL = 10 * time.Second
+
+// VouchFreshFor is how old the edge's liveness answer carried in a vouch may be for a
+// service to take it as its own; an older one sends the service to the live-session
+// mirror itself. The edge reuses answers for at most 250 ms (mesh), so in practice the
+// edge's answer is used, and an ended session is refused everywhere within that.
+const VouchFreshFor = 500 * time.Millisecond
+
+// Vouches mints and checks vouches with the secret the service tokens are signed with.
+type Vouches struct {
+	secret []byte
+	now    func() time.Time
+}
+
+// Vouches returns the vouch minter and checker that shares h's secret and clock. The
+// fields signed differ in shape from a service token's, so neither passes for the other.
+func (h *HMACServiceTokens) Vouches() *Vouches {
+	return &Vouches{secret: h.secret, now: h.now}
+}
+
+// Separators inside the principal field; values holding them are never vouched for.
+const (
+	fieldSep = "\x00"
+	listSep  = "\x1f"
+)
+
+// Mint returns a vouch for c, the outcome of checking credential, or false when c
+// cannot be carried (a value holding a separator): the call then goes without one and
+// the service verifies the credential itself.
+func (v *Vouches) Mint(c Checked, credential string) (string, bool) {
+	p := c.Principal
+	for _, f := range append([]string{p.UserID, p.SessionID, p.APIKeyID}, append(p.Roles, p.Scopes...)...) {
+		if strings.Contains(f, fieldSep) || strings.Contains(f, listSep) {
+			return "", false
+		}
+	}
+	now := v.now()
+	exp := now.Add(vouchTTL)
+	if !c.Expires.IsZero() && c.Expires.Before(exp) {
+		exp = c.Expires
+	}
+	raw := p.UserID + fieldSep + p.SessionID + fieldSep + p.APIKeyID + fieldSep +
+		strings.Join(p.Roles, listSep) + fieldSep + strings.Join(p.Scopes, listSep)
+	var liveAt int64
+	if !c.LiveAt.IsZero() {
+		liveAt = c.LiveAt.UnixMilli()
+	}
+	signed := "v1." + strconv.FormatInt(exp.UnixMilli(), 10) + "." + strconv.FormatInt(liveAt, 10) + "." +
+		base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return signed + "." + v.mac(signed, credential), true
+}
+
+func (v *Vouches) mac(signed, credential string) string {
+	digest := sha256.Sum256([]byte(credential))
+	m := hmac.New(sha256.New, v.secret)
+	m.Write([]byte(signed))
+	m.Write(digest[:])
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Check returns what a vouch says about credential, or ErrInvalidToken when it is not
+// ours, has expired, or speaks for another credential.
+func (v *Vouches) Check(vouch, credential string) (Checked, error) {
+	i := strings.LastIndexByte(vouch, '.')
+	if i < 0 {
+		return Checked{}, ErrInvalidToken
+	}
+	signed, mac := vouch[:i], vouch[i+1:]
+	if !hmac.Equal([]byte(mac), []byte(v.mac(signed, credential))) {
+		return Checked{}, ErrInvalidToken
+	}
+	parts := strings.Split(signed, ".")
+	if len(parts) != 4 || parts[0] != "v1" {
+		return Checked{}, ErrInvalidToken
+	}
+	exp, err1 := strconv.ParseInt(parts[1], 10, 64)
+	liveAt, err2 := strconv.ParseInt(parts[2], 10, 64)
+	raw, err3 := base64.RawURLEncoding.DecodeString(parts[3])
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return Checked{}, ErrInvalidToken
+	}
+	now := v.now()
+	expires := time.UnixMilli(exp)
+	// One that claims to outlive the lifetime we mint with was not minted by us.
+	if !now.Before(expires) || expires.After(now.Add(vouchTTL+leeway)) {
+		return Checked{}, ErrInvalidToken
+	}
+	f := strings.Split(string(raw), fieldSep)
+	if len(f) != 5 || f[0] == "" {
+		return Checked{}, ErrInvalidToken
+	}
+	c := Checked{
+		Principal: identity.Principal{UserID: f[0], SessionID: f[1], APIKeyID: f[2], Roles: splitList(f[3]), Scopes: splitList(f[4])},
+		Expires:   expires,
+	}
+	if liveAt != 0 {
+		c.LiveAt = time.UnixMilli(liveAt)
+	}
+	return c, nil
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, listSep)
+}
+
+type vouchKey struct{}
+
+// withVouch records the vouch the edge will send with the call it forwards.
+func withVouch(ctx context.Context, vouch string) context.Context {
+	return context.WithValue(ctx, vouchKey{}, vouch)
+}
+
+// VouchFromContext returns the vouch for the call's caller that the edge's interceptor
+// minted, for the edge to send on with the forwarded call; empty when there is none.
+func VouchFromContext(ctx context.Context) string {
+	v, _ := ctx.Value(vouchKey{}).(string)
+	return v
+}
