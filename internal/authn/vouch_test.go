@@ -194,6 +194,9 @@ func TestEdgeVouchesForWhomItAuthenticatedAndTakesNoVouch(t *testing.T) {
 		c, err := vouches.Check(VouchFromContext(ctx), credential)
 		require.NoError(t, err, "the vouch to forward checks against the caller's credential")
 		p, _ := identity.FromContext(ctx)
+		// The token's expiry stays at the edge, whose stream interceptor ends a stream
+		// when it passes; the vouch has its own, shorter, expiry.
+		p.Expiry = time.Time{}
 		require.Equal(t, p, c.Principal)
 	}
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+token))
