@@ -48,11 +48,12 @@ func migrations() fs.FS {
 }
 
 // Definition describes the asset service to the process that runs it. It counts stored
-// bytes against each owner's plan through the usage service.
+// bytes against each owner's plan through the usage service, and asks the subscription
+// service for the largest file each owner's plan allows.
 func Definition() service.Definition {
 	return service.Define(service.Spec[Config]{
 		Name:       "asset",
-		Needs:      []string{"auth", "usage"},
+		Needs:      []string{"auth", "subscription", "usage"},
 		Migrations: migrations(),
 		Jobs:       true,
 		APIs: []service.API{
