@@ -46,8 +46,11 @@ const (
 	assetHeaderContentType = "asset-content-type"
 )
 
-// assetChunk is the size of each upload message: well under the contract's 1 MiB.
-const assetChunk = 256 << 10
+// assetChunk is the size of each upload message: as large as the service's message
+// limit allows (grpcserver.DefaultMaxMessageBytes, 1 MiB), less room for the message's
+// framing, since each message costs a hop through the pipe, the chain and the transport
+// whatever its size.
+const assetChunk = 1<<20 - 1<<10
 
 // assetReasonTooLarge is the ErrorInfo reason of a file over the size limit, which
 // answers 413 rather than RESOURCE_EXHAUSTED's usual 429.
@@ -80,17 +83,14 @@ func mountAssets(top *http.ServeMux, mux *runtime.ServeMux, conn *chainConn, res
 	top.HandleFunc("GET /v1/assets/{id}/content:signed", a.get)
 }
 
-// fail answers err as every REST route does (errorHandler), except that a file over the
-// size limit is 413.
+// fail answers err as every REST route does (errorHandler: a file over the size limit
+// is 413).
 func (a *assetRoutes) fail(w http.ResponseWriter, r *http.Request, err error) {
-	ctx := r.Context()
 	_, out := runtime.MarshalerForRequest(a.mux, r)
-	if tooLarge(err) {
-		w = &statusWriter{ResponseWriter: w, code: http.StatusRequestEntityTooLarge}
-	}
-	runtime.HTTPError(ctx, a.mux, out, w, r, err)
+	runtime.HTTPError(r.Context(), a.mux, out, w, r, err)
 }
 
+// tooLarge reports whether err refuses a file over the size limit.
 func tooLarge(err error) bool {
 	st := status.Convert(err)
 	if st.Code() != codes.ResourceExhausted {

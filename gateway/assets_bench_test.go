@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -95,71 +96,94 @@ func TestRESTUploadOfAGibibyteStaysSmall(t *testing.T) { //nolint:paralleltest /
 	require.Less(t, peak, base+64<<20, "the heap grew by %d MiB", (peak-base)>>20)
 }
 
-// BenchmarkAssetUpload is a 64 MiB upload through the REST door (edge and service in
-// this process, a directory bucket) beside the baseline: the same bytes written to the
-// same kind of bucket directly.
+// assetBenchSize is the file the benchmarks move: 64 MiB, as the issue's figures are.
+const assetBenchSize = 64 << 20
+
+// benchFile is assetBenchSize bytes of noise held in memory, so that producing them costs
+// neither side anything.
+func benchFile(b *testing.B) []byte {
+	b.Helper()
+	data := make([]byte, assetBenchSize)
+	_, err := io.ReadFull(newNoise(assetBenchSize), data)
+	require.NoError(b, err)
+	return data
+}
+
+// pairTimer times a path and its baseline alternately, one of each per iteration, so
+// that both see the same load on a shared machine, and reports both rates and their
+// ratio.
+type pairTimer struct {
+	path, baseline time.Duration
+	n              int
+}
+
+func (p *pairTimer) time(d *time.Duration, f func()) {
+	start := time.Now()
+	f()
+	*d += time.Since(start)
+}
+
+func (p *pairTimer) report(b *testing.B, unit string) {
+	mbps := func(d time.Duration) float64 { return float64(p.n) * assetBenchSize / 1e6 / d.Seconds() }
+	b.ReportMetric(mbps(p.path), unit+"-MB/s")
+	b.ReportMetric(mbps(p.baseline), "direct-MB/s")
+	b.ReportMetric(mbps(p.path)/mbps(p.baseline), "ratio")
+}
+
+// BenchmarkAssetUpload is a 64 MiB upload through the REST door (the edge in this
+// process, the asset service behind it over loopback gRPC, as in `backplane dev`, a
+// directory bucket) beside the baseline, alternated: the same bytes written to a
+// directory bucket directly. The product's own figure, from the real binary, is
+// cmd/backplane's BenchmarkAssetThroughTheEdge.
 func BenchmarkAssetUpload(b *testing.B) {
-	const size = 64 << 20
-	b.Run("direct blob write", func(b *testing.B) {
-		bucket, err := fileblob.OpenBucket(b.TempDir(), &fileblob.Options{NoTempDir: true})
-		require.NoError(b, err)
-		defer func() { _ = bucket.Close() }()
-		b.SetBytes(size)
-		stop := heapPeak()
-		for i := 0; b.Loop(); i++ {
+	data := benchFile(b)
+	bucket, err := fileblob.OpenBucket(b.TempDir(), &fileblob.Options{NoTempDir: true})
+	require.NoError(b, err)
+	defer func() { _ = bucket.Close() }()
+	h := assetSetup(b, 1<<30)
+	token := h.token(b, uuid.New())
+	var p pairTimer
+	for i := 0; b.Loop(); i++ {
+		p.time(&p.baseline, func() {
 			w, err := bucket.NewWriter(b.Context(), fmt.Sprint("k", i), nil)
 			require.NoError(b, err)
-			_, err = io.Copy(w, newNoise(size))
+			_, err = io.Copy(w, bytes.NewReader(data))
 			require.NoError(b, err)
 			require.NoError(b, w.Close())
-		}
-		b.ReportMetric(float64(stop()>>20), "peak-heap-MiB")
-	})
-	b.Run("REST door", func(b *testing.B) {
-		h := assetSetup(b, 1<<30)
-		token := h.token(b, uuid.New())
-		b.SetBytes(size)
-		stop := heapPeak()
-		for b.Loop() {
-			h.put(b, token, size)
-		}
-		b.ReportMetric(float64(stop()>>20), "peak-heap-MiB")
-	})
+		})
+		p.time(&p.path, func() {
+			id := h.create(b, token, "noise.bin", "application/octet-stream", len(data))
+			resp, body := h.call(b, token, "PUT", "/v1/assets/"+id+"/content", bytes.NewReader(data), nil)
+			require.Equal(b, http.StatusOK, resp.StatusCode, string(body))
+		})
+		p.n++
+	}
+	p.report(b, "rest")
 }
 
 // BenchmarkAssetDownload is a 64 MiB download through the REST door beside the
-// baseline: reading the same bytes from the same kind of bucket directly.
+// baseline, alternated: reading the same bytes from a directory bucket directly.
 func BenchmarkAssetDownload(b *testing.B) {
-	const size = 64 << 20
-	b.Run("direct blob read", func(b *testing.B) {
-		bucket, err := fileblob.OpenBucket(b.TempDir(), &fileblob.Options{NoTempDir: true})
-		require.NoError(b, err)
-		defer func() { _ = bucket.Close() }()
-		w, err := bucket.NewWriter(b.Context(), "k", nil)
-		require.NoError(b, err)
-		_, err = io.Copy(w, newNoise(size))
-		require.NoError(b, err)
-		require.NoError(b, w.Close())
-		b.SetBytes(size)
-		stop := heapPeak()
-		for b.Loop() {
+	data := benchFile(b)
+	bucket, err := fileblob.OpenBucket(b.TempDir(), &fileblob.Options{NoTempDir: true})
+	require.NoError(b, err)
+	defer func() { _ = bucket.Close() }()
+	require.NoError(b, bucket.WriteAll(b.Context(), "k", data, nil))
+	h := assetSetup(b, 1<<30)
+	token := h.token(b, uuid.New())
+	id := h.create(b, token, "noise.bin", "application/octet-stream", len(data))
+	resp, body := h.call(b, token, "PUT", "/v1/assets/"+id+"/content", bytes.NewReader(data), nil)
+	require.Equal(b, http.StatusOK, resp.StatusCode, string(body))
+	var p pairTimer
+	for b.Loop() {
+		p.time(&p.baseline, func() {
 			r, err := bucket.NewReader(b.Context(), "k", nil)
 			require.NoError(b, err)
 			_, err = io.Copy(io.Discard, r)
 			require.NoError(b, err)
 			require.NoError(b, r.Close())
-		}
-		b.ReportMetric(float64(stop()>>20), "peak-heap-MiB")
-	})
-	b.Run("REST door", func(b *testing.B) {
-		h := assetSetup(b, 1<<30)
-		token := h.token(b, uuid.New())
-		id := h.create(b, token, "noise.bin", "application/octet-stream", size)
-		resp, body := h.call(b, token, "PUT", "/v1/assets/"+id+"/content", newNoise(size), nil)
-		require.Equal(b, http.StatusOK, resp.StatusCode, string(body))
-		b.SetBytes(size)
-		stop := heapPeak()
-		for b.Loop() {
+		})
+		p.time(&p.path, func() {
 			req, err := http.NewRequestWithContext(b.Context(), http.MethodGet, h.rest.URL+"/v1/assets/"+id+"/content", nil)
 			require.NoError(b, err)
 			req.Header.Set("Authorization", "Bearer "+token)
@@ -168,8 +192,9 @@ func BenchmarkAssetDownload(b *testing.B) {
 			n, err := io.Copy(io.Discard, r.Body)
 			require.NoError(b, err)
 			require.NoError(b, r.Body.Close())
-			require.Equal(b, int64(size), n)
-		}
-		b.ReportMetric(float64(stop()>>20), "peak-heap-MiB")
-	})
+			require.Equal(b, int64(assetBenchSize), n)
+		})
+		p.n++
+	}
+	p.report(b, "rest")
 }

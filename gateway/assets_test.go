@@ -37,6 +37,7 @@ import (
 	"github.com/backplane/backplane/internal/service"
 	"github.com/backplane/backplane/services"
 	"github.com/backplane/backplane/services/asset"
+	"github.com/backplane/backplane/services/subscription"
 )
 
 // assetHarness is the real asset service, on a private database and a directory bucket,
@@ -47,19 +48,25 @@ type assetHarness struct {
 	issuer   *authn.Issuer
 	sessions *authn.LiveSessions
 	maxBytes int64
-	blobDir  string // the directory bucket's root
+	blobDir  string        // the directory bucket's root
+	subPool  *pgxpool.Pool // the subscription service's schema, with a plan catalogue
 }
 
 const assetTestIssuer = "https://auth.backplane.test"
 
-func assetSetup(t testing.TB, maxBytes int64) *assetHarness {
+// assetSetup starts the harness. With a plan catalogue, the real subscription service
+// runs beside the asset service with it, and its plans' max_upload_bytes apply.
+func assetSetup(t testing.TB, maxBytes int64, catalog ...string) *assetHarness {
 	t.Helper()
 	h := &assetHarness{maxBytes: maxBytes}
-	pool := dbtest.NewPool(t, "asset", asset.Definition().Migrations,
-		dbtest.WithStep(fmt.Sprintf("river migration %d", jobs.SchemaVersion()), func(ctx context.Context, pool *pgxpool.Pool) error {
-			_, err := jobs.Migrate(ctx, pool, "asset", nil)
-			return err
-		}))
+	steps := []dbtest.Option{dbtest.WithStep(fmt.Sprintf("river migration %d", jobs.SchemaVersion()), func(ctx context.Context, pool *pgxpool.Pool) error {
+		_, err := jobs.Migrate(ctx, pool, "asset", nil)
+		return err
+	})}
+	if len(catalog) > 0 {
+		steps = append(steps, dbtest.WithMigrations("subscription", subscription.Definition().Migrations))
+	}
+	pool := dbtest.NewPool(t, "asset", asset.Definition().Migrations, steps...)
 	rdb := redistest.Client(t)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
@@ -79,13 +86,17 @@ func assetSetup(t testing.TB, maxBytes int64) *assetHarness {
 	})
 	require.NoError(t, err)
 
+	deps := service.Deps{Logger: slog.New(slog.DiscardHandler), DB: pool, Redis: rdb, PublicURL: "https://app.backplane.test"}
+	if len(catalog) > 0 {
+		h.subPool = startPlans(t, pool, rdb, catalog[0], interceptor, tokens, &deps)
+	}
 	blobDir := t.TempDir()
 	srv, err := asset.New(t.Context(), asset.Config{
 		BlobURL:      "file://" + filepath.ToSlash(blobDir),
 		MaxBytes:     h.maxBytes,
 		AllowedTypes: []string{"image/png", "text/plain", "text/html", "application/octet-stream"},
 		SigningKey:   []byte("0123456789abcdef0123456789abcdef"),
-	}, service.Deps{Logger: slog.New(slog.DiscardHandler), DB: pool, Redis: rdb, PublicURL: "https://app.backplane.test"})
+	}, deps)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 	svc := grpctest.Start(t, func(reg grpc.ServiceRegistrar) { assetv1.RegisterAssetServiceServer(reg, srv) },

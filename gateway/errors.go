@@ -42,6 +42,11 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 	if status.Code(err) == codes.Unavailable {
 		w = &retryAfterWriter{ResponseWriter: w, after: retryAfter(status.Convert(err))}
 	}
+	if tooLarge(err) {
+		// A file over the size limit is 413 (CreateAsset's declared size as well as an
+		// upload's bytes), not RESOURCE_EXHAUSTED's usual 429: retrying will not help.
+		w = &statusWriter{ResponseWriter: w, code: http.StatusRequestEntityTooLarge}
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, validUTF8(err))
 }
 

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // chainConn is the connection behind the REST front door. It runs each call through the
@@ -294,12 +295,36 @@ func asMessage(v any) (proto.Message, error) {
 	return m, nil
 }
 
-// mergeInto fills dst, the receiver's message, with a received message.
+// mergeInto fills dst, the receiver's message, with a received message. An empty dst
+// of the same type takes msg's fields as they are, without copying them: a sender may
+// not touch a message once sent (grpc.ClientStream.SendMsg), and copying every chunk of
+// a file as it crosses the pipe would double the edge's work on uploads and downloads.
 func mergeInto(dst any, msg proto.Message) error {
 	m, err := asMessage(dst)
 	if err != nil {
 		return err
 	}
-	proto.Merge(m, msg)
+	d, s := m.ProtoReflect(), msg.ProtoReflect()
+	if d.Type() != s.Type() || !empty(d) {
+		proto.Merge(m, msg)
+		return nil
+	}
+	s.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		d.Set(fd, v)
+		return true
+	})
+	if u := s.GetUnknown(); len(u) > 0 {
+		d.SetUnknown(u)
+	}
 	return nil
+}
+
+// empty reports whether m has no field set.
+func empty(m protoreflect.Message) bool {
+	set := false
+	m.Range(func(protoreflect.FieldDescriptor, protoreflect.Value) bool {
+		set = true
+		return false
+	})
+	return !set && len(m.GetUnknown()) == 0
 }

@@ -35,7 +35,7 @@ func (s *Server) CreateAsset(ctx context.Context, req *assetv1.CreateAssetReques
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.declare(ctx, owner, declaration{
+	a, _, err := s.declare(ctx, owner, declaration{
 		filename: req.GetFilename(), contentType: req.GetContentType(), size: req.GetSizeBytes(),
 		sha256: req.GetSha256(), metadata: req.GetMetadata(),
 	})
@@ -45,27 +45,32 @@ func (s *Server) CreateAsset(ctx context.Context, req *assetv1.CreateAssetReques
 	return &assetv1.CreateAssetResponse{Asset: assetProto(a)}, nil
 }
 
-// declare stores a PENDING asset of owner after weighing it against the size limit,
-// the allowed types and the owner's storage quota. The owner's storage level row is
+// declare stores a PENDING asset of owner after weighing it against the size limit
+// (the owner's plan's, returned for the upload that follows), the allowed types and the
+// owner's storage quota. The owner's storage level row is
 // locked while the quota is asked, so that declarations of one owner are weighed one at
 // a time.
-func (s *Server) declare(ctx context.Context, owner uuid.UUID, d declaration) (dbsqlc.Asset, error) {
+func (s *Server) declare(ctx context.Context, owner uuid.UUID, d declaration) (dbsqlc.Asset, int64, error) {
 	if !s.types.allows(d.contentType) {
-		return dbsqlc.Asset{}, fault.New(fault.InvalidArgument, fmt.Sprintf("files of type %q are not accepted here", mediaType(d.contentType))).
+		return dbsqlc.Asset{}, 0, fault.New(fault.InvalidArgument, fmt.Sprintf("files of type %q are not accepted here", mediaType(d.contentType))).
 			WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
 				Field: "content_type", Description: "not one of the accepted media types",
 			}}})
 	}
-	if d.size > s.cfg.MaxBytes {
-		return dbsqlc.Asset{}, errTooLarge(s.cfg.MaxBytes)
+	limit, err := s.uploadLimit(ctx, owner)
+	if err != nil {
+		return dbsqlc.Asset{}, 0, err
+	}
+	if d.size > limit {
+		return dbsqlc.Asset{}, 0, errTooLarge(limit)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return dbsqlc.Asset{}, fault.Wrap(fault.Internal, err, "could not declare the file")
+		return dbsqlc.Asset{}, 0, fault.Wrap(fault.Internal, err, "could not declare the file")
 	}
 	reserve := d.size
 	if reserve == 0 {
-		reserve = s.cfg.MaxBytes
+		reserve = limit
 	}
 	var sha *string
 	if d.sha256 != "" {
@@ -91,7 +96,7 @@ func (s *Server) declare(ctx context.Context, owner uuid.UUID, d declaration) (d
 		}
 		return nil
 	})
-	return a, err
+	return a, limit, err
 }
 
 // errTooLarge is the answer to a file larger than the limit: RESOURCE_EXHAUSTED, which

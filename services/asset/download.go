@@ -27,8 +27,10 @@ const (
 	HeaderContentType = "asset-content-type"
 )
 
-// downloadChunk is the size of each message of a download.
-const downloadChunk = 256 << 10
+// downloadChunk is the size of each message of a download: as large as a server's
+// message limit (grpcserver.DefaultMaxMessageBytes, 1 MiB) allows with room for the
+// framing, so that the edge relays few messages per file.
+const downloadChunk = 1<<20 - 1<<10
 
 // DownloadAssetContent streams the bytes of one of the caller's READY assets.
 func (s *Server) DownloadAssetContent(req *assetv1.DownloadAssetContentRequest, stream grpc.ServerStreamingServer[httpbody.HttpBody]) error {

@@ -12,6 +12,7 @@ import (
 	"gocloud.dev/blob"
 
 	assetv1 "github.com/backplane/backplane/gen/backplane/asset/v1"
+	subscriptionv1 "github.com/backplane/backplane/gen/backplane/subscription/v1"
 	usagev1 "github.com/backplane/backplane/gen/backplane/usage/v1"
 	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/service"
@@ -30,8 +31,11 @@ type Server struct {
 	signer    *urlSigner
 	publicURL string
 	usage     usagev1.UsageServiceClient // nil: no quota (tests of other behaviour)
-	jobs      *jobs.Client
-	now       func() time.Time
+	// plans answers each owner's plan, whose max_upload_bytes replaces cfg.MaxBytes; nil:
+	// cfg.MaxBytes for everyone (tests of other behaviour).
+	plans subscriptionv1.SubscriptionServiceClient
+	jobs  *jobs.Client
+	now   func() time.Time
 }
 
 var _ assetv1.AssetServiceServer = (*Server)(nil)
@@ -85,6 +89,9 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 	}
 	if conn := deps.Peers["usage"]; conn != nil {
 		s.usage = usagev1.NewUsageServiceClient(conn)
+	}
+	if conn := deps.Peers["subscription"]; conn != nil {
+		s.plans = subscriptionv1.NewSubscriptionServiceClient(conn)
 	}
 	if s.bucket == nil {
 		u, err := bucketURL(cfg, deps.DataDir)

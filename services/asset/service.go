@@ -9,9 +9,11 @@
 //     on storage_bytes, under a lock on the owner's storage level row, so that
 //     concurrent declarations cannot together pass the quota (assets.go, quota.go).
 //   - Bytes stream through one path whichever door they came by (upload.go): hashed,
-//     counted against the size limit and the declared size, and sniffed, on their way
-//     into a key of the attempt's own. The row turns READY, naming that key, only once
-//     the object is complete; any failure aborts the write.
+//     counted against the size limit (the owner's plan's max_upload_bytes, asked of the
+//     subscription service, else BACKPLANE_ASSET_MAX_BYTES: uploadlimit.go) and the
+//     declared size, and sniffed, on their way into a key of the attempt's own. The
+//     row turns READY, naming that key, only once the object is complete; any failure
+//     aborts the write.
 //   - Downloads stream from the bucket (download.go), to the owner or to the holder of a
 //     signed URL from GetAsset (signing.go). The REST door (gateway/assets.go) adds
 //     Range, ETag and a safe Content-Disposition.
@@ -48,11 +50,12 @@ func migrations() fs.FS {
 }
 
 // Definition describes the asset service to the process that runs it. It counts stored
-// bytes against each owner's plan through the usage service.
+// bytes against each owner's plan through the usage service, and asks the subscription
+// service for the largest file each owner's plan allows.
 func Definition() service.Definition {
 	return service.Define(service.Spec[Config]{
 		Name:       "asset",
-		Needs:      []string{"auth", "usage"},
+		Needs:      []string{"auth", "subscription", "usage"},
 		Migrations: migrations(),
 		Jobs:       true,
 		APIs: []service.API{

@@ -24,7 +24,7 @@ func TestDefinitionStartsTheService(t *testing.T) {
 	t.Parallel()
 	def := Definition()
 	require.Equal(t, "asset", def.Name)
-	require.ElementsMatch(t, []string{"auth", "usage"}, def.Needs)
+	require.ElementsMatch(t, []string{"auth", "subscription", "usage"}, def.Needs)
 	require.True(t, def.Jobs)
 
 	pool := testDatabase(t)

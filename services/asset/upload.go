@@ -45,17 +45,20 @@ func (s *Server) UploadAsset(stream assetv1.AssetService_UploadAssetServer) erro
 		return err
 	}
 	var a dbsqlc.Asset
+	var limit int64
 	declared := false
 	switch p := first.GetPayload().(type) {
 	case *assetv1.UploadAssetRequest_Metadata:
 		m := p.Metadata
-		a, err = s.declare(ctx, owner, declaration{
+		a, limit, err = s.declare(ctx, owner, declaration{
 			filename: m.GetFilename(), contentType: m.GetContentType(), size: m.GetSizeBytes(),
 			sha256: m.GetSha256(), metadata: m.GetMetadata(),
 		})
 		declared = true
 	case *assetv1.UploadAssetRequest_AssetId:
-		a, err = s.pendingAsset(ctx, p.AssetId)
+		if a, err = s.pendingAsset(ctx, p.AssetId); err == nil {
+			limit, err = s.uploadLimit(ctx, owner)
+		}
 	default:
 		err = fault.New(fault.InvalidArgument, "the first message must carry the metadata or an asset_id")
 	}
@@ -73,7 +76,7 @@ func (s *Server) UploadAsset(stream assetv1.AssetService_UploadAssetServer) erro
 		}
 		return chunk.Chunk, nil
 	}
-	ready, err := s.receive(ctx, a, next)
+	ready, err := s.receive(ctx, a, limit, next)
 	if err != nil {
 		if declared {
 			s.forget(ctx, a)
@@ -91,9 +94,13 @@ func (s *Server) UploadAssetContent(ctx context.Context, req *assetv1.UploadAsse
 	if err != nil {
 		return nil, err
 	}
+	limit, err := s.uploadLimit(ctx, a.OwnerUserID)
+	if err != nil {
+		return nil, err
+	}
 	data := req.GetContent().GetData()
 	sent := false
-	ready, err := s.receive(ctx, a, func() ([]byte, error) {
+	ready, err := s.receive(ctx, a, limit, func() ([]byte, error) {
 		if sent || len(data) == 0 {
 			return nil, io.EOF
 		}
@@ -123,11 +130,11 @@ func (s *Server) pendingAsset(ctx context.Context, id string) (dbsqlc.Asset, err
 const uploadBuffer = 5 << 20
 
 // receive stores the bytes next yields (io.EOF at their end) as the content of the
-// PENDING asset a, and makes it READY. The bytes are hashed, counted against the size
-// limit and the declared size, and their first bytes sniffed, while they stream into a
+// PENDING asset a, and makes it READY. The bytes are hashed, counted against limit (the
+// owner's largest file) and the declared size, and their first bytes sniffed, while they stream into a
 // key of this attempt's own; any failure aborts the write, so that no object is left and
 // the asset stays PENDING.
-func (s *Server) receive(ctx context.Context, a dbsqlc.Asset, next func() ([]byte, error)) (dbsqlc.Asset, error) {
+func (s *Server) receive(ctx context.Context, a dbsqlc.Asset, limit int64, next func() ([]byte, error)) (dbsqlc.Asset, error) {
 	attempt, err := uuid.NewV7()
 	if err != nil {
 		return dbsqlc.Asset{}, fault.Wrap(fault.Internal, err, "could not store the file")
@@ -161,8 +168,8 @@ func (s *Server) receive(ctx context.Context, a dbsqlc.Asset, next func() ([]byt
 			return dbsqlc.Asset{}, err
 		}
 		n += int64(len(chunk))
-		if n > s.cfg.MaxBytes {
-			return dbsqlc.Asset{}, errTooLarge(s.cfg.MaxBytes)
+		if n > limit {
+			return dbsqlc.Asset{}, errTooLarge(limit)
 		}
 		if a.SizeBytes > 0 && n > a.SizeBytes {
 			return dbsqlc.Asset{}, errBadContent("size_bytes", fmt.Sprintf("more bytes arrived than the %d declared", a.SizeBytes))
