@@ -8,14 +8,15 @@ import { assetTooLarge, BackplaneError, data } from "../dist/index.js";
 import { startDev } from "./dev.js";
 import { counting, signedUp } from "./helpers.js";
 
-const maxBytes = 4 << 20;
+// The free plan's max_upload_bytes (internal/plans/default.yaml), which replaces
+// BACKPLANE_ASSET_MAX_BYTES for a user without a subscription.
+const maxBytes = 25 << 20;
 
 let dev;
 before(async () => {
   dev = await startDev({
     BACKPLANE_RATE_LIMIT_ANONYMOUS: "6000/m",
     BACKPLANE_RATE_LIMIT_AUTHENTICATED: "6000/m",
-    BACKPLANE_ASSET_MAX_BYTES: String(maxBytes),
     // Signed URLs are made under the public URL, here another origin than the API's (the
     // web app's, say): the SDK's URL must still reach the API.
     BACKPLANE_PUBLIC_URL: "http://app.invalid:3000",
