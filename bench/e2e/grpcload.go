@@ -23,31 +23,62 @@ func getCurrentUser(conn *grpc.ClientConn, token string) func(context.Context) e
 	}
 }
 
+// grpcTarget is one gRPC endpoint called with GetCurrentUser.
+type grpcTarget struct {
+	name  string
+	conn  *grpc.ClientConn
+	token string
+}
+
 // measureGRPC compares the gRPC front door of backplane dev (the real auth service behind
-// it) with the bare gRPC echo, at 1 and 16 concurrent callers sharing one connection.
-// Direct calls to auth are not measured here: auth refuses a caller the edge did not
-// vouch for, and dev's service credential is random per process.
-func measureGRPC(ctx context.Context, o options, doorAddr, echoAddr, token string) error {
-	door, err := grpc.NewClient(doorAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
+// it) with auth called directly, as the edge calls it (mutual TLS with dev's
+// certificates and a service token; the caller's access token verified in full), and
+// with the bare gRPC echo, at 1 and 16 concurrent callers sharing one connection.
+func measureGRPC(ctx context.Context, o options, dev, before *backplaneDev, echoAddr, token, beforeToken string) error {
+	var targets []grpcTarget
+	defer func() {
+		for _, t := range targets {
+			_ = t.conn.Close()
+		}
+	}()
+	add := func(name string, conn *grpc.ClientConn, err error, token string) error {
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		targets = append(targets, grpcTarget{name, conn, token})
+		return nil
+	}
+	plain := grpc.WithTransportCredentials(insecure.NewCredentials())
+	conn, err := grpc.NewClient(echoAddr, plain)
+	if err := add("bare gRPC echo", conn, err, token); err != nil {
 		return err
 	}
-	defer func() { _ = door.Close() }()
-	bare, err := grpc.NewClient(echoAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
+	for _, d := range []struct {
+		label string
+		dev   *backplaneDev
+		token string
+	}{{"", dev, token}, {" (before)", before, beforeToken}} {
+		if d.dev == nil {
+			continue
+		}
+		conn, err := grpc.NewClient(d.dev.grpc, plain)
+		if err := add("gRPC front door → auth"+d.label, conn, err, d.token); err != nil {
+			return err
+		}
+		addr, err := d.dev.listening("auth")
+		if err != nil {
+			return err
+		}
+		conn, err = dialDirect(d.dev.dataDir, addr)
+		if err := add("auth called directly"+d.label, conn, err, d.token); err != nil {
+			return err
+		}
 	}
-	defer func() { _ = bare.Close() }()
-	calls := []struct {
-		name string
-		call func(context.Context) error
-	}{
-		{"bare gRPC echo", getCurrentUser(bare, token)},
-		{"gRPC front door → auth, backplane dev", getCurrentUser(door, token)},
-	}
-	for _, c := range calls {
-		if err := c.call(ctx); err != nil {
-			return fmt.Errorf("%s: the first call failed: %w", c.name, err)
+	calls := make([]func(context.Context) error, len(targets))
+	for i, t := range targets {
+		calls[i] = getCurrentUser(t.conn, t.token)
+		if err := calls[i](ctx); err != nil {
+			return fmt.Errorf("%s: the first call failed: %w", t.name, err)
 		}
 	}
 	d := o.duration / 2
@@ -57,16 +88,16 @@ func measureGRPC(ctx context.Context, o options, doorAddr, echoAddr, token strin
 	p50 := map[string]float64{}
 	var failures []string
 	for _, callers := range []int{1, 16} {
-		for _, c := range calls {
-			Drive(ctx, callers, o.warmup/2, c.call)
-			r := Drive(ctx, callers, d, c.call)
+		for i, t := range targets {
+			Drive(ctx, callers, o.warmup/2, calls[i])
+			r := Drive(ctx, callers, d, calls[i])
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			p50[fmt.Sprint(c.name, callers)] = float64(r.Percentile(50))
-			_, _ = fmt.Fprintf(w, "%s\t%d\t%.0f\t%s\t%s\t%d\t\n", c.name, callers, r.PerSecond(), ms(r.Percentile(50)), ms(r.Percentile(99)), r.Failed)
+			p50[fmt.Sprint(t.name, callers)] = float64(r.Percentile(50))
+			_, _ = fmt.Fprintf(w, "%s\t%d\t%.0f\t%s\t%s\t%d\t\n", t.name, callers, r.PerSecond(), ms(r.Percentile(50)), ms(r.Percentile(99)), r.Failed)
 			if r.Failed > 0 {
-				failures = append(failures, fmt.Sprintf("%s, %d callers: %d calls failed, the first: %v", c.name, callers, r.Failed, r.FirstErr))
+				failures = append(failures, fmt.Sprintf("%s, %d callers: %d calls failed, the first: %v", t.name, callers, r.Failed, r.FirstErr))
 			}
 		}
 	}
@@ -74,9 +105,14 @@ func measureGRPC(ctx context.Context, o options, doorAddr, echoAddr, token strin
 	for _, f := range failures {
 		fmt.Println(f)
 	}
-	for _, callers := range []int{1, 16} {
-		fmt.Printf("gRPC door / bare echo, %2d callers: p50 %.2f×\n", callers,
-			ratio(p50[fmt.Sprint(calls[1].name, callers)], p50[fmt.Sprint(calls[0].name, callers)]))
+	for _, label := range []string{"", " (before)"} {
+		if label != "" && before == nil {
+			continue
+		}
+		for _, callers := range []int{1, 16} {
+			fmt.Printf("gRPC door / auth directly%s, %2d callers: p50 %.2f×   (aim ≤ 1.3×)\n", label, callers,
+				ratio(p50[fmt.Sprint("gRPC front door → auth"+label, callers)], p50[fmt.Sprint("auth called directly"+label, callers)]))
+		}
 	}
 	return nil
 }

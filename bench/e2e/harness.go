@@ -37,12 +37,26 @@ type process struct {
 type lockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
+	// head keeps the first headMax bytes, where the start-up lines are.
+	head bytes.Buffer
 }
+
+const headMax = 1 << 20
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if room := headMax - b.head.Len(); room > 0 {
+		b.head.Write(p[:min(room, len(p))])
+	}
 	return b.buf.Write(p)
+}
+
+// Head returns the start of the output.
+func (b *lockedBuffer) Head() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.head.String()
 }
 
 func (b *lockedBuffer) String() string {
@@ -182,9 +196,10 @@ func freshDatabase(ctx context.Context, serverURL string) (string, func(context.
 type backplaneDev struct {
 	*process
 	http, grpc, admin string
+	dataDir           string
 }
 
-func startDev(ctx context.Context, o options, dataDir, databaseURL string) (*backplaneDev, error) {
+func startDev(ctx context.Context, o options, bin, dataDir, databaseURL string) (*backplaneDev, error) {
 	d := &backplaneDev{}
 	var err error
 	for _, a := range []*string{&d.http, &d.grpc, &d.admin} {
@@ -192,7 +207,7 @@ func startDev(ctx context.Context, o options, dataDir, databaseURL string) (*bac
 			return nil, err
 		}
 	}
-	bin, err := filepath.Abs(o.bin)
+	bin, err = filepath.Abs(bin)
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +226,9 @@ func startDev(ctx context.Context, o options, dataDir, databaseURL string) (*bac
 		// lifted, since one user at full load is what is measured.
 		"BACKPLANE_RATE_LIMIT_AUTHENTICATED=" + o.rateLimit,
 		"BACKPLANE_CATALOG_FILE=" + catalog,
+		// Known to the harness, so that it can call auth directly as the edge does.
+		"BACKPLANE_SERVICE_TOKEN_SECRET=" + serviceSecret,
+		"BACKPLANE_PPROF=true",
 	}, bin, "dev")
 	if err != nil {
 		return nil, err
@@ -219,7 +237,22 @@ func startDev(ctx context.Context, o options, dataDir, databaseURL string) (*bac
 		d.stop()
 		return nil, err
 	}
+	d.dataDir = dataDir
 	return d, nil
+}
+
+// serviceSecret is the BACKPLANE_SERVICE_TOKEN_SECRET of every process the harness
+// starts.
+const serviceSecret = "bench-e2e-service-secret-0123456789abcdef"
+
+// listening returns the address the process logged for its gRPC server named server.
+func (p *process) listening(server string) (string, error) {
+	re := regexp.MustCompile(`"msg":"grpc server listening"[^\n]*"server":"` + regexp.QuoteMeta(server) + `"[^\n]*"addr":"([^"]+)"`)
+	m := re.FindStringSubmatch(p.out.Head())
+	if m == nil {
+		return "", fmt.Errorf("%s: no \"grpc server listening\" line for %s", p.name, server)
+	}
+	return m[1], nil
 }
 
 // liftedCatalog writes the built-in plan catalogue at path into dir with every plan's rate

@@ -49,6 +49,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 func Drive(ctx context.Context, workers int, d time.Duration, call func(context.Context) error) Result {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
 	type tally struct {
 		ok, failed int
 		err        error
@@ -61,7 +62,7 @@ func Drive(ctx context.Context, workers int, d time.Duration, call func(context.
 		wg.Go(func() {
 			t := &tallies[w]
 			t.lat = make([]time.Duration, 0, 1<<14)
-			for ctx.Err() == nil {
+			for ctx.Err() == nil && time.Now().Before(deadline) {
 				began := time.Now()
 				err := call(ctx)
 				took := time.Since(began)
@@ -69,8 +70,9 @@ func Drive(ctx context.Context, workers int, d time.Duration, call func(context.
 				case err == nil:
 					t.ok++
 					t.lat = append(t.lat, took)
-				case ctx.Err() != nil:
-					// A call cut short by the end of the run is not counted either way.
+				case ctx.Err() != nil || !time.Now().Before(deadline):
+					// A call cut short by the end of the run is not counted either way. (gRPC
+					// answers DEADLINE_EXCEEDED by its own clock, before ctx's timer fires.)
 				default:
 					t.failed++
 					if t.err == nil {

@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,7 +18,18 @@ type target struct {
 	name  string
 	url   string
 	token string
+	// admin is the address of a Backplane process's admin port, for its CPU profile.
+	admin string
 }
+
+// Target names the ratios are taken between.
+const (
+	nameEcho   = "bare grpc-gateway → gRPC echo"
+	nameDev    = "Backplane dev GET /v1/users/me"
+	nameBefore = "Backplane dev, -base-bin (before)"
+	nameServe  = "Backplane serve topology GET /v1/users/me"
+	namePB     = "PocketBase get-own-record"
+)
 
 func measure(ctx context.Context, o options) error {
 	self, err := os.Executable()
@@ -61,63 +76,161 @@ func measure(ctx context.Context, o options) error {
 		return err
 	}
 
-	fmt.Println("==> starting backplane dev (default settings, a fresh database)")
-	databaseURL, drop, err := freshDatabase(ctx, o.database)
+	startDevAt := func(bin, name string) (*backplaneDev, string, func(), error) {
+		fmt.Printf("==> starting %s (backplane dev, default settings, a fresh database)\n", name)
+		databaseURL, drop, err := freshDatabase(ctx, o.database)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		dev, err := startDev(ctx, o, bin, tmp+"/"+strings.ReplaceAll(name, " ", "-"), databaseURL)
+		if err != nil {
+			drop(context.WithoutCancel(ctx))
+			return nil, "", nil, err
+		}
+		stop := func() { dev.stop(); drop(context.WithoutCancel(ctx)) }
+		token, err := signUp(ctx, "http://"+dev.http)
+		if err != nil {
+			stop()
+			return nil, "", nil, err
+		}
+		return dev, token, stop, nil
+	}
+	dev, token, stopDev, err := startDevAt(o.bin, "product")
 	if err != nil {
 		return err
 	}
-	defer drop(context.WithoutCancel(ctx))
-	dev, err := startDev(ctx, o, tmp+"/backplane", databaseURL)
-	if err != nil {
-		return err
-	}
-	defer dev.stop()
-	token, err := signUp(ctx, "http://"+dev.http)
-	if err != nil {
-		return err
-	}
+	defer stopDev()
 
 	targets := []target{
-		{name: "bare grpc-gateway → gRPC echo", url: echoURL + "/v1/users/me", token: token},
-		{name: "Backplane dev GET /v1/users/me", url: "http://" + dev.http + "/v1/users/me", token: token},
-		{name: "PocketBase get-own-record", url: pb[0] + "/api/collections/notes/records/" + pb[2], token: pb[1]},
+		{name: nameEcho, url: echoURL + "/v1/users/me", token: token},
+		{name: nameDev, url: "http://" + dev.http + "/v1/users/me", token: token, admin: dev.admin},
+		{name: namePB, url: pb[0] + "/api/collections/notes/records/" + pb[2], token: pb[1]},
 	}
-	results := make([]Result, len(targets))
-	for i, t := range targets {
-		client := HTTPClient(o.conns)
-		call := GetOK(client, t.url, t.token)
-		if err := call(ctx); err != nil {
-			return fmt.Errorf("%s: the first call failed: %w", t.name, err)
+	var before *backplaneDev
+	var beforeToken string
+	if o.baseBin != "" {
+		b, bt, stopBefore, err := startDevAt(o.baseBin, "before")
+		if err != nil {
+			return err
 		}
-		fmt.Printf("==> %s: %d connections, %s warm-up, %s measured\n", t.name, o.conns, o.warmup, o.duration)
-		Drive(ctx, o.conns, o.warmup, call)
-		results[i] = Drive(ctx, o.conns, o.duration, call)
-		client.CloseIdleConnections()
-		if ctx.Err() != nil {
-			return ctx.Err()
+		defer stopBefore()
+		before, beforeToken = b, bt
+		targets = append(targets, target{name: nameBefore, url: "http://" + b.http + "/v1/users/me", token: beforeToken})
+	}
+	if o.serve {
+		fmt.Println("==> starting the serve topology (backplane migrate, then the gateway and each service as a process)")
+		databaseURL, drop, err := freshDatabase(ctx, o.database)
+		if err != nil {
+			return err
 		}
+		defer drop(context.WithoutCancel(ctx))
+		mesh, err := startServe(ctx, o, tmp+"/serve", databaseURL)
+		if err != nil {
+			return err
+		}
+		defer mesh.stop()
+		serveToken, err := signUp(ctx, "http://"+mesh.http)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, target{name: nameServe, url: "http://" + mesh.http + "/v1/users/me", token: serveToken})
 	}
 
-	fmt.Println()
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	_, _ = fmt.Fprintln(w, "target\treq/s\tp50\tp99\tfailed\t")
+	calls := make([]func(context.Context) error, len(targets))
 	for i, t := range targets {
-		r := results[i]
-		_, _ = fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t\n", t.name, r.PerSecond(), ms(r.Percentile(50)), ms(r.Percentile(99)), r.Failed)
-	}
-	_ = w.Flush()
-	echoR, product, pbR := results[0], results[1], results[2]
-	fmt.Println()
-	fmt.Printf("product / echo:       throughput %.2f×, p50 %.2f×   (aim: throughput ≥ 0.5×)\n",
-		ratio(product.PerSecond(), echoR.PerSecond()), ratio(float64(product.Percentile(50)), float64(echoR.Percentile(50))))
-	fmt.Printf("product / PocketBase: throughput %.2f×, p50 %.2f×   (aim: throughput ≥ 1.5×)\n",
-		ratio(product.PerSecond(), pbR.PerSecond()), ratio(float64(product.Percentile(50)), float64(pbR.Percentile(50))))
-	for i, r := range results {
-		if r.Failed > 0 {
-			fmt.Printf("%s: %d calls failed, the first: %v\n", targets[i].name, r.Failed, r.FirstErr)
+		client := HTTPClient(o.conns)
+		defer client.CloseIdleConnections()
+		calls[i] = GetOK(client, t.url, t.token)
+		if err := calls[i](ctx); err != nil {
+			return fmt.Errorf("%s: the first call failed: %w", t.name, err)
 		}
 	}
-	return measureGRPC(ctx, o, dev.grpc, echo[1], token)
+	ratios := map[string][]float64{}
+	for round := 1; round <= o.rounds; round++ {
+		fmt.Printf("\n==> round %d of %d: each target %d connections, %s warm-up, %s measured\n", round, o.rounds, o.conns, o.warmup, o.duration)
+		results := map[string]Result{}
+		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		_, _ = fmt.Fprintln(w, "target\treq/s\tp50\tp99\tfailed\t")
+		for i, t := range targets {
+			Drive(ctx, o.conns, o.warmup, calls[i])
+			var profile chan error
+			if o.cpuProfile != "" && t.admin != "" && round == o.rounds {
+				profile = make(chan error, 1)
+				go func() { profile <- fetchProfile(ctx, t.admin, o.duration-time.Second, o.cpuProfile) }()
+			}
+			r := Drive(ctx, o.conns, o.duration, calls[i])
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if profile != nil {
+				if err := <-profile; err != nil {
+					fmt.Fprintf(os.Stderr, "cpu profile: %v\n", err)
+				}
+			}
+			results[t.name] = r
+			_, _ = fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t\n", t.name, r.PerSecond(), ms(r.Percentile(50)), ms(r.Percentile(99)), r.Failed)
+			if r.Failed > 0 {
+				defer fmt.Printf("%s: %d calls failed, the first: %v\n", t.name, r.Failed, r.FirstErr)
+			}
+		}
+		_ = w.Flush()
+		for _, c := range []struct{ a, b, aim string }{
+			{nameDev, nameEcho, "≥ 0.5×"},
+			{nameDev, namePB, "≥ 1.5×"},
+			{nameServe, nameEcho, "≥ 0.4×"},
+			{nameBefore, nameEcho, ""},
+			{nameBefore, namePB, ""},
+			{nameDev, nameBefore, ""},
+		} {
+			a, okA := results[c.a]
+			b, okB := results[c.b]
+			if !okA || !okB {
+				continue
+			}
+			key := c.a + " / " + c.b
+			tp := ratio(a.PerSecond(), b.PerSecond())
+			ratios[key] = append(ratios[key], tp)
+			aim := ""
+			if c.aim != "" {
+				aim = "   (aim: throughput " + c.aim + ")"
+			}
+			fmt.Printf("%s: throughput %.2f×, p50 %.2f×%s\n", key, tp,
+				ratio(float64(a.Percentile(50)), float64(b.Percentile(50))), aim)
+		}
+	}
+	if o.rounds > 1 {
+		fmt.Println("\nthroughput ratios across rounds:")
+		for _, k := range slices.Sorted(maps.Keys(ratios)) {
+			fmt.Printf("  %s: %.2f–%.2f×\n", k, slices.Min(ratios[k]), slices.Max(ratios[k]))
+		}
+	}
+	return measureGRPC(ctx, o, dev, before, echo[1], token, beforeToken)
+}
+
+// fetchProfile writes a CPU profile of the process behind admin, taken over d.
+func fetchProfile(ctx context.Context, admin string, d time.Duration, path string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, max(1, int(d.Seconds())))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path) //nolint:gosec // where the caller asked for it
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
