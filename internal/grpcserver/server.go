@@ -77,6 +77,7 @@ type Server struct {
 	unary  grpc.UnaryServerInterceptor
 	stream grpc.StreamServerInterceptor
 	limits Limits
+	drain  *drainer
 }
 
 // New builds a server. Register services on Registrar before calling Serve.
@@ -94,7 +95,11 @@ func New(cfg Config) (*Server, error) {
 	unary = append(unary, cfg.Validator.UnaryServerInterceptor())
 	unary = append(unary, cfg.Admit.Unary...)
 
+	drain := newDrainer()
 	stream := []grpc.StreamServerInterceptor{
+		// Outermost, so that a stream ended by draining is, to everything inside, a
+		// call whose context ended, not a failure to log as one.
+		drain.intercept,
 		requestIDStream(),
 		accessLogStream(cfg.Logger),
 		recoveryStream(cfg.Logger),
@@ -131,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 	if !cfg.DisableReflection {
 		reflection.Register(gs)
 	}
-	return &Server{grpc: gs, health: hs, log: cfg.Logger, unary: unaryChain, stream: streamChain, limits: limits}, nil
+	return &Server{grpc: gs, health: hs, log: cfg.Logger, unary: unaryChain, stream: streamChain, limits: limits, drain: drain}, nil
 }
 
 // UnaryChain is the server's whole unary interceptor chain, for running the same policy
@@ -161,10 +166,20 @@ func (s *Server) Serve(lis net.Listener) error {
 	return err
 }
 
-// Shutdown turns every service NOT_SERVING so load balancers stop sending new calls, lets
-// in-flight calls finish until ctx is done, then cuts whatever is left.
-func (s *Server) Shutdown(ctx context.Context) {
+// Drain turns every service NOT_SERVING, so load balancers stop sending new calls, and
+// ends every open server stream at once with UNAVAILABLE, on which clients reconnect
+// elsewhere; also the streams of the REST door, which run through StreamChain. It
+// returns how many streams it ended. A process drains all its servers before stopping
+// any, since a front door's stream waits on the service behind it.
+func (s *Server) Drain() int {
 	s.health.Shutdown()
+	return s.drain.drain()
+}
+
+// Shutdown drains the server, lets in-flight calls finish until ctx is done, then cuts
+// whatever is left.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.Drain()
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

@@ -25,12 +25,14 @@ type Process struct {
 	tel       Telemetry
 	validator *validation.Validator
 
-	mu       sync.Mutex
-	stops    []namedStop
-	checks   map[string]func(context.Context) error
-	reports  map[string]func(context.Context) error
-	errc     chan error
-	stopping atomic.Bool
+	mu    sync.Mutex
+	stops []namedStop
+	// grpcServers are drained together as shutdown begins (Shutdown).
+	grpcServers []*grpcserver.Server
+	checks      map[string]func(context.Context) error
+	reports     map[string]func(context.Context) error
+	errc        chan error
+	stopping    atomic.Bool
 	// started is set once everything the process serves has started: until then the
 	// admin port answers, but /readyz says "starting", so no load balancer sends traffic
 	// to a process whose services and checks are still being set up.
@@ -45,6 +47,10 @@ type Process struct {
 type namedStop struct {
 	name string
 	stop func(context.Context) error
+	// server marks the stop of a server: servers share the first half of the shutdown
+	// budget between them, so that whatever stops after them (job workers recording the
+	// send they started) keeps at least the second half.
+	server bool
 }
 
 // NewProcess prepares a process; nothing runs until a Start method is called.
@@ -67,7 +73,15 @@ func NewProcess(log *slog.Logger, tel Telemetry) (*Process, error) {
 func (p *Process) OnStop(name string, f func(context.Context) error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stops = append(p.stops, namedStop{name, f})
+	p.stops = append(p.stops, namedStop{name: name, stop: f})
+}
+
+// onStopServer registers the stop of a server, which runs within the servers' share of
+// the shutdown budget.
+func (p *Process) onStopServer(name string, f func(context.Context) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stops = append(p.stops, namedStop{name: name, stop: f, server: true})
 }
 
 // AddCheck registers a readiness check; /readyz fails while any check fails.
@@ -110,7 +124,10 @@ func (p *Process) serve(name string, serve func() error) {
 // ServeGRPC serves srv on lis and shuts it down gracefully on stop.
 func (p *Process) ServeGRPC(name string, srv *grpcserver.Server, lis net.Listener) {
 	p.serve(name, func() error { return srv.Serve(lis) })
-	p.OnStop(name, func(ctx context.Context) error {
+	p.mu.Lock()
+	p.grpcServers = append(p.grpcServers, srv)
+	p.mu.Unlock()
+	p.onStopServer(name, func(ctx context.Context) error {
 		srv.Shutdown(ctx)
 		return nil
 	})
@@ -146,7 +163,7 @@ func (p *Process) ServeHTTP(name, piece string, h http.Handler, lis net.Listener
 		}
 		return nil
 	})
-	p.OnStop(name, srv.Shutdown)
+	p.onStopServer(name, srv.Shutdown)
 	p.log.Info("http server listening", "server", name, "addr", lis.Addr().String())
 }
 
@@ -171,17 +188,43 @@ func (p *Process) Wait(ctx context.Context, timeout time.Duration) error {
 
 // Shutdown stops everything, most recently started first, within timeout in total.
 // It runs once ctx is cancelled, usually, so it keeps only ctx's values.
+//
+// First every gRPC server drains at once: open server streams (live notifications)
+// end with UNAVAILABLE, on which clients reconnect elsewhere, since a stream has no end
+// of its own and would hold its server, and the front door before it, for the whole
+// budget. Then each step stops with a budget of its own: the servers, letting in-flight
+// calls finish, within the first half of timeout together; every later step (job
+// workers finishing and recording what they started, then the clients and pools) within
+// what is left of the whole, so no server can spend the workers' time.
 func (p *Process) Shutdown(ctx context.Context, timeout time.Duration) {
 	p.stopping.Store(true)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
+	begin := time.Now()
+	ctx = context.WithoutCancel(ctx)
 	p.mu.Lock()
 	stops := slices.Clone(p.stops)
 	p.stops = nil
+	servers := slices.Clone(p.grpcServers)
+	p.grpcServers = nil
 	p.mu.Unlock()
+	if len(stops) == 0 {
+		return
+	}
+	streams := 0
+	for _, srv := range servers {
+		streams += srv.Drain()
+	}
+	whole, cancelWhole := context.WithDeadline(ctx, begin.Add(timeout))
+	defer cancelWhole()
+	servering, cancelServers := context.WithDeadline(whole, begin.Add(timeout/2))
+	defer cancelServers()
 	for _, s := range slices.Backward(stops) {
-		if err := s.stop(ctx); err != nil {
+		stepCtx := whole
+		if s.server {
+			stepCtx = servering
+		}
+		if err := s.stop(stepCtx); err != nil {
 			p.log.WarnContext(ctx, "stop failed", "component", s.name, "error", err.Error())
 		}
 	}
+	p.log.InfoContext(ctx, "stopped", "took", time.Since(begin).Round(time.Millisecond).String(), "streams_ended", streams)
 }
