@@ -74,15 +74,16 @@ func truncate(s string, n int) string {
 
 // invoke forwards one unary call, relaying the service's headers and trailers. The
 // caller's deadline travels on, capped so that no client can pin edge resources longer
-// than the edge allows.
+// than the edge allows; a call the cap cuts short answers UNAVAILABLE (callcap.go).
 func (r *route) invoke(ctx context.Context, req, reply proto.Message) error {
+	client := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.maxTimeout)
 	defer cancel()
 	var header, trailer metadata.MD
 	err := r.conn.Invoke(outgoingContext(ctx), r.fullMethod, req, reply, grpc.Header(&header), grpc.Trailer(&trailer))
 	_ = grpc.SetHeader(ctx, header)
 	_ = grpc.SetTrailer(ctx, trailer)
-	return err
+	return cappedCallError(client, ctx, err)
 }
 
 // pump forwards one streaming call between ss (the client's side) and the service.

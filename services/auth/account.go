@@ -55,40 +55,6 @@ func (s *Server) hash(ctx context.Context, pw string) (string, error) {
 	return h, nil
 }
 
-// SignUp creates an account, signs it in and sends the verification email.
-func (s *Server) SignUp(ctx context.Context, req *authv1.SignUpRequest) (*authv1.SignUpResponse, error) {
-	email := normalizeEmail(req.GetEmail())
-	name := cleanDisplayName(req.GetDisplayName())
-	if name == "" {
-		return nil, errBadDisplayName
-	}
-	if err := s.checkPassword(req.GetPassword(), email); err != nil {
-		return nil, err
-	}
-	hash, err := s.hash(ctx, req.GetPassword())
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.store.createUser(ctx, dbsqlc.UserInsertParams{
-		ID: uuid.Must(uuid.NewV7()), Email: email,
-		DisplayName: name, PasswordHash: hash,
-	})
-	if errors.Is(err, database.ErrConflict) {
-		return nil, fault.New(fault.AlreadyExists, "an account with this email exists")
-	}
-	if err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "could not create the account")
-	}
-	if err := s.sendVerification(ctx, u); err != nil {
-		return nil, err
-	}
-	pair, err := s.startSession(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	return &authv1.SignUpResponse{User: s.userToProto(u), Tokens: pair}, nil
-}
-
 // Login exchanges an email and password for a new session. Unknown emails cost a
 // dummy hash comparison, so they answer with the same status, body and timing as wrong
 // passwords, and count towards the same lockout. Each attempt is reserved against the

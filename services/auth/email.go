@@ -136,7 +136,7 @@ func (s *Server) sendReset(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	return s.notifier.Send(ctx, securityEmail{
+	return sendRetrying(ctx, s.notifier, securityEmail{
 		UserID: u.ID.String(), Template: "reset_password",
 		Data:           mailData(u, map[string]string{"link": link}),
 		IdempotencyKey: "reset_password:" + id.String(),

@@ -162,13 +162,14 @@ func (s *Server) Wait() { s.background.Wait() }
 
 // sendMail hands an email to the notifier after the request has answered, so that a slow
 // notification service neither delays the response nor, for ForgotPassword, reveals
-// through timing whether an account exists.
+// through timing whether an account exists; it retries through a short outage
+// (mailretry.go).
 func (s *Server) sendMail(ctx context.Context, m securityEmail) {
 	ctx = context.WithoutCancel(ctx)
 	s.background.Go(func() {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if err := s.notifier.Send(ctx, m); err != nil {
+		if err := sendRetrying(ctx, s.notifier, m); err != nil {
 			// The data holds single-use links: log the template only.
 			s.log.ErrorContext(ctx, "send security email", "template", m.Template, "user_id", m.UserID, "error", err)
 		}
