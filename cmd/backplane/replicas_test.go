@@ -75,6 +75,9 @@ func startReplicatedMesh(t *testing.T, replicas int) *replicatedMesh {
 		"BACKPLANE_NOTIFY_LEASE=4s",
 		"BACKPLANE_NOTIFY_POLL_INTERVAL=200ms",
 		"BACKPLANE_NOTIFY_SIGNING_KEY=unsubscribe-links-key-unsubscribe-links-key",
+		// Sign-ups answer with tokens and a taken address with 409, which the workload
+		// reads as a sign-up applied by an attempt whose answer was lost.
+		"BACKPLANE_SIGNUP_MODE=instant",
 	}
 	addrs := map[string][]string{}
 	for _, s := range services.Names() {
@@ -232,6 +235,11 @@ func (c *edgeClient) do(ctx context.Context, method, path, token string, body an
 			return a
 		}
 		req.Header.Set("Content-Type", "application/json")
+		if path == "/v1/auth/login" {
+			// Log-ins come from another client than sign-ups, so each account's first
+			// log-in is a sign-in from a new client, which auth announces by email.
+			req.Header.Set("User-Agent", "replica-login/1.0")
+		}
 		// Makes a POST replayable, so the transport sends it again itself when the
 		// keep-alive connection it picked was closed by the server meanwhile.
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("%p-%d", &a, attempt))
@@ -410,15 +418,15 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 			require.Equal(t, want, fmt.Sprint(meters[0].(map[string]any)["total"]), emails[i])
 		}
 	})
-	// Each account is sent the verification at sign-up, and a new-sign-in notice at
-	// each log-in applied: one, or two where an attempt whose answer was lost signed in
-	// too. auth's sessions say how many were applied (the sign-up's and one per log-in).
+	// Each account is sent the verification at sign-up, and a new-sign-in notice at its
+	// first log-in applied (the log-ins' client differs from the sign-ups'; a second
+	// log-in applied by a lost answer's attempt comes from a client already seen). auth's
+	// sessions say whether a log-in was applied (the sign-up's and one per log-in).
 	//
-	// auth hands an email to notification in the background right after answering, not
-	// durably with the change that causes it: SIGKILL can lose the emails of the
-	// requests a killed auth replica was serving or had just answered. With one request
-	// at a time per client worker, that is at most one email per worker. Nothing may be
-	// sent twice, ever.
+	// auth queues each email as a River job in the transaction of its cause, so a killed
+	// auth replica loses none it committed; a job that replica was running when killed is
+	// taken back by another after auth's rescue delay, which the wait below outlasts only
+	// when the kill came early. Nothing may be sent twice, ever.
 	const verify, signIn = "Verify your email address", "New sign-in to your account"
 	conn, err := pgx.Connect(ctx, m.dbURL)
 	require.NoError(t, err)
@@ -433,10 +441,11 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 			sessions[e] = n
 		}
 		var got map[string]map[string]int
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		// Long enough for a job the killed auth replica was running to be rescued (30 s).
+		for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 			got, lost = mailboxCount(t, m.dataDir), 0
 			for _, e := range emails {
-				lost += max(0, 1-got[e][verify]) + max(0, sessions[e]-1-got[e][signIn])
+				lost += max(0, 1-got[e][verify]) + max(0, min(sessions[e]-1, 1)-got[e][signIn])
 			}
 			if lost == 0 || time.Now().After(deadline) {
 				break
@@ -446,7 +455,7 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 			require.LessOrEqual(t, got[e][verify], 1, "%s: %v", e, got[e])
 			// Each account logged in once; a refresh retried across a killed replica can
 			// end that login's session as a reused token, so sessions can undercount it.
-			require.LessOrEqual(t, got[e][signIn], max(sessions[e]-1, 1), "%s: %v, %d sessions", e, got[e], sessions[e])
+			require.LessOrEqual(t, got[e][signIn], 1, "%s: %v, %d sessions", e, got[e], sessions[e])
 			for subject := range got[e] {
 				require.Contains(t, []string{verify, signIn}, subject, e)
 			}
@@ -473,7 +482,7 @@ func TestGatewayDrainsOnSIGTERMWithoutAFailedRequest(t *testing.T) {
 	email := fmt.Sprintf("drain-%s@example.com", run)
 	a := c.do(ctx, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "correct horse battery", "displayName": "Drain"})
 	require.Equal(t, http.StatusOK, a.code, a.body)
-	access := fmt.Sprint(a.body["tokens"].(map[string]any)["accessToken"])
+	access := fmt.Sprint(a.body["accessToken"])
 
 	const workers, perWorker = 4, 60
 	var sent atomic.Int64

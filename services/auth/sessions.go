@@ -29,7 +29,10 @@ const (
 var errBadRefreshToken = fault.New(fault.Unauthenticated, "the refresh token is invalid or expired")
 
 // startSession opens a session for a user and returns its first token pair.
-func (s *Server) startSession(ctx context.Context, u dbsqlc.User) (*authv1.TokenPair, error) {
+//
+// within, when not nil, runs in the session's transaction: what the sign-in causes
+// (its fingerprint, the email about it) is committed with it or not at all.
+func (s *Server) startSession(ctx context.Context, u dbsqlc.User, within func(tx *store) error) (tokenPair, error) {
 	client := clientOf(ctx)
 	expire := s.now().Add(s.cfg.RefreshTokenTTL)
 	refresh := newSecret("")
@@ -43,24 +46,26 @@ func (s *Server) startSession(ctx context.Context, u dbsqlc.User) (*authv1.Token
 		if err != nil {
 			return err
 		}
-		_, err = tx.createRefreshToken(ctx, dbsqlc.RefreshTokenInsertParams{
+		if _, err = tx.createRefreshToken(ctx, dbsqlc.RefreshTokenInsertParams{
 			ID: uuid.Must(uuid.NewV7()), SessionID: sess.ID, TokenHash: digest(refresh), ExpireTime: expire,
-		})
-		return err
+		}); err != nil || within == nil {
+			return err
+		}
+		return within(tx)
 	})
 	if err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "could not start a session")
+		return tokenPair{}, fault.Wrap(fault.Internal, err, "could not start a session")
 	}
 	s.markLive(ctx, sess.ID, expire)
 	return s.issuePair(u, sess.ID, refresh)
 }
 
-func (s *Server) issuePair(u dbsqlc.User, sessionID uuid.UUID, refresh string) (*authv1.TokenPair, error) {
+func (s *Server) issuePair(u dbsqlc.User, sessionID uuid.UUID, refresh string) (tokenPair, error) {
 	access, _, err := s.issuer.Issue(u.ID.String(), sessionID.String(), authn.RoleNames(s.roles(u)))
 	if err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "could not issue a token")
+		return tokenPair{}, fault.Wrap(fault.Internal, err, "could not issue a token")
 	}
-	return tokenPair(access, refresh, int64(s.cfg.AccessTokenTTL/time.Second)), nil
+	return tokenPair{AccessToken: access, RefreshToken: refresh, ExpiresIn: int64(s.cfg.AccessTokenTTL / time.Second)}, nil
 }
 
 // markLive mirrors a live session to Redis. A failure is logged, not returned: within the
@@ -162,8 +167,8 @@ func (s *Server) RefreshToken(ctx context.Context, req *authv1.RefreshTokenReque
 		return nil, err
 	}
 	return &authv1.RefreshTokenResponse{
-		AccessToken: pair.GetAccessToken(), RefreshToken: pair.GetRefreshToken(),
-		TokenType: pair.GetTokenType(), ExpiresIn: pair.GetExpiresIn(),
+		AccessToken: pair.AccessToken, RefreshToken: pair.RefreshToken,
+		TokenType: tokenType, ExpiresIn: pair.ExpiresIn,
 	}, nil
 }
 
