@@ -389,6 +389,7 @@ func TestConfigReachesThePieces(t *testing.T) {
 		"BACKPLANE_MAX_BODY_BYTES":            "2097152",
 		"BACKPLANE_RATE_LIMIT_ANONYMOUS":      "120/m,burst=30",
 		"BACKPLANE_PASSWORD_HASH_CONCURRENCY": "2",
+		"BACKPLANE_SIGNUP_MODE":               "verify",
 		"BACKPLANE_NOTIFY_WORKERS":            "8",
 		"BACKPLANE_BLOB_URL":                  "s3://example-backplane-assets?region=eu-west-1",
 		"OTEL_EXPORTER_OTLP_ENDPOINT":         "http://otel-collector.observability.svc:4317",

@@ -40,6 +40,17 @@ func TestDevPagesCompleteEmailedLinks(t *testing.T) {
 	for _, c := range calls {
 		require.Contains(t, doc.Paths[c[1]], "post", c[1])
 	}
+	// The verification page signs in with what the verification answers.
+	var schemas struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(openapi.Document, &schemas))
+	require.Contains(t, schemas.Components.Schemas["backplane.auth.v1.VerifyEmailResponse"].Properties, "accessToken")
+	require.Contains(t, string(script), "out.accessToken")
 }
 
 func TestDevPagesAreNotServedOutsideDev(t *testing.T) {

@@ -75,6 +75,8 @@ func startAssetMesh(t testing.TB) *assetMesh {
 		"BACKPLANE_CATALOG_FILE=" + catalog,
 		"BACKPLANE_ASSET_MAX_BYTES=5368709120",
 		"BACKPLANE_LOG_FORMAT=text",
+		// The test's account is signed in at sign-up, without the emailed link.
+		"BACKPLANE_SIGNUP_MODE=instant",
 	}
 	for _, s := range services.Names() {
 		common = append(common, fmt.Sprintf("BACKPLANE_%s_ADDR=%s", strings.ToUpper(s), addrs[s]))
@@ -110,11 +112,11 @@ func startAssetMesh(t testing.TB) *assetMesh {
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	var signedUp struct {
-		Tokens struct{ AccessToken string } `json:"tokens"`
+		AccessToken string `json:"accessToken"`
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&signedUp))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	m.token = signedUp.Tokens.AccessToken
+	m.token = signedUp.AccessToken
 	return m
 }
 

@@ -121,23 +121,32 @@ func TestAccountJourneyThroughTheWholeMesh(t *testing.T) {
 	email := fmt.Sprintf("ada+%d@example.com", time.Now().UnixNano())
 	var access, refresh string
 
-	scenario.Step(t, "sign up", func(t *testing.T) {
-		code, body := a.call(t, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "correct horse battery", "displayName": "Ada"})
-		require.Equal(t, http.StatusOK, code, body)
-		tokens := body["tokens"].(map[string]any)
-		access, refresh = tokens["accessToken"].(string), tokens["refreshToken"].(string)
+	var signedUp map[string]any
+	scenario.Step(t, "sign up: check your email, no tokens", func(t *testing.T) {
+		var code int
+		code, signedUp = a.call(t, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "correct horse battery", "displayName": "Ada"})
+		require.Equal(t, http.StatusOK, code, signedUp)
+		require.Equal(t, true, signedUp["emailVerificationRequired"])
+		require.Empty(t, signedUp["accessToken"])
+		require.Empty(t, signedUp["refreshToken"])
+		require.NotContains(t, signedUp, "user", "naming the account would tell a taken address from a new one")
 	})
-	scenario.Step(t, "the new account is unverified", func(t *testing.T) {
-		code, body := a.call(t, "GET", "/v1/users/me", access, nil)
-		require.Equal(t, http.StatusOK, code, body)
-		require.Equal(t, false, body["user"].(map[string]any)["emailVerified"])
-	})
-	scenario.Step(t, "verify with the token from the mailbox", func(t *testing.T) {
+	scenario.Step(t, "the emailed link verifies and signs in, in the shape of a login", func(t *testing.T) {
 		code, body := a.call(t, "POST", "/v1/auth/email:verify", "", map[string]string{"token": verificationToken(t, p.dataDir, email)})
 		require.Equal(t, http.StatusOK, code, body)
+		require.Equal(t, "Bearer", body["tokenType"])
+		access, refresh = body["accessToken"].(string), body["refreshToken"].(string)
 		code, body = a.call(t, "GET", "/v1/users/me", access, nil)
 		require.Equal(t, http.StatusOK, code)
 		require.Equal(t, true, body["user"].(map[string]any)["emailVerified"])
+	})
+	scenario.Step(t, "signing up again answers alike, and the owner is told", func(t *testing.T) {
+		code, body := a.call(t, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "another horse battery", "displayName": "Eve"})
+		require.Equal(t, http.StatusOK, code, body)
+		require.Equal(t, signedUp, body)
+		require.Eventually(t, func() bool {
+			return mailboxCount(t, p.dataDir)[email]["Someone tried to sign up with your email address"] == 1
+		}, 15*time.Second, 100*time.Millisecond)
 	})
 	scenario.Step(t, "the JWKS", func(t *testing.T) {
 		code, body := a.call(t, "GET", "/.well-known/jwks.json", "", nil)
@@ -194,7 +203,8 @@ func TestAccountJourneyThroughTheWholeMesh(t *testing.T) {
 func TestDevResetStartsFromNothing(t *testing.T) {
 	t.Parallel()
 	db := dbtest.NewDatabase(t)
-	p := startDev(t, db)
+	// Instant sign-up tells a taken address (409) from a free one, which the end checks.
+	p := startDev(t, db, "BACKPLANE_SIGNUP_MODE=instant")
 	a := api{base: "http://" + p.http}
 	account := map[string]any{"email": "reset@example.com", "password": "correct horse battery", "displayName": "Reset"}
 	code, body := a.call(t, http.MethodPost, "/v1/auth/signup", "", account)
@@ -202,7 +212,7 @@ func TestDevResetStartsFromNothing(t *testing.T) {
 	verificationToken(t, p.dataDir, "reset@example.com")
 	p.stop(t)
 
-	p = startDevIn(t, db, p.dataDir, []string{"--reset"})
+	p = startDevIn(t, db, p.dataDir, []string{"--reset"}, "BACKPLANE_SIGNUP_MODE=instant")
 	require.Contains(t, p.out.String(), "every account and all data are gone", "reset says what it did")
 	entries, err := os.ReadDir(filepath.Join(p.dataDir, "mailbox"))
 	if err == nil {

@@ -91,6 +91,9 @@ func startReplicatedMesh(t *testing.T, replicas int) *replicatedMesh {
 		"BACKPLANE_STRIPE_API_BASE=" + m.stripe.URL,
 		// One key for every asset replica, so that a URL one signs, another serves.
 		"BACKPLANE_ASSET_SIGNING_KEY=asset-download-urls-key-asset-download-urls-key",
+		// Sign-ups answer with tokens and a taken address with 409, which the workload
+		// reads as a sign-up applied by an attempt whose answer was lost.
+		"BACKPLANE_SIGNUP_MODE=instant",
 	}
 	addrs := map[string][]string{}
 	for _, s := range services.Names() {
@@ -548,15 +551,15 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 			require.Equal(t, 1, notices, "%s: one notification of the ended subscription", emails[i])
 		}
 	})
-	// Each account is sent the verification at sign-up, and a new-sign-in notice at
-	// each log-in applied: one, or two where an attempt whose answer was lost signed in
-	// too. auth's sessions of the log-in's user agent say how many were applied.
+	// Each account is sent the verification at sign-up, and a new-sign-in notice at its
+	// first log-in applied: the log-ins' client (loginAgent) differs from the sign-ups',
+	// and a second log-in applied by a lost answer's attempt comes from a client already
+	// seen. auth's sessions of the log-in's user agent say whether a log-in was applied.
 	//
-	// auth hands an email to notification in the background right after answering, not
-	// durably with the change that causes it: SIGKILL can lose the emails of the
-	// requests a killed auth replica was serving or had just answered. With one request
-	// at a time per client worker, that is at most one email per worker. Nothing may be
-	// sent twice, ever.
+	// auth queues each email as a River job in the transaction of its cause, so a killed
+	// auth replica loses none it committed; a job that replica was running when killed is
+	// taken back by another after auth's rescue delay, which the wait below outlasts only
+	// when the kill came early. Nothing may be sent twice, ever.
 	const verify, signIn = "Verify your email address", "New sign-in to your account"
 	lost := 0
 	scenario.Step(t, "no email was sent twice, and none lost but with a killed auth replica", func(t *testing.T) {
@@ -568,11 +571,12 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 			sessions[e] = n
 		}
 		var got map[string]map[string]int
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		// Long enough for a job the killed auth replica was running to be rescued (30 s).
+		for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 			got, lost = mailboxCount(t, m.dataDir), 0
 			unsent := 0
 			for _, e := range emails {
-				lost += max(0, 1-got[e][verify]) + max(0, sessions[e]-got[e][signIn])
+				lost += max(0, 1-got[e][verify]) + max(0, min(sessions[e], 1)-got[e][signIn])
 				unsent += max(0, 1-got[e][subscriptionEnded])
 			}
 			if lost+unsent == 0 || time.Now().After(deadline) {
@@ -581,7 +585,7 @@ func TestReplicasLoseNothingAndDoNothingTwice(t *testing.T) {
 		}
 		for _, e := range emails {
 			require.LessOrEqual(t, got[e][verify], 1, "%s: %v", e, got[e])
-			require.LessOrEqual(t, got[e][signIn], sessions[e], "%s: %v, %d log-in sessions", e, got[e], sessions[e])
+			require.LessOrEqual(t, got[e][signIn], min(sessions[e], 1), "%s: %v, %d log-in sessions", e, got[e], sessions[e])
 			// Billing notices are sent in the transaction that records their event: never
 			// lost.
 			require.Equal(t, 1, got[e][subscriptionEnded], "%s: %v", e, got[e])
@@ -611,7 +615,7 @@ func TestGatewayDrainsOnSIGTERMWithoutAFailedRequest(t *testing.T) {
 	email := fmt.Sprintf("drain-%s@example.com", run)
 	a := c.do(ctx, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "correct horse battery", "displayName": "Drain"})
 	require.Equal(t, http.StatusOK, a.code, a.body)
-	access := fmt.Sprint(a.body["tokens"].(map[string]any)["accessToken"])
+	access := fmt.Sprint(a.body["accessToken"])
 
 	const workers, perWorker = 4, 60
 	var sent atomic.Int64

@@ -55,6 +55,7 @@ func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 		"BACKPLANE_SERVICE_TOKEN_SECRET=test-secret-test-secret-test-secret-0123",
 		"BACKPLANE_KEY_ENCRYPTION_KEY=dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMDEyMzQ1Njc=",
 		"BACKPLANE_PUBLIC_URL=https://app.backplane.test",
+		"BACKPLANE_SIGNUP_MODE=instant",
 		"BACKPLANE_DATA_DIR=" + t.TempDir(),
 		"BACKPLANE_LOG_FORMAT=text",
 	}
@@ -79,7 +80,7 @@ func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 		email := fmt.Sprintf("grace+%d@example.com", time.Now().UnixNano())
 		code, body := a.call(t, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "correct horse battery", "displayName": "Grace"})
 		require.Equal(t, http.StatusOK, code, body)
-		access := body["tokens"].(map[string]any)["accessToken"].(string)
+		access := body["accessToken"].(string)
 		code, body = a.call(t, "GET", "/v1/users/me", access, nil)
 		require.Equal(t, http.StatusOK, code, body)
 		require.Equal(t, email, body["user"].(map[string]any)["email"])

@@ -110,7 +110,7 @@ func signUpForToken(t *testing.T, a api) string {
 	code, body := a.call(t, http.MethodPost, "/v1/auth/signup", "",
 		map[string]string{"email": email, "password": "correct horse battery", "displayName": "Grace"})
 	require.Equal(t, http.StatusOK, code, body)
-	return body["tokens"].(map[string]any)["accessToken"].(string)
+	return body["accessToken"].(string)
 }
 
 // Streams opened on both front doors end with UNAUTHENTICATED within a second of their
@@ -118,7 +118,7 @@ func signUpForToken(t *testing.T, a api) string {
 // delivering until the client hung up.
 func TestStreamsEndWithTheirSessionOnBothDoors(t *testing.T) {
 	t.Parallel()
-	p := startDev(t, dbtest.NewDatabase(t))
+	p := startDev(t, dbtest.NewDatabase(t), "BACKPLANE_SIGNUP_MODE=instant")
 	a := api{base: "http://" + p.http}
 
 	scenario.Step(t, "logout", func(t *testing.T) {
@@ -139,7 +139,7 @@ func TestStreamsEndWithTheirSessionOnBothDoors(t *testing.T) {
 		code, body := a.call(t, http.MethodPost, "/v1/auth/signup", "",
 			map[string]string{"email": email, "password": "correct horse battery", "displayName": "Grace"})
 		require.Equal(t, http.StatusOK, code, body)
-		first := body["tokens"].(map[string]any)["accessToken"].(string)
+		first := body["accessToken"].(string)
 		code, body = a.call(t, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": email, "password": "correct horse battery"})
 		require.Equal(t, http.StatusOK, code, body)
 		second := body["accessToken"].(string)
@@ -171,7 +171,7 @@ func TestStreamsEndWithTheirSessionOnBothDoors(t *testing.T) {
 // the stop: the streams no longer hold the shutdown for its whole timeout (20 s here).
 func TestSIGTERMWithStreamsOpenExitsAtOnce(t *testing.T) {
 	t.Parallel()
-	p := startDev(t, dbtest.NewDatabase(t), "BACKPLANE_SHUTDOWN_TIMEOUT=20s")
+	p := startDev(t, dbtest.NewDatabase(t), "BACKPLANE_SHUTDOWN_TIMEOUT=20s", "BACKPLANE_SIGNUP_MODE=instant")
 	a := api{base: "http://" + p.http}
 	token := signUpForToken(t, a)
 	rest := openRESTStream(t, a.base, token)

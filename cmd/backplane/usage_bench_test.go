@@ -37,7 +37,7 @@ func BenchmarkRecordUsageThroughREST(b *testing.B) {
 	if err := os.WriteFile(catalog, []byte(benchCatalog), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	p := startDev(b, dbtest.NewDatabase(b), "BACKPLANE_CATALOG_FILE="+catalog,
+	p := startDev(b, dbtest.NewDatabase(b), "BACKPLANE_CATALOG_FILE="+catalog, "BACKPLANE_SIGNUP_MODE=instant",
 		"BACKPLANE_RATE_LIMIT_AUTHENTICATED=1000000/s")
 	defer p.stop(b)
 	base := "http://" + p.http
@@ -81,7 +81,7 @@ func BenchmarkRecordUsageThroughREST(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	token := signedUp["tokens"].(map[string]any)["accessToken"].(string)
+	token := signedUp["accessToken"].(string)
 	var seq atomic.Int64
 	record := func() error {
 		_, err := do(http.MethodPost, "/v1/usage:record", token, map[string]any{

@@ -33,7 +33,7 @@ func TestTheEdgeCountsAPICallsAgainstTheQuota(t *testing.T) {
 	t.Parallel()
 	catalog := filepath.Join(t.TempDir(), "catalog.yaml")
 	require.NoError(t, os.WriteFile(catalog, []byte(quotaCatalog), 0o600))
-	p := startDev(t, dbtest.NewDatabase(t), "BACKPLANE_CATALOG_FILE="+catalog)
+	p := startDev(t, dbtest.NewDatabase(t), "BACKPLANE_CATALOG_FILE="+catalog, "BACKPLANE_SIGNUP_MODE=instant")
 	defer p.stop(t)
 	a := api{base: "http://" + p.http}
 	var access string
@@ -43,7 +43,7 @@ func TestTheEdgeCountsAPICallsAgainstTheQuota(t *testing.T) {
 			"email": fmt.Sprintf("quota+%d@example.com", time.Now().UnixNano()), "password": "correct horse battery", "displayName": "Quota",
 		})
 		require.Equal(t, http.StatusOK, code, body)
-		access = body["tokens"].(map[string]any)["accessToken"].(string)
+		access = body["accessToken"].(string)
 	})
 	scenario.Step(t, "calls are admitted, then refused once the quota is spent", func(t *testing.T) {
 		var code int

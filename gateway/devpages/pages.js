@@ -28,8 +28,13 @@
     button.disabled = true;
     try {
       if (flow === "verify-email") {
+        // The link signs in: a product's page would keep the tokens as its session. Here
+        // they are shown, for curl (Authorization: Bearer <accessToken>).
         const out = await call("/v1/auth/email:verify", { token });
-        show("Verified: " + ((out.user && out.user.email) || "your address") + ". You can close this page.", true);
+        const who = (out.user && out.user.email) || "your address";
+        show(out.accessToken
+          ? "Verified, and signed in as " + who + ". Access token (for curl): " + out.accessToken
+          : "Verified: " + who + ". The account is disabled, so it is not signed in.", true);
       } else {
         await call("/v1/auth/password:reset", { token, newPassword: document.getElementById("password").value });
         show("Your password is changed. Sign in with it.", true);

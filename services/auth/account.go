@@ -55,6 +55,122 @@ func (s *Server) hash(ctx context.Context, pw string) (string, error) {
 	return h, nil
 }
 
+// SignUp creates an account. In the default mode, SignupVerify, it answers every
+// sign-up alike and signs no one in: the email sent says either "verify your address"
+// (its link signs in) or "someone tried to register with your address". In
+// SignupInstant it signs the new account in at once and answers a taken address with
+// ALREADY_EXISTS. The password is hashed before anything else in both modes and on both
+// paths, so that the hash, which dominates the time taken, does not tell them apart.
+func (s *Server) SignUp(ctx context.Context, req *authv1.SignUpRequest) (*authv1.SignUpResponse, error) {
+	email := normalizeEmail(req.GetEmail())
+	name := cleanDisplayName(req.GetDisplayName())
+	if name == "" {
+		return nil, errBadDisplayName
+	}
+	if err := s.checkPassword(req.GetPassword(), email); err != nil {
+		return nil, err
+	}
+	hash, err := s.hash(ctx, req.GetPassword())
+	if err != nil {
+		return nil, err
+	}
+	params := dbsqlc.UserInsertParams{ID: uuid.Must(uuid.NewV7()), Email: email, DisplayName: name, PasswordHash: hash}
+	if s.cfg.SignupMode == SignupInstant {
+		return s.signUpInstant(ctx, params)
+	}
+	return s.signUpVerify(ctx, params)
+}
+
+// signUpInstant creates the account, its verification email and its first session in
+// one transaction: a sign-up cut short by an outage (PostgreSQL gone between two writes,
+// as the faults suite found) happened whole or not at all, so a client told 503 retries
+// and never meets an account without its verification link that answers 409.
+func (s *Server) signUpInstant(ctx context.Context, params dbsqlc.UserInsertParams) (*authv1.SignUpResponse, error) {
+	client := clientOf(ctx)
+	expire := s.now().Add(s.cfg.RefreshTokenTTL)
+	refresh := newSecret("")
+	var (
+		u    dbsqlc.User
+		sess dbsqlc.Session
+	)
+	err := s.store.inTx(ctx, func(tx *store) error {
+		var err error
+		if u, err = tx.createUser(ctx, params); err != nil {
+			return err
+		}
+		if err = s.queueVerification(ctx, tx, u); err != nil {
+			return err
+		}
+		// The client that signed up is known to the account from now on: its first
+		// log-in is no "new sign-in".
+		if _, err = tx.seeFingerprint(ctx, u.ID, client, s.now()); err != nil {
+			return err
+		}
+		sess, err = openSession(ctx, tx, u.ID, client, expire, refresh)
+		return err
+	})
+	if errors.Is(err, database.ErrConflict) {
+		return nil, fault.New(fault.AlreadyExists, "an account with this email exists")
+	}
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "could not create the account")
+	}
+	s.markLive(ctx, sess.ID, expire)
+	pair, err := s.issuePair(u, sess.ID, refresh)
+	if err != nil {
+		return nil, err
+	}
+	return &authv1.SignUpResponse{
+		User: s.userToProto(u), AccessToken: pair.AccessToken, RefreshToken: pair.RefreshToken,
+		TokenType: tokenType, ExpiresIn: pair.ExpiresIn,
+	}, nil
+}
+
+// errSignUpRace is a concurrent sign-up that took the address first.
+var errSignUpRace = errors.New("the address was taken meanwhile")
+
+// signUpVerify creates the account with its verification email, or, when the address
+// has an account, sends that account's owner a note that someone tried to register; and
+// answers both alike. The note is sent at most mailsPerHour times an hour per address,
+// so sign-up cannot be used to flood someone's inbox.
+func (s *Server) signUpVerify(ctx context.Context, params dbsqlc.UserInsertParams) (*authv1.SignUpResponse, error) {
+	// Asked on both paths, so that the work done is the same.
+	allowed, err := s.lockout.throttle(ctx, "signup_attempt:"+params.Email, mailsPerHour, mailWindow)
+	if err != nil {
+		// Redis is down: no note, rather than an answer that differs.
+		s.log.ErrorContext(ctx, "throttle sign-up notes", "error", err)
+		allowed = false
+	}
+	err = s.store.inTx(ctx, func(tx *store) error {
+		existing, err := tx.userByEmail(ctx, params.Email)
+		switch {
+		case err == nil:
+			if !allowed || existing.DisableTime != nil {
+				return nil
+			}
+			return tx.queueMail(ctx, securityEmail{
+				UserID: existing.ID.String(), Template: "signup_attempt",
+				Data:           mailData(existing, map[string]string{}),
+				IdempotencyKey: "signup_attempt:" + uuid.Must(uuid.NewV7()).String(),
+			})
+		case !errors.Is(err, database.ErrNotFound):
+			return err
+		}
+		u, err := tx.createUser(ctx, params)
+		if errors.Is(err, database.ErrConflict) {
+			return errSignUpRace
+		}
+		if err != nil {
+			return err
+		}
+		return s.queueVerification(ctx, tx, u)
+	})
+	if err != nil && !errors.Is(err, errSignUpRace) {
+		return nil, fault.Wrap(fault.Internal, err, "could not create the account")
+	}
+	return &authv1.SignUpResponse{EmailVerificationRequired: true}, nil
+}
+
 // Login exchanges an email and password for a new session. Unknown emails cost a
 // dummy hash comparison, so they answer with the same status, body and timing as wrong
 // passwords, and count towards the same lockout. Each attempt is reserved against the
@@ -62,8 +178,7 @@ func (s *Server) hash(ctx context.Context, pw string) (string, error) {
 // throttled on its own.
 func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.LoginResponse, error) {
 	email := normalizeEmail(req.GetEmail())
-	client := clientOf(ctx)
-	a := attempt{email: email, ip: client.ip}
+	a := attempt{email: email, ip: clientOf(ctx).ip}
 	u, err := s.store.userByEmail(ctx, email)
 	known := err == nil
 	switch {
@@ -121,23 +236,38 @@ func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.L
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "could not sign in")
 	}
-	pair, err := s.startSession(ctx, u)
+	// A device that presented its token is known: no email, whatever its network.
+	pair, err := s.signIn(ctx, u, a.device == "")
 	if err != nil {
 		return nil, err
 	}
-	s.sendMail(ctx, securityEmail{
-		UserID: u.ID.String(), Template: "new_sign_in",
-		Data: mailData(u, map[string]string{
-			"ip_address": client.ip, "user_agent": client.userAgent,
-			"time": s.now().UTC().Format(time.RFC3339),
-		}),
-		IdempotencyKey: "new_sign_in:" + uuid.Must(uuid.NewV7()).String(),
-	})
 	return &authv1.LoginResponse{
-		AccessToken: pair.GetAccessToken(), RefreshToken: pair.GetRefreshToken(),
-		TokenType: pair.GetTokenType(), ExpiresIn: pair.GetExpiresIn(), User: s.userToProto(u),
+		AccessToken: pair.AccessToken, RefreshToken: pair.RefreshToken,
+		TokenType: tokenType, ExpiresIn: pair.ExpiresIn, User: s.userToProto(u),
 		DeviceToken: device,
 	}, nil
+}
+
+// signIn starts a session for u and records the client's fingerprint. With
+// untrustedDevice, a fingerprint the account has not signed in from lately also queues
+// the "new sign-in" email, in the session's transaction: an email on every sign-in
+// trains people to ignore them.
+func (s *Server) signIn(ctx context.Context, u dbsqlc.User, untrustedDevice bool) (tokenPair, error) {
+	client := clientOf(ctx)
+	return s.startSession(ctx, u, func(tx *store) error {
+		first, err := tx.seeFingerprint(ctx, u.ID, client, s.now())
+		if err != nil || !first || !untrustedDevice {
+			return err
+		}
+		return tx.queueMail(ctx, securityEmail{
+			UserID: u.ID.String(), Template: "new_sign_in",
+			Data: mailData(u, map[string]string{
+				"ip_address": client.ip, "user_agent": client.userAgent,
+				"time": s.now().UTC().Format(time.RFC3339),
+			}),
+			IdempotencyKey: "new_sign_in:" + uuid.Must(uuid.NewV7()).String(),
+		})
+	})
 }
 
 // tooManyAttempts is RESOURCE_EXHAUSTED with a retry-after header and a RetryInfo

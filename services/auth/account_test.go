@@ -34,7 +34,7 @@ func TestSignUp(t *testing.T) {
 		require.True(t, b.live(acct.tokens.GetAccessToken()))
 	})
 	scenario.Step(t, "a verification email is sent", func(t *testing.T) {
-		b.srv.Wait()
+		b.settle(t)
 		mails := b.mailer.take(acct.user.GetId(), "verify_email")
 		require.Len(t, mails, 1)
 		require.True(t, strings.HasPrefix(mails[0].Data["link"], "https://app.backplane.test/verify-email?token="))
@@ -74,9 +74,17 @@ func TestLogin(t *testing.T) {
 		require.True(t, b.live(resp.GetAccessToken()))
 		require.Len(t, resp.GetRefreshToken(), 43, "256 bits, base64url")
 	})
-	scenario.Step(t, "a new sign-in is announced", func(t *testing.T) {
-		b.srv.Wait()
-		require.Len(t, b.mailer.take(acct.user.GetId(), "new_sign_in"), 1)
+	scenario.Step(t, "a sign-in from the client that signed up is not announced", func(t *testing.T) {
+		b.settle(t)
+		require.Empty(t, b.mailer.take(acct.user.GetId(), "new_sign_in"))
+	})
+	scenario.Step(t, "a sign-in from a new client is", func(t *testing.T) {
+		_, err := b.srv.Login(from("198.51.100.7", firefox), &authv1.LoginRequest{Email: acct.email, Password: acct.password})
+		require.NoError(t, err)
+		b.settle(t)
+		mails := b.mailer.take(acct.user.GetId(), "new_sign_in")
+		require.Len(t, mails, 1)
+		require.Equal(t, "198.51.100.7", mails[0].Data["ip_address"])
 	})
 	scenario.Step(t, "the refresh token is stored only as a hash", func(t *testing.T) {
 		var n int

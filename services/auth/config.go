@@ -45,7 +45,23 @@ type Config struct {
 	// measured p99 of GET /v1/users/me during a login flood at 5–9 ms instead of 51–97 ms
 	// on two cores, at the price of login throughput on small machines.
 	PasswordHashConcurrency int
+	// SignupMode is how SignUp answers (BACKPLANE_SIGNUP_MODE): SignupVerify, the
+	// default, or SignupInstant.
+	SignupMode SignupMode
 }
+
+// SignupMode is how SignUp answers.
+type SignupMode string
+
+const (
+	// SignupVerify answers every sign-up alike, "check your email", with no tokens: a
+	// new address is sent the verification link, which signs in; a taken one an email
+	// saying someone tried to register with it. Sign-up then reveals no account.
+	SignupVerify SignupMode = "verify"
+	// SignupInstant signs the new account in at once and answers a taken address with
+	// ALREADY_EXISTS, which tells anyone whether an address has an account.
+	SignupInstant SignupMode = "instant"
+)
 
 // Verification and reset tokens' lifetimes, fixed by the security requirements.
 const (
@@ -68,6 +84,11 @@ func LoadConfig(env *config.Env) (Config, error) {
 		KeyEncryptionKey:        env.SecretBase64("BACKPLANE_KEY_ENCRYPTION_KEY", 32),
 		SigningKeyRotation:      env.Duration("BACKPLANE_SIGNING_KEY_ROTATION", 30*24*time.Hour),
 		PasswordHashConcurrency: env.Int("BACKPLANE_PASSWORD_HASH_CONCURRENCY", 0),
+		SignupMode:              SignupMode(env.String("BACKPLANE_SIGNUP_MODE", string(SignupVerify))),
+	}
+	if c.SignupMode != SignupVerify && c.SignupMode != SignupInstant {
+		env.Invalid("BACKPLANE_SIGNUP_MODE", "must be verify or instant")
+		c.SignupMode = SignupVerify
 	}
 	// A bad value reads as its default, so validate reports only what is wrong besides.
 	if err := errors.Join(env.Err(), c.validate()); err != nil {

@@ -22,6 +22,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, 10*time.Second, cfg.RefreshReuseGrace)
 	require.Equal(t, 5, cfg.LoginMaxFailures)
 	require.Empty(t, cfg.AdminEmails)
+	require.Equal(t, SignupVerify, cfg.SignupMode, "the default reveals no account")
 }
 
 func TestLoadConfigNamesBadVariables(t *testing.T) {
@@ -35,6 +36,7 @@ func TestLoadConfigNamesBadVariables(t *testing.T) {
 		"BACKPLANE_KEY_ENCRYPTION_KEY":        "c2hvcnQ=",
 		"BACKPLANE_PASSWORD_HASH_CONCURRENCY": "-1",
 		"BACKPLANE_SIGNING_KEY_ROTATION":      "1m",
+		"BACKPLANE_SIGNUP_MODE":               "open",
 	} {
 		_, err := LoadConfig(env(map[string]string{key: value}))
 		require.ErrorContains(t, err, key, value)

@@ -64,6 +64,14 @@ func optionalTime(t *time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(*t)
 }
 
-func tokenPair(access, refresh string, ttlSeconds int64) *authv1.TokenPair {
-	return &authv1.TokenPair{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: ttlSeconds}
+// tokenPair is a session's new access and refresh token. Sign-up, login, refresh and
+// verification all answer with it in the same four top-level fields, as an OAuth 2.0
+// token response does.
+type tokenPair struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    int64
 }
+
+// tokenType is the token_type of every token response.
+const tokenType = "Bearer"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,35 +30,37 @@ const (
 
 var errBadEmailToken = fault.New(fault.InvalidArgument, "the link is invalid or has expired")
 
-// emailToken stores a new single-use token for a user and returns the link that
+// emailToken stores a new single-use token for a user, in tx, and returns the link that
 // carries it.
-func (s *Server) emailToken(ctx context.Context, userID uuid.UUID, kind, path string, ttl time.Duration) (string, uuid.UUID, error) {
+func (s *Server) emailToken(ctx context.Context, tx *store, userID uuid.UUID, kind, path string, ttl time.Duration) (string, uuid.UUID, error) {
 	token := newSecret("")
-	row, err := s.store.createEmailToken(ctx, dbsqlc.EmailTokenInsertParams{
+	row, err := tx.createEmailToken(ctx, dbsqlc.EmailTokenInsertParams{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, Kind: kind,
 		TokenHash: digest(token), ExpireTime: s.now().Add(ttl),
 	})
 	if err != nil {
-		return "", uuid.Nil, fault.Wrap(fault.Internal, err, "could not prepare the email")
+		return "", uuid.Nil, err
 	}
 	return s.publicURL + path + "?token=" + url.QueryEscape(token), row.ID, nil
 }
 
-// sendVerification emails a link that verifies the account's address.
-func (s *Server) sendVerification(ctx context.Context, u dbsqlc.User) error {
-	link, id, err := s.emailToken(ctx, u.ID, kindVerifyEmail, "/verify-email", verifyEmailTTL)
+// queueVerification stores a verification token and queues the email with its link, in
+// tx.
+func (s *Server) queueVerification(ctx context.Context, tx *store, u dbsqlc.User) error {
+	link, id, err := s.emailToken(ctx, tx, u.ID, kindVerifyEmail, "/verify-email", verifyEmailTTL)
 	if err != nil {
 		return err
 	}
-	s.sendMail(ctx, securityEmail{
+	return tx.queueMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "verify_email",
 		Data:           mailData(u, map[string]string{"link": link}),
 		IdempotencyKey: "verify_email:" + id.String(),
 	})
-	return nil
 }
 
-// VerifyEmail spends a verification token and marks the address verified.
+// VerifyEmail spends a verification token, marks the address verified and signs the
+// account in: the link is as good as the password, since it reached the address that
+// would reset it. A disabled account is verified but not signed in.
 func (s *Server) VerifyEmail(ctx context.Context, req *authv1.VerifyEmailRequest) (*authv1.VerifyEmailResponse, error) {
 	var u dbsqlc.User
 	err := s.store.inTx(ctx, func(tx *store) error {
@@ -74,7 +77,17 @@ func (s *Server) VerifyEmail(ctx context.Context, req *authv1.VerifyEmailRequest
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "could not verify the address")
 	}
-	return &authv1.VerifyEmailResponse{User: s.userToProto(u)}, nil
+	resp := &authv1.VerifyEmailResponse{User: s.userToProto(u)}
+	if u.DisableTime != nil {
+		return resp, nil
+	}
+	// The owner just proved the address from this client: no "new sign-in" email.
+	pair, err := s.signIn(ctx, u, false)
+	if err != nil {
+		return nil, err
+	}
+	resp.AccessToken, resp.RefreshToken, resp.TokenType, resp.ExpiresIn = pair.AccessToken, pair.RefreshToken, tokenType, pair.ExpiresIn
+	return resp, nil
 }
 
 // ResendVerificationEmail sends the caller a fresh link; earlier links stop working.
@@ -93,35 +106,41 @@ func (s *Server) ResendVerificationEmail(ctx context.Context, _ *authv1.ResendVe
 	if !allowed {
 		return nil, tooManyAttempts(ctx, mailWindow)
 	}
-	if err := s.store.revokeEmailTokens(ctx, u.ID, kindVerifyEmail); err != nil {
+	err = s.store.inTx(ctx, func(tx *store) error {
+		if err := tx.revokeEmailTokens(ctx, u.ID, kindVerifyEmail); err != nil {
+			return err
+		}
+		return s.queueVerification(ctx, tx, u)
+	})
+	if err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "could not send the email")
-	}
-	if err := s.sendVerification(ctx, u); err != nil {
-		return nil, err
 	}
 	return &authv1.ResendVerificationEmailResponse{}, nil
 }
 
 // ForgotPassword emails a reset link. It answers the same, and as fast, whether or not
-// the account exists: the work happens after the response.
+// the account exists: it queues a job for the address either way, and the job looks the
+// account up (jobs.go).
 func (s *Server) ForgotPassword(ctx context.Context, req *authv1.ForgotPasswordRequest) (*authv1.ForgotPasswordResponse, error) {
 	email := normalizeEmail(req.GetEmail())
-	ctx = context.WithoutCancel(ctx)
-	s.background.Go(func() {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := s.sendReset(ctx, email); err != nil {
-			s.log.ErrorContext(ctx, "send password reset", "error", err)
-		}
-	})
+	allowed, err := s.lockout.throttle(ctx, kindResetPassword+":"+email, mailsPerHour, mailWindow)
+	if err != nil {
+		return nil, fault.Wrap(fault.Unavailable, err, "could not send the email; retry later")
+	}
+	if !allowed {
+		// Answered alike: a refusal would say that someone asked for this address.
+		return &authv1.ForgotPasswordResponse{}, nil
+	}
+	if err := s.store.queueReset(ctx, email); err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "could not send the email")
+	}
 	return &authv1.ForgotPasswordResponse{}, nil
 }
 
-func (s *Server) sendReset(ctx context.Context, email string) error {
-	allowed, err := s.lockout.throttle(ctx, kindResetPassword+":"+email, mailsPerHour, mailWindow)
-	if err != nil || !allowed {
-		return err
-	}
+// sendReset mints a reset link for the account of email, if it has one that is
+// enabled, and hands the email to the notifier; jobID makes the retries of one job
+// send once.
+func (s *Server) sendReset(ctx context.Context, email string, jobID int64) error {
 	u, err := s.store.userByEmail(ctx, email)
 	if errors.Is(err, database.ErrNotFound) {
 		return nil
@@ -132,14 +151,17 @@ func (s *Server) sendReset(ctx context.Context, email string) error {
 	if u.DisableTime != nil {
 		return nil
 	}
-	link, id, err := s.emailToken(ctx, u.ID, kindResetPassword, "/reset-password", resetPasswordTTL)
-	if err != nil {
+	var link string
+	if err := s.store.inTx(ctx, func(tx *store) error {
+		link, _, err = s.emailToken(ctx, tx, u.ID, kindResetPassword, "/reset-password", resetPasswordTTL)
+		return err
+	}); err != nil {
 		return err
 	}
-	return sendRetrying(ctx, s.notifier, securityEmail{
+	return s.notifier.Send(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "reset_password",
 		Data:           mailData(u, map[string]string{"link": link}),
-		IdempotencyKey: "reset_password:" + id.String(),
+		IdempotencyKey: "reset_password:" + strconv.FormatInt(jobID, 10),
 	})
 }
 
@@ -180,8 +202,10 @@ func (s *Server) ResetPassword(ctx context.Context, req *authv1.ResetPasswordReq
 		if ended, err = tx.endUserSessions(ctx, u.ID, uuid.Nil, endPasswordReset); err != nil {
 			return err
 		}
-		_, err = tx.deleteAPIKeys(ctx, u.ID, uuid.Nil)
-		return err
+		if _, err = tx.deleteAPIKeys(ctx, u.ID, uuid.Nil); err != nil {
+			return err
+		}
+		return s.queuePasswordChanged(ctx, tx, u)
 	})
 	if errors.Is(err, database.ErrNotFound) {
 		return nil, errBadEmailToken
@@ -195,7 +219,6 @@ func (s *Server) ResetPassword(ctx context.Context, req *authv1.ResetPasswordReq
 	if err := s.endSessions(ctx, ended...); err != nil {
 		return nil, err
 	}
-	s.sendPasswordChanged(ctx, u)
 	return &authv1.ResetPasswordResponse{}, nil
 }
 
@@ -250,6 +273,9 @@ func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordR
 		if err := tx.revokeEmailTokens(ctx, u.ID, kindResetPassword); err != nil {
 			return err
 		}
+		if err := s.queuePasswordChanged(ctx, tx, u); err != nil {
+			return err
+		}
 		if req.GetKeepOtherSessions() {
 			return nil
 		}
@@ -265,14 +291,15 @@ func (s *Server) ChangePassword(ctx context.Context, req *authv1.ChangePasswordR
 	if err := s.endSessions(ctx, ended...); err != nil {
 		return nil, err
 	}
-	s.sendPasswordChanged(ctx, u)
 	return &authv1.ChangePasswordResponse{
 		EndedSessions: int32(len(ended)), DeletedApiKeys: int32(len(deleted)), //nolint:gosec // G115: bounded by sessions and maxKeysPerUser
 	}, nil
 }
 
-func (s *Server) sendPasswordChanged(ctx context.Context, u dbsqlc.User) {
-	s.sendMail(ctx, securityEmail{
+// queuePasswordChanged queues the email that tells the owner their password changed,
+// in the transaction that changes it.
+func (s *Server) queuePasswordChanged(ctx context.Context, tx *store, u dbsqlc.User) error {
+	return tx.queueMail(ctx, securityEmail{
 		UserID: u.ID.String(), Template: "password_changed",
 		Data:           mailData(u, map[string]string{"time": s.now().UTC().Format(time.RFC3339)}),
 		IdempotencyKey: "password_changed:" + uuid.Must(uuid.NewV7()).String(),

@@ -111,7 +111,7 @@ func TestForgotAndResetPassword(t *testing.T) {
 		require.NoError(t, err)
 		_, err = b.srv.ForgotPassword(ctx, &authv1.ForgotPasswordRequest{Email: acct.email})
 		require.NoError(t, err)
-		b.srv.Wait()
+		b.settle(t)
 		b.mailer.mu.Lock()
 		var resets int
 		for _, m := range b.mailer.sent {
@@ -144,7 +144,7 @@ func TestForgotAndResetPassword(t *testing.T) {
 		require.Equal(t, fault.Unauthenticated, fault.KindOf(err))
 		_, err = b.srv.Login(ctx, &authv1.LoginRequest{Email: acct.email, Password: newPassword})
 		require.NoError(t, err)
-		b.srv.Wait()
+		b.settle(t)
 		require.Len(t, b.mailer.take(acct.user.GetId(), "password_changed"), 1)
 	})
 }
@@ -204,6 +204,6 @@ func TestForgotPasswordIsThrottledSilently(t *testing.T) {
 		_, err := b.srv.ForgotPassword(ctx, &authv1.ForgotPasswordRequest{Email: acct.email})
 		require.NoError(t, err, "the answer never changes")
 	}
-	b.srv.Wait()
+	b.settle(t)
 	require.Len(t, b.mailer.take(acct.user.GetId(), "reset_password"), mailsPerHour)
 }

@@ -75,7 +75,7 @@ func TestOverGRPC(t *testing.T) {
 		var err error
 		signup, err = b.client.SignUp(t.Context(), &authv1.SignUpRequest{Email: email, Password: pw, DisplayName: "Grace"})
 		require.NoError(t, err)
-		access = signup.GetTokens().GetAccessToken()
+		access = signup.GetAccessToken()
 
 		_, err = b.client.SignUp(t.Context(), &authv1.SignUpRequest{Email: email, Password: pw, DisplayName: "Grace"})
 		require.Equal(t, codes.AlreadyExists, status.Code(err))

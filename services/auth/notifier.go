@@ -14,17 +14,17 @@ type notifier interface {
 	Send(ctx context.Context, m securityEmail) error
 }
 
-// securityEmail is one security email.
+// securityEmail is one security email, and the River job that sends it (jobs.go).
 type securityEmail struct {
 	// UserID addresses the account.
-	UserID string
+	UserID string `json:"user_id"`
 	// Template names the notification template: verify_email, reset_password,
-	// password_changed or new_sign_in.
-	Template string
+	// password_changed, new_sign_in or signup_attempt.
+	Template string `json:"template"`
 	// Data fills the template. Links carry single-use tokens: never log Data.
-	Data map[string]string
+	Data map[string]string `json:"data"`
 	// IdempotencyKey makes retries send once.
-	IdempotencyKey string
+	IdempotencyKey string `json:"idempotency_key"`
 }
 
 // notificationClient sends through the notification service's INTERNAL Send RPC.

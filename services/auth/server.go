@@ -6,12 +6,12 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	"github.com/backplane/backplane/internal/authn"
+	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/service"
 	"github.com/backplane/backplane/services/auth/password"
 )
@@ -33,9 +33,9 @@ type Server struct {
 	policy    *password.Policy
 	notifier  notifier
 	now       func() time.Time
-
-	// background tracks emails being sent after their request has answered.
-	background sync.WaitGroup
+	// jobs inserts the security emails in the transactions that cause them and, once
+	// started, works them (jobs.go).
+	jobs *jobs.Client
 }
 
 var _ authv1.AuthServiceServer = (*Server)(nil)
@@ -112,6 +112,10 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 		},
 	}
 	var err error
+	if s.jobs, err = newJobs(s, deps); err != nil {
+		return nil, err
+	}
+	s.store.jobs = s.jobs
 	if s.keys, err = newKeyring(s.store, cfg.KeyEncryptionKey, cfg.SigningKeyRotation, cfg.AccessTokenTTL, w.now); err != nil {
 		return nil, err
 	}
@@ -157,21 +161,6 @@ func (s *Server) KeepKeys(ctx context.Context) {
 	})
 }
 
-// Wait blocks until emails queued by finished requests have been handed over.
-func (s *Server) Wait() { s.background.Wait() }
-
-// sendMail hands an email to the notifier after the request has answered, so that a slow
-// notification service neither delays the response nor, for ForgotPassword, reveals
-// through timing whether an account exists; it retries through a short outage
-// (mailretry.go).
-func (s *Server) sendMail(ctx context.Context, m securityEmail) {
-	ctx = context.WithoutCancel(ctx)
-	s.background.Go(func() {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := sendRetrying(ctx, s.notifier, m); err != nil {
-			// The data holds single-use links: log the template only.
-			s.log.ErrorContext(ctx, "send security email", "template", m.Template, "user_id", m.UserID, "error", err)
-		}
-	})
-}
+// Jobs is the service's River client: started with the service, it sends the security
+// emails its requests queue.
+func (s *Server) Jobs() *jobs.Client { return s.jobs }

@@ -22,7 +22,9 @@
 // the process; config.go reads its settings; server.go builds the Server; one file per
 // resource (account.go, sessions.go, email.go, apikeys.go, admin.go, jwks.go, devices.go);
 // convert.go turns rows into protos; store.go is the storage boundary over the sqlc code
-// in dbsqlc. notifier.go is its edge to the notification service.
+// in dbsqlc. notifier.go is its edge to the notification service; jobs.go holds the
+// River jobs that send the security emails, inserted in the transactions that cause
+// them; fingerprint.go tells a sign-in from a new client, which alone gets an email.
 package auth
 
 import (
@@ -58,6 +60,8 @@ func Definition() service.Definition {
 		Needs:      []string{"notification"},
 		Authority:  true,
 		Migrations: migrations(),
+		// Security emails are River jobs, inserted with the changes that cause them.
+		Jobs: true,
 		APIs: []service.API{
 			service.PublicAPI(authv1.File_backplane_auth_v1_auth_proto.Services().ByName("AuthService"),
 				authv1.NewAuthServiceClient, authv1.RegisterAuthServiceHandlerClient),
@@ -70,6 +74,9 @@ func Definition() service.Definition {
 		Start: func(ctx context.Context, cfg Config, deps service.Deps) (*service.Instance, error) {
 			srv, err := New(ctx, cfg, deps)
 			if err != nil {
+				return nil, err
+			}
+			if err := srv.jobs.Start(ctx); err != nil {
 				return nil, err
 			}
 			return srv.start(ctx), nil
@@ -94,15 +101,11 @@ func (s *Server) start(ctx context.Context) *service.Instance {
 	}()
 	stop := func(ctx context.Context) error {
 		cancel()
-		waited := make(chan struct{})
-		go func() {
-			<-done
-			s.Wait()
-			close(waited)
-		}()
+		// Jobs still queued stay in PostgreSQL for the next replica to start.
+		jobsErr := s.jobs.Stop(ctx)
 		select {
-		case <-waited:
-			return nil
+		case <-done:
+			return jobsErr
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -110,6 +113,7 @@ func (s *Server) start(ctx context.Context) *service.Instance {
 	return &service.Instance{
 		Register: func(reg grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(reg, s) },
 		Stop:     stop,
+		Jobs:     s.jobs,
 		Tokens:   s.Verifier(),
 		APIKeys:  s.APIKeys(),
 	}

@@ -29,38 +29,49 @@ const (
 var errBadRefreshToken = fault.New(fault.Unauthenticated, "the refresh token is invalid or expired")
 
 // startSession opens a session for a user and returns its first token pair.
-func (s *Server) startSession(ctx context.Context, u dbsqlc.User) (*authv1.TokenPair, error) {
+//
+// within, when not nil, runs in the session's transaction: what the sign-in causes
+// (its fingerprint, the email about it) is committed with it or not at all.
+func (s *Server) startSession(ctx context.Context, u dbsqlc.User, within func(tx *store) error) (tokenPair, error) {
 	client := clientOf(ctx)
 	expire := s.now().Add(s.cfg.RefreshTokenTTL)
 	refresh := newSecret("")
 	var sess dbsqlc.Session
 	err := s.store.inTx(ctx, func(tx *store) error {
 		var err error
-		sess, err = tx.createSession(ctx, dbsqlc.SessionInsertParams{
-			ID: uuid.Must(uuid.NewV7()), UserID: u.ID,
-			UserAgent: client.userAgent, IpAddress: client.ip, ExpireTime: expire,
-		})
-		if err != nil {
+		if sess, err = openSession(ctx, tx, u.ID, client, expire, refresh); err != nil || within == nil {
 			return err
 		}
-		_, err = tx.createRefreshToken(ctx, dbsqlc.RefreshTokenInsertParams{
-			ID: uuid.Must(uuid.NewV7()), SessionID: sess.ID, TokenHash: digest(refresh), ExpireTime: expire,
-		})
-		return err
+		return within(tx)
 	})
 	if err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "could not start a session")
+		return tokenPair{}, fault.Wrap(fault.Internal, err, "could not start a session")
 	}
 	s.markLive(ctx, sess.ID, expire)
 	return s.issuePair(u, sess.ID, refresh)
 }
 
-func (s *Server) issuePair(u dbsqlc.User, sessionID uuid.UUID, refresh string) (*authv1.TokenPair, error) {
+// openSession writes a session and its first refresh token in tx.
+func openSession(ctx context.Context, tx *store, userID uuid.UUID, client clientInfo, expire time.Time, refresh string) (dbsqlc.Session, error) {
+	sess, err := tx.createSession(ctx, dbsqlc.SessionInsertParams{
+		ID: uuid.Must(uuid.NewV7()), UserID: userID,
+		UserAgent: client.userAgent, IpAddress: client.ip, ExpireTime: expire,
+	})
+	if err != nil {
+		return dbsqlc.Session{}, err
+	}
+	_, err = tx.createRefreshToken(ctx, dbsqlc.RefreshTokenInsertParams{
+		ID: uuid.Must(uuid.NewV7()), SessionID: sess.ID, TokenHash: digest(refresh), ExpireTime: expire,
+	})
+	return sess, err
+}
+
+func (s *Server) issuePair(u dbsqlc.User, sessionID uuid.UUID, refresh string) (tokenPair, error) {
 	access, _, err := s.issuer.Issue(u.ID.String(), sessionID.String(), authn.RoleNames(s.roles(u)))
 	if err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "could not issue a token")
+		return tokenPair{}, fault.Wrap(fault.Internal, err, "could not issue a token")
 	}
-	return tokenPair(access, refresh, int64(s.cfg.AccessTokenTTL/time.Second)), nil
+	return tokenPair{AccessToken: access, RefreshToken: refresh, ExpiresIn: int64(s.cfg.AccessTokenTTL / time.Second)}, nil
 }
 
 // markLive mirrors a live session to Redis. A failure is logged, not returned: within the
@@ -162,8 +173,8 @@ func (s *Server) RefreshToken(ctx context.Context, req *authv1.RefreshTokenReque
 		return nil, err
 	}
 	return &authv1.RefreshTokenResponse{
-		AccessToken: pair.GetAccessToken(), RefreshToken: pair.GetRefreshToken(),
-		TokenType: pair.GetTokenType(), ExpiresIn: pair.GetExpiresIn(),
+		AccessToken: pair.AccessToken, RefreshToken: pair.RefreshToken,
+		TokenType: tokenType, ExpiresIn: pair.ExpiresIn,
 	}, nil
 }
 

@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,11 +15,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/config"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/identity"
+	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/redistest"
 	"github.com/backplane/backplane/internal/service"
 	"github.com/backplane/backplane/services/auth/password"
@@ -82,6 +87,10 @@ func testConfig(t testing.TB) Config {
 		switch k {
 		case "BACKPLANE_ADMIN_EMAILS":
 			return "boss@example.com"
+		case "BACKPLANE_SIGNUP_MODE":
+			// Most tests need a signed-in account at once; signup_test.go tests the
+			// default, verify.
+			return "instant"
 		}
 		return ""
 	}))
@@ -93,9 +102,29 @@ type option func(*Config, *wiring)
 
 func setup(t testing.TB, opts ...option) *testBundle {
 	t.Helper()
+	b := setupIdle(t, opts...)
+	b.startJobs(t)
+	return b
+}
+
+// startJobs starts the server's job client, which sends the emails queued.
+func (b *testBundle) startJobs(t testing.TB) {
+	t.Helper()
+	require.NoError(t, b.srv.jobs.Start(t.Context()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.srv.jobs.Stop(ctx)
+	})
+}
+
+// setupIdle is setup without starting the job client: as a replica that was killed
+// right after answering, it queues emails and sends none.
+func setupIdle(t testing.TB, opts ...option) *testBundle {
+	t.Helper()
 	b := &testBundle{
 		cfg:    testConfig(t),
-		pool:   dbtest.NewPool(t, "auth", migrations()),
+		pool:   newTestPool(t),
 		rdb:    redistest.Client(t),
 		prefix: "auth-test:" + rand.Text() + ":",
 		mailer: &recordingNotifier{},
@@ -112,8 +141,39 @@ func setup(t testing.TB, opts ...option) *testBundle {
 	var err error
 	b.srv, err = newServer(context.Background(), b.cfg, b.deps, w)
 	require.NoError(t, err)
-	t.Cleanup(b.srv.Wait)
 	return b
+}
+
+// firefox is a browser's User-Agent, for sign-ins from a client of its own.
+const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+// from is a call from the client at ip with the User-Agent ua, as the edge relays it.
+func from(ip, ua string) context.Context {
+	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}})
+	return metadata.NewIncomingContext(ctx, metadata.Pairs("user-agent", ua))
+}
+
+// newTestPool is a database migrated as `backplane migrate` leaves auth's: its tables and
+// its River schema.
+func newTestPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return dbtest.NewPool(t, "auth", migrations(),
+		dbtest.WithStep(fmt.Sprintf("river migration %d", jobs.SchemaVersion()), func(ctx context.Context, pool *pgxpool.Pool) error {
+			_, err := jobs.Migrate(ctx, pool, "auth", nil)
+			return err
+		}))
+}
+
+// settle waits until every job the service queued so far has been worked, so that the
+// emails they send are in the mailer, and none is left to come.
+func (b *testBundle) settle(t testing.TB) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var n int
+		err := b.pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM auth_river.river_job WHERE state NOT IN ('completed', 'discarded', 'cancelled')`).Scan(&n)
+		return err == nil && n == 0
+	}, 15*time.Second, 5*time.Millisecond, "the service's jobs were not all worked")
 }
 
 // account is a signed-up user and their first session.
@@ -121,7 +181,8 @@ type account struct {
 	user     *authv1.User
 	email    string
 	password string
-	tokens   *authv1.TokenPair
+	// tokens are the four token fields every sign-in answers with.
+	tokens *authv1.RefreshTokenResponse
 }
 
 func (b *testBundle) signUp(t testing.TB, email string) account {
@@ -129,7 +190,10 @@ func (b *testBundle) signUp(t testing.TB, email string) account {
 	pw := "correct horse " + rand.Text()
 	resp, err := b.srv.SignUp(context.Background(), &authv1.SignUpRequest{Email: email, Password: pw, DisplayName: "Test User"})
 	require.NoError(t, err)
-	return account{user: resp.GetUser(), email: strings.ToLower(email), password: pw, tokens: resp.GetTokens()}
+	require.False(t, resp.GetEmailVerificationRequired(), "setup signs up in instant mode; verify mode has tests of its own")
+	return account{user: resp.GetUser(), email: strings.ToLower(email), password: pw, tokens: &authv1.RefreshTokenResponse{
+		AccessToken: resp.GetAccessToken(), RefreshToken: resp.GetRefreshToken(), TokenType: resp.GetTokenType(), ExpiresIn: resp.GetExpiresIn(),
+	}}
 }
 
 // verify verifies an account's address through the emailed link, as its owner does.
@@ -159,7 +223,7 @@ func (b *testBundle) live(accessToken string) bool {
 // mailToken pulls the token out of the link in the one email of a template.
 func (b *testBundle) mailToken(t testing.TB, userID, template string) string {
 	t.Helper()
-	b.srv.Wait()
+	b.settle(t)
 	mails := b.mailer.take(userID, template)
 	require.Len(t, mails, 1, template)
 	u, err := url.Parse(mails[0].Data["link"])

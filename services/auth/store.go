@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backplane/backplane/internal/database"
+	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/services/auth/dbsqlc"
 )
 
@@ -18,6 +19,10 @@ import (
 type store struct {
 	pool *pgxpool.Pool
 	q    *dbsqlc.Queries
+	// jobs inserts the service's jobs (jobs.go); tx is the transaction inTx began, which
+	// they join.
+	jobs *jobs.Client
+	tx   pgx.Tx
 }
 
 // newStore returns a store over pool, whose search_path is the auth schema.
@@ -28,7 +33,7 @@ func newStore(pool *pgxpool.Pool) *store {
 // inTx runs fn with a store bound to one transaction, committed when fn returns nil.
 func (s *store) inTx(ctx context.Context, fn func(tx *store) error) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return fn(&store{pool: s.pool, q: s.q.WithTx(tx)})
+		return fn(&store{pool: s.pool, q: s.q.WithTx(tx), jobs: s.jobs, tx: tx})
 	})
 	return database.TranslateError(err)
 }

@@ -97,6 +97,7 @@ func TestTemplatesRenderLinksFromThePublicURL(t *testing.T) {
 		"verify_email":     {"token": "a&b"},
 		"reset_password":   {"token": "a&b"},
 		"password_changed": {},
+		"signup_attempt":   {},
 		"new_sign_in":      {"ip_address": "192.0.2.1", "user_agent": "Firefox", "time": "2026-11-28T05:00:00Z"},
 		"message":          {"title": "Hi <there>", "body": "<b>bold</b>", "path": "/billing"},
 	} {

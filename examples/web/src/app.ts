@@ -77,8 +77,9 @@ class App {
       const token = new URLSearchParams(location.search).get("token") ?? "";
       history.replaceState(null, "", "/");
       await run(async () => {
-        await this.bp.api.POST("/v1/auth/email:verify", { body: { token } });
-        say("Your email address is verified.");
+        // The link signs in, in place of any session this browser held.
+        await this.bp.verifyEmail(token);
+        say("Your email address is verified, and you are signed in.");
       });
     }
     if (await this.bp.signedIn()) {
@@ -93,7 +94,13 @@ class App {
       ev.preventDefault();
       const v = formValues(ev.target as HTMLFormElement);
       void run(async () => {
-        await this.bp.signUp({ email: v.email ?? "", password: v.password ?? "", displayName: v.displayName ?? "" });
+        const result = await this.bp.signUp({ email: v.email ?? "", password: v.password ?? "", displayName: v.displayName ?? "" });
+        if (result.emailVerificationRequired) {
+          // The same answer whether or not the address had an account: the email says which.
+          (ev.target as HTMLFormElement).reset();
+          say("Check your email: the link we sent signs you in.");
+          return;
+        }
         say("Welcome! We sent you a link to verify your email address.");
         await this.#signedIn();
       });

@@ -75,15 +75,16 @@ test("a new user's journey through the app", async (t) => {
     await page.fill("#sign-up input[name=email]", email);
     await page.fill("#sign-up input[name=password]", password);
     await page.click("#sign-up button");
-    await page.locator("#profile-email", { hasText: email }).waitFor();
-    assert.equal(await page.locator("#profile-verified").innerText(), "unverified");
+    await page.locator("#status", { hasText: "Check your email" }).waitFor();
+    assert.equal(await page.locator("#log-in").isVisible(), true, "not signed in yet");
   });
 
-  await step(t, "the verification link from the dev mailbox verifies the address", async () => {
+  await step(t, "the verification link from the dev mailbox verifies the address and signs in", async () => {
     const link = await dev.link("/verify-email");
     assert.ok(link.startsWith(`${origin}/verify-email?token=`), link);
     await page.goto(link);
     await page.locator("#status", { hasText: "verified" }).waitFor();
+    await page.locator("#profile-email", { hasText: email }).waitFor();
     await page.locator("#profile-verified", { hasText: /^verified$/ }).waitFor();
   });
 

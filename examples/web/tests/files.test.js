@@ -97,7 +97,7 @@ function png(width, height) {
 const sha256 = (b) => createHash("sha256").update(b).digest("hex");
 
 test("files, checkout and a known browser", async (t) => {
-  const { email } = await signedUp({ baseUrl: dev.baseUrl });
+  const { email } = await signedUp(dev);
 
   await step(t, "log in: the browser keeps the device token it is given", async () => {
     await page.goto(`${origin}/`);

@@ -24,7 +24,7 @@ import (
 // authorizationKey is the metadata key of the bearer credential.
 const authorizationKey = "authorization"
 
-// ErrAPIKeyClient is returned by [Client.SignIn] and [Client.SignUp] on a client made
+// ErrAPIKeyClient is returned by [Client.SignIn], [Client.SignUp] and [Client.VerifyEmail] on a client made
 // with [WithAPIKey]: its credential is the key, and a session would not be used.
 var ErrAPIKeyClient = errors.New("backplane: this client authenticates with an API key and cannot sign in")
 
@@ -34,8 +34,8 @@ var ErrAPIKeyClient = errors.New("backplane: this client authenticates with an A
 // and meant to be shared; make one per process and Close it at the end.
 type Client struct {
 	// Auth signs users up and in, and manages accounts, sessions and API keys. Prefer
-	// [Client.SignIn], [Client.SignUp] and [Client.SignOut] to its Login, SignUp and
-	// Logout: they keep the session's tokens.
+	// [Client.SignIn], [Client.SignUp], [Client.VerifyEmail] and [Client.SignOut] to its
+	// Login, SignUp, VerifyEmail and Logout: they keep the session's tokens.
 	Auth authv1.AuthServiceClient
 	// Subscription lists plans and manages the caller's Stripe subscription.
 	Subscription subscriptionv1.SubscriptionServiceClient
@@ -133,14 +133,38 @@ func (c *Client) SignIn(ctx context.Context, email, password string) (*authv1.Us
 	return resp.GetUser(), c.session.set(ctx, t)
 }
 
-// SignUp creates an account. When the server signs the new account in at once, the
-// client keeps its tokens and is signed in; when it asks for the address to be
-// verified first, the client stays as it was, and the user signs in afterwards.
+// SignUp creates an account. When the server signs the new account in at once
+// (BACKPLANE_SIGNUP_MODE=instant), the client keeps its tokens and is signed in, and
+// the new account is returned. By default the server answers every sign-up alike,
+// with no account and no tokens (email_verification_required): the client stays as it
+// was, and the link in the email that reaches the address signs in ([Client.VerifyEmail]).
 func (c *Client) SignUp(ctx context.Context, req *authv1.SignUpRequest) (*authv1.User, error) {
 	if c.apiKey != "" {
 		return nil, ErrAPIKeyClient
 	}
 	resp, err := c.Auth.SignUp(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	t, err := tokensFrom(resp, c.session.now())
+	if errors.Is(err, errNoTokens) {
+		return resp.GetUser(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetUser(), c.session.set(ctx, t)
+}
+
+// VerifyEmail spends the token from a verification email's link, which verifies the
+// address and signs in: the client keeps the new session's tokens, in place of any it
+// held, and returns the account. A disabled account is verified but not signed in:
+// the client stays as it was.
+func (c *Client) VerifyEmail(ctx context.Context, token string) (*authv1.User, error) {
+	if c.apiKey != "" {
+		return nil, ErrAPIKeyClient
+	}
+	resp, err := c.Auth.VerifyEmail(ctx, &authv1.VerifyEmailRequest{Token: token})
 	if err != nil {
 		return nil, err
 	}

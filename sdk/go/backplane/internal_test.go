@@ -25,7 +25,8 @@ func TestTokensFromEveryAnswerShape(t *testing.T) {
 	for name, resp := range map[string]any{
 		"login":   &authv1.LoginResponse{AccessToken: "a", RefreshToken: "r", ExpiresIn: 900},
 		"refresh": &authv1.RefreshTokenResponse{AccessToken: "a", RefreshToken: "r", ExpiresIn: 900},
-		"sign-up": &authv1.SignUpResponse{Tokens: &authv1.TokenPair{AccessToken: "a", RefreshToken: "r", ExpiresIn: 900}},
+		"sign-up": &authv1.SignUpResponse{AccessToken: "a", RefreshToken: "r", ExpiresIn: 900},
+		"verify":  &authv1.VerifyEmailResponse{AccessToken: "a", RefreshToken: "r", ExpiresIn: 900},
 	} {
 		got, err := tokensFrom(resp, now)
 		require.NoError(t, err, name)
@@ -33,7 +34,7 @@ func TestTokensFromEveryAnswerShape(t *testing.T) {
 	}
 
 	for name, resp := range map[string]any{
-		"sign-up awaiting verification": &authv1.SignUpResponse{User: &authv1.User{Id: "u"}},
+		"sign-up awaiting verification": &authv1.SignUpResponse{EmailVerificationRequired: true},
 		"no refresh token":              &authv1.LoginResponse{AccessToken: "a"},
 		"not a token answer":            &authv1.User{},
 	} {

@@ -195,27 +195,18 @@ func (s *session) set(ctx context.Context, t Tokens) error {
 	return nil
 }
 
-// tokenPair is the token fields as LoginResponse, RefreshTokenResponse and TokenPair
-// spell them.
+// tokenPair is the token fields, as every answer that signs in spells them: SignUp's,
+// Login's, RefreshToken's and VerifyEmail's.
 type tokenPair interface {
 	GetAccessToken() string
 	GetRefreshToken() string
 	GetExpiresIn() int64
 }
 
-// tokensFrom reads the tokens out of a sign-in, sign-up or refresh answer. It is the
-// one place that knows their shapes: SignUpResponse nests a TokenPair while
-// LoginResponse and RefreshTokenResponse carry the fields at the top level. When the
-// shapes are unified (issue 14), this function changes and nothing else. The expiry is
-// counted from now, on this machine's clock, so that a skewed clock does not matter.
+// tokensFrom reads the tokens out of an answer that signs in. The expiry is counted
+// from now, on this machine's clock, so that a skewed clock does not matter.
 func tokensFrom(resp any, now time.Time) (Tokens, error) {
-	var p tokenPair
-	switch r := resp.(type) {
-	case interface{ GetTokens() *authv1.TokenPair }:
-		p = r.GetTokens()
-	case tokenPair:
-		p = r
-	}
+	p, _ := resp.(tokenPair)
 	if p == nil || p.GetAccessToken() == "" || p.GetRefreshToken() == "" {
 		return Tokens{}, errNoTokens
 	}

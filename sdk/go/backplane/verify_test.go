@@ -13,7 +13,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/sdk/go/backplane"
@@ -67,4 +72,34 @@ func findVerificationToken(dataDir, to string) string {
 		}
 	}
 	return ""
+}
+
+// By default sign-up signs no one in and answers alike for any address; the link in the
+// verification email does, and the client keeps its tokens.
+func TestSignUpThenTheEmailedLinkSignsIn(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := newClient(t, target)
+	email := newEmail()
+	user, err := c.SignUp(ctx, &authv1.SignUpRequest{Email: email, Password: password, DisplayName: "Link"})
+	require.NoError(t, err)
+	require.Nil(t, user, "sign-up names no account: it would tell whether the address had one")
+	_, err = c.Auth.GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{})
+	require.Equal(t, codes.Unauthenticated, status.Code(err), "not signed in yet")
+
+	var token string
+	require.Eventually(t, func() bool {
+		token = findVerificationToken(shared.dataDir, email)
+		return token != ""
+	}, 15*time.Second, 100*time.Millisecond, "no verification email reached the mailbox")
+	user, err = c.VerifyEmail(ctx, token)
+	require.NoError(t, err)
+	require.True(t, user.GetEmailVerified())
+	me, err := c.Auth.GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{})
+	require.NoError(t, err, "the link signed the client in")
+	require.Equal(t, email, me.GetUser().GetEmail())
+
+	again, err := c.SignUp(ctx, &authv1.SignUpRequest{Email: email, Password: password, DisplayName: "Link"})
+	require.NoError(t, err, "a taken address answers as a new one does")
+	require.Nil(t, again)
 }

@@ -13,6 +13,13 @@ import { deviceKey, MemoryTokenStore, type Tokens, type TokenStore } from "./tok
 export type Schemas = components["schemas"];
 /** An account. */
 export type User = Schemas["backplane.auth.v1.User"];
+
+/**
+ * What `signUp` answers: either the new account, signed in (a server in instant mode),
+ * or that the link emailed to the address signs in (the default, which answers alike
+ * whether or not the address had an account).
+ */
+export type SignUpResult = { emailVerificationRequired: false; user: User } | { emailVerificationRequired: true; user?: undefined };
 /** One message of the notification stream. */
 export type NotificationEvent = Schemas["backplane.notification.v1.StreamNotificationsResponse"];
 
@@ -108,11 +115,32 @@ export class Backplane {
     this.assets = new Assets(this, baseUrl);
   }
 
-  /** Creates an account and signs it in. Its email address is unverified until the emailed link is followed. */
-  async signUp(body: { email: string; password: string; displayName?: string }): Promise<User> {
+  /**
+   * Creates an account. By default the server signs no one in and answers every sign-up
+   * alike, so as not to reveal which addresses have accounts: `emailVerificationRequired`
+   * is true, no user is returned, and the link in the email that reaches the address
+   * signs in (`verifyEmail`). A server in instant mode (`BACKPLANE_SIGNUP_MODE=instant`)
+   * signs the new account in at once: the client keeps its tokens and the user is returned.
+   */
+  async signUp(body: { email: string; password: string; displayName?: string }): Promise<SignUpResult> {
     const { data } = await this.#public.POST("/v1/auth/signup", { body });
-    const t = data?.tokens;
-    await this.#set(tokensFrom(t?.accessToken, t?.refreshToken, t?.expiresIn));
+    if (data?.emailVerificationRequired) {
+      return { emailVerificationRequired: true };
+    }
+    await this.#set(tokensFrom(data?.accessToken, data?.refreshToken, data?.expiresIn));
+    return { emailVerificationRequired: false, user: data?.user ?? {} };
+  }
+
+  /**
+   * Spends the token from a verification email's link: the address is verified and the
+   * client signed in, in place of any session it held. A disabled account is verified
+   * but not signed in.
+   */
+  async verifyEmail(token: string): Promise<User> {
+    const { data } = await this.#public.POST("/v1/auth/email:verify", { body: { token } });
+    if (data?.accessToken) {
+      await this.#set(tokensFrom(data.accessToken, data.refreshToken, data.expiresIn));
+    }
     return data?.user ?? {};
   }
 

@@ -8,7 +8,7 @@
  * await bp.signIn("ada@example.com", "correct horse battery");
  * const me = await data(bp.api.GET("/v1/users/me"));
  */
-export { Backplane, data, type NotificationEvent, type Options, type RetryEvent, type Schemas, type User } from "./client.js";
+export { Backplane, data, type NotificationEvent, type Options, type RetryEvent, type Schemas, type SignUpResult, type User } from "./client.js";
 export {
   BackplaneError,
   type BadRequestDetail,

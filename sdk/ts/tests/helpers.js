@@ -26,10 +26,26 @@ export function email() {
 
 export const password = "correct horse battery staple";
 
-/** signedUp is a new client signed in as a new account. */
+/** verificationToken waits for the verification email sent to address and returns its token. */
+export async function verificationToken(dev, address) {
+  const re = /\/verify-email\?token=([A-Za-z0-9_-]+)/;
+  for (;;) {
+    const mail = dev.mail(re).find((t) => t.includes(address));
+    if (mail) return mail.match(re)[1];
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+}
+
+/**
+ * signedUp is a new client signed in as a new account: by the link in the verification
+ * email, as the server signs no one in at sign-up by default.
+ */
 export async function signedUp(dev, options = {}) {
   const bp = new Backplane({ baseUrl: dev.baseUrl, ...options });
   const address = email();
-  await bp.signUp({ email: address, password, displayName: "Ada" });
+  const result = await bp.signUp({ email: address, password, displayName: "Ada" });
+  if (result.emailVerificationRequired) {
+    await bp.verifyEmail(await verificationToken(dev, address));
+  }
   return { bp, email: address };
 }

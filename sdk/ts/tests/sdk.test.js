@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 
 import { Backplane, BackplaneError, data, MemoryTokenStore } from "../dist/index.js";
 import { startDev } from "./dev.js";
-import { counting, email, password, signedUp } from "./helpers.js";
+import { counting, email, password, signedUp, verificationToken } from "./helpers.js";
 
 let dev;
 before(async () => {
@@ -18,12 +18,38 @@ after(async () => {
 });
 
 describe("sessions", () => {
-  test("sign-up signs in, and calls carry the access token", async () => {
-    const { bp, email: address } = await signedUp(dev);
+  test("sign-up answers alike for any address and signs no one in; the emailed link signs in", async () => {
+    const bp = new Backplane({ baseUrl: dev.baseUrl });
+    const address = email();
+    const first = await bp.signUp({ email: address, password, displayName: "Ada" });
+    assert.deepEqual(first, { emailVerificationRequired: true });
+    assert.equal(await bp.signedIn(), false);
+    const again = await bp.signUp({ email: address, password, displayName: "Ada" });
+    assert.deepEqual(again, first, "a taken address answers as a new one");
+
+    const user = await bp.verifyEmail(await verificationToken(dev, address));
+    assert.equal(user.emailVerified, true);
     assert.equal(await bp.signedIn(), true);
     const me = await data(bp.api.GET("/v1/users/me"));
     assert.equal(me.user?.email, address);
-    assert.equal(me.user?.emailVerified, false);
+    assert.equal(me.user?.emailVerified, true);
+  });
+
+  test("in instant mode, sign-up signs in at once", async () => {
+    const instant = await startDev({ BACKPLANE_SIGNUP_MODE: "instant" });
+    try {
+      const bp = new Backplane({ baseUrl: instant.baseUrl });
+      const address = email();
+      const result = await bp.signUp({ email: address, password, displayName: "Ada" });
+      assert.equal(result.emailVerificationRequired, false);
+      assert.equal(result.user?.email, address);
+      assert.equal(await bp.signedIn(), true);
+      const me = await data(bp.api.GET("/v1/users/me"));
+      assert.equal(me.user?.emailVerified, false);
+      await assert.rejects(bp.signUp({ email: address, password, displayName: "Ada" }), (err) => err instanceof BackplaneError && err.status === 409);
+    } finally {
+      await instant.stop();
+    }
   });
 
   test("sign-in with a password, and sign-out ends the session on the server", async () => {
@@ -98,22 +124,10 @@ describe("sessions", () => {
   });
 });
 
-/** verificationToken waits for the verification email sent to address and returns its token. */
-async function verificationToken(address) {
-  const re = /\/verify-email\?token=([A-Za-z0-9_-]+)/;
-  for (;;) {
-    const mail = dev.mail(re).find((t) => t.includes(address));
-    if (mail) return mail.match(re)[1];
-    await new Promise((ok) => setTimeout(ok, 50));
-  }
-}
-
 describe("API keys", () => {
   test("a key signs calls within its scopes, and is refused beyond them", async () => {
-    const { bp, email: address } = await signedUp(dev);
-    // Only a verified address may create keys: follow the verification email's link.
-    const token = await verificationToken(address);
-    await data(bp.api.POST("/v1/auth/email:verify", { body: { token } }));
+    // Only a verified address may create keys: signedUp followed the verification link.
+    const { bp } = await signedUp(dev);
     const created = await data(bp.api.POST("/v1/api-keys", { body: { displayName: "ci", scopes: ["profile:read"] } }));
     assert.match(created.secret ?? "", /^bpk_/);
 

@@ -55,6 +55,12 @@ type Session struct {
 	EndReason   *string
 }
 
+type SignInFingerprint struct {
+	UserID       uuid.UUID
+	Fingerprint  []byte
+	LastSeenTime time.Time
+}
+
 type SigningKey struct {
 	ID           string
 	PrivateKey   []byte

@@ -192,79 +192,6 @@ func (x *User) GetDisabled() bool {
 	return false
 }
 
-// TokenPair is what a successful sign-in or refresh returns.
-type TokenPair struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// A short-lived JWT to send as `Authorization: Bearer <token>`.
-	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
-	// An opaque token that buys the next pair, once.
-	RefreshToken string `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
-	// Always "Bearer".
-	TokenType string `protobuf:"bytes,3,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
-	// Seconds until the access token expires.
-	ExpiresIn     int64 `protobuf:"varint,4,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TokenPair) Reset() {
-	*x = TokenPair{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TokenPair) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TokenPair) ProtoMessage() {}
-
-func (x *TokenPair) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use TokenPair.ProtoReflect.Descriptor instead.
-func (*TokenPair) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *TokenPair) GetAccessToken() string {
-	if x != nil {
-		return x.AccessToken
-	}
-	return ""
-}
-
-func (x *TokenPair) GetRefreshToken() string {
-	if x != nil {
-		return x.RefreshToken
-	}
-	return ""
-}
-
-func (x *TokenPair) GetTokenType() string {
-	if x != nil {
-		return x.TokenType
-	}
-	return ""
-}
-
-func (x *TokenPair) GetExpiresIn() int64 {
-	if x != nil {
-		return x.ExpiresIn
-	}
-	return 0
-}
-
 // Session is one signed-in device or browser.
 type Session struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -288,7 +215,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[2]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -300,7 +227,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[2]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -313,7 +240,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{2}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Session) GetId() string {
@@ -388,7 +315,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[3]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +327,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[3]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +340,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{3}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ApiKey) GetId() string {
@@ -481,7 +408,7 @@ type SignUpRequest struct {
 
 func (x *SignUpRequest) Reset() {
 	*x = SignUpRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[4]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +420,7 @@ func (x *SignUpRequest) String() string {
 func (*SignUpRequest) ProtoMessage() {}
 
 func (x *SignUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[4]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +433,7 @@ func (x *SignUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUpRequest.ProtoReflect.Descriptor instead.
 func (*SignUpRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{4}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SignUpRequest) GetEmail() string {
@@ -530,20 +457,30 @@ func (x *SignUpRequest) GetDisplayName() string {
 	return ""
 }
 
-// SignUpResponse is the new account, signed in.
+// SignUpResponse answers a sign-up. Sign-up, login, refresh and verification all carry
+// their tokens in the same four top-level fields, as an OAuth 2.0 token response does.
 type SignUpResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The new account.
+	// The new account; unset when email_verification_required.
 	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	// The first session's tokens.
-	Tokens        *TokenPair `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// A short-lived JWT; empty when email_verification_required.
+	AccessToken string `protobuf:"bytes,3,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// An opaque single-use token for the next pair; empty when email_verification_required.
+	RefreshToken string `protobuf:"bytes,4,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// "Bearer", or empty when email_verification_required.
+	TokenType string `protobuf:"bytes,5,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
+	// Seconds until the access token expires.
+	ExpiresIn int64 `protobuf:"varint,6,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	// Set when no one is signed in yet: the link in the email sent to the address signs in
+	// (VerifyEmail). The answer is the same whether or not the address has an account.
+	EmailVerificationRequired bool `protobuf:"varint,7,opt,name=email_verification_required,json=emailVerificationRequired,proto3" json:"email_verification_required,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *SignUpResponse) Reset() {
 	*x = SignUpResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[5]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +492,7 @@ func (x *SignUpResponse) String() string {
 func (*SignUpResponse) ProtoMessage() {}
 
 func (x *SignUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[5]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +505,7 @@ func (x *SignUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUpResponse.ProtoReflect.Descriptor instead.
 func (*SignUpResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{5}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SignUpResponse) GetUser() *User {
@@ -578,11 +515,39 @@ func (x *SignUpResponse) GetUser() *User {
 	return nil
 }
 
-func (x *SignUpResponse) GetTokens() *TokenPair {
+func (x *SignUpResponse) GetAccessToken() string {
 	if x != nil {
-		return x.Tokens
+		return x.AccessToken
 	}
-	return nil
+	return ""
+}
+
+func (x *SignUpResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *SignUpResponse) GetTokenType() string {
+	if x != nil {
+		return x.TokenType
+	}
+	return ""
+}
+
+func (x *SignUpResponse) GetExpiresIn() int64 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
+}
+
+func (x *SignUpResponse) GetEmailVerificationRequired() bool {
+	if x != nil {
+		return x.EmailVerificationRequired
+	}
+	return false
 }
 
 // LoginRequest signs in with an email and password.
@@ -602,7 +567,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[6]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +579,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[6]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +592,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{6}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LoginRequest) GetEmail() string {
@@ -673,7 +638,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[7]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +650,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[7]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +663,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{7}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoginResponse) GetAccessToken() string {
@@ -754,7 +719,7 @@ type RefreshTokenRequest struct {
 
 func (x *RefreshTokenRequest) Reset() {
 	*x = RefreshTokenRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[8]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +731,7 @@ func (x *RefreshTokenRequest) String() string {
 func (*RefreshTokenRequest) ProtoMessage() {}
 
 func (x *RefreshTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[8]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +744,7 @@ func (x *RefreshTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshTokenRequest.ProtoReflect.Descriptor instead.
 func (*RefreshTokenRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{8}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RefreshTokenRequest) GetRefreshToken() string {
@@ -806,7 +771,7 @@ type RefreshTokenResponse struct {
 
 func (x *RefreshTokenResponse) Reset() {
 	*x = RefreshTokenResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[9]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +783,7 @@ func (x *RefreshTokenResponse) String() string {
 func (*RefreshTokenResponse) ProtoMessage() {}
 
 func (x *RefreshTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[9]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +796,7 @@ func (x *RefreshTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshTokenResponse.ProtoReflect.Descriptor instead.
 func (*RefreshTokenResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{9}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RefreshTokenResponse) GetAccessToken() string {
@@ -871,7 +836,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[10]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +848,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[10]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +861,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{10}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{9}
 }
 
 // LogoutResponse is empty.
@@ -908,7 +873,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[11]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +885,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[11]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +898,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{11}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{10}
 }
 
 // ListSessionsRequest lists the caller's sessions.
@@ -945,7 +910,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[12]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +922,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[12]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +935,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{12}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{11}
 }
 
 // ListSessionsResponse holds the caller's live sessions, newest first.
@@ -984,7 +949,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[13]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +961,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[13]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +974,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{13}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1030,7 +995,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[14]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1007,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[14]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1020,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{14}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteSessionRequest) GetSessionId() string {
@@ -1074,7 +1039,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[15]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1051,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[15]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1064,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{15}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{14}
 }
 
 // VerifyEmailRequest carries the token from a verification email.
@@ -1113,7 +1078,7 @@ type VerifyEmailRequest struct {
 
 func (x *VerifyEmailRequest) Reset() {
 	*x = VerifyEmailRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[16]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1090,7 @@ func (x *VerifyEmailRequest) String() string {
 func (*VerifyEmailRequest) ProtoMessage() {}
 
 func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[16]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1103,7 @@ func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
 func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{16}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *VerifyEmailRequest) GetToken() string {
@@ -1148,18 +1113,26 @@ func (x *VerifyEmailRequest) GetToken() string {
 	return ""
 }
 
-// VerifyEmailResponse is the verified account.
+// VerifyEmailResponse is the verified account, signed in.
 type VerifyEmailResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account, now verified.
-	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// A short-lived JWT; empty when the account is disabled.
+	AccessToken string `protobuf:"bytes,2,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// An opaque single-use token for the next pair.
+	RefreshToken string `protobuf:"bytes,3,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// Always "Bearer".
+	TokenType string `protobuf:"bytes,4,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
+	// Seconds until the access token expires.
+	ExpiresIn     int64 `protobuf:"varint,5,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerifyEmailResponse) Reset() {
 	*x = VerifyEmailResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[17]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1144,7 @@ func (x *VerifyEmailResponse) String() string {
 func (*VerifyEmailResponse) ProtoMessage() {}
 
 func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[17]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1157,7 @@ func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
 func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{17}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyEmailResponse) GetUser() *User {
@@ -1192,6 +1165,34 @@ func (x *VerifyEmailResponse) GetUser() *User {
 		return x.User
 	}
 	return nil
+}
+
+func (x *VerifyEmailResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *VerifyEmailResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *VerifyEmailResponse) GetTokenType() string {
+	if x != nil {
+		return x.TokenType
+	}
+	return ""
+}
+
+func (x *VerifyEmailResponse) GetExpiresIn() int64 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
 }
 
 // ResendVerificationEmailRequest asks for a fresh verification email.
@@ -1203,7 +1204,7 @@ type ResendVerificationEmailRequest struct {
 
 func (x *ResendVerificationEmailRequest) Reset() {
 	*x = ResendVerificationEmailRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[18]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1216,7 @@ func (x *ResendVerificationEmailRequest) String() string {
 func (*ResendVerificationEmailRequest) ProtoMessage() {}
 
 func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[18]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1229,7 @@ func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendVerificationEmailRequest.ProtoReflect.Descriptor instead.
 func (*ResendVerificationEmailRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{18}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{17}
 }
 
 // ResendVerificationEmailResponse is empty.
@@ -1240,7 +1241,7 @@ type ResendVerificationEmailResponse struct {
 
 func (x *ResendVerificationEmailResponse) Reset() {
 	*x = ResendVerificationEmailResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[19]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1253,7 @@ func (x *ResendVerificationEmailResponse) String() string {
 func (*ResendVerificationEmailResponse) ProtoMessage() {}
 
 func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[19]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1266,7 @@ func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendVerificationEmailResponse.ProtoReflect.Descriptor instead.
 func (*ResendVerificationEmailResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{19}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{18}
 }
 
 // ForgotPasswordRequest asks for a password reset email.
@@ -1279,7 +1280,7 @@ type ForgotPasswordRequest struct {
 
 func (x *ForgotPasswordRequest) Reset() {
 	*x = ForgotPasswordRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[20]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1292,7 @@ func (x *ForgotPasswordRequest) String() string {
 func (*ForgotPasswordRequest) ProtoMessage() {}
 
 func (x *ForgotPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[20]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1305,7 @@ func (x *ForgotPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgotPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ForgotPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{20}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ForgotPasswordRequest) GetEmail() string {
@@ -1323,7 +1324,7 @@ type ForgotPasswordResponse struct {
 
 func (x *ForgotPasswordResponse) Reset() {
 	*x = ForgotPasswordResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[21]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1336,7 @@ func (x *ForgotPasswordResponse) String() string {
 func (*ForgotPasswordResponse) ProtoMessage() {}
 
 func (x *ForgotPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[21]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1349,7 @@ func (x *ForgotPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgotPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ForgotPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{21}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{20}
 }
 
 // ResetPasswordRequest sets a new password with a reset token.
@@ -1364,7 +1365,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[22]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +1377,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[22]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +1390,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{22}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ResetPasswordRequest) GetToken() string {
@@ -1415,7 +1416,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[23]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1428,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[23]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1441,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{23}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{22}
 }
 
 // ChangePasswordRequest changes the caller's password.
@@ -1460,7 +1461,7 @@ type ChangePasswordRequest struct {
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[24]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1473,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[24]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1486,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{24}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChangePasswordRequest) GetCurrentPassword() string {
@@ -1522,7 +1523,7 @@ type ChangePasswordResponse struct {
 
 func (x *ChangePasswordResponse) Reset() {
 	*x = ChangePasswordResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[25]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1535,7 @@ func (x *ChangePasswordResponse) String() string {
 func (*ChangePasswordResponse) ProtoMessage() {}
 
 func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[25]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1548,7 @@ func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{25}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ChangePasswordResponse) GetEndedSessions() int32 {
@@ -1573,7 +1574,7 @@ type GetJwksRequest struct {
 
 func (x *GetJwksRequest) Reset() {
 	*x = GetJwksRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[26]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1585,7 +1586,7 @@ func (x *GetJwksRequest) String() string {
 func (*GetJwksRequest) ProtoMessage() {}
 
 func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[26]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1598,7 +1599,7 @@ func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJwksRequest.ProtoReflect.Descriptor instead.
 func (*GetJwksRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{26}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{25}
 }
 
 // Jwk is one public key, in RFC 7517 form.
@@ -1624,7 +1625,7 @@ type Jwk struct {
 
 func (x *Jwk) Reset() {
 	*x = Jwk{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[27]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1637,7 @@ func (x *Jwk) String() string {
 func (*Jwk) ProtoMessage() {}
 
 func (x *Jwk) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[27]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1650,7 @@ func (x *Jwk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Jwk.ProtoReflect.Descriptor instead.
 func (*Jwk) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{27}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Jwk) GetKty() string {
@@ -1712,7 +1713,7 @@ type GetJwksResponse struct {
 
 func (x *GetJwksResponse) Reset() {
 	*x = GetJwksResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[28]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1724,7 +1725,7 @@ func (x *GetJwksResponse) String() string {
 func (*GetJwksResponse) ProtoMessage() {}
 
 func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[28]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1737,7 +1738,7 @@ func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJwksResponse.ProtoReflect.Descriptor instead.
 func (*GetJwksResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{28}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetJwksResponse) GetKeys() []*Jwk {
@@ -1756,7 +1757,7 @@ type GetCurrentUserRequest struct {
 
 func (x *GetCurrentUserRequest) Reset() {
 	*x = GetCurrentUserRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[29]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1769,7 @@ func (x *GetCurrentUserRequest) String() string {
 func (*GetCurrentUserRequest) ProtoMessage() {}
 
 func (x *GetCurrentUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[29]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1782,7 @@ func (x *GetCurrentUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCurrentUserRequest.ProtoReflect.Descriptor instead.
 func (*GetCurrentUserRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{29}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{28}
 }
 
 // GetCurrentUserResponse is the caller's account.
@@ -1795,7 +1796,7 @@ type GetCurrentUserResponse struct {
 
 func (x *GetCurrentUserResponse) Reset() {
 	*x = GetCurrentUserResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[30]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1808,7 @@ func (x *GetCurrentUserResponse) String() string {
 func (*GetCurrentUserResponse) ProtoMessage() {}
 
 func (x *GetCurrentUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[30]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1821,7 @@ func (x *GetCurrentUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCurrentUserResponse.ProtoReflect.Descriptor instead.
 func (*GetCurrentUserResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{30}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetCurrentUserResponse) GetUser() *User {
@@ -1843,7 +1844,7 @@ type UpdateCurrentUserRequest struct {
 
 func (x *UpdateCurrentUserRequest) Reset() {
 	*x = UpdateCurrentUserRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[31]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +1856,7 @@ func (x *UpdateCurrentUserRequest) String() string {
 func (*UpdateCurrentUserRequest) ProtoMessage() {}
 
 func (x *UpdateCurrentUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[31]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +1869,7 @@ func (x *UpdateCurrentUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCurrentUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCurrentUserRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{31}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateCurrentUserRequest) GetUser() *User {
@@ -1896,7 +1897,7 @@ type UpdateCurrentUserResponse struct {
 
 func (x *UpdateCurrentUserResponse) Reset() {
 	*x = UpdateCurrentUserResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[32]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +1909,7 @@ func (x *UpdateCurrentUserResponse) String() string {
 func (*UpdateCurrentUserResponse) ProtoMessage() {}
 
 func (x *UpdateCurrentUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[32]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +1922,7 @@ func (x *UpdateCurrentUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCurrentUserResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCurrentUserResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{32}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateCurrentUserResponse) GetUser() *User {
@@ -1946,7 +1947,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[33]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +1959,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[33]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +1972,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{33}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateApiKeyRequest) GetDisplayName() string {
@@ -2008,7 +2009,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[34]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2020,7 +2021,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[34]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2033,7 +2034,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{34}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -2059,7 +2060,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[35]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2072,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[35]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2085,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{35}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{34}
 }
 
 // ListApiKeysResponse holds the caller's API keys.
@@ -2098,7 +2099,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[36]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2110,7 +2111,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[36]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2123,7 +2124,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{36}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -2144,7 +2145,7 @@ type DeleteApiKeyRequest struct {
 
 func (x *DeleteApiKeyRequest) Reset() {
 	*x = DeleteApiKeyRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[37]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2157,7 @@ func (x *DeleteApiKeyRequest) String() string {
 func (*DeleteApiKeyRequest) ProtoMessage() {}
 
 func (x *DeleteApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[37]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2170,7 @@ func (x *DeleteApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{37}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DeleteApiKeyRequest) GetApiKeyId() string {
@@ -2188,7 +2189,7 @@ type DeleteApiKeyResponse struct {
 
 func (x *DeleteApiKeyResponse) Reset() {
 	*x = DeleteApiKeyResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[38]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +2201,7 @@ func (x *DeleteApiKeyResponse) String() string {
 func (*DeleteApiKeyResponse) ProtoMessage() {}
 
 func (x *DeleteApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[38]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +2214,7 @@ func (x *DeleteApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{38}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{37}
 }
 
 // ListUsersRequest pages through every account.
@@ -2229,7 +2230,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[39]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2241,7 +2242,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[39]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2254,7 +2255,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{39}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListUsersRequest) GetPageSize() int32 {
@@ -2284,7 +2285,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[40]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2297,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[40]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2310,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{40}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -2337,7 +2338,7 @@ type DisableUserRequest struct {
 
 func (x *DisableUserRequest) Reset() {
 	*x = DisableUserRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[41]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2350,7 @@ func (x *DisableUserRequest) String() string {
 func (*DisableUserRequest) ProtoMessage() {}
 
 func (x *DisableUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[41]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2363,7 @@ func (x *DisableUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableUserRequest.ProtoReflect.Descriptor instead.
 func (*DisableUserRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{41}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DisableUserRequest) GetUserId() string {
@@ -2383,7 +2384,7 @@ type DisableUserResponse struct {
 
 func (x *DisableUserResponse) Reset() {
 	*x = DisableUserResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[42]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2395,7 +2396,7 @@ func (x *DisableUserResponse) String() string {
 func (*DisableUserResponse) ProtoMessage() {}
 
 func (x *DisableUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[42]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2408,7 +2409,7 @@ func (x *DisableUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableUserResponse.ProtoReflect.Descriptor instead.
 func (*DisableUserResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{42}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DisableUserResponse) GetUser() *User {
@@ -2429,7 +2430,7 @@ type EnableUserRequest struct {
 
 func (x *EnableUserRequest) Reset() {
 	*x = EnableUserRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[43]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2442,7 @@ func (x *EnableUserRequest) String() string {
 func (*EnableUserRequest) ProtoMessage() {}
 
 func (x *EnableUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[43]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2455,7 @@ func (x *EnableUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableUserRequest.ProtoReflect.Descriptor instead.
 func (*EnableUserRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{43}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *EnableUserRequest) GetUserId() string {
@@ -2475,7 +2476,7 @@ type EnableUserResponse struct {
 
 func (x *EnableUserResponse) Reset() {
 	*x = EnableUserResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[44]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2487,7 +2488,7 @@ func (x *EnableUserResponse) String() string {
 func (*EnableUserResponse) ProtoMessage() {}
 
 func (x *EnableUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[44]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2500,7 +2501,7 @@ func (x *EnableUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableUserResponse.ProtoReflect.Descriptor instead.
 func (*EnableUserResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{44}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *EnableUserResponse) GetUser() *User {
@@ -2521,7 +2522,7 @@ type IntrospectApiKeyRequest struct {
 
 func (x *IntrospectApiKeyRequest) Reset() {
 	*x = IntrospectApiKeyRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[45]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2534,7 @@ func (x *IntrospectApiKeyRequest) String() string {
 func (*IntrospectApiKeyRequest) ProtoMessage() {}
 
 func (x *IntrospectApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[45]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2547,7 @@ func (x *IntrospectApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*IntrospectApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{45}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *IntrospectApiKeyRequest) GetSecret() string {
@@ -2575,7 +2576,7 @@ type IntrospectApiKeyResponse struct {
 
 func (x *IntrospectApiKeyResponse) Reset() {
 	*x = IntrospectApiKeyResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[46]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +2588,7 @@ func (x *IntrospectApiKeyResponse) String() string {
 func (*IntrospectApiKeyResponse) ProtoMessage() {}
 
 func (x *IntrospectApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[46]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +2601,7 @@ func (x *IntrospectApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*IntrospectApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{46}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *IntrospectApiKeyResponse) GetApiKeyId() string {
@@ -2654,7 +2655,7 @@ type LookupUserRequest struct {
 
 func (x *LookupUserRequest) Reset() {
 	*x = LookupUserRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[47]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2667,7 @@ func (x *LookupUserRequest) String() string {
 func (*LookupUserRequest) ProtoMessage() {}
 
 func (x *LookupUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[47]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2680,7 @@ func (x *LookupUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUserRequest.ProtoReflect.Descriptor instead.
 func (*LookupUserRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{47}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *LookupUserRequest) GetKey() isLookupUserRequest_Key {
@@ -2736,7 +2737,7 @@ type LookupUserResponse struct {
 
 func (x *LookupUserResponse) Reset() {
 	*x = LookupUserResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[48]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2748,7 +2749,7 @@ func (x *LookupUserResponse) String() string {
 func (*LookupUserResponse) ProtoMessage() {}
 
 func (x *LookupUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[48]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2761,7 +2762,7 @@ func (x *LookupUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUserResponse.ProtoReflect.Descriptor instead.
 func (*LookupUserResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{48}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *LookupUserResponse) GetUser() *User {
@@ -2787,14 +2788,7 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"createTime\x12A\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"updateTime\x12 \n" +
-	"\bdisabled\x18\b \x01(\bB\x04\xe2A\x01\x03R\bdisabled\"\x91\x01\n" +
-	"\tTokenPair\x12!\n" +
-	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
-	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12\x1d\n" +
-	"\n" +
-	"token_type\x18\x03 \x01(\tR\ttokenType\x12\x1d\n" +
-	"\n" +
-	"expires_in\x18\x04 \x01(\x03R\texpiresIn\"\xab\x02\n" +
+	"\bdisabled\x18\b \x01(\bB\x04\xe2A\x01\x03R\bdisabled\"\xab\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2822,10 +2816,16 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\b\x18\x80\x01R\bpassword\x120\n" +
 	"\fdisplay_name\x18\x03 \x01(\tB\r\xbaH\n" +
-	"r\b\x10\x01\x18d\xba\x01\x01\x00R\vdisplayName\"s\n" +
+	"r\b\x10\x01\x18d\xba\x01\x01\x00R\vdisplayName\"\x91\x02\n" +
 	"\x0eSignUpResponse\x12+\n" +
-	"\x04user\x18\x01 \x01(\v2\x17.backplane.auth.v1.UserR\x04user\x124\n" +
-	"\x06tokens\x18\x02 \x01(\v2\x1c.backplane.auth.v1.TokenPairR\x06tokens\"\x89\x01\n" +
+	"\x04user\x18\x01 \x01(\v2\x17.backplane.auth.v1.UserR\x04user\x12!\n" +
+	"\faccess_token\x18\x03 \x01(\tR\vaccessToken\x12#\n" +
+	"\rrefresh_token\x18\x04 \x01(\tR\frefreshToken\x12\x1d\n" +
+	"\n" +
+	"token_type\x18\x05 \x01(\tR\ttokenType\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x06 \x01(\x03R\texpiresIn\x12>\n" +
+	"\x1bemail_verification_required\x18\a \x01(\bR\x19emailVerificationRequiredJ\x04\b\x02\x10\x03R\x06tokens\"\x89\x01\n" +
 	"\fLoginRequest\x12$\n" +
 	"\x05email\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x10\x03\x18\xfe\x01\xba\x01\x01\x00R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
@@ -2861,9 +2861,15 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\x15DeleteSessionResponse\"6\n" +
 	"\x12VerifyEmailRequest\x12 \n" +
 	"\x05token\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\x05token\"B\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\x05token\"\xc8\x01\n" +
 	"\x13VerifyEmailResponse\x12+\n" +
-	"\x04user\x18\x01 \x01(\v2\x17.backplane.auth.v1.UserR\x04user\" \n" +
+	"\x04user\x18\x01 \x01(\v2\x17.backplane.auth.v1.UserR\x04user\x12!\n" +
+	"\faccess_token\x18\x02 \x01(\tR\vaccessToken\x12#\n" +
+	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12\x1d\n" +
+	"\n" +
+	"token_type\x18\x04 \x01(\tR\ttokenType\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x05 \x01(\x03R\texpiresIn\" \n" +
 	"\x1eResendVerificationEmailRequest\"!\n" +
 	"\x1fResendVerificationEmailResponse\"=\n" +
 	"\x15ForgotPasswordRequest\x12$\n" +
@@ -3028,139 +3034,137 @@ func file_backplane_auth_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_backplane_auth_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_backplane_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_backplane_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_backplane_auth_v1_auth_proto_goTypes = []any{
 	(Role)(0),                               // 0: backplane.auth.v1.Role
 	(*User)(nil),                            // 1: backplane.auth.v1.User
-	(*TokenPair)(nil),                       // 2: backplane.auth.v1.TokenPair
-	(*Session)(nil),                         // 3: backplane.auth.v1.Session
-	(*ApiKey)(nil),                          // 4: backplane.auth.v1.ApiKey
-	(*SignUpRequest)(nil),                   // 5: backplane.auth.v1.SignUpRequest
-	(*SignUpResponse)(nil),                  // 6: backplane.auth.v1.SignUpResponse
-	(*LoginRequest)(nil),                    // 7: backplane.auth.v1.LoginRequest
-	(*LoginResponse)(nil),                   // 8: backplane.auth.v1.LoginResponse
-	(*RefreshTokenRequest)(nil),             // 9: backplane.auth.v1.RefreshTokenRequest
-	(*RefreshTokenResponse)(nil),            // 10: backplane.auth.v1.RefreshTokenResponse
-	(*LogoutRequest)(nil),                   // 11: backplane.auth.v1.LogoutRequest
-	(*LogoutResponse)(nil),                  // 12: backplane.auth.v1.LogoutResponse
-	(*ListSessionsRequest)(nil),             // 13: backplane.auth.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),            // 14: backplane.auth.v1.ListSessionsResponse
-	(*DeleteSessionRequest)(nil),            // 15: backplane.auth.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),           // 16: backplane.auth.v1.DeleteSessionResponse
-	(*VerifyEmailRequest)(nil),              // 17: backplane.auth.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),             // 18: backplane.auth.v1.VerifyEmailResponse
-	(*ResendVerificationEmailRequest)(nil),  // 19: backplane.auth.v1.ResendVerificationEmailRequest
-	(*ResendVerificationEmailResponse)(nil), // 20: backplane.auth.v1.ResendVerificationEmailResponse
-	(*ForgotPasswordRequest)(nil),           // 21: backplane.auth.v1.ForgotPasswordRequest
-	(*ForgotPasswordResponse)(nil),          // 22: backplane.auth.v1.ForgotPasswordResponse
-	(*ResetPasswordRequest)(nil),            // 23: backplane.auth.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),           // 24: backplane.auth.v1.ResetPasswordResponse
-	(*ChangePasswordRequest)(nil),           // 25: backplane.auth.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),          // 26: backplane.auth.v1.ChangePasswordResponse
-	(*GetJwksRequest)(nil),                  // 27: backplane.auth.v1.GetJwksRequest
-	(*Jwk)(nil),                             // 28: backplane.auth.v1.Jwk
-	(*GetJwksResponse)(nil),                 // 29: backplane.auth.v1.GetJwksResponse
-	(*GetCurrentUserRequest)(nil),           // 30: backplane.auth.v1.GetCurrentUserRequest
-	(*GetCurrentUserResponse)(nil),          // 31: backplane.auth.v1.GetCurrentUserResponse
-	(*UpdateCurrentUserRequest)(nil),        // 32: backplane.auth.v1.UpdateCurrentUserRequest
-	(*UpdateCurrentUserResponse)(nil),       // 33: backplane.auth.v1.UpdateCurrentUserResponse
-	(*CreateApiKeyRequest)(nil),             // 34: backplane.auth.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),            // 35: backplane.auth.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),              // 36: backplane.auth.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),             // 37: backplane.auth.v1.ListApiKeysResponse
-	(*DeleteApiKeyRequest)(nil),             // 38: backplane.auth.v1.DeleteApiKeyRequest
-	(*DeleteApiKeyResponse)(nil),            // 39: backplane.auth.v1.DeleteApiKeyResponse
-	(*ListUsersRequest)(nil),                // 40: backplane.auth.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),               // 41: backplane.auth.v1.ListUsersResponse
-	(*DisableUserRequest)(nil),              // 42: backplane.auth.v1.DisableUserRequest
-	(*DisableUserResponse)(nil),             // 43: backplane.auth.v1.DisableUserResponse
-	(*EnableUserRequest)(nil),               // 44: backplane.auth.v1.EnableUserRequest
-	(*EnableUserResponse)(nil),              // 45: backplane.auth.v1.EnableUserResponse
-	(*IntrospectApiKeyRequest)(nil),         // 46: backplane.auth.v1.IntrospectApiKeyRequest
-	(*IntrospectApiKeyResponse)(nil),        // 47: backplane.auth.v1.IntrospectApiKeyResponse
-	(*LookupUserRequest)(nil),               // 48: backplane.auth.v1.LookupUserRequest
-	(*LookupUserResponse)(nil),              // 49: backplane.auth.v1.LookupUserResponse
-	(*timestamppb.Timestamp)(nil),           // 50: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 51: google.protobuf.FieldMask
+	(*Session)(nil),                         // 2: backplane.auth.v1.Session
+	(*ApiKey)(nil),                          // 3: backplane.auth.v1.ApiKey
+	(*SignUpRequest)(nil),                   // 4: backplane.auth.v1.SignUpRequest
+	(*SignUpResponse)(nil),                  // 5: backplane.auth.v1.SignUpResponse
+	(*LoginRequest)(nil),                    // 6: backplane.auth.v1.LoginRequest
+	(*LoginResponse)(nil),                   // 7: backplane.auth.v1.LoginResponse
+	(*RefreshTokenRequest)(nil),             // 8: backplane.auth.v1.RefreshTokenRequest
+	(*RefreshTokenResponse)(nil),            // 9: backplane.auth.v1.RefreshTokenResponse
+	(*LogoutRequest)(nil),                   // 10: backplane.auth.v1.LogoutRequest
+	(*LogoutResponse)(nil),                  // 11: backplane.auth.v1.LogoutResponse
+	(*ListSessionsRequest)(nil),             // 12: backplane.auth.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),            // 13: backplane.auth.v1.ListSessionsResponse
+	(*DeleteSessionRequest)(nil),            // 14: backplane.auth.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),           // 15: backplane.auth.v1.DeleteSessionResponse
+	(*VerifyEmailRequest)(nil),              // 16: backplane.auth.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),             // 17: backplane.auth.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),  // 18: backplane.auth.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil), // 19: backplane.auth.v1.ResendVerificationEmailResponse
+	(*ForgotPasswordRequest)(nil),           // 20: backplane.auth.v1.ForgotPasswordRequest
+	(*ForgotPasswordResponse)(nil),          // 21: backplane.auth.v1.ForgotPasswordResponse
+	(*ResetPasswordRequest)(nil),            // 22: backplane.auth.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),           // 23: backplane.auth.v1.ResetPasswordResponse
+	(*ChangePasswordRequest)(nil),           // 24: backplane.auth.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),          // 25: backplane.auth.v1.ChangePasswordResponse
+	(*GetJwksRequest)(nil),                  // 26: backplane.auth.v1.GetJwksRequest
+	(*Jwk)(nil),                             // 27: backplane.auth.v1.Jwk
+	(*GetJwksResponse)(nil),                 // 28: backplane.auth.v1.GetJwksResponse
+	(*GetCurrentUserRequest)(nil),           // 29: backplane.auth.v1.GetCurrentUserRequest
+	(*GetCurrentUserResponse)(nil),          // 30: backplane.auth.v1.GetCurrentUserResponse
+	(*UpdateCurrentUserRequest)(nil),        // 31: backplane.auth.v1.UpdateCurrentUserRequest
+	(*UpdateCurrentUserResponse)(nil),       // 32: backplane.auth.v1.UpdateCurrentUserResponse
+	(*CreateApiKeyRequest)(nil),             // 33: backplane.auth.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),            // 34: backplane.auth.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),              // 35: backplane.auth.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),             // 36: backplane.auth.v1.ListApiKeysResponse
+	(*DeleteApiKeyRequest)(nil),             // 37: backplane.auth.v1.DeleteApiKeyRequest
+	(*DeleteApiKeyResponse)(nil),            // 38: backplane.auth.v1.DeleteApiKeyResponse
+	(*ListUsersRequest)(nil),                // 39: backplane.auth.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),               // 40: backplane.auth.v1.ListUsersResponse
+	(*DisableUserRequest)(nil),              // 41: backplane.auth.v1.DisableUserRequest
+	(*DisableUserResponse)(nil),             // 42: backplane.auth.v1.DisableUserResponse
+	(*EnableUserRequest)(nil),               // 43: backplane.auth.v1.EnableUserRequest
+	(*EnableUserResponse)(nil),              // 44: backplane.auth.v1.EnableUserResponse
+	(*IntrospectApiKeyRequest)(nil),         // 45: backplane.auth.v1.IntrospectApiKeyRequest
+	(*IntrospectApiKeyResponse)(nil),        // 46: backplane.auth.v1.IntrospectApiKeyResponse
+	(*LookupUserRequest)(nil),               // 47: backplane.auth.v1.LookupUserRequest
+	(*LookupUserResponse)(nil),              // 48: backplane.auth.v1.LookupUserResponse
+	(*timestamppb.Timestamp)(nil),           // 49: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 50: google.protobuf.FieldMask
 }
 var file_backplane_auth_v1_auth_proto_depIdxs = []int32{
 	0,  // 0: backplane.auth.v1.User.roles:type_name -> backplane.auth.v1.Role
-	50, // 1: backplane.auth.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	50, // 2: backplane.auth.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	50, // 3: backplane.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	50, // 4: backplane.auth.v1.Session.last_use_time:type_name -> google.protobuf.Timestamp
-	50, // 5: backplane.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	50, // 6: backplane.auth.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	50, // 7: backplane.auth.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	50, // 8: backplane.auth.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
+	49, // 1: backplane.auth.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	49, // 2: backplane.auth.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	49, // 3: backplane.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	49, // 4: backplane.auth.v1.Session.last_use_time:type_name -> google.protobuf.Timestamp
+	49, // 5: backplane.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	49, // 6: backplane.auth.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	49, // 7: backplane.auth.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	49, // 8: backplane.auth.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
 	1,  // 9: backplane.auth.v1.SignUpResponse.user:type_name -> backplane.auth.v1.User
-	2,  // 10: backplane.auth.v1.SignUpResponse.tokens:type_name -> backplane.auth.v1.TokenPair
-	1,  // 11: backplane.auth.v1.LoginResponse.user:type_name -> backplane.auth.v1.User
-	3,  // 12: backplane.auth.v1.ListSessionsResponse.sessions:type_name -> backplane.auth.v1.Session
-	1,  // 13: backplane.auth.v1.VerifyEmailResponse.user:type_name -> backplane.auth.v1.User
-	28, // 14: backplane.auth.v1.GetJwksResponse.keys:type_name -> backplane.auth.v1.Jwk
-	1,  // 15: backplane.auth.v1.GetCurrentUserResponse.user:type_name -> backplane.auth.v1.User
-	1,  // 16: backplane.auth.v1.UpdateCurrentUserRequest.user:type_name -> backplane.auth.v1.User
-	51, // 17: backplane.auth.v1.UpdateCurrentUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 18: backplane.auth.v1.UpdateCurrentUserResponse.user:type_name -> backplane.auth.v1.User
-	50, // 19: backplane.auth.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
-	4,  // 20: backplane.auth.v1.CreateApiKeyResponse.api_key:type_name -> backplane.auth.v1.ApiKey
-	4,  // 21: backplane.auth.v1.ListApiKeysResponse.api_keys:type_name -> backplane.auth.v1.ApiKey
-	1,  // 22: backplane.auth.v1.ListUsersResponse.users:type_name -> backplane.auth.v1.User
-	1,  // 23: backplane.auth.v1.DisableUserResponse.user:type_name -> backplane.auth.v1.User
-	1,  // 24: backplane.auth.v1.EnableUserResponse.user:type_name -> backplane.auth.v1.User
-	0,  // 25: backplane.auth.v1.IntrospectApiKeyResponse.roles:type_name -> backplane.auth.v1.Role
-	50, // 26: backplane.auth.v1.IntrospectApiKeyResponse.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 27: backplane.auth.v1.LookupUserResponse.user:type_name -> backplane.auth.v1.User
-	5,  // 28: backplane.auth.v1.AuthService.SignUp:input_type -> backplane.auth.v1.SignUpRequest
-	7,  // 29: backplane.auth.v1.AuthService.Login:input_type -> backplane.auth.v1.LoginRequest
-	9,  // 30: backplane.auth.v1.AuthService.RefreshToken:input_type -> backplane.auth.v1.RefreshTokenRequest
-	11, // 31: backplane.auth.v1.AuthService.Logout:input_type -> backplane.auth.v1.LogoutRequest
-	13, // 32: backplane.auth.v1.AuthService.ListSessions:input_type -> backplane.auth.v1.ListSessionsRequest
-	15, // 33: backplane.auth.v1.AuthService.DeleteSession:input_type -> backplane.auth.v1.DeleteSessionRequest
-	17, // 34: backplane.auth.v1.AuthService.VerifyEmail:input_type -> backplane.auth.v1.VerifyEmailRequest
-	19, // 35: backplane.auth.v1.AuthService.ResendVerificationEmail:input_type -> backplane.auth.v1.ResendVerificationEmailRequest
-	21, // 36: backplane.auth.v1.AuthService.ForgotPassword:input_type -> backplane.auth.v1.ForgotPasswordRequest
-	23, // 37: backplane.auth.v1.AuthService.ResetPassword:input_type -> backplane.auth.v1.ResetPasswordRequest
-	25, // 38: backplane.auth.v1.AuthService.ChangePassword:input_type -> backplane.auth.v1.ChangePasswordRequest
-	27, // 39: backplane.auth.v1.AuthService.GetJwks:input_type -> backplane.auth.v1.GetJwksRequest
-	30, // 40: backplane.auth.v1.AuthService.GetCurrentUser:input_type -> backplane.auth.v1.GetCurrentUserRequest
-	32, // 41: backplane.auth.v1.AuthService.UpdateCurrentUser:input_type -> backplane.auth.v1.UpdateCurrentUserRequest
-	34, // 42: backplane.auth.v1.AuthService.CreateApiKey:input_type -> backplane.auth.v1.CreateApiKeyRequest
-	36, // 43: backplane.auth.v1.AuthService.ListApiKeys:input_type -> backplane.auth.v1.ListApiKeysRequest
-	38, // 44: backplane.auth.v1.AuthService.DeleteApiKey:input_type -> backplane.auth.v1.DeleteApiKeyRequest
-	40, // 45: backplane.auth.v1.AuthService.ListUsers:input_type -> backplane.auth.v1.ListUsersRequest
-	42, // 46: backplane.auth.v1.AuthService.DisableUser:input_type -> backplane.auth.v1.DisableUserRequest
-	44, // 47: backplane.auth.v1.AuthService.EnableUser:input_type -> backplane.auth.v1.EnableUserRequest
-	46, // 48: backplane.auth.v1.AuthService.IntrospectApiKey:input_type -> backplane.auth.v1.IntrospectApiKeyRequest
-	48, // 49: backplane.auth.v1.AuthService.LookupUser:input_type -> backplane.auth.v1.LookupUserRequest
-	6,  // 50: backplane.auth.v1.AuthService.SignUp:output_type -> backplane.auth.v1.SignUpResponse
-	8,  // 51: backplane.auth.v1.AuthService.Login:output_type -> backplane.auth.v1.LoginResponse
-	10, // 52: backplane.auth.v1.AuthService.RefreshToken:output_type -> backplane.auth.v1.RefreshTokenResponse
-	12, // 53: backplane.auth.v1.AuthService.Logout:output_type -> backplane.auth.v1.LogoutResponse
-	14, // 54: backplane.auth.v1.AuthService.ListSessions:output_type -> backplane.auth.v1.ListSessionsResponse
-	16, // 55: backplane.auth.v1.AuthService.DeleteSession:output_type -> backplane.auth.v1.DeleteSessionResponse
-	18, // 56: backplane.auth.v1.AuthService.VerifyEmail:output_type -> backplane.auth.v1.VerifyEmailResponse
-	20, // 57: backplane.auth.v1.AuthService.ResendVerificationEmail:output_type -> backplane.auth.v1.ResendVerificationEmailResponse
-	22, // 58: backplane.auth.v1.AuthService.ForgotPassword:output_type -> backplane.auth.v1.ForgotPasswordResponse
-	24, // 59: backplane.auth.v1.AuthService.ResetPassword:output_type -> backplane.auth.v1.ResetPasswordResponse
-	26, // 60: backplane.auth.v1.AuthService.ChangePassword:output_type -> backplane.auth.v1.ChangePasswordResponse
-	29, // 61: backplane.auth.v1.AuthService.GetJwks:output_type -> backplane.auth.v1.GetJwksResponse
-	31, // 62: backplane.auth.v1.AuthService.GetCurrentUser:output_type -> backplane.auth.v1.GetCurrentUserResponse
-	33, // 63: backplane.auth.v1.AuthService.UpdateCurrentUser:output_type -> backplane.auth.v1.UpdateCurrentUserResponse
-	35, // 64: backplane.auth.v1.AuthService.CreateApiKey:output_type -> backplane.auth.v1.CreateApiKeyResponse
-	37, // 65: backplane.auth.v1.AuthService.ListApiKeys:output_type -> backplane.auth.v1.ListApiKeysResponse
-	39, // 66: backplane.auth.v1.AuthService.DeleteApiKey:output_type -> backplane.auth.v1.DeleteApiKeyResponse
-	41, // 67: backplane.auth.v1.AuthService.ListUsers:output_type -> backplane.auth.v1.ListUsersResponse
-	43, // 68: backplane.auth.v1.AuthService.DisableUser:output_type -> backplane.auth.v1.DisableUserResponse
-	45, // 69: backplane.auth.v1.AuthService.EnableUser:output_type -> backplane.auth.v1.EnableUserResponse
-	47, // 70: backplane.auth.v1.AuthService.IntrospectApiKey:output_type -> backplane.auth.v1.IntrospectApiKeyResponse
-	49, // 71: backplane.auth.v1.AuthService.LookupUser:output_type -> backplane.auth.v1.LookupUserResponse
-	50, // [50:72] is the sub-list for method output_type
-	28, // [28:50] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	1,  // 10: backplane.auth.v1.LoginResponse.user:type_name -> backplane.auth.v1.User
+	2,  // 11: backplane.auth.v1.ListSessionsResponse.sessions:type_name -> backplane.auth.v1.Session
+	1,  // 12: backplane.auth.v1.VerifyEmailResponse.user:type_name -> backplane.auth.v1.User
+	27, // 13: backplane.auth.v1.GetJwksResponse.keys:type_name -> backplane.auth.v1.Jwk
+	1,  // 14: backplane.auth.v1.GetCurrentUserResponse.user:type_name -> backplane.auth.v1.User
+	1,  // 15: backplane.auth.v1.UpdateCurrentUserRequest.user:type_name -> backplane.auth.v1.User
+	50, // 16: backplane.auth.v1.UpdateCurrentUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 17: backplane.auth.v1.UpdateCurrentUserResponse.user:type_name -> backplane.auth.v1.User
+	49, // 18: backplane.auth.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	3,  // 19: backplane.auth.v1.CreateApiKeyResponse.api_key:type_name -> backplane.auth.v1.ApiKey
+	3,  // 20: backplane.auth.v1.ListApiKeysResponse.api_keys:type_name -> backplane.auth.v1.ApiKey
+	1,  // 21: backplane.auth.v1.ListUsersResponse.users:type_name -> backplane.auth.v1.User
+	1,  // 22: backplane.auth.v1.DisableUserResponse.user:type_name -> backplane.auth.v1.User
+	1,  // 23: backplane.auth.v1.EnableUserResponse.user:type_name -> backplane.auth.v1.User
+	0,  // 24: backplane.auth.v1.IntrospectApiKeyResponse.roles:type_name -> backplane.auth.v1.Role
+	49, // 25: backplane.auth.v1.IntrospectApiKeyResponse.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 26: backplane.auth.v1.LookupUserResponse.user:type_name -> backplane.auth.v1.User
+	4,  // 27: backplane.auth.v1.AuthService.SignUp:input_type -> backplane.auth.v1.SignUpRequest
+	6,  // 28: backplane.auth.v1.AuthService.Login:input_type -> backplane.auth.v1.LoginRequest
+	8,  // 29: backplane.auth.v1.AuthService.RefreshToken:input_type -> backplane.auth.v1.RefreshTokenRequest
+	10, // 30: backplane.auth.v1.AuthService.Logout:input_type -> backplane.auth.v1.LogoutRequest
+	12, // 31: backplane.auth.v1.AuthService.ListSessions:input_type -> backplane.auth.v1.ListSessionsRequest
+	14, // 32: backplane.auth.v1.AuthService.DeleteSession:input_type -> backplane.auth.v1.DeleteSessionRequest
+	16, // 33: backplane.auth.v1.AuthService.VerifyEmail:input_type -> backplane.auth.v1.VerifyEmailRequest
+	18, // 34: backplane.auth.v1.AuthService.ResendVerificationEmail:input_type -> backplane.auth.v1.ResendVerificationEmailRequest
+	20, // 35: backplane.auth.v1.AuthService.ForgotPassword:input_type -> backplane.auth.v1.ForgotPasswordRequest
+	22, // 36: backplane.auth.v1.AuthService.ResetPassword:input_type -> backplane.auth.v1.ResetPasswordRequest
+	24, // 37: backplane.auth.v1.AuthService.ChangePassword:input_type -> backplane.auth.v1.ChangePasswordRequest
+	26, // 38: backplane.auth.v1.AuthService.GetJwks:input_type -> backplane.auth.v1.GetJwksRequest
+	29, // 39: backplane.auth.v1.AuthService.GetCurrentUser:input_type -> backplane.auth.v1.GetCurrentUserRequest
+	31, // 40: backplane.auth.v1.AuthService.UpdateCurrentUser:input_type -> backplane.auth.v1.UpdateCurrentUserRequest
+	33, // 41: backplane.auth.v1.AuthService.CreateApiKey:input_type -> backplane.auth.v1.CreateApiKeyRequest
+	35, // 42: backplane.auth.v1.AuthService.ListApiKeys:input_type -> backplane.auth.v1.ListApiKeysRequest
+	37, // 43: backplane.auth.v1.AuthService.DeleteApiKey:input_type -> backplane.auth.v1.DeleteApiKeyRequest
+	39, // 44: backplane.auth.v1.AuthService.ListUsers:input_type -> backplane.auth.v1.ListUsersRequest
+	41, // 45: backplane.auth.v1.AuthService.DisableUser:input_type -> backplane.auth.v1.DisableUserRequest
+	43, // 46: backplane.auth.v1.AuthService.EnableUser:input_type -> backplane.auth.v1.EnableUserRequest
+	45, // 47: backplane.auth.v1.AuthService.IntrospectApiKey:input_type -> backplane.auth.v1.IntrospectApiKeyRequest
+	47, // 48: backplane.auth.v1.AuthService.LookupUser:input_type -> backplane.auth.v1.LookupUserRequest
+	5,  // 49: backplane.auth.v1.AuthService.SignUp:output_type -> backplane.auth.v1.SignUpResponse
+	7,  // 50: backplane.auth.v1.AuthService.Login:output_type -> backplane.auth.v1.LoginResponse
+	9,  // 51: backplane.auth.v1.AuthService.RefreshToken:output_type -> backplane.auth.v1.RefreshTokenResponse
+	11, // 52: backplane.auth.v1.AuthService.Logout:output_type -> backplane.auth.v1.LogoutResponse
+	13, // 53: backplane.auth.v1.AuthService.ListSessions:output_type -> backplane.auth.v1.ListSessionsResponse
+	15, // 54: backplane.auth.v1.AuthService.DeleteSession:output_type -> backplane.auth.v1.DeleteSessionResponse
+	17, // 55: backplane.auth.v1.AuthService.VerifyEmail:output_type -> backplane.auth.v1.VerifyEmailResponse
+	19, // 56: backplane.auth.v1.AuthService.ResendVerificationEmail:output_type -> backplane.auth.v1.ResendVerificationEmailResponse
+	21, // 57: backplane.auth.v1.AuthService.ForgotPassword:output_type -> backplane.auth.v1.ForgotPasswordResponse
+	23, // 58: backplane.auth.v1.AuthService.ResetPassword:output_type -> backplane.auth.v1.ResetPasswordResponse
+	25, // 59: backplane.auth.v1.AuthService.ChangePassword:output_type -> backplane.auth.v1.ChangePasswordResponse
+	28, // 60: backplane.auth.v1.AuthService.GetJwks:output_type -> backplane.auth.v1.GetJwksResponse
+	30, // 61: backplane.auth.v1.AuthService.GetCurrentUser:output_type -> backplane.auth.v1.GetCurrentUserResponse
+	32, // 62: backplane.auth.v1.AuthService.UpdateCurrentUser:output_type -> backplane.auth.v1.UpdateCurrentUserResponse
+	34, // 63: backplane.auth.v1.AuthService.CreateApiKey:output_type -> backplane.auth.v1.CreateApiKeyResponse
+	36, // 64: backplane.auth.v1.AuthService.ListApiKeys:output_type -> backplane.auth.v1.ListApiKeysResponse
+	38, // 65: backplane.auth.v1.AuthService.DeleteApiKey:output_type -> backplane.auth.v1.DeleteApiKeyResponse
+	40, // 66: backplane.auth.v1.AuthService.ListUsers:output_type -> backplane.auth.v1.ListUsersResponse
+	42, // 67: backplane.auth.v1.AuthService.DisableUser:output_type -> backplane.auth.v1.DisableUserResponse
+	44, // 68: backplane.auth.v1.AuthService.EnableUser:output_type -> backplane.auth.v1.EnableUserResponse
+	46, // 69: backplane.auth.v1.AuthService.IntrospectApiKey:output_type -> backplane.auth.v1.IntrospectApiKeyResponse
+	48, // 70: backplane.auth.v1.AuthService.LookupUser:output_type -> backplane.auth.v1.LookupUserResponse
+	49, // [49:71] is the sub-list for method output_type
+	27, // [27:49] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_backplane_auth_v1_auth_proto_init() }
@@ -3168,8 +3172,8 @@ func file_backplane_auth_v1_auth_proto_init() {
 	if File_backplane_auth_v1_auth_proto != nil {
 		return
 	}
-	file_backplane_auth_v1_auth_proto_msgTypes[27].OneofWrappers = []any{}
-	file_backplane_auth_v1_auth_proto_msgTypes[47].OneofWrappers = []any{
+	file_backplane_auth_v1_auth_proto_msgTypes[26].OneofWrappers = []any{}
+	file_backplane_auth_v1_auth_proto_msgTypes[46].OneofWrappers = []any{
 		(*LookupUserRequest_UserId)(nil),
 		(*LookupUserRequest_Email)(nil),
 	}
@@ -3179,7 +3183,7 @@ func file_backplane_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backplane_auth_v1_auth_proto_rawDesc), len(file_backplane_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   49,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -52,8 +52,15 @@ const (
 // AuthService signs users up and in, keeps their sessions, and issues and checks the
 // credentials that every other service accepts.
 type AuthServiceClient interface {
-	// Creates an account and signs it in. Sends an email to verify the address.
-	// A taken email answers ALREADY_EXISTS (HTTP 409).
+	// Creates an account. How it answers depends on BACKPLANE_SIGNUP_MODE:
+	//
+	//   - `verify` (the default): always the same answer, with no tokens and
+	//     `email_verification_required` set, whether or not the address has an account, so
+	//     that sign-up does not reveal who is a customer. A new address gets the verification
+	//     email, whose link signs in (VerifyEmail returns the tokens); an address that has an
+	//     account gets an email saying someone tried to register with it.
+	//   - `instant`: the account is signed in at once, with the tokens in the same shape as
+	//     Login's, and a taken email answers ALREADY_EXISTS (HTTP 409), which reveals accounts.
 	SignUp(ctx context.Context, in *SignUpRequest, opts ...grpc.CallOption) (*SignUpResponse, error)
 	// Exchanges an email and password for an access and a refresh token. An unknown email
 	// and a wrong password answer alike: UNAUTHENTICATED (HTTP 401).
@@ -68,7 +75,8 @@ type AuthServiceClient interface {
 	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
 	// Ends one of the caller's sessions.
 	DeleteSession(ctx context.Context, in *DeleteSessionRequest, opts ...grpc.CallOption) (*DeleteSessionResponse, error)
-	// Marks the email address verified, given the token from the verification email.
+	// Marks the email address verified, given the token from the verification email, and
+	// signs the account in: the tokens come in the same shape as Login's.
 	VerifyEmail(ctx context.Context, in *VerifyEmailRequest, opts ...grpc.CallOption) (*VerifyEmailResponse, error)
 	// Sends the caller a fresh verification email.
 	ResendVerificationEmail(ctx context.Context, in *ResendVerificationEmailRequest, opts ...grpc.CallOption) (*ResendVerificationEmailResponse, error)
@@ -341,8 +349,15 @@ func (c *authServiceClient) LookupUser(ctx context.Context, in *LookupUserReques
 // AuthService signs users up and in, keeps their sessions, and issues and checks the
 // credentials that every other service accepts.
 type AuthServiceServer interface {
-	// Creates an account and signs it in. Sends an email to verify the address.
-	// A taken email answers ALREADY_EXISTS (HTTP 409).
+	// Creates an account. How it answers depends on BACKPLANE_SIGNUP_MODE:
+	//
+	//   - `verify` (the default): always the same answer, with no tokens and
+	//     `email_verification_required` set, whether or not the address has an account, so
+	//     that sign-up does not reveal who is a customer. A new address gets the verification
+	//     email, whose link signs in (VerifyEmail returns the tokens); an address that has an
+	//     account gets an email saying someone tried to register with it.
+	//   - `instant`: the account is signed in at once, with the tokens in the same shape as
+	//     Login's, and a taken email answers ALREADY_EXISTS (HTTP 409), which reveals accounts.
 	SignUp(context.Context, *SignUpRequest) (*SignUpResponse, error)
 	// Exchanges an email and password for an access and a refresh token. An unknown email
 	// and a wrong password answer alike: UNAUTHENTICATED (HTTP 401).
@@ -357,7 +372,8 @@ type AuthServiceServer interface {
 	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
 	// Ends one of the caller's sessions.
 	DeleteSession(context.Context, *DeleteSessionRequest) (*DeleteSessionResponse, error)
-	// Marks the email address verified, given the token from the verification email.
+	// Marks the email address verified, given the token from the verification email, and
+	// signs the account in: the tokens come in the same shape as Login's.
 	VerifyEmail(context.Context, *VerifyEmailRequest) (*VerifyEmailResponse, error)
 	// Sends the caller a fresh verification email.
 	ResendVerificationEmail(context.Context, *ResendVerificationEmailRequest) (*ResendVerificationEmailResponse, error)

@@ -147,9 +147,14 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Creates an account and signs it in
-         * @description Creates an account and signs it in. Sends an email to verify the address.
-         *     A taken email answers ALREADY_EXISTS (HTTP 409).
+         * Creates an account. How it answers depends on BACKPLANE_SIGNUP_MODE:
+         * @description - `verify` (the default): always the same answer, with no tokens and
+         *       `email_verification_required` set, whether or not the address has an account, so
+         *       that sign-up does not reveal who is a customer. A new address gets the verification
+         *       email, whose link signs in (VerifyEmail returns the tokens); an address that has an
+         *       account gets an email saying someone tried to register with it.
+         *     - `instant`: the account is signed in at once, with the tokens in the same shape as
+         *       Login's, and a taken email answers ALREADY_EXISTS (HTTP 409), which reveals accounts.
          */
         post: operations["AuthService_SignUp"];
         delete?: never;
@@ -261,7 +266,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Marks the email address verified, given the token from the verification email. */
+        /**
+         * Marks the email address verified, given the token from the verification email, and
+         *     signs the account in: the tokens come in the same shape as Login's.
+         */
         post: operations["AuthService_VerifyEmail"];
         delete?: never;
         options?: never;
@@ -1263,26 +1271,29 @@ export interface components {
             /** @description The client's User-Agent when the session began. */
             userAgent?: string;
         };
-        /** @description SignUpResponse is the new account, signed in. */
+        /**
+         * @description SignUpResponse answers a sign-up. Sign-up, login, refresh and verification all carry
+         *     their tokens in the same four top-level fields, as an OAuth 2.0 token response does.
+         */
         "backplane.auth.v1.SignUpResponse": {
-            /** @description The first session's tokens. */
-            tokens?: components["schemas"]["backplane.auth.v1.TokenPair"];
-            /** @description The new account. */
-            user?: components["schemas"]["backplane.auth.v1.User"];
-        };
-        /** @description TokenPair is what a successful sign-in or refresh returns. */
-        "backplane.auth.v1.TokenPair": {
-            /** @description A short-lived JWT to send as `Authorization: Bearer <token>`. */
+            /** @description A short-lived JWT; empty when email_verification_required. */
             accessToken?: string;
+            /**
+             * @description Set when no one is signed in yet: the link in the email sent to the address signs in
+             *     (VerifyEmail). The answer is the same whether or not the address has an account.
+             */
+            emailVerificationRequired?: boolean;
             /**
              * Format: int64
              * @description Seconds until the access token expires.
              */
             expiresIn?: string;
-            /** @description An opaque token that buys the next pair, once. */
+            /** @description An opaque single-use token for the next pair; empty when email_verification_required. */
             refreshToken?: string;
-            /** @description Always "Bearer". */
+            /** @description "Bearer", or empty when email_verification_required. */
             tokenType?: string;
+            /** @description The new account; unset when email_verification_required. */
+            user?: components["schemas"]["backplane.auth.v1.User"];
         };
         /** @description UpdateCurrentUserResponse is the updated account. */
         "backplane.auth.v1.UpdateCurrentUserResponse": {
@@ -1317,8 +1328,19 @@ export interface components {
              */
             readonly updateTime?: string;
         };
-        /** @description VerifyEmailResponse is the verified account. */
+        /** @description VerifyEmailResponse is the verified account, signed in. */
         "backplane.auth.v1.VerifyEmailResponse": {
+            /** @description A short-lived JWT; empty when the account is disabled. */
+            accessToken?: string;
+            /**
+             * Format: int64
+             * @description Seconds until the access token expires.
+             */
+            expiresIn?: string;
+            /** @description An opaque single-use token for the next pair. */
+            refreshToken?: string;
+            /** @description Always "Bearer". */
+            tokenType?: string;
             /** @description The account, now verified. */
             user?: components["schemas"]["backplane.auth.v1.User"];
         };
@@ -2356,7 +2378,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description SignUpResponse is the new account, signed in. */
+            /**
+             * @description SignUpResponse answers a sign-up. Sign-up, login, refresh and verification all carry
+             *     their tokens in the same four top-level fields, as an OAuth 2.0 token response does.
+             */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2592,7 +2617,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description VerifyEmailResponse is the verified account. */
+            /** @description VerifyEmailResponse is the verified account, signed in. */
             200: {
                 headers: {
                     [name: string]: unknown;
