@@ -151,8 +151,10 @@ func (p *PlanPolicy) fetch(ctx context.Context, userID string, gen uint64) planL
 	if _, err := uuid.Parse(userID); err != nil {
 		return e
 	}
+	answered := false
 	resp, err := p.cfg.Subscription.GetEntitlements(ctx, &subscriptionv1.GetEntitlementsRequest{UserId: userID})
 	if err == nil && resp.GetRateLimitPerMinute() > 0 {
+		answered = true
 		n := int(resp.GetRateLimitPerMinute())
 		e = planLimit{limit: ratelimit.Limit{Rate: n, Period: time.Minute, Burst: n}, name: "plan:" + resp.GetPlanId(), expires: p.cfg.Now().Add(p.cfg.TTL)}
 	} else {
@@ -162,7 +164,10 @@ func (p *PlanPolicy) fetch(ctx context.Context, userID string, gen uint64) planL
 		}
 	}
 	p.mu.Lock()
-	if p.generation == gen {
+	// A plan's answer fetched before an announcement may be stale, so it is dropped; the
+	// static fallback is kept whatever was announced, so that an outage stays one round
+	// trip per Retry even while announcements (or a re-subscription) clear the entries.
+	if p.generation == gen || !answered {
 		p.entries[userID] = e
 	}
 	p.mu.Unlock()

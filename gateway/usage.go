@@ -249,6 +249,11 @@ func (m *apiCallMeter) flush(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		resp, err := m.usage.IngestUsage(cctx, req)
 		cancel()
+		if err != nil && ctx.Err() != nil {
+			// Stopping (close cancelled the background loop mid-send): close sends the
+			// batch again, under the same idempotency keys, so this is no failure.
+			return err
+		}
 		if err != nil {
 			m.log.WarnContext(ctx, "api calls not yet reported to the usage service; retrying", "users", len(req.GetEvents()), "error", err.Error())
 			return err

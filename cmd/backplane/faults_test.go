@@ -556,6 +556,10 @@ func TestFaultsRedis(t *testing.T) {
 	// and never 200 (no ended session comes back).
 	outage := func(t *testing.T) {
 		t.Helper()
+		// A session confirmed live within the verifier's CacheFor (250 ms,
+		// internal/mesh) is still served from that answer: the outage's promise is for
+		// sessions that can no longer be checked.
+		time.Sleep(300 * time.Millisecond)
 		var (
 			plans, me, signIn          faultAnswer
 			plansErr, meErr, signInErr error
