@@ -168,6 +168,13 @@ func (v *Verifier) check(ctx context.Context, raw string) (Checked, error) {
 // about the key refresh interval, as it did before the cache.
 const claimsFor = time.Minute
 
+// SessionCheckTimeout bounds one check of a session against the mirror (and, when the
+// mirror does not know it, the records). Redis answers in well under a millisecond, so
+// a check that takes this long means Redis is stalled: the call fails UNAVAILABLE well
+// inside the edge's call cap (BACKPLANE_MAX_CALL_TIMEOUT, seconds) instead of running
+// into it, and the client retries.
+const SessionCheckTimeout = 750 * time.Millisecond
+
 // sessionLive confirms that a session is live and returns when that was known: from the
 // live-session cache when its answer is younger than CacheFor, else from the mirror. An
 // ended session is ErrInvalidToken.
@@ -178,6 +185,8 @@ func (v *Verifier) sessionLive(ctx context.Context, sessionID string) (time.Time
 		}
 	}
 	at := v.cfg.Now()
+	ctx, cancel := context.WithTimeout(ctx, SessionCheckTimeout)
+	defer cancel()
 	live, err := v.cfg.Sessions.Live(ctx, sessionID)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("authn: check session: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -24,6 +25,11 @@ type Redis struct {
 func NewRedis(client redis.UniversalClient) *Redis {
 	return &Redis{client: client, script: redis.NewScript(gcraScript)}
 }
+
+// DecisionTimeout bounds one decision's round trip to Redis. Redis answers in well
+// under a millisecond; a stalled Redis must turn into an error the caller handles
+// (failing open or UNAVAILABLE) well inside a call's deadline, not spend it.
+const DecisionTimeout = 500 * time.Millisecond
 
 // redisKey wraps key in a hash tag, so that in a cluster the whole key, not
 // just part of it, picks the slot; the prefix keeps our keys apart from those
@@ -49,6 +55,8 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit, cost int) (Decis
 // cost is allowed, up to extra more units are spent too, as many as are left,
 // and their number returned with the decision.
 func (r *Redis) allow(ctx context.Context, key string, l Limit, g gcra, cost, extra int) (Decision, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, DecisionTimeout)
+	defer cancel()
 	res, err := r.script.Run(ctx, r.client, []string{redisKey(key)}, g.interval, g.tolerance, cost, extra).Int64Slice()
 	if err != nil {
 		return Decision{}, 0, fmt.Errorf("ratelimit: redis: %w", err)

@@ -20,5 +20,10 @@
 // the sentinel_username and sentinel_password options. Special characters
 // in a password must be percent-encoded.
 //
+// Where the URL leaves them unset, reads and writes time out after 1 s, dials after
+// 2 s and a failed command is retried once (go-redis's defaults let one unanswered
+// command run past 5 s), and a caller's context deadline always bounds the socket
+// I/O; see defaults.go for why.
+//
 // [StartEmbedded] runs an in-process Redis for `backplane dev` only.
 package redisclient

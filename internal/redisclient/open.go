@@ -37,7 +37,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (redis.UniversalCl
 		return nil, errors.New(redact.Error(fmt.Errorf("redisclient: parse URL: %w", err), secrets).Error())
 	}
 	secrets = append(secrets, ep.passwords()...)
-	client := ep.newClient()
+	client := ep.withDefaults().newClient()
 
 	tracingOpts := []redisotel.TracingOption{
 		redisotel.WithDBStatement(false),
