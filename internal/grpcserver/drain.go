@@ -3,12 +3,58 @@ package grpcserver
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
+
+// reasonShuttingDown marks the UNAVAILABLE with which draining ends a stream, so that
+// the front door relaying a service's drain recognises it as an orderly end, not a
+// failure to log (normalize).
+const reasonShuttingDown = "SERVER_SHUTTING_DOWN"
+
+// drainMessage is the message of errShuttingDown.
+const drainMessage = "the server is shutting down; reconnect"
+
+// logsShutdown reports whether an access-log line's fields are those of a call ended by
+// a draining server (its own or, relayed by the front door, a service's): the status
+// code alone (UNAVAILABLE) cannot tell an orderly end of shutdown from a failure.
+func logsShutdown(fields []any) bool {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if k, _ := fields[i].(string); k == "grpc.error" {
+			v, _ := fields[i+1].(string)
+			return strings.HasSuffix(v, "desc = "+drainMessage)
+		}
+	}
+	return false
+}
+
+// errShuttingDown is the status a draining server ends or refuses a stream with.
+func errShuttingDown() error {
+	st := status.New(codes.Unavailable, drainMessage)
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reasonShuttingDown, Domain: "backplane"}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// isShuttingDown reports whether st is a draining server's end of a stream, ours or a
+// peer's relayed.
+func isShuttingDown(st *status.Status) bool {
+	if st.Code() != codes.Unavailable {
+		return false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == reasonShuttingDown {
+			return true
+		}
+	}
+	return false
+}
 
 // errDraining is the cause with which draining cancels a stream.
 var errDraining = errors.New("grpcserver: the server is draining")
@@ -41,7 +87,7 @@ func (d *drainer) intercept(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	d.mu.Lock()
 	if d.drained {
 		d.mu.Unlock()
-		return status.Error(codes.Unavailable, "the server is shutting down; reconnect")
+		return errShuttingDown()
 	}
 	d.open[s] = struct{}{}
 	d.mu.Unlock()
@@ -52,7 +98,7 @@ func (d *drainer) intercept(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	}()
 	err := handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
 	if errors.Is(context.Cause(ctx), errDraining) {
-		return status.Error(codes.Unavailable, "the server is shutting down; reconnect")
+		return errShuttingDown()
 	}
 	return err
 }

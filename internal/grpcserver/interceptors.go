@@ -57,6 +57,9 @@ func (s *contextStream) Context() context.Context { return s.ctx }
 // not our errors.
 func accessLogger(log *slog.Logger) (grpclogging.Logger, []grpclogging.Option) {
 	logger := grpclogging.LoggerFunc(func(ctx context.Context, lvl grpclogging.Level, msg string, fields ...any) {
+		if lvl == grpclogging.LevelError && logsShutdown(fields) {
+			lvl = grpclogging.LevelInfo
+		}
 		// An adapter: the messages are go-grpc-middleware's own constants.
 		log.Log(ctx, slog.Level(lvl), msg, fields...) //nolint:sloglint // see above
 	})
@@ -113,6 +116,11 @@ func normalize(ctx context.Context, log *slog.Logger, err error) error {
 	}
 	st := fault.Status(err)
 	st = unavailable(st, err)
+	if isShuttingDown(st) {
+		// A stream ended by a draining server (a service behind the front door, here
+		// relayed) is an orderly end of shutdown: the client reconnects elsewhere.
+		return st.Err()
+	}
 	if kind := fault.KindOf(err); st.Code() == codes.Internal || st.Code() == codes.Unavailable {
 		log.Log(ctx, kind.LogLevel(), "request failed", "code", st.Code().String(), "error", err.Error())
 	}
