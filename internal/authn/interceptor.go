@@ -239,7 +239,10 @@ func (in *Interceptor) vouched(ctx context.Context, vals []string, bearer string
 
 // vouchFor records, at the edge, the vouch to forward for the caller just authenticated.
 func (in *Interceptor) vouchFor(ctx context.Context, c Checked, bearer string) context.Context {
-	if !in.issue {
+	// API keys go unvouched: each service asks the key's authority itself, so that a
+	// deleted key stops at once at the service that owns keys (auth), not only when the
+	// edge's short introspection cache lets go of it.
+	if !in.issue || c.Principal.APIKeyID != "" {
 		return ctx
 	}
 	if v, ok := in.vouches.Mint(c, bearer); ok {
