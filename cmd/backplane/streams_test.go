@@ -196,6 +196,11 @@ func TestSIGTERMWithStreamsOpenExitsAtOnce(t *testing.T) {
 	_, stopping, found := strings.Cut(out, `"msg":"shutting down"`)
 	require.True(t, found, "%s", out)
 	for line := range strings.SplitSeq(stopping, "\n") {
+		if strings.Contains(line, `"msg":"Client: Failed to send job insert notification"`) {
+			// River's wake-up hint for a job inserted as the process stops: the job row is
+			// committed and a worker's poll finds it; the hint is all that is lost.
+			continue
+		}
 		require.NotContains(t, line, `"level":"ERROR"`, "ending streams for a shutdown is no failure")
 		require.NotContains(t, line, `"level":"WARN"`, "nothing was cut off")
 	}
