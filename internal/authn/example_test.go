@@ -13,8 +13,9 @@ import (
 
 // Example wires enforcement into a process that does not run the auth service (the
 // gateway, or any other service): keys and API keys come from the auth service over
-// gRPC, sessions from the shared Redis, and the interceptor goes into the
-// grpcserver.Config Unary/Stream slots.
+// gRPC, sessions from the shared Redis (a session whose key Redis lost is asked about at
+// the auth service), and the interceptor goes into the grpcserver.Config Unary/Stream
+// slots.
 func Example() {
 	var (
 		authConn *grpc.ClientConn      // to the auth service, carrying this process's service token
@@ -28,7 +29,7 @@ func Example() {
 		Issuer:   "https://app.example.com", // BACKPLANE_JWT_ISSUER, as the auth service has it
 		Audience: "backplane",
 		Keys:     authn.GRPCJWKS{Client: client},
-		Sessions: authn.NewLiveSessions(rdb),
+		Sessions: authn.NewLiveSessions(rdb, authn.WithSessionRecords(authn.NewGRPCSessionRecords(client))),
 	})
 	if err != nil {
 		return

@@ -54,6 +54,21 @@ redis.call('SET', KEYS[1], '1', 'PXAT', ARGV[1])
 return 1
 `)
 
+// restoreKey writes a session's state found in the records unless the key has come back
+// meanwhile (a tombstone from End, or another lookup's answer), and returns the state the
+// key holds afterwards: a logout racing the lookup wins, whichever command runs first.
+var restoreKey = redis.NewScript(`
+local state = redis.call('GET', KEYS[1])
+if state then return state end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+return ARGV[1]
+`)
+
+// missTombstone is how long a session the records call ended is remembered as such
+// after a miss: it spares them a lookup per request from a client that keeps presenting
+// a dead session's tokens.
+const missTombstone = time.Minute
+
 // LiveSessions mirrors which sessions are live in Redis, shared by every replica and by
 // the edge. The auth service writes it; verifiers read it on every request.
 type LiveSessions struct {
@@ -67,9 +82,10 @@ type LiveSessions struct {
 type LiveSessionsOption func(*LiveSessions)
 
 // WithSessionRecords makes a lookup that misses Redis ask records and write the answer
-// back; the auth service, which has the records, uses it. Without it a miss counts as
-// "not live" while the mirror is marked ready, and as ErrMirrorRebuilding while it is
-// not.
+// back: the auth service asks its PostgreSQL, every other process asks the auth service
+// (GRPCSessionRecords), since a key can be lost (eviction, failover) while the mirror
+// stays marked ready. Without it a miss counts as "not live" while the mirror is marked
+// ready, and as ErrMirrorRebuilding while it is not.
 func WithSessionRecords(records SessionRecords) LiveSessionsOption {
 	return func(l *LiveSessions) { l.records = records }
 }
@@ -138,26 +154,43 @@ func (l *LiveSessions) Live(ctx context.Context, sessionID string) (bool, error)
 		}
 		return false, nil
 	}
-	live, expire, err := l.records.SessionLiveUntil(ctx, sessionID)
+	live, _, err := l.Restore(ctx, sessionID)
+	return live, err
+}
+
+// Restore answers for a session whose key the mirror lacks from the records, and writes
+// the answer back: the session's key with its expiry when it is live, a short tombstone
+// when it is not. A tombstone written meanwhile by End wins over the records' "live". It
+// needs WithSessionRecords; the auth service's CheckSession answers with it.
+func (l *LiveSessions) Restore(ctx context.Context, sessionID string) (live bool, expire time.Time, err error) {
+	if l.records == nil {
+		return false, time.Time{}, errors.New("authn: restoring a session needs its records")
+	}
+	live, expire, err = l.records.SessionLiveUntil(ctx, sessionID)
 	if err != nil {
-		return false, err
+		return false, time.Time{}, err
 	}
-	if !live {
-		// A short tombstone spares the records a lookup per request from a client that
-		// keeps presenting a dead session's tokens.
-		_ = l.rdb.SetNX(ctx, l.key(sessionID), stateEnded, time.Minute).Err()
-		return false, nil
+	now := l.now()
+	state, until := stateEnded, now.Add(missTombstone)
+	if live {
+		if !expire.After(now) {
+			// Expiring as we speak: nothing worth writing, and the records' word stands.
+			return true, expire, nil
+		}
+		state, until = stateLive, expire
 	}
-	// SET NX: if an End wrote its tombstone meanwhile, the tombstone wins.
-	if err := l.rdb.SetNX(ctx, l.key(sessionID), stateLive, expire.Sub(l.now())).Err(); err != nil {
-		return false, err
+	got, err := restoreKey.Run(ctx, l.rdb, []string{l.key(sessionID)}, state, until.UnixMilli()).Text()
+	switch {
+	case !live:
+		// The records' "ended" is final, whatever the mirror holds or whether the
+		// tombstone could be written.
+		return false, time.Time{}, nil
+	case err != nil:
+		return false, time.Time{}, err
+	case got != stateLive:
+		return false, time.Time{}, nil
 	}
-	state, err = l.rdb.Get(ctx, l.key(sessionID)).Result()
-	if errors.Is(err, redis.Nil) {
-		// Expired between the two commands: the records said live a moment ago.
-		return true, nil
-	}
-	return err == nil && state == stateLive, err
+	return true, expire, nil
 }
 
 // LiveSession is a session and its expiry, for rebuilding the mirror.

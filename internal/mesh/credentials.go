@@ -131,7 +131,7 @@ func (c *credentials) dialOptions() []grpc.DialOption {
 
 // checker builds the policy enforcement of each gRPC server of a process. Access tokens
 // and API keys are checked through the auth service (keys fetched and cached, sessions
-// looked up in the shared Redis) by one verifier and one introspector that every server
+// looked up in the shared Redis, and at auth when Redis lost one) by one verifier and one introspector that every server
 // of the process shares, so their caches and key fetches are not repeated per server;
 // an instance that brings its own checks, as auth itself does, uses those instead.
 type checker struct {
@@ -148,16 +148,24 @@ type checker struct {
 // authority, whose instance brings its own.
 func (p *Process) newChecker(ctx context.Context, creds *credentials, authConn *grpc.ClientConn, rdb redis.UniversalClient, issuer string) (*checker, error) {
 	c := &checker{creds: creds}
-	sessions := authn.NewLiveSessions(rdb)
+	var client authv1.AuthServiceClient
+	var sessionOpts []authn.LiveSessionsOption
+	if authConn != nil {
+		// A session whose key Redis lost (eviction, failover) is asked about at auth,
+		// which has the records and writes the key back: never refused for the loss,
+		// nor let in when it has ended.
+		client = authv1.NewAuthServiceClient(authConn)
+		sessionOpts = append(sessionOpts, authn.WithSessionRecords(authn.NewGRPCSessionRecords(client)))
+	}
+	sessions := authn.NewLiveSessions(rdb, sessionOpts...)
 	c.ends = authn.NewSessionFeed(sessions, authn.SessionFeedConfig{Logger: p.log})
 	if err := c.ends.Start(ctx); err != nil {
 		return nil, fmt.Errorf("subscribe to ended sessions: %w", err)
 	}
 	p.OnStop("session feed", c.ends.Close)
-	if authConn == nil {
+	if client == nil {
 		return c, nil
 	}
-	client := authv1.NewAuthServiceClient(authConn)
 	v, err := authn.NewVerifier(authn.VerifierConfig{
 		Issuer:   issuer,
 		Audience: authn.Audience,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/authn"
@@ -238,6 +239,25 @@ func (s *Server) DeleteSession(ctx context.Context, req *authv1.DeleteSessionReq
 		return nil, err
 	}
 	return &authv1.DeleteSessionResponse{}, nil
+}
+
+// CheckSession answers, for a service or the edge whose live-session mirror lacks a
+// session's key, from PostgreSQL, and writes the key back (with the session's expiry,
+// or a short tombstone for an ended one), so that a key lost to eviction or failover
+// neither refuses a live session nor admits an ended one.
+func (s *Server) CheckSession(ctx context.Context, req *authv1.CheckSessionRequest) (*authv1.CheckSessionResponse, error) {
+	if _, err := identity.CallingService(ctx); err != nil {
+		return nil, err
+	}
+	live, expire, err := s.sessions.Restore(ctx, req.GetSessionId())
+	if err != nil {
+		return nil, fault.Wrap(fault.Unavailable, err, "could not check the session; retry")
+	}
+	resp := &authv1.CheckSessionResponse{Live: live}
+	if live {
+		resp.ExpireTime = timestamppb.New(expire)
+	}
+	return resp, nil
 }
 
 // sessionRecords answers the live-session mirror's misses from PostgreSQL.

@@ -2639,6 +2639,107 @@ func (x *IntrospectApiKeyResponse) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// CheckSessionRequest names a session whose key the live-session mirror lacks.
+type CheckSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session's id, from the sid claim of an access token whose signature verified.
+	SessionId     string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckSessionRequest) Reset() {
+	*x = CheckSessionRequest{}
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckSessionRequest) ProtoMessage() {}
+
+func (x *CheckSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckSessionRequest.ProtoReflect.Descriptor instead.
+func (*CheckSessionRequest) Descriptor() ([]byte, []int) {
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *CheckSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// CheckSessionResponse says whether the session is live.
+type CheckSessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the session is live: not ended, not expired. An unknown session is not.
+	Live bool `protobuf:"varint,1,opt,name=live,proto3" json:"live,omitempty"`
+	// When a live session expires unless refreshed; unset when it is not live.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckSessionResponse) Reset() {
+	*x = CheckSessionResponse{}
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckSessionResponse) ProtoMessage() {}
+
+func (x *CheckSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckSessionResponse.ProtoReflect.Descriptor instead.
+func (*CheckSessionResponse) Descriptor() ([]byte, []int) {
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *CheckSessionResponse) GetLive() bool {
+	if x != nil {
+		return x.Live
+	}
+	return false
+}
+
+func (x *CheckSessionResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 // LookupUserRequest finds an account by id or email.
 type LookupUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2655,7 +2756,7 @@ type LookupUserRequest struct {
 
 func (x *LookupUserRequest) Reset() {
 	*x = LookupUserRequest{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[46]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2667,7 +2768,7 @@ func (x *LookupUserRequest) String() string {
 func (*LookupUserRequest) ProtoMessage() {}
 
 func (x *LookupUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[46]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2680,7 +2781,7 @@ func (x *LookupUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUserRequest.ProtoReflect.Descriptor instead.
 func (*LookupUserRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{46}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *LookupUserRequest) GetKey() isLookupUserRequest_Key {
@@ -2737,7 +2838,7 @@ type LookupUserResponse struct {
 
 func (x *LookupUserResponse) Reset() {
 	*x = LookupUserResponse{}
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[47]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +2850,7 @@ func (x *LookupUserResponse) String() string {
 func (*LookupUserResponse) ProtoMessage() {}
 
 func (x *LookupUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_auth_v1_auth_proto_msgTypes[47]
+	mi := &file_backplane_auth_v1_auth_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +2863,7 @@ func (x *LookupUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUserResponse.ProtoReflect.Descriptor instead.
 func (*LookupUserResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{47}
+	return file_backplane_auth_v1_auth_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *LookupUserResponse) GetUser() *User {
@@ -2953,6 +3054,13 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12-\n" +
 	"\x05roles\x18\x04 \x03(\x0e2\x17.backplane.auth.v1.RoleR\x05roles\x12;\n" +
 	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\">\n" +
+	"\x13CheckSessionRequest\x12'\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tsessionId\"g\n" +
+	"\x14CheckSessionResponse\x12\x12\n" +
+	"\x04live\x18\x01 \x01(\bR\x04live\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\"k\n" +
 	"\x11LookupUserRequest\x12#\n" +
 	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\x06userId\x12#\n" +
@@ -2964,7 +3072,7 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\xeb\x18\n" +
+	"ROLE_ADMIN\x10\x022\xd4\x19\n" +
 	"\vAuthService\x12~\n" +
 	"\x06SignUp\x12 .backplane.auth.v1.SignUpRequest\x1a!.backplane.auth.v1.SignUpResponse\"/\xfaP\x06\n" +
 	"\x04Auth\xa2\xbb\x18\b\b\x01\x18\n" +
@@ -3015,7 +3123,8 @@ const file_backplane_auth_v1_auth_proto_rawDesc = "" +
 	"\x05Admin\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%:\x01*\" /v1/admin/users/{user_id}:enable\x12s\n" +
 	"\x10IntrospectApiKey\x12*.backplane.auth.v1.IntrospectApiKeyRequest\x1a+.backplane.auth.v1.IntrospectApiKeyResponse\"\x06\xa2\xbb\x18\x02\b\x04\x12a\n" +
 	"\n" +
-	"LookupUser\x12$.backplane.auth.v1.LookupUserRequest\x1a%.backplane.auth.v1.LookupUserResponse\"\x06\xa2\xbb\x18\x02\b\x04B\xf7\x02\xfaP\xb6\x02\"Y\n" +
+	"LookupUser\x12$.backplane.auth.v1.LookupUserRequest\x1a%.backplane.auth.v1.LookupUserResponse\"\x06\xa2\xbb\x18\x02\b\x04\x12g\n" +
+	"\fCheckSession\x12&.backplane.auth.v1.CheckSessionRequest\x1a'.backplane.auth.v1.CheckSessionResponse\"\x06\xa2\xbb\x18\x02\b\x04B\xf7\x02\xfaP\xb6\x02\"Y\n" +
 	"\x04Auth\x12QSign-up, sign-in, token refresh, sessions, email verification and password reset.\"*\n" +
 	"\x05Users\x12!The signed-in user's own profile.\"d\n" +
 	"\bAPI keys\x12XLong-lived keys for servers and scripts, each limited to the scopes it was created with.\"G\n" +
@@ -3034,7 +3143,7 @@ func file_backplane_auth_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_backplane_auth_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_backplane_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_backplane_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_backplane_auth_v1_auth_proto_goTypes = []any{
 	(Role)(0),                               // 0: backplane.auth.v1.Role
 	(*User)(nil),                            // 1: backplane.auth.v1.User
@@ -3083,21 +3192,23 @@ var file_backplane_auth_v1_auth_proto_goTypes = []any{
 	(*EnableUserResponse)(nil),              // 44: backplane.auth.v1.EnableUserResponse
 	(*IntrospectApiKeyRequest)(nil),         // 45: backplane.auth.v1.IntrospectApiKeyRequest
 	(*IntrospectApiKeyResponse)(nil),        // 46: backplane.auth.v1.IntrospectApiKeyResponse
-	(*LookupUserRequest)(nil),               // 47: backplane.auth.v1.LookupUserRequest
-	(*LookupUserResponse)(nil),              // 48: backplane.auth.v1.LookupUserResponse
-	(*timestamppb.Timestamp)(nil),           // 49: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 50: google.protobuf.FieldMask
+	(*CheckSessionRequest)(nil),             // 47: backplane.auth.v1.CheckSessionRequest
+	(*CheckSessionResponse)(nil),            // 48: backplane.auth.v1.CheckSessionResponse
+	(*LookupUserRequest)(nil),               // 49: backplane.auth.v1.LookupUserRequest
+	(*LookupUserResponse)(nil),              // 50: backplane.auth.v1.LookupUserResponse
+	(*timestamppb.Timestamp)(nil),           // 51: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 52: google.protobuf.FieldMask
 }
 var file_backplane_auth_v1_auth_proto_depIdxs = []int32{
 	0,  // 0: backplane.auth.v1.User.roles:type_name -> backplane.auth.v1.Role
-	49, // 1: backplane.auth.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	49, // 2: backplane.auth.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	49, // 3: backplane.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	49, // 4: backplane.auth.v1.Session.last_use_time:type_name -> google.protobuf.Timestamp
-	49, // 5: backplane.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	49, // 6: backplane.auth.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	49, // 7: backplane.auth.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	49, // 8: backplane.auth.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
+	51, // 1: backplane.auth.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	51, // 2: backplane.auth.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	51, // 3: backplane.auth.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	51, // 4: backplane.auth.v1.Session.last_use_time:type_name -> google.protobuf.Timestamp
+	51, // 5: backplane.auth.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	51, // 6: backplane.auth.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	51, // 7: backplane.auth.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	51, // 8: backplane.auth.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
 	1,  // 9: backplane.auth.v1.SignUpResponse.user:type_name -> backplane.auth.v1.User
 	1,  // 10: backplane.auth.v1.LoginResponse.user:type_name -> backplane.auth.v1.User
 	2,  // 11: backplane.auth.v1.ListSessionsResponse.sessions:type_name -> backplane.auth.v1.Session
@@ -3105,66 +3216,69 @@ var file_backplane_auth_v1_auth_proto_depIdxs = []int32{
 	27, // 13: backplane.auth.v1.GetJwksResponse.keys:type_name -> backplane.auth.v1.Jwk
 	1,  // 14: backplane.auth.v1.GetCurrentUserResponse.user:type_name -> backplane.auth.v1.User
 	1,  // 15: backplane.auth.v1.UpdateCurrentUserRequest.user:type_name -> backplane.auth.v1.User
-	50, // 16: backplane.auth.v1.UpdateCurrentUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	52, // 16: backplane.auth.v1.UpdateCurrentUserRequest.update_mask:type_name -> google.protobuf.FieldMask
 	1,  // 17: backplane.auth.v1.UpdateCurrentUserResponse.user:type_name -> backplane.auth.v1.User
-	49, // 18: backplane.auth.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	51, // 18: backplane.auth.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 19: backplane.auth.v1.CreateApiKeyResponse.api_key:type_name -> backplane.auth.v1.ApiKey
 	3,  // 20: backplane.auth.v1.ListApiKeysResponse.api_keys:type_name -> backplane.auth.v1.ApiKey
 	1,  // 21: backplane.auth.v1.ListUsersResponse.users:type_name -> backplane.auth.v1.User
 	1,  // 22: backplane.auth.v1.DisableUserResponse.user:type_name -> backplane.auth.v1.User
 	1,  // 23: backplane.auth.v1.EnableUserResponse.user:type_name -> backplane.auth.v1.User
 	0,  // 24: backplane.auth.v1.IntrospectApiKeyResponse.roles:type_name -> backplane.auth.v1.Role
-	49, // 25: backplane.auth.v1.IntrospectApiKeyResponse.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 26: backplane.auth.v1.LookupUserResponse.user:type_name -> backplane.auth.v1.User
-	4,  // 27: backplane.auth.v1.AuthService.SignUp:input_type -> backplane.auth.v1.SignUpRequest
-	6,  // 28: backplane.auth.v1.AuthService.Login:input_type -> backplane.auth.v1.LoginRequest
-	8,  // 29: backplane.auth.v1.AuthService.RefreshToken:input_type -> backplane.auth.v1.RefreshTokenRequest
-	10, // 30: backplane.auth.v1.AuthService.Logout:input_type -> backplane.auth.v1.LogoutRequest
-	12, // 31: backplane.auth.v1.AuthService.ListSessions:input_type -> backplane.auth.v1.ListSessionsRequest
-	14, // 32: backplane.auth.v1.AuthService.DeleteSession:input_type -> backplane.auth.v1.DeleteSessionRequest
-	16, // 33: backplane.auth.v1.AuthService.VerifyEmail:input_type -> backplane.auth.v1.VerifyEmailRequest
-	18, // 34: backplane.auth.v1.AuthService.ResendVerificationEmail:input_type -> backplane.auth.v1.ResendVerificationEmailRequest
-	20, // 35: backplane.auth.v1.AuthService.ForgotPassword:input_type -> backplane.auth.v1.ForgotPasswordRequest
-	22, // 36: backplane.auth.v1.AuthService.ResetPassword:input_type -> backplane.auth.v1.ResetPasswordRequest
-	24, // 37: backplane.auth.v1.AuthService.ChangePassword:input_type -> backplane.auth.v1.ChangePasswordRequest
-	26, // 38: backplane.auth.v1.AuthService.GetJwks:input_type -> backplane.auth.v1.GetJwksRequest
-	29, // 39: backplane.auth.v1.AuthService.GetCurrentUser:input_type -> backplane.auth.v1.GetCurrentUserRequest
-	31, // 40: backplane.auth.v1.AuthService.UpdateCurrentUser:input_type -> backplane.auth.v1.UpdateCurrentUserRequest
-	33, // 41: backplane.auth.v1.AuthService.CreateApiKey:input_type -> backplane.auth.v1.CreateApiKeyRequest
-	35, // 42: backplane.auth.v1.AuthService.ListApiKeys:input_type -> backplane.auth.v1.ListApiKeysRequest
-	37, // 43: backplane.auth.v1.AuthService.DeleteApiKey:input_type -> backplane.auth.v1.DeleteApiKeyRequest
-	39, // 44: backplane.auth.v1.AuthService.ListUsers:input_type -> backplane.auth.v1.ListUsersRequest
-	41, // 45: backplane.auth.v1.AuthService.DisableUser:input_type -> backplane.auth.v1.DisableUserRequest
-	43, // 46: backplane.auth.v1.AuthService.EnableUser:input_type -> backplane.auth.v1.EnableUserRequest
-	45, // 47: backplane.auth.v1.AuthService.IntrospectApiKey:input_type -> backplane.auth.v1.IntrospectApiKeyRequest
-	47, // 48: backplane.auth.v1.AuthService.LookupUser:input_type -> backplane.auth.v1.LookupUserRequest
-	5,  // 49: backplane.auth.v1.AuthService.SignUp:output_type -> backplane.auth.v1.SignUpResponse
-	7,  // 50: backplane.auth.v1.AuthService.Login:output_type -> backplane.auth.v1.LoginResponse
-	9,  // 51: backplane.auth.v1.AuthService.RefreshToken:output_type -> backplane.auth.v1.RefreshTokenResponse
-	11, // 52: backplane.auth.v1.AuthService.Logout:output_type -> backplane.auth.v1.LogoutResponse
-	13, // 53: backplane.auth.v1.AuthService.ListSessions:output_type -> backplane.auth.v1.ListSessionsResponse
-	15, // 54: backplane.auth.v1.AuthService.DeleteSession:output_type -> backplane.auth.v1.DeleteSessionResponse
-	17, // 55: backplane.auth.v1.AuthService.VerifyEmail:output_type -> backplane.auth.v1.VerifyEmailResponse
-	19, // 56: backplane.auth.v1.AuthService.ResendVerificationEmail:output_type -> backplane.auth.v1.ResendVerificationEmailResponse
-	21, // 57: backplane.auth.v1.AuthService.ForgotPassword:output_type -> backplane.auth.v1.ForgotPasswordResponse
-	23, // 58: backplane.auth.v1.AuthService.ResetPassword:output_type -> backplane.auth.v1.ResetPasswordResponse
-	25, // 59: backplane.auth.v1.AuthService.ChangePassword:output_type -> backplane.auth.v1.ChangePasswordResponse
-	28, // 60: backplane.auth.v1.AuthService.GetJwks:output_type -> backplane.auth.v1.GetJwksResponse
-	30, // 61: backplane.auth.v1.AuthService.GetCurrentUser:output_type -> backplane.auth.v1.GetCurrentUserResponse
-	32, // 62: backplane.auth.v1.AuthService.UpdateCurrentUser:output_type -> backplane.auth.v1.UpdateCurrentUserResponse
-	34, // 63: backplane.auth.v1.AuthService.CreateApiKey:output_type -> backplane.auth.v1.CreateApiKeyResponse
-	36, // 64: backplane.auth.v1.AuthService.ListApiKeys:output_type -> backplane.auth.v1.ListApiKeysResponse
-	38, // 65: backplane.auth.v1.AuthService.DeleteApiKey:output_type -> backplane.auth.v1.DeleteApiKeyResponse
-	40, // 66: backplane.auth.v1.AuthService.ListUsers:output_type -> backplane.auth.v1.ListUsersResponse
-	42, // 67: backplane.auth.v1.AuthService.DisableUser:output_type -> backplane.auth.v1.DisableUserResponse
-	44, // 68: backplane.auth.v1.AuthService.EnableUser:output_type -> backplane.auth.v1.EnableUserResponse
-	46, // 69: backplane.auth.v1.AuthService.IntrospectApiKey:output_type -> backplane.auth.v1.IntrospectApiKeyResponse
-	48, // 70: backplane.auth.v1.AuthService.LookupUser:output_type -> backplane.auth.v1.LookupUserResponse
-	49, // [49:71] is the sub-list for method output_type
-	27, // [27:49] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	51, // 25: backplane.auth.v1.IntrospectApiKeyResponse.expire_time:type_name -> google.protobuf.Timestamp
+	51, // 26: backplane.auth.v1.CheckSessionResponse.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 27: backplane.auth.v1.LookupUserResponse.user:type_name -> backplane.auth.v1.User
+	4,  // 28: backplane.auth.v1.AuthService.SignUp:input_type -> backplane.auth.v1.SignUpRequest
+	6,  // 29: backplane.auth.v1.AuthService.Login:input_type -> backplane.auth.v1.LoginRequest
+	8,  // 30: backplane.auth.v1.AuthService.RefreshToken:input_type -> backplane.auth.v1.RefreshTokenRequest
+	10, // 31: backplane.auth.v1.AuthService.Logout:input_type -> backplane.auth.v1.LogoutRequest
+	12, // 32: backplane.auth.v1.AuthService.ListSessions:input_type -> backplane.auth.v1.ListSessionsRequest
+	14, // 33: backplane.auth.v1.AuthService.DeleteSession:input_type -> backplane.auth.v1.DeleteSessionRequest
+	16, // 34: backplane.auth.v1.AuthService.VerifyEmail:input_type -> backplane.auth.v1.VerifyEmailRequest
+	18, // 35: backplane.auth.v1.AuthService.ResendVerificationEmail:input_type -> backplane.auth.v1.ResendVerificationEmailRequest
+	20, // 36: backplane.auth.v1.AuthService.ForgotPassword:input_type -> backplane.auth.v1.ForgotPasswordRequest
+	22, // 37: backplane.auth.v1.AuthService.ResetPassword:input_type -> backplane.auth.v1.ResetPasswordRequest
+	24, // 38: backplane.auth.v1.AuthService.ChangePassword:input_type -> backplane.auth.v1.ChangePasswordRequest
+	26, // 39: backplane.auth.v1.AuthService.GetJwks:input_type -> backplane.auth.v1.GetJwksRequest
+	29, // 40: backplane.auth.v1.AuthService.GetCurrentUser:input_type -> backplane.auth.v1.GetCurrentUserRequest
+	31, // 41: backplane.auth.v1.AuthService.UpdateCurrentUser:input_type -> backplane.auth.v1.UpdateCurrentUserRequest
+	33, // 42: backplane.auth.v1.AuthService.CreateApiKey:input_type -> backplane.auth.v1.CreateApiKeyRequest
+	35, // 43: backplane.auth.v1.AuthService.ListApiKeys:input_type -> backplane.auth.v1.ListApiKeysRequest
+	37, // 44: backplane.auth.v1.AuthService.DeleteApiKey:input_type -> backplane.auth.v1.DeleteApiKeyRequest
+	39, // 45: backplane.auth.v1.AuthService.ListUsers:input_type -> backplane.auth.v1.ListUsersRequest
+	41, // 46: backplane.auth.v1.AuthService.DisableUser:input_type -> backplane.auth.v1.DisableUserRequest
+	43, // 47: backplane.auth.v1.AuthService.EnableUser:input_type -> backplane.auth.v1.EnableUserRequest
+	45, // 48: backplane.auth.v1.AuthService.IntrospectApiKey:input_type -> backplane.auth.v1.IntrospectApiKeyRequest
+	49, // 49: backplane.auth.v1.AuthService.LookupUser:input_type -> backplane.auth.v1.LookupUserRequest
+	47, // 50: backplane.auth.v1.AuthService.CheckSession:input_type -> backplane.auth.v1.CheckSessionRequest
+	5,  // 51: backplane.auth.v1.AuthService.SignUp:output_type -> backplane.auth.v1.SignUpResponse
+	7,  // 52: backplane.auth.v1.AuthService.Login:output_type -> backplane.auth.v1.LoginResponse
+	9,  // 53: backplane.auth.v1.AuthService.RefreshToken:output_type -> backplane.auth.v1.RefreshTokenResponse
+	11, // 54: backplane.auth.v1.AuthService.Logout:output_type -> backplane.auth.v1.LogoutResponse
+	13, // 55: backplane.auth.v1.AuthService.ListSessions:output_type -> backplane.auth.v1.ListSessionsResponse
+	15, // 56: backplane.auth.v1.AuthService.DeleteSession:output_type -> backplane.auth.v1.DeleteSessionResponse
+	17, // 57: backplane.auth.v1.AuthService.VerifyEmail:output_type -> backplane.auth.v1.VerifyEmailResponse
+	19, // 58: backplane.auth.v1.AuthService.ResendVerificationEmail:output_type -> backplane.auth.v1.ResendVerificationEmailResponse
+	21, // 59: backplane.auth.v1.AuthService.ForgotPassword:output_type -> backplane.auth.v1.ForgotPasswordResponse
+	23, // 60: backplane.auth.v1.AuthService.ResetPassword:output_type -> backplane.auth.v1.ResetPasswordResponse
+	25, // 61: backplane.auth.v1.AuthService.ChangePassword:output_type -> backplane.auth.v1.ChangePasswordResponse
+	28, // 62: backplane.auth.v1.AuthService.GetJwks:output_type -> backplane.auth.v1.GetJwksResponse
+	30, // 63: backplane.auth.v1.AuthService.GetCurrentUser:output_type -> backplane.auth.v1.GetCurrentUserResponse
+	32, // 64: backplane.auth.v1.AuthService.UpdateCurrentUser:output_type -> backplane.auth.v1.UpdateCurrentUserResponse
+	34, // 65: backplane.auth.v1.AuthService.CreateApiKey:output_type -> backplane.auth.v1.CreateApiKeyResponse
+	36, // 66: backplane.auth.v1.AuthService.ListApiKeys:output_type -> backplane.auth.v1.ListApiKeysResponse
+	38, // 67: backplane.auth.v1.AuthService.DeleteApiKey:output_type -> backplane.auth.v1.DeleteApiKeyResponse
+	40, // 68: backplane.auth.v1.AuthService.ListUsers:output_type -> backplane.auth.v1.ListUsersResponse
+	42, // 69: backplane.auth.v1.AuthService.DisableUser:output_type -> backplane.auth.v1.DisableUserResponse
+	44, // 70: backplane.auth.v1.AuthService.EnableUser:output_type -> backplane.auth.v1.EnableUserResponse
+	46, // 71: backplane.auth.v1.AuthService.IntrospectApiKey:output_type -> backplane.auth.v1.IntrospectApiKeyResponse
+	50, // 72: backplane.auth.v1.AuthService.LookupUser:output_type -> backplane.auth.v1.LookupUserResponse
+	48, // 73: backplane.auth.v1.AuthService.CheckSession:output_type -> backplane.auth.v1.CheckSessionResponse
+	51, // [51:74] is the sub-list for method output_type
+	28, // [28:51] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_backplane_auth_v1_auth_proto_init() }
@@ -3173,7 +3287,7 @@ func file_backplane_auth_v1_auth_proto_init() {
 		return
 	}
 	file_backplane_auth_v1_auth_proto_msgTypes[26].OneofWrappers = []any{}
-	file_backplane_auth_v1_auth_proto_msgTypes[46].OneofWrappers = []any{
+	file_backplane_auth_v1_auth_proto_msgTypes[48].OneofWrappers = []any{
 		(*LookupUserRequest_UserId)(nil),
 		(*LookupUserRequest_Email)(nil),
 	}
@@ -3183,7 +3297,7 @@ func file_backplane_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backplane_auth_v1_auth_proto_rawDesc), len(file_backplane_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   48,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

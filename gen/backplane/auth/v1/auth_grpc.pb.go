@@ -43,6 +43,7 @@ const (
 	AuthService_EnableUser_FullMethodName              = "/backplane.auth.v1.AuthService/EnableUser"
 	AuthService_IntrospectApiKey_FullMethodName        = "/backplane.auth.v1.AuthService/IntrospectApiKey"
 	AuthService_LookupUser_FullMethodName              = "/backplane.auth.v1.AuthService/LookupUser"
+	AuthService_CheckSession_FullMethodName            = "/backplane.auth.v1.AuthService/CheckSession"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -112,6 +113,10 @@ type AuthServiceClient interface {
 	IntrospectApiKey(ctx context.Context, in *IntrospectApiKeyRequest, opts ...grpc.CallOption) (*IntrospectApiKeyResponse, error)
 	// Looks up an account by id or email. For services only.
 	LookupUser(ctx context.Context, in *LookupUserRequest, opts ...grpc.CallOption) (*LookupUserResponse, error)
+	// Says whether a session is live, from the durable record, and writes the answer back
+	// to the live-session mirror in Redis. For the gateway and services, whose mirror has
+	// lost the session's key (eviction, failover): a lost key is unknown, not ended.
+	CheckSession(ctx context.Context, in *CheckSessionRequest, opts ...grpc.CallOption) (*CheckSessionResponse, error)
 }
 
 type authServiceClient struct {
@@ -342,6 +347,16 @@ func (c *authServiceClient) LookupUser(ctx context.Context, in *LookupUserReques
 	return out, nil
 }
 
+func (c *authServiceClient) CheckSession(ctx context.Context, in *CheckSessionRequest, opts ...grpc.CallOption) (*CheckSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckSessionResponse)
+	err := c.cc.Invoke(ctx, AuthService_CheckSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -409,6 +424,10 @@ type AuthServiceServer interface {
 	IntrospectApiKey(context.Context, *IntrospectApiKeyRequest) (*IntrospectApiKeyResponse, error)
 	// Looks up an account by id or email. For services only.
 	LookupUser(context.Context, *LookupUserRequest) (*LookupUserResponse, error)
+	// Says whether a session is live, from the durable record, and writes the answer back
+	// to the live-session mirror in Redis. For the gateway and services, whose mirror has
+	// lost the session's key (eviction, failover): a lost key is unknown, not ended.
+	CheckSession(context.Context, *CheckSessionRequest) (*CheckSessionResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -484,6 +503,9 @@ func (UnimplementedAuthServiceServer) IntrospectApiKey(context.Context, *Introsp
 }
 func (UnimplementedAuthServiceServer) LookupUser(context.Context, *LookupUserRequest) (*LookupUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LookupUser not implemented")
+}
+func (UnimplementedAuthServiceServer) CheckSession(context.Context, *CheckSessionRequest) (*CheckSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckSession not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -902,6 +924,24 @@ func _AuthService_LookupUser_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_CheckSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).CheckSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_CheckSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).CheckSession(ctx, req.(*CheckSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -996,6 +1036,10 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LookupUser",
 			Handler:    _AuthService_LookupUser_Handler,
+		},
+		{
+			MethodName: "CheckSession",
+			Handler:    _AuthService_CheckSession_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
