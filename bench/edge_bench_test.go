@@ -87,7 +87,7 @@ func startEdge(b *testing.B, svc echo, guarded bool) *edge {
 	b.Cleanup(bareSrv.Close)
 	e.bareREST = bareSrv.URL
 
-	backends := map[string]*grpc.ClientConn{}
+	backends := map[string]grpc.ClientConnInterface{}
 	for _, o := range services.Names() {
 		backends[o] = e.backend
 	}

@@ -48,7 +48,7 @@ func BenchmarkRESTEdgePlanLimits(b *testing.B) {
 	b.Cleanup(func() { _ = policy.Stop(context.Background()) })
 	limits := *e.security.rateLimit
 	limits.Policy = policy
-	backends := map[string]*grpc.ClientConn{}
+	backends := map[string]grpc.ClientConnInterface{}
 	for _, o := range services.Names() {
 		backends[o] = e.backend
 	}

@@ -60,7 +60,7 @@ func BenchmarkRESTEdgeCountingAPICalls(b *testing.B) {
 	b.Cleanup(srv.Stop)
 	usageConn := grpctest.Dial(b, lis.Addr().String())
 
-	backends := map[string]*grpc.ClientConn{}
+	backends := map[string]grpc.ClientConnInterface{}
 	for _, o := range services.Names() {
 		backends[o] = e.backend
 	}

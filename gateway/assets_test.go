@@ -102,7 +102,7 @@ func assetSetup(t testing.TB, maxBytes int64, catalog ...string) *assetHarness {
 	svc := grpctest.Start(t, func(reg grpc.ServiceRegistrar) { assetv1.RegisterAssetServiceServer(reg, srv) },
 		grpctest.WithAuthenticator(interceptor))
 
-	backends := map[string]*grpc.ClientConn{}
+	backends := map[string]grpc.ClientConnInterface{}
 	for _, owner := range services.Names() {
 		backends[owner] = svc.Conn
 	}

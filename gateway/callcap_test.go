@@ -44,7 +44,7 @@ func TestACallTheEdgeCapsIsRetryable(t *testing.T) {
 	const limit = 300 * time.Millisecond
 	h := setup(t, func(c *gateway.Config) {
 		c.MaxCallTimeout = limit
-		c.Backends = map[string]*grpc.ClientConn{}
+		c.Backends = map[string]grpc.ClientConnInterface{}
 		for _, name := range services.Names() {
 			c.Backends[name] = stuck
 		}

@@ -20,8 +20,9 @@ type Config struct {
 	// Server configures the gRPC chain both front doors run (telemetry, validation, and
 	// the Authenticate and Admit slots, to which the gateway prepends its own).
 	Server grpcserver.Config
-	// Backends maps an owning service name ("auth") to a connection to it.
-	Backends map[string]*grpc.ClientConn
+	// Backends maps an owning service name ("auth") to a connection to it: over the
+	// network, or in process when the service runs in the edge's process.
+	Backends map[string]grpc.ClientConnInterface
 	// APIs are the public services to route, each to its owner's backend; normally
 	// those of every service of the mesh.
 	APIs []service.API

@@ -146,7 +146,7 @@ func setup(t testing.TB, opts ...func(*gateway.Config)) *harness {
 	t.Cleanup(backendSrv.Stop)
 	backendConn := grpctest.Dial(t, lis.Addr().String())
 
-	backends := map[string]*grpc.ClientConn{}
+	backends := map[string]grpc.ClientConnInterface{}
 	for _, owner := range services.Names() {
 		backends[owner] = backendConn
 	}

@@ -28,7 +28,7 @@ type route struct {
 // and its backend. Messages are decoded into their generated types (rather than relayed
 // as raw frames) so the edge runs the same typed interceptors as the services,
 // validation included.
-func buildRoutes(apis []service.API, backends map[string]*grpc.ClientConn, maxTimeout time.Duration) (map[string]*route, error) {
+func buildRoutes(apis []service.API, backends map[string]grpc.ClientConnInterface, maxTimeout time.Duration) (map[string]*route, error) {
 	routes := map[string]*route{}
 	for _, e := range apis {
 		conn := backends[e.Owner]

@@ -28,7 +28,7 @@ func TestAnUnreachableServiceIsRetryable(t *testing.T) {
 	require.NoError(t, lis.Close()) // nothing listens there now
 	down := grpctest.Dial(t, addr)
 	s := setup(t, func(c *gateway.Config) {
-		c.Backends = map[string]*grpc.ClientConn{}
+		c.Backends = map[string]grpc.ClientConnInterface{}
 		for _, name := range services.Names() {
 			c.Backends[name] = down
 		}

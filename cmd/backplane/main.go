@@ -30,8 +30,11 @@ func usageText(defs []service.Definition) string {
 	return `backplane: accounts, billing, files, metering and notifications for your product.
 
 Usage:
-  backplane dev [--reset]        run the whole mesh in one process (embedded fallbacks);
-                                 --reset first drops the dev database's schemas and mailbox
+  backplane dev [--reset] [--loopback]
+                                 run the whole mesh in one process (embedded fallbacks);
+                                 --reset first drops the dev database's schemas and mailbox;
+                                 --loopback has the edge call the services over loopback
+                                 gRPC with mutual TLS, as serve does, not in process
   backplane serve <piece>        run one piece: ` + pieces + `
   backplane migrate [service...] apply database migrations (all services when none named)
   backplane stripe sync          create or update the catalogue's Stripe products and prices
@@ -73,11 +76,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var devOpts mesh.DevOptions
 	if cmd == "dev" {
 		for _, a := range rest {
-			if a != "--reset" {
+			switch a {
+			case "--reset":
+				devOpts.Reset = true
+			case "--loopback":
+				devOpts.Loopback = true
+			default:
 				_, _ = fmt.Fprintf(stderr, "backplane dev: unknown argument %q\n\n%s", a, usage)
 				return 2
 			}
-			devOpts.Reset = true
 		}
 	}
 	if cmd == "serve" && len(rest) != 1 {

@@ -145,8 +145,9 @@ func (p *Process) migrate(ctx context.Context, pool *pgxpool.Pool, svc service.D
 }
 
 // startService builds svc, registers it on its own gRPC server, which enforces every
-// RPC's access policy, and serves it on lis.
-func (p *Process) startService(ctx context.Context, svc service.Loaded, deps service.Deps, chk *checker, lis net.Listener) error {
+// RPC's access policy, and serves it on lis, and to local's callers in process when
+// local is not nil.
+func (p *Process) startService(ctx context.Context, svc service.Loaded, deps service.Deps, chk *checker, lis net.Listener, local *localConn) error {
 	inst, err := svc.Start(ctx, deps)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", svc.Name, err)
@@ -173,12 +174,15 @@ func (p *Process) startService(ctx context.Context, svc service.Loaded, deps ser
 	}
 	inst.Register(srv.Registrar())
 	p.ServeGRPC(svc.Name, srv, lis)
+	if local != nil {
+		p.serveLocally(local, srv, inst)
+	}
 	return nil
 }
 
 // startGateway serves both front doors, forwarding each public API to its owner's
 // connection in backends; dev adds the pages that complete emailed links' flows.
-func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []service.API, backends map[string]*grpc.ClientConn, rdb redis.UniversalClient, chk *checker, httpLis, grpcLis net.Listener, dev bool) error {
+func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []service.API, backends map[string]grpc.ClientConnInterface, rdb redis.UniversalClient, chk *checker, httpLis, grpcLis net.Listener, dev bool) error {
 	resolver, err := clientip.NewResolver(cfg.Edge.TrustedProxies, clientip.WithHeader(cfg.Edge.ClientIPHeader))
 	if err != nil {
 		return fmt.Errorf("BACKPLANE_TRUSTED_PROXIES, BACKPLANE_CLIENT_IP_HEADER: %w", err)
@@ -252,7 +256,7 @@ func (p *Process) startGateway(ctx context.Context, cfg config.Config, apis []se
 
 // apiCalls counts users' calls on the usage service's api_calls meter, when the edge
 // routes to a usage service.
-func apiCalls(backends map[string]*grpc.ClientConn) *gateway.APICallsConfig {
+func apiCalls(backends map[string]grpc.ClientConnInterface) *gateway.APICallsConfig {
 	conn := backends["usage"]
 	if conn == nil {
 		return nil

@@ -146,7 +146,7 @@ type checker struct {
 // newChecker prepares the shared checks over a connection to the authority, the service
 // that issues credentials. authConn may be nil in a process that runs only the
 // authority, whose instance brings its own.
-func (p *Process) newChecker(ctx context.Context, creds *credentials, authConn *grpc.ClientConn, rdb redis.UniversalClient, issuer string) (*checker, error) {
+func (p *Process) newChecker(ctx context.Context, creds *credentials, authConn grpc.ClientConnInterface, rdb redis.UniversalClient, issuer string) (*checker, error) {
 	c := &checker{creds: creds}
 	var client authv1.AuthServiceClient
 	var sessionOpts []authn.LiveSessionsOption

@@ -30,11 +30,18 @@ type DevOptions struct {
 	// Reset drops every service's schemas (and their job queues') from the dev database
 	// and removes the dev mailbox before anything starts: a clean slate, migrated anew.
 	Reset bool
+	// Loopback has the edge call each service over loopback gRPC with mutual TLS, as
+	// the serve topology does between processes, instead of in process: for debugging
+	// what crosses the wire.
+	Loopback bool
 }
 
 // Dev runs every service and the gateway in one process. Each service listens on its
 // own loopback port and the services call each other over real gRPC, as in production.
-// Missing PostgreSQL and Redis URLs fall back to local stand-ins, each logged.
+// The edge calls them in process (unless opts.Loopback): through each service's own
+// interceptor chain, which enforces every policy as for a network call, but with no
+// socket, TLS or encoding between them. Missing PostgreSQL and Redis URLs fall back to
+// local stand-ins, each logged.
 func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry, services []service.Loaded, opts DevOptions) error {
 	defs := service.Definitions(services)
 	auth, err := authority(defs)
@@ -80,18 +87,21 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 		return err
 	}
 	listeners := map[string]net.Listener{}
-	conns := map[string]*grpc.ClientConn{}
+	conns := map[string]grpc.ClientConnInterface{}
+	locals := map[string]*localConn{}
 	for _, svc := range services {
 		ls, err := listen(ctx, "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
 		listeners[svc.Name] = ls[0]
-		conn, err := p.dial(Gateway, svc.Name, ls[0].Addr().String(), creds)
-		if err != nil {
-			return err
+		if opts.Loopback {
+			if conns[svc.Name], err = p.dial(Gateway, svc.Name, ls[0].Addr().String(), creds); err != nil {
+				return err
+			}
+			continue
 		}
-		conns[svc.Name] = conn
+		locals[svc.Name], conns[svc.Name] = p.local(Gateway, svc.Name, creds)
 	}
 	chk, err := p.newChecker(ctx, creds, conns[auth], rdb, cfg.Issuer)
 	if err != nil {
@@ -120,7 +130,7 @@ func Dev(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry
 		if err != nil {
 			return err
 		}
-		if err := p.startService(ctx, svc, p.deps(cfg, svc.Name, pool, svcRedis, peers), chk, listeners[svc.Name]); err != nil {
+		if err := p.startService(ctx, svc, p.deps(cfg, svc.Name, pool, svcRedis, peers), chk, listeners[svc.Name], locals[svc.Name]); err != nil {
 			return err
 		}
 	}

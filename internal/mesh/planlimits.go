@@ -16,7 +16,7 @@ import (
 // rateLimitPolicy is the edge's rate-limit policy: each signed-in caller's plan when the
 // mesh has a subscription service, the static limits otherwise (and for anonymous
 // callers, and while the subscription service cannot answer).
-func (p *Process) rateLimitPolicy(ctx context.Context, cfg config.Config, backends map[string]*grpc.ClientConn, rdb redis.UniversalClient) (ratelimit.Policy, error) {
+func (p *Process) rateLimitPolicy(ctx context.Context, cfg config.Config, backends map[string]grpc.ClientConnInterface, rdb redis.UniversalClient) (ratelimit.Policy, error) {
 	static := ratelimit.StaticPolicy{Anonymous: cfg.Edge.RateLimitAnonymous, Authenticated: cfg.Edge.RateLimitAuthenticated}
 	conn := backends["subscription"]
 	if conn == nil {

@@ -111,7 +111,7 @@ func ServeGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	if err != nil {
 		return err
 	}
-	backends := map[string]*grpc.ClientConn{}
+	backends := map[string]grpc.ClientConnInterface{}
 	for _, o := range owners(defs) {
 		if backends[o], err = p.dial(Gateway, o, cfg.ServiceAddrs[o], creds); err != nil {
 			return err
@@ -174,11 +174,16 @@ func ServeService(ctx context.Context, cfg config.Config, log *slog.Logger, tel 
 	for _, need := range svc.Needs {
 		peers[need] = conns[need]
 	}
-	chk, err := p.newChecker(ctx, creds, conns[auth], rdb, cfg.Issuer)
+	// The authority has no connection to itself: a nil interface, not a nil pointer.
+	var authConn grpc.ClientConnInterface
+	if c := conns[auth]; c != nil {
+		authConn = c
+	}
+	chk, err := p.newChecker(ctx, creds, authConn, rdb, cfg.Issuer)
 	if err != nil {
 		return err
 	}
-	if err := p.startService(ctx, svc, p.deps(cfg, svc.Name, pool, rdb, peers), chk, ls[0]); err != nil {
+	if err := p.startService(ctx, svc, p.deps(cfg, svc.Name, pool, rdb, peers), chk, ls[0], nil); err != nil {
 		return err
 	}
 	return p.Wait(ctx, cfg.ShutdownTimeout)

@@ -43,13 +43,36 @@ func ServiceOf(cert *x509.Certificate) (string, error) {
 	return name, nil
 }
 
+// InProcess is the AuthInfo of a call that never left the process: a piece calling a
+// service it serves itself, over an in-process channel (`backplane dev`). It stands
+// where a verified certificate stands for a network call, naming the caller. No network
+// peer can present it: gRPC's transports set a peer's AuthInfo from their handshake
+// alone, and ours yields credentials.TLSInfo or nothing; only code in this binary
+// constructs an InProcess, which is trusted as much as the key of a certificate it
+// could read.
+type InProcess struct {
+	// Piece is the calling piece, as its certificate would name it.
+	Piece string
+}
+
+var _ credentials.AuthInfo = InProcess{}
+
+// AuthType names the in-process "transport".
+func (InProcess) AuthType() string { return "inprocess" }
+
 // PeerService returns the piece the caller's verified certificate names. The chain was
 // verified during the handshake (the server's credentials refuse any other), so the
-// leaf is the caller's.
+// leaf is the caller's. A call made in process names its caller with InProcess.
 func PeerService(ctx context.Context) (string, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return "", errors.New("no peer")
+	}
+	if local, ok := p.AuthInfo.(InProcess); ok {
+		if !pieceName.MatchString(local.Piece) {
+			return "", fmt.Errorf("in-process caller %q is not a piece name", local.Piece)
+		}
+		return local.Piece, nil
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok || len(info.State.PeerCertificates) == 0 {

@@ -66,7 +66,7 @@ func setupDoors(t *testing.T, opts ...option) *doorsBundle {
 	gw, err := gateway.New(t.Context(), gateway.Config{
 		Logger:   slog.New(slog.DiscardHandler),
 		Server:   sc,
-		Backends: map[string]*grpc.ClientConn{"auth": b.gatewayConn},
+		Backends: map[string]grpc.ClientConnInterface{"auth": b.gatewayConn},
 		APIs:     Definition().APIs,
 		ClientIP: resolver,
 	})
