@@ -9,17 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
 	"github.com/backplane/backplane/services/auth/password/internal/argon2"
-)
-
-const (
-	testWait = 10 * time.Second
-	testTick = time.Millisecond
 )
 
 // threadNice reads a thread's nice value from /proc/self/task/<tid>/stat, field 19; ok

@@ -5,8 +5,14 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+)
+
+const (
+	testWait = 10 * time.Second
+	testTick = time.Millisecond
 )
 
 // holdWorker keeps one of p's workers busy until the returned function is called.
