@@ -38,12 +38,11 @@ type Config struct {
 	// SigningKeyRotation is how long one key signs before the next takes over
 	// (BACKPLANE_SIGNING_KEY_ROTATION, 720h).
 	SigningKeyRotation time.Duration
-	// PasswordHashConcurrency bounds how many argon2id computations run at once, so a
-	// flood of logins queues instead of starving the rest of the process
-	// (BACKPLANE_PASSWORD_HASH_CONCURRENCY). 0, the default, means one less than
-	// GOMAXPROCS (at least one): a core always stays free for every other call, which
-	// measured p99 of GET /v1/users/me during a login flood at 5–9 ms instead of 51–97 ms
-	// on two cores, at the price of login throughput on small machines.
+	// PasswordHashConcurrency bounds how many argon2id computations run at once: a
+	// flood of logins queues beyond it (BACKPLANE_PASSWORD_HASH_CONCURRENCY). 0, the
+	// default, means one per core (GOMAXPROCS). Hashing runs on worker threads at the
+	// lowest scheduling priority (package password), so every core may hash while the
+	// kernel still gives the rest of the API the CPU first.
 	PasswordHashConcurrency int
 	// SignupMode is how SignUp answers (BACKPLANE_SIGNUP_MODE): SignupVerify, the
 	// default, or SignupInstant.
@@ -113,7 +112,7 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("BACKPLANE_LOGIN_MAX_FAILURES: must lie between 1 and 100"))
 	}
 	if c.PasswordHashConcurrency < 0 || c.PasswordHashConcurrency > 1024 {
-		errs = append(errs, errors.New("BACKPLANE_PASSWORD_HASH_CONCURRENCY: must lie between 0 (one less than GOMAXPROCS) and 1024"))
+		errs = append(errs, errors.New("BACKPLANE_PASSWORD_HASH_CONCURRENCY: must lie between 0 (one per core) and 1024"))
 	}
 	if c.SigningKeyRotation < time.Hour {
 		errs = append(errs, errors.New("BACKPLANE_SIGNING_KEY_ROTATION: must be at least 1h, well above the key pre-publication period"))

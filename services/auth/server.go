@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"runtime"
 	"strings"
 	"time"
 
@@ -85,11 +84,10 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 	}
 	if w.hasher == nil {
 		var err error
-		slots := cfg.PasswordHashConcurrency
-		if slots == 0 {
-			slots = max(1, runtime.GOMAXPROCS(0)-1)
-		}
-		if w.hasher, err = password.NewHasher(ctx, password.OWASP, slots); err != nil {
+		// Zero hashes on every core: the workers run at the lowest priority, so the rest
+		// of the API still gets the CPU first.
+		if w.hasher, err = password.NewHasher(ctx, password.OWASP, cfg.PasswordHashConcurrency,
+			password.WithLogger(deps.Logger.With("service", "auth"))); err != nil {
 			return nil, err
 		}
 	}

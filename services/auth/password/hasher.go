@@ -7,10 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
+	"log/slog"
 	"strings"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/backplane/backplane/services/auth/password/internal/argon2"
 )
 
 // Params are argon2id's cost parameters.
@@ -40,11 +40,14 @@ var ErrMalformedHash = errors.New("password: malformed hash")
 
 // Hasher hashes and verifies passwords. It is safe for concurrent use.
 type Hasher struct {
-	params Params
-	slots  chan struct{}
-	dummy  string
+	params  Params
+	workers *pool
+	dummy   string
 	// computing is called as each argon2id computation is asked for; nil for none.
 	computing func(context.Context)
+	log       *slog.Logger
+	// ordinary keeps hashing at normal priority and GOMAXPROCS as it is.
+	ordinary bool
 }
 
 // HasherOption changes how NewHasher builds a Hasher.
@@ -58,20 +61,44 @@ func WithComputeHook(fn func(ctx context.Context)) HasherOption {
 	return func(h *Hasher) { h.computing = fn }
 }
 
+// WithLogger is where the hasher says, once, that it could not lower its threads'
+// priority (outside Linux, or where a container's seccomp profile refuses setpriority).
+func WithLogger(log *slog.Logger) HasherOption {
+	return func(h *Hasher) { h.log = log }
+}
+
+// WithOrdinaryScheduling hashes on goroutines at normal priority, holding Go's Ps like
+// any other work, as the hasher did before its workers ran at low priority: benchmarks
+// measure the difference with it.
+func WithOrdinaryScheduling() HasherOption {
+	return func(h *Hasher) { h.ordinary = true }
+}
+
 // NewHasher returns a hasher with the given parameters and at most concurrency hashes
-// computed at once (GOMAXPROCS when zero or less). It computes one hash before it
+// computed at once (one per core when zero or less). It computes one hash before it
 // returns, which ctx bounds.
+//
+// Each hash runs whole (every lane, see package argon2) on a worker thread whose nice
+// value is 19, so the kernel gives every other thread the CPU first and hashing takes the
+// cycles left over; GOMAXPROCS grows by one for each live worker, because a worker holds
+// a Go P while it hashes and the rest of the process must not wait for one. Where the
+// priority cannot be lowered the workers still bound hashing, at normal priority, and
+// the logger says so once.
 func NewHasher(ctx context.Context, params Params, concurrency int, opts ...HasherOption) (*Hasher, error) {
 	if params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
 		return nil, errors.New("password: argon2id parameters must be positive")
 	}
 	if concurrency <= 0 {
-		concurrency = runtime.GOMAXPROCS(0)
+		concurrency = cores()
 	}
-	h := &Hasher{params: params, slots: make(chan struct{}, concurrency)}
+	h := &Hasher{params: params}
 	for _, o := range opts {
 		o(h)
 	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.workers = newPool(concurrency, !h.ordinary, h.log)
 	// The dummy hash is compared against when an account does not exist, so that an
 	// unknown email costs the same time as a wrong password.
 	var err error
@@ -81,20 +108,18 @@ func NewHasher(ctx context.Context, params Params, concurrency int, opts ...Hash
 	return h, nil
 }
 
-// acquire waits for a hashing slot, or for ctx to end.
-func (h *Hasher) acquire(ctx context.Context) error {
+// derive computes one argon2id key on a hashing worker, once one is free; if ctx ends
+// first it returns ctx's error without hashing.
+func (h *Hasher) derive(ctx context.Context, password, salt []byte, p Params, keyLen uint32) ([]byte, error) {
 	if h.computing != nil {
 		h.computing(ctx)
 	}
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	var key []byte
+	err := h.workers.do(ctx, func() {
+		key = argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, keyLen)
+	})
+	return key, err
 }
-
-func (h *Hasher) release() { <-h.slots }
 
 // Hash returns the PHC string of a password:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>, base64 without padding.
@@ -103,11 +128,10 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	if err := h.acquire(ctx); err != nil {
+	key, err := h.derive(ctx, []byte(password), salt, h.params, keyLen)
+	if err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, keyLen)
-	h.release()
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, h.params.Memory, h.params.Time, h.params.Threads,
@@ -122,11 +146,10 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 	if err != nil {
 		return false, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	got, err := h.derive(ctx, []byte(password), salt, p, uint32(len(want))) //nolint:gosec // G115: decode bounds len(want) to maxStoredKeyLen
+	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want))) //nolint:gosec // G115: decode bounds len(want) to maxStoredKeyLen
-	h.release()
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

@@ -2,10 +2,13 @@ package password
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -61,15 +64,40 @@ func TestHashingIsBounded(t *testing.T) {
 	t.Parallel()
 	h, err := NewHasher(t.Context(), cheap, 1)
 	require.NoError(t, err)
-	// Hold the only slot: a hash must wait, and give up with its context.
-	require.NoError(t, h.acquire(context.Background()))
+	// Hold the only worker: a hash must wait, and give up with its context.
+	release := holdWorker(t, h.workers)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err = h.Hash(ctx, "password")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	h.release()
+	release()
 	_, err = h.Hash(context.Background(), "password")
 	require.NoError(t, err)
+}
+
+// TestHashingUnderConcurrency has many callers hash and verify at once through a few
+// workers: each gets its own answer.
+func TestHashingUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	h, err := NewHasher(t.Context(), cheap, 3)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			pw := fmt.Sprintf("password number %d", i)
+			enc, err := h.Hash(t.Context(), pw)
+			if !assert.NoError(t, err) {
+				return
+			}
+			ok, err := h.Verify(t.Context(), pw, enc)
+			assert.NoError(t, err)
+			assert.True(t, ok, pw)
+			ok, err = h.Verify(t.Context(), pw+"!", enc)
+			assert.NoError(t, err)
+			assert.False(t, ok, pw)
+		})
+	}
+	wg.Wait()
 }
 
 func TestPolicy(t *testing.T) {

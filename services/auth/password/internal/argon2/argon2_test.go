@@ -1,0 +1,62 @@
+package argon2
+
+import (
+	"crypto/rand"
+	"fmt"
+	"runtime/metrics"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	upstream "golang.org/x/crypto/argon2"
+)
+
+// TestSameKeysAsUpstream is what makes the fork safe to carry: for one lane and for
+// several, whatever the passes and memory, it derives exactly x/crypto's keys.
+func TestSameKeysAsUpstream(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		time, memory uint32
+		threads      uint8
+		keyLen       uint32
+	}{
+		{1, 64, 1, 32},
+		{2, 19 * 1024, 1, 32}, // OWASP's, as passwords are hashed
+		{3, 256, 2, 32},
+		{1, 1024, 4, 64},
+		{2, 97, 3, 16}, // memory not a multiple of the lanes' sync points
+	} {
+		t.Run(fmt.Sprintf("t=%d,m=%d,p=%d", c.time, c.memory, c.threads), func(t *testing.T) {
+			t.Parallel()
+			pw, salt := make([]byte, 20), make([]byte, 16)
+			_, _ = rand.Read(pw)
+			_, _ = rand.Read(salt)
+			want := upstream.IDKey(pw, salt, c.time, c.memory, c.threads, c.keyLen)
+			require.Equal(t, want, IDKey(pw, salt, c.time, c.memory, c.threads, c.keyLen))
+			require.Equal(t, upstream.Key(pw, salt, c.time, c.memory, c.threads, c.keyLen),
+				Key(pw, salt, c.time, c.memory, c.threads, c.keyLen))
+		})
+	}
+}
+
+// TestComputesOnTheCallingGoroutine counts the goroutines a derivation starts: none,
+// where x/crypto starts one for every lane of every slice of every pass. A worker
+// locked to a low-priority thread relies on it.
+func TestComputesOnTheCallingGoroutine(t *testing.T) {
+	// Not parallel: other tests starting goroutines would blur the count.
+	created := func() uint64 {
+		s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	const passes = 16 // x/crypto: 16 passes × 4 slices = 64 goroutines for one lane
+	pw, salt := []byte("password"), []byte("saltsaltsaltsalt")
+
+	before := created()
+	upstream.IDKey(pw, salt, passes, 64, 1, 32)
+	require.GreaterOrEqual(t, created()-before, uint64(passes*syncPoints), "the metric sees x/crypto's goroutines")
+
+	before = created()
+	IDKey(pw, salt, passes, 64, 1, 32)
+	IDKey(pw, salt, passes, 64, 4, 32)
+	require.Less(t, created()-before, uint64(syncPoints), "a derivation starts no goroutine")
+}
