@@ -3,7 +3,6 @@ package grpcserver
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -14,24 +13,12 @@ import (
 
 // reasonShuttingDown marks the UNAVAILABLE with which draining ends a stream, so that
 // the front door relaying a service's drain recognises it as an orderly end, not a
-// failure to log (normalize).
+// failure to log (normalize, the access log). The reason, not the message, is what
+// is matched: messages are for people and may change.
 const reasonShuttingDown = "SERVER_SHUTTING_DOWN"
 
 // drainMessage is the message of errShuttingDown.
 const drainMessage = "the server is shutting down; reconnect"
-
-// logsShutdown reports whether an access-log line's fields are those of a call ended by
-// a draining server (its own or, relayed by the front door, a service's): the status
-// code alone (UNAVAILABLE) cannot tell an orderly end of shutdown from a failure.
-func logsShutdown(fields []any) bool {
-	for i := 0; i+1 < len(fields); i += 2 {
-		if k, _ := fields[i].(string); k == "grpc.error" {
-			v, _ := fields[i+1].(string)
-			return strings.HasSuffix(v, "desc = "+drainMessage)
-		}
-	}
-	return false
-}
 
 // errShuttingDown is the status a draining server ends or refuses a stream with.
 func errShuttingDown() error {

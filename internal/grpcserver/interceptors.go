@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 
-	grpclogging "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -51,45 +50,6 @@ type contextStream struct {
 }
 
 func (s *contextStream) Context() context.Context { return s.ctx }
-
-// accessLogger adapts slog to go-grpc-middleware's logging interceptors. It logs one line
-// per finished call, at a level that follows the status code: the client's mistakes are
-// not our errors.
-func accessLogger(log *slog.Logger) (grpclogging.Logger, []grpclogging.Option) {
-	logger := grpclogging.LoggerFunc(func(ctx context.Context, lvl grpclogging.Level, msg string, fields ...any) {
-		if lvl == grpclogging.LevelError && logsShutdown(fields) {
-			lvl = grpclogging.LevelInfo
-		}
-		// An adapter: the messages are go-grpc-middleware's own constants.
-		log.Log(ctx, slog.Level(lvl), msg, fields...) //nolint:sloglint // see above
-	})
-	opts := []grpclogging.Option{
-		grpclogging.WithLogOnEvents(grpclogging.FinishCall),
-		grpclogging.WithLevels(codeToLevel),
-	}
-	return logger, opts
-}
-
-func codeToLevel(code codes.Code) grpclogging.Level {
-	switch code {
-	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable:
-		return grpclogging.LevelError
-	case codes.DeadlineExceeded:
-		return grpclogging.LevelWarn
-	default:
-		return grpclogging.LevelInfo
-	}
-}
-
-func accessLogUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
-	l, opts := accessLogger(log)
-	return grpclogging.UnaryServerInterceptor(l, opts...)
-}
-
-func accessLogStream(log *slog.Logger) grpc.StreamServerInterceptor {
-	l, opts := accessLogger(log)
-	return grpclogging.StreamServerInterceptor(l, opts...)
-}
 
 // recoverPanic turns a panic in a handler into INTERNAL, logging the stack, so that one
 // bad request cannot take the process down.

@@ -85,13 +85,17 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	access := &accessLog{log: cfg.Logger}
 	unary := []grpc.UnaryServerInterceptor{
 		requestIDUnary(),
-		accessLogUnary(cfg.Logger),
+		access.unary,
 		recoveryUnary(cfg.Logger),
 		normalizeUnary(cfg.Logger),
 	}
 	unary = append(unary, cfg.Authenticate.Unary...)
+	if len(cfg.Authenticate.Unary) > 0 {
+		unary = append(unary, access.noteUnary)
+	}
 	unary = append(unary, cfg.Validator.UnaryServerInterceptor())
 	unary = append(unary, cfg.Admit.Unary...)
 
@@ -101,11 +105,14 @@ func New(cfg Config) (*Server, error) {
 		// call whose context ended, not a failure to log as one.
 		drain.intercept,
 		requestIDStream(),
-		accessLogStream(cfg.Logger),
+		access.stream,
 		recoveryStream(cfg.Logger),
 		normalizeStream(cfg.Logger),
 	}
 	stream = append(stream, cfg.Authenticate.Stream...)
+	if len(cfg.Authenticate.Stream) > 0 {
+		stream = append(stream, access.noteStream)
+	}
 	stream = append(stream, cfg.Validator.StreamServerInterceptor())
 	stream = append(stream, cfg.Admit.Stream...)
 	unaryChain, streamChain := chainUnary(unary), chainStream(stream)

@@ -47,7 +47,10 @@ func (h *contextHandler) Enabled(ctx context.Context, level slog.Level) bool {
 
 // Handle adds the correlation attributes of ctx and passes the record on.
 func (h *contextHandler) Handle(ctx context.Context, r slog.Record) error {
-	ids := correlationAttrs(ctx)
+	// On the stack: every request logs through here, and the ids are copied into the
+	// record.
+	var buf [3]slog.Attr
+	ids := appendCorrelation(ctx, buf[:0])
 	if len(ids) == 0 {
 		return h.full.Handle(ctx, r)
 	}
@@ -55,7 +58,7 @@ func (h *contextHandler) Handle(ctx context.Context, r slog.Record) error {
 		r.AddAttrs(ids...)
 		return h.full.Handle(ctx, r)
 	}
-	next := h.base.WithAttrs(ids)
+	next := h.base.WithAttrs(slices.Clone(ids))
 	for _, apply := range h.replay {
 		next = apply(next)
 	}
@@ -93,10 +96,9 @@ func (h *contextHandler) WithGroup(name string) slog.Handler {
 	}
 }
 
-// correlationAttrs returns the ids carried by ctx, omitting those it lacks so that
-// lines logged outside a request or span carry no empty fields.
-func correlationAttrs(ctx context.Context) []slog.Attr {
-	var ids []slog.Attr
+// appendCorrelation appends the ids carried by ctx to ids, omitting those it lacks so
+// that lines logged outside a request or span carry no empty fields.
+func appendCorrelation(ctx context.Context, ids []slog.Attr) []slog.Attr {
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		ids = append(ids,
 			slog.String(traceIDKey, sc.TraceID().String()),
