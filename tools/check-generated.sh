@@ -37,13 +37,13 @@ done
 
 # The SDK's types, from the OpenAPI document just generated (not the tree's copy of it:
 # proto → OpenAPI → TypeScript is checked as one chain).
-openapi_ts="$here/../sdk/ts/node_modules/.bin/openapi-typescript"
-if [[ ! -x $openapi_ts ]]; then
+# The SDK's own script runs openapi-typescript (with the options its CLI lacks).
+if [[ ! -x $here/../sdk/ts/node_modules/.bin/openapi-typescript ]]; then
 	echo "openapi-typescript is not installed: run 'make sdk-ts-deps'" >&2
 	exit 1
 fi
 mkdir -p "$tmp/sdk/ts/src/gen"
-"$openapi_ts" "$tmp/gen/openapi/backplane.openapi.json" --output "$tmp/sdk/ts/src/gen/openapi.ts" >/dev/null 2>"$tmp/openapi-ts.log" ||
+node "$here/../sdk/ts/scripts/generate-types.mjs" "$tmp/gen/openapi/backplane.openapi.json" "$tmp/sdk/ts/src/gen/openapi.ts" >/dev/null 2>"$tmp/openapi-ts.log" ||
 	{ cat "$tmp/openapi-ts.log" >&2; exit 1; }
 compare+=(sdk/ts/src/gen)
 

@@ -278,7 +278,7 @@ func (c *contracts) apply(doc *object) error {
 		item := paths.obj(path)
 		for _, method := range item.keys {
 			op := item.obj(method)
-			if err := c.operation(path, method, op, scheme, declaredTags); err != nil {
+			if err := c.operation(path, method, op, scheme, declaredTags, doc.obj("components").obj("schemas")); err != nil {
 				return fmt.Errorf("%s %s: %w", strings.ToUpper(method), path, err)
 			}
 			opTags, _ := op.vals["tags"].([]any)
@@ -369,7 +369,7 @@ func setIf(o *object, k, v string) {
 }
 
 // operation applies to one operation what its RPC's descriptor and policy say.
-func (c *contracts) operation(path, method string, op *object, scheme string, declaredTags map[string]bool) error {
+func (c *contracts) operation(path, method string, op *object, scheme string, declaredTags map[string]bool, schemas *object) error {
 	md, err := c.method(op.str("operationId"))
 	if err != nil {
 		return err
@@ -423,14 +423,20 @@ func (c *contracts) operation(path, method string, op *object, scheme string, de
 				` Newline-delimited JSON: one object per line, {"result": message}, and {"error": status} if the stream fails.`)
 		}
 	}
+	if served := fileRoutes[op.str("operationId")]; served != nil {
+		if err := served(op, md, schemas); err != nil {
+			return err
+		}
+	}
+	r := route{path: path, method: method, access: a, body: op.obj("requestBody") != nil}
 	for _, e := range errorResponses {
-		if e.applies(path, method, a) {
+		if e.applies(r) {
 			ref := newObject()
 			ref.set("$ref", "#/components/responses/"+e.name)
 			responses.set(e.status, ref)
 		}
 	}
-	responses.orderFirst("200", "400", "401", "403", "404", "409", "429", "default")
+	responses.orderFirst("200", "206", "304", "400", "401", "403", "404", "409", "413", "416", "429", "default")
 	op.orderFirst("tags", "summary", "description", "operationId", "security", "parameters", "requestBody", "responses")
 	return nil
 }
@@ -473,15 +479,23 @@ func binaryContent() *object {
 	return content
 }
 
+// route is what decides which error responses an operation can answer.
+type route struct {
+	path, method string
+	access       access
+	// body is whether the operation takes a request body.
+	body bool
+}
+
 // errorResponse is an HTTP status the edge answers for some gRPC codes, and which
 // operations can answer it.
 type errorResponse struct {
 	status, name, description string
 	header, headerDescription string
-	applies                   func(path, method string, a access) bool
+	applies                   func(route) bool
 }
 
-func always(string, string, access) bool { return true }
+func always(route) bool { return true }
 
 var errorResponses = []errorResponse{
 	{
@@ -493,22 +507,27 @@ var errorResponses = []errorResponse{
 		description:       "No credential, or one that is malformed, expired or revoked: UNAUTHENTICATED.",
 		header:            "WWW-Authenticate",
 		headerDescription: "The Bearer challenge (RFC 6750), with error=\"invalid_token\" for a bad credential.",
-		applies:           func(_, _ string, a access) bool { return !a.public },
+		applies:           func(r route) bool { return !r.access.public },
 	},
 	{
 		status: "403", name: "Forbidden",
 		description: "The caller may not do this: PERMISSION_DENIED, such as a user without the admin role or an API key without a scope the operation needs.",
-		applies:     func(_, _ string, a access) bool { return !a.public },
+		applies:     func(r route) bool { return !r.access.public },
 	},
 	{
 		status: "404", name: "NotFound",
 		description: "No such resource, or not the caller's: NOT_FOUND.",
-		applies:     func(path, _ string, a access) bool { return strings.Contains(path, "{") || !a.public },
+		applies:     func(r route) bool { return strings.Contains(r.path, "{") || !r.access.public },
 	},
 	{
 		status: "409", name: "Conflict",
 		description: "The request conflicts with the current state of what it changes: ALREADY_EXISTS or ABORTED.",
-		applies:     func(_, method string, _ access) bool { return method != "get" },
+		applies:     func(r route) bool { return r.method != "get" },
+	},
+	{
+		status: "413", name: "ContentTooLarge",
+		description: "The request body is over the edge's limit for a request, or a file is over the size limit: RESOURCE_EXHAUSTED, whose google.rpc.ErrorInfo reason is ASSET_TOO_LARGE for a file. Retrying will not help.",
+		applies:     func(r route) bool { return r.body },
 	},
 	{
 		status: "429", name: "TooManyRequests", applies: always,

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/pluginpb"
 
 	accessv1 "github.com/backplane/backplane/gen/backplane/access/v1"
+	assetv1 "github.com/backplane/backplane/gen/backplane/asset/v1"
 	"github.com/backplane/backplane/gen/openapi"
 	"github.com/backplane/backplane/services"
 )
@@ -165,4 +166,73 @@ func TestObjectKeepsKeyOrder(t *testing.T) {
 	require.NoError(t, err)
 	// Compared as text, not as JSON: the order is the point.
 	require.Equal(t, `{"z":1,"a":{"y":[true,null,"s"],"b":2.5}}`, string(out)) //nolint:testifylint // JSONEq would ignore the key order under test
+}
+
+// The asset routes that gateway/assets.go serves itself are described as it serves them:
+// the upload takes a browser's form (whose fields are the metadata's proto names, as the
+// gateway reads them) as well as JSON messages, and downloads answer ranges and
+// conditional requests rather than reading read_offset and read_limit.
+func TestDocumentDescribesTheFileRoutesAsTheGatewayServesThem(t *testing.T) {
+	t.Parallel()
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(openapi.Document, &doc))
+	paths := doc["paths"].(map[string]any)
+	op := func(path, method string) map[string]any {
+		item, ok := paths[path].(map[string]any)
+		require.True(t, ok, "%s is described", path)
+		o, ok := item[method].(map[string]any)
+		require.True(t, ok, "%s %s is described", method, path)
+		return o
+	}
+
+	upload := op("/v1/assets:upload", "post")
+	content := upload["requestBody"].(map[string]any)["content"].(map[string]any)
+	require.Contains(t, content, "application/x-ndjson", "grpc-gateway still reads JSON messages when the body is not a form")
+	require.Contains(t, content, "multipart/form-data", "the gateway takes a browser's form")
+	form := content["multipart/form-data"].(map[string]any)["schema"].(map[string]any)
+	require.Equal(t, "object", form["type"])
+	require.Equal(t, []any{"file"}, form["required"])
+	props := form["properties"].(map[string]any)
+	file := props["file"].(map[string]any)
+	require.Equal(t, "string", file["type"])
+	require.Equal(t, "binary", file["format"])
+	meta := (&assetv1.UploadAssetMetadata{}).ProtoReflect().Descriptor().Fields()
+	want := map[string]bool{"file": true}
+	for i := range meta.Len() {
+		f := meta.Get(i)
+		if f.IsMap() {
+			require.Contains(t, form["patternProperties"], `^`+string(f.Name())+`\.`, "one form field per %s key", f.Name())
+			continue
+		}
+		want[string(f.Name())] = true
+		require.Contains(t, props, string(f.Name()), "the form field is the proto name the gateway reads")
+		require.NotEmpty(t, props[string(f.Name())].(map[string]any)["description"], f.Name())
+	}
+	require.Len(t, props, len(want), "no field the gateway does not read")
+	for _, o := range []map[string]any{upload, op("/v1/assets/{asset_id}/content", "put"), op("/v1/assets", "post")} {
+		require.Equal(t, "#/components/responses/ContentTooLarge", o["responses"].(map[string]any)["413"].(map[string]any)["$ref"], o["operationId"])
+	}
+
+	for _, path := range []string{"/v1/assets/{asset_id}/content", "/v1/assets/{asset_id}/content:signed"} {
+		get := op(path, "get")
+		headers := map[string]bool{}
+		for _, p := range get["parameters"].([]any) {
+			param := p.(map[string]any)
+			require.NotContains(t, []any{"readOffset", "readLimit"}, param["name"], "%s: the gateway reads a Range header, not the query", path)
+			if param["in"] == "header" {
+				headers[param["name"].(string)] = true
+			}
+		}
+		require.Equal(t, map[string]bool{"Range": true, "If-Range": true, "If-None-Match": true}, headers, path)
+		responses := get["responses"].(map[string]any)
+		for _, code := range []string{"200", "206"} {
+			r := responses[code].(map[string]any)
+			require.Equal(t, map[string]any{"type": "string", "format": "binary"}, r["content"].(map[string]any)["*/*"].(map[string]any)["schema"], "%s %s", path, code)
+			require.Contains(t, r["headers"], "ETag", "%s %s", path, code)
+		}
+		require.Contains(t, responses["206"].(map[string]any)["headers"], "Content-Range", path)
+		require.Contains(t, responses, "304", path)
+		require.NotContains(t, responses["304"], "content", "%s: a 304 has no body", path)
+		require.Contains(t, responses["416"].(map[string]any)["headers"], "Content-Range", path)
+	}
 }

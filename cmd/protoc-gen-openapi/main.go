@@ -11,9 +11,12 @@
 //   - each operation's security comes from its access policy: none for PUBLIC RPCs, the
 //     bearer scheme with the policy's API-key scopes as roles for the others;
 //   - each operation declares the error responses the edge can answer (400, 401, 403,
-//     404, 409, 429) with the {code, message, details} body;
+//     404, 409, 413, 429) with the {code, message, details} body;
 //   - google.api.HttpBody bodies are raw bytes, not a JSON HttpBody message;
 //   - streamed requests and responses are newline-delimited JSON (application/x-ndjson);
+//   - the asset routes the gateway serves itself (gateway/assets.go) say what it takes
+//     and answers: an upload also takes a multipart/form-data form, a download answers
+//     Range, If-Range and If-None-Match with 206, 304 and 416 (fileroutes.go);
 //   - paths that differ only by the names of their parameters (/v1/assets/{asset_id} and
 //     /v1/assets/{asset.id}) are one path, as OpenAPI requires.
 //

@@ -43,6 +43,11 @@ export class Assets {
    * first (its name, type and size, so that a file over the size limit or the quota is
    * refused before a byte is sent), then sends the bytes with PUT, which the client
    * retries on a 503 as it does every call that may be repeated.
+   *
+   * Not the one-call form route (POST /v1/assets:upload), which suits a browser's plain
+   * form: it can refuse a file only while the bytes are on their way, and a server that
+   * answers before reading the whole body closes the connection, which fetch reports
+   * as a network failure rather than the refusal.
    */
   async upload(file: Blob, options: UploadOptions = {}): Promise<Asset> {
     const filename = options.filename ?? (isFile(file) && file.name !== "" ? file.name : "upload");
@@ -58,25 +63,31 @@ export class Assets {
 
   /**
    * uploadContent sends the bytes of an asset declared with POST /v1/assets (PENDING),
-   * and resolves to the asset, READY.
+   * and resolves to the asset, READY. The PUT is retried on a 503, as every call that
+   * may be repeated is.
    */
   async uploadContent(assetId: string, file: Blob, options: Pick<UploadOptions, "contentType" | "onProgress" | "signal"> = {}): Promise<Asset> {
-    const req = new Request(`${this.#baseUrl}/v1/assets/${encodeURIComponent(assetId)}/content`, {
-      method: "PUT",
+    const { data } = await this.#bp.api.PUT("/v1/assets/{asset_id}/content", {
+      params: { path: { asset_id: assetId } },
       body: file,
+      // The bytes go as they are; openapi-fetch would write JSON.
+      bodySerializer: (b) => b,
       headers: { "Content-Type": options.contentType ?? (file.type || "application/octet-stream") },
       ...(options.signal ? { signal: options.signal } : {}),
+      // The client's own fetch, with the body's progress reported.
+      ...(options.onProgress ? { fetch: (r: Request) => this.#bp.fetch(r, { onProgress: options.onProgress }) } : {}),
     });
-    const res = await this.#bp.fetch(req, options.onProgress ? { onProgress: options.onProgress } : {});
-    const body = (await res.json()) as Schemas["backplane.asset.v1.UploadAssetContentResponse"];
-    return body.asset ?? {};
+    return data?.asset ?? {};
   }
 
   /** download resolves to an asset's bytes, with the asset's content type. */
   async download(assetId: string, options: { signal?: AbortSignal } = {}): Promise<Blob> {
-    const req = new Request(`${this.#baseUrl}/v1/assets/${encodeURIComponent(assetId)}/content`, options.signal ? { signal: options.signal } : {});
-    const res = await this.#bp.fetch(req);
-    return res.blob();
+    const { data } = await this.#bp.api.GET("/v1/assets/{asset_id}/content", {
+      params: { path: { asset_id: assetId } },
+      parseAs: "blob",
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return data ?? new Blob();
   }
 
   /**

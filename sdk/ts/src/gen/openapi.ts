@@ -43,6 +43,8 @@ export interface paths {
          * @description Streams a READY asset's bytes. Over REST they arrive as the raw response body, with
          *     the asset's content type. An asset that is not READY answers FAILED_PRECONDITION
          *     (HTTP 400).
+         *
+         *     HEAD answers with the same headers and no body.
          */
         get: operations["AssetService_DownloadAssetContent"];
         /**
@@ -97,6 +99,8 @@ export interface paths {
          * @description Streams a READY asset's bytes to whoever holds a signed download URL from GetAsset,
          *     without credentials: for <img src> and downloads in browsers. A URL that was altered,
          *     has expired, or names bytes that changed answers PERMISSION_DENIED (HTTP 403).
+         *
+         *     HEAD answers with the same headers and no body.
          */
         get: operations["AssetService_DownloadSignedAssetContent"];
         put?: never;
@@ -1933,6 +1937,15 @@ export interface components {
                 "application/json": components["schemas"]["google.rpc.Status"];
             };
         };
+        /** @description The request body is over the edge's limit for a request, or a file is over the size limit: RESOURCE_EXHAUSTED, whose google.rpc.ErrorInfo reason is ASSET_TOO_LARGE for a file. Retrying will not help. */
+        ContentTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
         /** @description A rate limit or a quota is spent: RESOURCE_EXHAUSTED. */
         TooManyRequests: {
             headers: {
@@ -2038,6 +2051,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2052,13 +2066,15 @@ export interface operations {
     };
     AssetService_DownloadAssetContent: {
         parameters: {
-            query?: {
-                /** @description The first byte to send; 0 for the start. Past the end answers OUT_OF_RANGE (HTTP 400). */
-                readOffset?: string;
-                /** @description At most this many bytes; 0 for everything from read_offset on. */
-                readLimit?: string;
+            query?: never;
+            header?: {
+                /** @description One byte range, "bytes=first-last", "bytes=first-" or "bytes=-suffix": the answer is 206 with that part. Several ranges are not served (416). */
+                Range?: string;
+                /** @description The ETag the client holds: the Range applies only while the asset still has it, else the whole file is sent. */
+                "If-Range"?: string;
+                /** @description ETags the client holds: when one is the asset's, the answer is 304 with no body. */
+                "If-None-Match"?: string;
             };
-            header?: never;
             path: {
                 /** @description The asset to read. */
                 asset_id: string;
@@ -2067,19 +2083,56 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A successful response. */
+            /** @description The whole file, with the asset's content type. */
             200: {
                 headers: {
+                    /** @description The SHA-256 of the bytes, quoted: a strong validator for If-None-Match and If-Range. */
+                    ETag?: string;
+                    /** @description "bytes". */
+                    "Accept-Ranges"?: string;
+                    /** @description inline, or attachment for content a browser would run (HTML, SVG, XML, JavaScript, PDF), with the file's name. */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "*/*": string;
+                    "*/*": Blob;
                 };
+            };
+            /** @description The byte range the Range header asked for. */
+            206: {
+                headers: {
+                    /** @description "bytes first-last/size". */
+                    "Content-Range"?: string;
+                    /** @description The SHA-256 of the bytes, quoted. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": Blob;
+                };
+            };
+            /** @description The asset still has an ETag that If-None-Match named: the client's copy is current. */
+            304: {
+                headers: {
+                    /** @description The SHA-256 of the bytes, quoted. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            /** @description The Range is not one range that starts inside the file. */
+            416: {
+                headers: {
+                    /** @description "bytes *\/size": the file's length. */
+                    "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2105,7 +2158,7 @@ export interface operations {
         /** @description The raw bytes, sent as they are. */
         requestBody: {
             content: {
-                "*/*": string;
+                "*/*": Blob;
             };
         };
         responses: {
@@ -2123,6 +2176,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2142,9 +2196,31 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Newline-delimited JSON: one message per line. */
+        /** @description A form, as a browser's <form enctype="multipart/form-data"> sends it: the fields, then the file part, whose bytes are streamed to the service as they arrive (fields after the file part are not read). Or, with any other Content-Type, newline-delimited JSON: one message per line, the metadata first. */
         requestBody: {
             content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description The file's bytes. Its part's filename and Content-Type stand for filename and content_type when those fields are not sent.
+                     */
+                    file: Blob;
+                    /** @description The file's name, without any directory. */
+                    filename?: string;
+                    /** @description The media type, such as "image/png". */
+                    content_type?: string;
+                    /**
+                     * Format: int64
+                     * @description The file's length in bytes, at most 5 GiB; the chunks must add up to it. 0 when it is
+                     *     not known in advance (a browser's form upload): the upload then reserves the most the
+                     *     caller may upload against the storage quota, and counts the real length at the end.
+                     */
+                    size_bytes?: number;
+                    /** @description The SHA-256 of the bytes, lower-case hex. When given, the upload is checked against it. */
+                    sha256?: string;
+                } & {
+                    [key: `metadata.${string}`]: string;
+                };
                 "application/x-ndjson": {
                     /**
                      * @description Instead of metadata, in the first message: the PENDING asset, declared with
@@ -2176,6 +2252,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2195,12 +2272,15 @@ export interface operations {
                 expires?: string;
                 /** @description The URL's signature. */
                 signature?: string;
-                /** @description The first byte to send; 0 for the start. */
-                readOffset?: string;
-                /** @description At most this many bytes; 0 for everything from read_offset on. */
-                readLimit?: string;
             };
-            header?: never;
+            header?: {
+                /** @description One byte range, "bytes=first-last", "bytes=first-" or "bytes=-suffix": the answer is 206 with that part. Several ranges are not served (416). */
+                Range?: string;
+                /** @description The ETag the client holds: the Range applies only while the asset still has it, else the whole file is sent. */
+                "If-Range"?: string;
+                /** @description ETags the client holds: when one is the asset's, the answer is 304 with no body. */
+                "If-None-Match"?: string;
+            };
             path: {
                 /** @description The asset to read. */
                 asset_id: string;
@@ -2209,17 +2289,54 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A successful response. */
+            /** @description The whole file, with the asset's content type. */
             200: {
                 headers: {
+                    /** @description The SHA-256 of the bytes, quoted: a strong validator for If-None-Match and If-Range. */
+                    ETag?: string;
+                    /** @description "bytes". */
+                    "Accept-Ranges"?: string;
+                    /** @description inline, or attachment for content a browser would run (HTML, SVG, XML, JavaScript, PDF), with the file's name. */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "*/*": string;
+                    "*/*": Blob;
                 };
+            };
+            /** @description The byte range the Range header asked for. */
+            206: {
+                headers: {
+                    /** @description "bytes first-last/size". */
+                    "Content-Range"?: string;
+                    /** @description The SHA-256 of the bytes, quoted. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": Blob;
+                };
+            };
+            /** @description The asset still has an ETag that If-None-Match named: the client's copy is current. */
+            304: {
+                headers: {
+                    /** @description The SHA-256 of the bytes, quoted. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            /** @description The Range is not one range that starts inside the file. */
+            416: {
+                headers: {
+                    /** @description "bytes *\/size": the file's length. */
+                    "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2343,6 +2460,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2392,6 +2510,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2439,6 +2558,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2478,6 +2598,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2517,6 +2638,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2628,6 +2750,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2667,6 +2790,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2706,6 +2830,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2747,6 +2872,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2797,6 +2923,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2904,6 +3031,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -2987,6 +3115,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3106,6 +3235,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3148,6 +3278,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3233,6 +3364,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3281,6 +3413,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3394,6 +3527,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3433,6 +3567,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3491,7 +3626,7 @@ export interface operations {
         /** @description The raw bytes, sent as they are. */
         requestBody: {
             content: {
-                "*/*": string;
+                "*/*": Blob;
             };
         };
         responses: {
@@ -3506,6 +3641,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3625,6 +3761,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3670,6 +3807,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3717,6 +3855,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3756,6 +3895,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3798,6 +3938,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3862,7 +4003,7 @@ export interface operations {
         /** @description The raw bytes, sent as they are. */
         requestBody: {
             content: {
-                "*/*": string;
+                "*/*": Blob;
             };
         };
         responses: {
@@ -3877,6 +4018,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -3985,6 +4127,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
@@ -4030,6 +4173,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
             429: components["responses"]["TooManyRequests"];
             /** @description An unexpected error response. */
             default: {
