@@ -32,13 +32,22 @@ func servePiece(t *testing.T, name string, env []string) *piece {
 	return p
 }
 
-// TestServeRunsTheMeshAsSeparateProcesses runs every piece as its own process, as in
-// production with the Helm chart: `backplane migrate` first, then pieces that do not
-// migrate; services find each other by address, prove themselves to each other with
-// certificates over mutual TLS and the shared service secret, and a sign-up through the
-// gateway crosses three of them.
-func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
-	t.Parallel()
+// serveMesh is every piece of the mesh as its own `backplane serve` process, over
+// mutual TLS, on a fresh database and the test Redis.
+type serveMesh struct {
+	// pieces are the services' processes, by name; gateway is the edge's.
+	pieces  map[string]*piece
+	gateway *piece
+	// http and grpc are the edge's front doors.
+	http, grpc string
+}
+
+// startServeMesh runs `backplane migrate` on a fresh database, then every piece, which
+// do not migrate; services find each other by address and prove themselves to each other
+// with certificates over mutual TLS and the shared service secret. It returns once every
+// piece is ready.
+func startServeMesh(t *testing.T) *serveMesh {
+	t.Helper()
 	addrs := map[string]string{}
 	for _, s := range services.Names() {
 		addrs[s] = freeAddr(t)
@@ -63,20 +72,27 @@ func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 		common = append(common, fmt.Sprintf("BACKPLANE_%s_ADDR=%s", strings.ToUpper(s), addrs[s]))
 	}
 	certs := meshCerts(t)
-	var pieces []*piece
+	m := &serveMesh{pieces: map[string]*piece{}, http: freeAddr(t), grpc: freeAddr(t)}
 	for _, s := range services.Names() {
-		pieces = append(pieces, servePiece(t, s, append(append(common, mtlsEnv(certs[s])...), "BACKPLANE_GRPC_ADDR="+addrs[s])))
+		m.pieces[s] = servePiece(t, s, append(append(common, mtlsEnv(certs[s])...), "BACKPLANE_GRPC_ADDR="+addrs[s]))
 	}
-	httpAddr := freeAddr(t)
-	gw := servePiece(t, "gateway", append(append(common, mtlsEnv(certs["gateway"])...), "BACKPLANE_HTTP_ADDR="+httpAddr, "BACKPLANE_GRPC_ADDR="+freeAddr(t)))
+	m.gateway = servePiece(t, "gateway", append(append(common, mtlsEnv(certs["gateway"])...), "BACKPLANE_HTTP_ADDR="+m.http, "BACKPLANE_GRPC_ADDR="+m.grpc))
+	for _, p := range m.pieces {
+		p.waitReady(t, p.admin)
+	}
+	m.gateway.waitReady(t, m.gateway.admin)
+	return m
+}
 
-	scenario.Step(t, "every piece becomes ready", func(t *testing.T) {
-		for _, p := range append(pieces, gw) {
-			p.waitReady(t, p.admin)
-		}
-	})
+// TestServeRunsTheMeshAsSeparateProcesses runs every piece as its own process, as in
+// production with the Helm chart, and a sign-up through the gateway crosses three of
+// them.
+func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
+	t.Parallel()
+	// Not a step: the processes live as long as the test, not a step.
+	m := startServeMesh(t)
 	scenario.Step(t, "a sign-up crosses three services", func(t *testing.T) {
-		a := api{base: "http://" + httpAddr}
+		a := api{base: "http://" + m.http}
 		email := fmt.Sprintf("grace+%d@example.com", time.Now().UnixNano())
 		code, body := a.call(t, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "correct horse battery", "displayName": "Grace"})
 		require.Equal(t, http.StatusOK, code, body)
@@ -88,7 +104,8 @@ func TestServeRunsTheMeshAsSeparateProcesses(t *testing.T) {
 		require.Equal(t, http.StatusOK, code, "notification checks the token on its own")
 	})
 	scenario.Step(t, "every piece drains and exits cleanly on SIGTERM", func(t *testing.T) {
-		for _, p := range append([]*piece{gw}, pieces...) {
+		m.gateway.stop(t)
+		for _, p := range m.pieces {
 			p.stop(t)
 		}
 	})
