@@ -3,13 +3,13 @@ package grpctest_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -21,18 +21,20 @@ import (
 	authv1 "github.com/backplane/backplane/gen/backplane/auth/v1"
 	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/grpctest"
+	"github.com/backplane/backplane/internal/grpctest/authntest"
 	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/internal/redistest"
 )
 
-// whoami answers with what the chain told it about the caller.
+// whoami answers with what the chain told it about the caller: the user and their roles
+// (as the display name), or the calling service.
 type whoami struct {
 	authv1.UnimplementedAuthServiceServer
 }
 
 func (whoami) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRequest) (*authv1.GetCurrentUserResponse, error) {
 	p, _ := identity.FromContext(ctx)
-	return &authv1.GetCurrentUserResponse{User: &authv1.User{Id: p.UserID}}, nil
+	return &authv1.GetCurrentUserResponse{User: &authv1.User{Id: p.UserID, DisplayName: strings.Join(p.Roles, ",")}}, nil
 }
 
 func (whoami) LookupUser(ctx context.Context, _ *authv1.LookupUserRequest) (*authv1.LookupUserResponse, error) {
@@ -87,88 +89,72 @@ func TestStartServesThroughTheProductionChain(t *testing.T) {
 	require.Equal(t, healthpb.HealthCheckResponse_SERVING, health.GetStatus())
 }
 
-// checks is a real authn interceptor and what mints credentials it accepts.
-type checks struct {
-	interceptor *authn.Interceptor
-	issuer      *authn.Issuer
-	sessions    *authn.LiveSessions
-	services    *authn.HMACServiceTokens
-}
-
-func newChecks(t *testing.T) checks {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	keys, err := authn.NewKeySet(authn.SigningKey{ID: authn.KeyID(priv.Public().(ed25519.PublicKey)), Private: priv})
-	require.NoError(t, err)
-	c := checks{}
-	c.issuer, err = authn.NewIssuer(authn.IssuerConfig{Issuer: "https://grpctest.test", Audience: authn.Audience, TTL: time.Minute}, keys)
-	require.NoError(t, err)
-	rdb := redistest.Client(t)
-	prefix := "grpctest:" + rand.Text() + ":"
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			_ = rdb.Del(context.Background(), keys...).Err()
-		}
-	})
-	c.sessions = authn.NewLiveSessions(rdb, authn.WithKeyPrefix(prefix))
-	verifier, err := authn.NewVerifier(authn.VerifierConfig{
-		Issuer: "https://grpctest.test", Audience: authn.Audience, Keys: authn.IssuerJWKS{Issuer: c.issuer}, Sessions: c.sessions,
-	})
-	require.NoError(t, err)
-	c.services, err = authn.NewHMACServiceTokens([]byte(rand.Text()+rand.Text()), time.Minute, nil)
-	require.NoError(t, err)
-	c.interceptor, err = authn.NewInterceptor(authn.InterceptorConfig{
-		Tokens: verifier, APIKeys: authn.NewCachedIntrospector(noKeys{}, time.Second, nil), Services: c.services,
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	require.NoError(t, err)
-	return c
-}
-
-// noKeys is an API-key store with no keys in it.
-type noKeys struct{}
-
-func (noKeys) Introspect(context.Context, string) (identity.Principal, error) {
-	return identity.Principal{}, authn.ErrInvalidToken
-}
-
+// The authenticator authntest builds checks callers as production's does, and mints the
+// credentials it accepts.
 func TestWithAuthenticatorChecksCallers(t *testing.T) {
 	t.Parallel()
-	c := newChecks(t)
-	s := grpctest.Start(t, registerWhoami, grpctest.WithAuthenticator(c.interceptor))
+	rdb := redistest.Client(t)
+	c := authntest.New(t, authntest.Config{Redis: rdb})
+	s := grpctest.Start(t, registerWhoami, c.Option())
 	client := authv1.NewAuthServiceClient(s.Conn)
+	me := &authv1.GetCurrentUserRequest{}
 
-	t.Run("bearer token", func(t *testing.T) {
-		_, err := client.GetCurrentUser(t.Context(), &authv1.GetCurrentUserRequest{})
+	t.Run("an access token on a live session passes, with the user role and the roles asked for", func(t *testing.T) {
+		_, err := client.GetCurrentUser(t.Context(), me)
 		require.Equal(t, codes.Unauthenticated, status.Code(err))
 
-		sessionID := rand.Text()
-		require.NoError(t, c.sessions.MarkLive(t.Context(), sessionID, time.Now().Add(time.Minute)))
-		token, _, err := c.issuer.Issue("user-1", sessionID, []string{authn.RoleUser})
+		user := uuid.New()
+		resp, err := client.GetCurrentUser(grpctest.Bearer(t.Context(), c.AccessToken(t, user, authn.RoleAdmin)), me)
 		require.NoError(t, err)
-		resp, err := client.GetCurrentUser(grpctest.Bearer(t.Context(), token), &authv1.GetCurrentUserRequest{})
+		require.Equal(t, user.String(), resp.GetUser().GetId())
+		require.Equal(t, authn.RoleUser+","+authn.RoleAdmin, resp.GetUser().GetDisplayName())
+	})
+
+	t.Run("a token of another key set is UNAUTHENTICATED", func(t *testing.T) {
+		other := authntest.New(t, authntest.Config{Redis: rdb})
+		_, err := client.GetCurrentUser(grpctest.Bearer(t.Context(), other.AccessToken(t, uuid.New())), me)
+		require.Equal(t, codes.Unauthenticated, status.Code(err))
+	})
+
+	t.Run("API keys are refused unless Config.APIKeys resolves them", func(t *testing.T) {
+		_, err := client.GetCurrentUser(grpctest.Bearer(t.Context(), key.secret), me)
+		require.Equal(t, codes.Unauthenticated, status.Code(err))
+
+		withKeys := authntest.New(t, authntest.Config{Redis: rdb, APIKeys: key})
+		resp, err := authv1.NewAuthServiceClient(grpctest.Start(t, registerWhoami, withKeys.Option()).Conn).
+			GetCurrentUser(grpctest.Bearer(t.Context(), key.secret), me)
 		require.NoError(t, err)
-		require.Equal(t, "user-1", resp.GetUser().GetId())
+		require.Equal(t, key.user, resp.GetUser().GetId())
 	})
 
 	t.Run("service token on another connection", func(t *testing.T) {
 		_, err := client.LookupUser(t.Context(), lookup)
 		require.Equal(t, codes.Unauthenticated, status.Code(err))
 
-		asGateway := authv1.NewAuthServiceClient(s.Dial(t, grpc.WithPerRPCCredentials(c.services.PerRPCCredentials("gateway"))))
+		asGateway := authv1.NewAuthServiceClient(s.Dial(t, grpc.WithPerRPCCredentials(c.Services.PerRPCCredentials("gateway"))))
 		resp, err := asGateway.LookupUser(t.Context(), lookup)
 		require.NoError(t, err)
 		require.Equal(t, "gateway", resp.GetUser().GetId())
 	})
 }
 
+// oneKey is an API-key store with one key, holding the scope GetCurrentUser needs.
+type oneKey struct{ secret, user string }
+
+var key = oneKey{secret: authn.APIKeyPrefix + "grpctest", user: "key-owner"}
+
+func (k oneKey) Introspect(_ context.Context, secret string) (identity.Principal, error) {
+	if secret != k.secret {
+		return identity.Principal{}, authn.ErrInvalidToken
+	}
+	return identity.Principal{UserID: k.user, APIKeyID: "key-1", Scopes: []string{"profile:read"}, Roles: []string{authn.RoleUser}}, nil
+}
+
 func TestWithDialOptionsAppliesToConn(t *testing.T) {
 	t.Parallel()
-	c := newChecks(t)
-	s := grpctest.Start(t, registerWhoami, grpctest.WithAuthenticator(c.interceptor),
-		grpctest.WithDialOptions(grpc.WithPerRPCCredentials(c.services.PerRPCCredentials("billing"))))
+	c := authntest.New(t, authntest.Config{Redis: redistest.Client(t)})
+	s := grpctest.Start(t, registerWhoami, grpctest.WithAuthenticator(c.Interceptor),
+		grpctest.WithDialOptions(grpc.WithPerRPCCredentials(c.Services.PerRPCCredentials("billing"))))
 	resp, err := authv1.NewAuthServiceClient(s.Conn).LookupUser(t.Context(), lookup)
 	require.NoError(t, err)
 	require.Equal(t, "billing", resp.GetUser().GetId())

@@ -23,6 +23,7 @@ import (
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/grpctest"
+	"github.com/backplane/backplane/internal/grpctest/authntest"
 	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/plans"
 	"github.com/backplane/backplane/internal/service"
@@ -73,7 +74,7 @@ func withUsage(t *testing.T) option {
 		return ""
 	}
 	return func(_ *Config, deps *service.Deps) {
-		a := newTestAuthn(t, deps.Redis)
+		a := authntest.New(t, authntest.Config{Redis: deps.Redis})
 		start := func(def service.Definition, d service.Deps, caller string) *grpc.ClientConn {
 			run, err := def.LoadConfig(config.NewEnv(env))
 			require.NoError(t, err)
@@ -82,21 +83,21 @@ func withUsage(t *testing.T) option {
 			if inst.Stop != nil {
 				t.Cleanup(func() { _ = inst.Stop(context.Background()) })
 			}
-			srv := grpctest.Start(t, inst.Register, grpctest.WithAuthenticator(a.interceptor))
-			return srv.Dial(t, grpc.WithPerRPCCredentials(a.services.PerRPCCredentials(caller)))
+			srv := grpctest.Start(t, inst.Register, a.Option())
+			return srv.Dial(t, grpc.WithPerRPCCredentials(a.Services.PerRPCCredentials(caller)))
 		}
-		base := service.Deps{Logger: slog.New(slog.DiscardHandler), Redis: deps.Redis, PublicURL: "https://app.backplane.test", Issuer: testIssuer}
+		base := service.Deps{Logger: slog.New(slog.DiscardHandler), Redis: deps.Redis, PublicURL: "https://app.backplane.test", Issuer: authntest.Issuer}
 		subDeps := base
 		subDeps.DB = schemaPool("subscription")
 		subConn := start(subscription.Definition(), subDeps, "usage")
 		notify := grpctest.Start(t, func(reg grpc.ServiceRegistrar) {
 			notificationv1.RegisterNotificationServiceServer(reg, notificationv1.UnimplementedNotificationServiceServer{})
-		}, grpctest.WithAuthenticator(a.interceptor))
+		}, a.Option())
 		usageDeps := base
 		usageDeps.DB = schemaPool("usage")
 		usageDeps.Peers = map[string]*grpc.ClientConn{
 			"subscription": subConn,
-			"notification": notify.Dial(t, grpc.WithPerRPCCredentials(a.services.PerRPCCredentials("usage"))),
+			"notification": notify.Dial(t, grpc.WithPerRPCCredentials(a.Services.PerRPCCredentials("usage"))),
 		}
 		deps.DB = pool
 		deps.Peers = map[string]*grpc.ClientConn{"usage": start(usage.Definition(), usageDeps, "asset")}

@@ -3,7 +3,6 @@ package asset
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,7 +21,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -30,10 +28,9 @@ import (
 	"google.golang.org/grpc"
 
 	assetv1 "github.com/backplane/backplane/gen/backplane/asset/v1"
-	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/grpctest"
-	"github.com/backplane/backplane/internal/identity"
+	"github.com/backplane/backplane/internal/grpctest/authntest"
 	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/redistest"
 	"github.com/backplane/backplane/internal/service"
@@ -45,9 +42,6 @@ const (
 	waitFor = 20 * time.Second
 	tick    = 20 * time.Millisecond
 )
-
-// testServiceSecret signs the service tokens of the tests' services.
-const testServiceSecret = "0123456789abcdef0123456789abcdef"
 
 // testDatabase is a private database migrated as `backplane migrate` leaves it.
 func testDatabase(t testing.TB) *pgxpool.Pool {
@@ -119,7 +113,7 @@ type bundle struct {
 	srv    *Server
 	pool   *pgxpool.Pool
 	bucket *blob.Bucket
-	authn  *testAuthn
+	authn  *authntest.Authn
 	cfg    Config
 	deps   service.Deps
 	api    assetv1.AssetServiceClient
@@ -136,7 +130,7 @@ func (c *clock) Now() time.Time { return time.Now().Add(c.shift) }
 func setup(t testing.TB, bucket *blob.Bucket, opts ...option) *bundle {
 	t.Helper()
 	rdb := redistest.Client(t)
-	b := &bundle{pool: testDatabase(t), bucket: bucket, authn: newTestAuthn(t, rdb), clock: &clock{}}
+	b := &bundle{pool: testDatabase(t), bucket: bucket, authn: authntest.New(t, authntest.Config{Redis: rdb}), clock: &clock{}}
 	cfg, err := LoadConfig(configEnv(nil))
 	require.NoError(t, err)
 	cfg.MaxBytes = 1 << 20
@@ -149,7 +143,7 @@ func setup(t testing.TB, bucket *blob.Bucket, opts ...option) *bundle {
 	b.srv, err = newServer(t.Context(), cfg, b.deps, wiring{bucket: bucket, now: b.clock.Now})
 	require.NoError(t, err)
 	s := grpctest.Start(t, func(reg grpc.ServiceRegistrar) { assetv1.RegisterAssetServiceServer(reg, b.srv) },
-		grpctest.WithAuthenticator(b.authn.interceptor))
+		b.authn.Option())
 	b.api = assetv1.NewAssetServiceClient(s.Conn)
 	return b
 }
@@ -157,7 +151,7 @@ func setup(t testing.TB, bucket *blob.Bucket, opts ...option) *bundle {
 // as is a request context carrying an access token of user, on a live session.
 func (b *bundle) as(t testing.TB, user uuid.UUID, roles ...string) context.Context {
 	t.Helper()
-	return grpctest.Bearer(t.Context(), b.authn.accessToken(t, user, roles...))
+	return grpctest.Bearer(t.Context(), b.authn.AccessToken(t, user, roles...))
 }
 
 // upload sends data as one file through UploadAsset, in chunks of chunk bytes, and
@@ -252,63 +246,4 @@ func pngBytes(n int) []byte {
 func sha(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
-}
-
-// testAuthn is the authentication every Backplane server runs (internal/authn), with a
-// key set of the test's own standing in for the auth service's.
-type testAuthn struct {
-	interceptor *authn.Interceptor
-	issuer      *authn.Issuer
-	sessions    *authn.LiveSessions
-	services    *authn.HMACServiceTokens
-}
-
-const testIssuer = "https://auth.backplane.test"
-
-func newTestAuthn(t testing.TB, rdb redis.UniversalClient) *testAuthn {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	keys, err := authn.NewKeySet(authn.SigningKey{ID: authn.KeyID(priv.Public().(ed25519.PublicKey)), Private: priv})
-	require.NoError(t, err)
-	a := &testAuthn{}
-	a.issuer, err = authn.NewIssuer(authn.IssuerConfig{Issuer: testIssuer, Audience: authn.Audience, TTL: time.Hour}, keys)
-	require.NoError(t, err)
-	prefix := "asset-test:" + rand.Text() + ":"
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			_ = rdb.Del(context.Background(), keys...).Err()
-		}
-	})
-	a.sessions = authn.NewLiveSessions(rdb, authn.WithKeyPrefix(prefix))
-	verifier, err := authn.NewVerifier(authn.VerifierConfig{
-		Issuer: testIssuer, Audience: authn.Audience, Keys: authn.IssuerJWKS{Issuer: a.issuer}, Sessions: a.sessions,
-	})
-	require.NoError(t, err)
-	a.services, err = authn.NewHMACServiceTokens([]byte(testServiceSecret), time.Minute, nil)
-	require.NoError(t, err)
-	a.interceptor, err = authn.NewInterceptor(authn.InterceptorConfig{
-		Tokens: verifier, APIKeys: noKeys{}, Services: a.services, Logger: slog.New(slog.DiscardHandler),
-	})
-	require.NoError(t, err)
-	return a
-}
-
-// accessToken signs in user: a live session, and an access token for it, holding the
-// user role and roles.
-func (a *testAuthn) accessToken(t testing.TB, user uuid.UUID, roles ...string) string {
-	t.Helper()
-	sessionID := uuid.NewString()
-	require.NoError(t, a.sessions.MarkLive(t.Context(), sessionID, time.Now().Add(time.Hour)))
-	token, _, err := a.issuer.Issue(user.String(), sessionID, append([]string{authn.RoleUser}, roles...))
-	require.NoError(t, err)
-	return token
-}
-
-// noKeys refuses every API key: the tests sign in with access tokens.
-type noKeys struct{}
-
-func (noKeys) Introspect(context.Context, string) (identity.Principal, error) {
-	return identity.Principal{}, authn.ErrInvalidToken
 }

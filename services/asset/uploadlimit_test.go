@@ -23,6 +23,7 @@ import (
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/grpctest"
+	"github.com/backplane/backplane/internal/grpctest/authntest"
 	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/plans"
 	"github.com/backplane/backplane/internal/service"
@@ -73,7 +74,7 @@ func withPlans(t *testing.T, pb *plansBundle) option {
 	file := filepath.Join(t.TempDir(), "catalog.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(planCatalog), 0o600))
 	return func(_ *Config, deps *service.Deps) {
-		a := newTestAuthn(t, deps.Redis)
+		a := authntest.New(t, authntest.Config{Redis: deps.Redis})
 		start, err := subscription.Definition().LoadConfig(config.NewEnv(func(k string) string {
 			if k == plans.FileVariable {
 				return file
@@ -83,16 +84,16 @@ func withPlans(t *testing.T, pb *plansBundle) option {
 		require.NoError(t, err)
 		inst, err := start(t.Context(), service.Deps{
 			Logger: slog.New(slog.DiscardHandler), DB: pb.subPool, Redis: deps.Redis,
-			PublicURL: "https://app.backplane.test", Issuer: testIssuer,
+			PublicURL: "https://app.backplane.test", Issuer: authntest.Issuer,
 		})
 		require.NoError(t, err)
 		if inst.Stop != nil {
 			t.Cleanup(func() { _ = inst.Stop(context.Background()) })
 		}
-		srv := grpctest.Start(t, inst.Register, grpctest.WithAuthenticator(a.interceptor))
+		srv := grpctest.Start(t, inst.Register, a.Option())
 		deps.DB = pool
 		deps.Peers = map[string]*grpc.ClientConn{
-			"subscription": srv.Dial(t, grpc.WithPerRPCCredentials(a.services.PerRPCCredentials("asset"))),
+			"subscription": srv.Dial(t, grpc.WithPerRPCCredentials(a.Services.PerRPCCredentials("asset"))),
 		}
 	}
 }

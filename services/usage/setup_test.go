@@ -2,7 +2,6 @@ package usage
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 	"log/slog"
@@ -26,6 +25,7 @@ import (
 	"github.com/backplane/backplane/internal/database"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/grpctest"
+	"github.com/backplane/backplane/internal/grpctest/authntest"
 	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/plans"
@@ -57,9 +57,6 @@ plans:
     rate_limit_per_minute: 3000
     price: {lookup_key: payg, amount: 1, currency: usd, interval: month, meter: api_calls}
 `
-
-// testServiceSecret signs the service tokens of the tests' services.
-const testServiceSecret = "0123456789abcdef0123456789abcdef"
 
 // testDatabase is a private database migrated as `backplane migrate` leaves it for the
 // usage service and the subscription service it asks: both schemas, and usage's River
@@ -107,7 +104,7 @@ type bundle struct {
 	channel  string
 	clock    *clock
 	catalog  *plans.Catalog
-	authn    *testAuthn
+	authn    *authntest.Authn
 	notifier *notifier
 	deps     service.Deps
 	cfg      Config
@@ -136,17 +133,17 @@ func setup(t testing.TB, opts ...option) *bundle {
 	b.subPool, err = database.Open(t.Context(), b.pool.Config().ConnString(), database.WithSchema("subscription"))
 	require.NoError(t, err)
 	t.Cleanup(b.subPool.Close)
-	b.authn = newTestAuthn(t, b.rdb)
+	b.authn = authntest.New(t, authntest.Config{Redis: b.rdb, APIKeys: testKeys{}})
 	b.notifier = &notifier{}
 
 	subConn := b.startSubscription(t)
 	notifySrv := grpctest.Start(t, func(reg grpc.ServiceRegistrar) { notificationv1.RegisterNotificationServiceServer(reg, b.notifier) },
-		grpctest.WithAuthenticator(b.authn.interceptor))
+		b.authn.Option())
 	b.deps = service.Deps{
 		Logger: slog.New(slog.DiscardHandler), DB: b.pool, Redis: b.rdb,
 		Peers: map[string]*grpc.ClientConn{
 			"subscription": subConn,
-			"notification": notifySrv.Dial(t, grpc.WithPerRPCCredentials(b.authn.services.PerRPCCredentials("usage"))),
+			"notification": notifySrv.Dial(t, grpc.WithPerRPCCredentials(b.authn.Services.PerRPCCredentials("usage"))),
 		},
 	}
 	b.cfg = defaultConfig()
@@ -176,10 +173,10 @@ func (b *bundle) newServer(t testing.TB, w wiring) *Server {
 func (b *bundle) serve(t testing.TB, srv *Server) api {
 	t.Helper()
 	s := grpctest.Start(t, func(reg grpc.ServiceRegistrar) { usagev1.RegisterUsageServiceServer(reg, srv) },
-		grpctest.WithAuthenticator(b.authn.interceptor))
+		b.authn.Option())
 	return api{
 		user:     usagev1.NewUsageServiceClient(s.Conn),
-		internal: usagev1.NewUsageServiceClient(s.Dial(t, grpc.WithPerRPCCredentials(b.authn.services.PerRPCCredentials("asset")))),
+		internal: usagev1.NewUsageServiceClient(s.Dial(t, grpc.WithPerRPCCredentials(b.authn.Services.PerRPCCredentials("asset")))),
 	}
 }
 
@@ -200,11 +197,11 @@ func (b *bundle) startSubscription(t testing.TB) *grpc.ClientConn {
 	require.NoError(t, err)
 	inst, err := start(t.Context(), service.Deps{
 		Logger: slog.New(slog.DiscardHandler), DB: b.subPool, Redis: b.rdb,
-		PublicURL: "https://app.backplane.test", Issuer: testIssuer,
+		PublicURL: "https://app.backplane.test", Issuer: authntest.Issuer,
 	})
 	require.NoError(t, err)
-	srv := grpctest.Start(t, inst.Register, grpctest.WithAuthenticator(b.authn.interceptor))
-	return srv.Dial(t, grpc.WithPerRPCCredentials(b.authn.services.PerRPCCredentials("usage")))
+	srv := grpctest.Start(t, inst.Register, b.authn.Option())
+	return srv.Dial(t, grpc.WithPerRPCCredentials(b.authn.Services.PerRPCCredentials("usage")))
 }
 
 // subscribe puts user on a paid plan for [start, end), as the subscription service
@@ -233,12 +230,12 @@ func (b *bundle) changed(t testing.TB, user uuid.UUID) {
 // as is a request context carrying an access token of user, on a live session.
 func (b *bundle) as(t testing.TB, user uuid.UUID) context.Context {
 	t.Helper()
-	return grpctest.Bearer(t.Context(), b.authn.accessToken(t, user))
+	return grpctest.Bearer(t.Context(), b.authn.AccessToken(t, user))
 }
 
 // withKey is a request context carrying an API key of user holding scopes.
 func (b *bundle) withKey(t testing.TB, user uuid.UUID, scopes ...string) context.Context {
-	return grpctest.Bearer(t.Context(), b.authn.apiKey(user, scopes...))
+	return grpctest.Bearer(t.Context(), apiKey(user, scopes...))
 }
 
 // record records one event of user through the API and returns the answer.
@@ -269,60 +266,8 @@ func (b *bundle) count(t testing.TB, query string, args ...any) int64 {
 	return n
 }
 
-// testAuthn is the authentication every Backplane server runs (internal/authn: access
-// tokens checked against a key set and live sessions, API keys, service tokens), with a
-// key set of the test's own standing in for the auth service's.
-type testAuthn struct {
-	interceptor *authn.Interceptor
-	issuer      *authn.Issuer
-	sessions    *authn.LiveSessions
-	services    *authn.HMACServiceTokens
-}
-
-const testIssuer = "https://auth.backplane.test"
-
-func newTestAuthn(t testing.TB, rdb redis.UniversalClient) *testAuthn {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	keys, err := authn.NewKeySet(authn.SigningKey{ID: authn.KeyID(priv.Public().(ed25519.PublicKey)), Private: priv})
-	require.NoError(t, err)
-	a := &testAuthn{}
-	a.issuer, err = authn.NewIssuer(authn.IssuerConfig{Issuer: testIssuer, Audience: authn.Audience, TTL: time.Hour}, keys)
-	require.NoError(t, err)
-	prefix := "usage-test:" + rand.Text() + ":"
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			_ = rdb.Del(context.Background(), keys...).Err()
-		}
-	})
-	a.sessions = authn.NewLiveSessions(rdb, authn.WithKeyPrefix(prefix))
-	verifier, err := authn.NewVerifier(authn.VerifierConfig{
-		Issuer: testIssuer, Audience: authn.Audience, Keys: authn.IssuerJWKS{Issuer: a.issuer}, Sessions: a.sessions,
-	})
-	require.NoError(t, err)
-	a.services, err = authn.NewHMACServiceTokens([]byte(testServiceSecret), time.Minute, nil)
-	require.NoError(t, err)
-	a.interceptor, err = authn.NewInterceptor(authn.InterceptorConfig{
-		Tokens: verifier, APIKeys: testKeys{}, Services: a.services, Logger: slog.New(slog.DiscardHandler),
-	})
-	require.NoError(t, err)
-	return a
-}
-
-// accessToken signs in user: a live session, and an access token for it.
-func (a *testAuthn) accessToken(t testing.TB, user uuid.UUID) string {
-	t.Helper()
-	sessionID := uuid.NewString()
-	require.NoError(t, a.sessions.MarkLive(t.Context(), sessionID, time.Now().Add(time.Hour)))
-	token, _, err := a.issuer.Issue(user.String(), sessionID, []string{authn.RoleUser})
-	require.NoError(t, err)
-	return token
-}
-
 // apiKey is an API key of user holding scopes, which testKeys resolves.
-func (a *testAuthn) apiKey(user uuid.UUID, scopes ...string) string {
+func apiKey(user uuid.UUID, scopes ...string) string {
 	return authn.APIKeyPrefix + user.String() + "." + strings.Join(scopes, ",")
 }
 
