@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	assetv1 "github.com/backplane/backplane/gen/backplane/asset/v1"
+	"github.com/backplane/backplane/internal/grpccodec"
 )
 
 // The asset service's file routes are served here rather than by grpc-gateway, which
@@ -360,7 +361,10 @@ func (a *assetRoutes) get(w http.ResponseWriter, r *http.Request) {
 			// body rather than a complete one.
 			panic(http.ErrAbortHandler)
 		}
-		if _, err := w.Write(msg.GetData()); err != nil {
+		_, err = w.Write(msg.GetData())
+		// Written: the bytes go back to the codec's pool for the next chunk.
+		grpccodec.Recycle(msg)
+		if err != nil {
 			return
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	assetv1 "github.com/backplane/backplane/gen/backplane/asset/v1"
 	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/dbtest"
+	"github.com/backplane/backplane/internal/grpccodec"
 	"github.com/backplane/backplane/internal/grpcserver"
 	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/identity"
@@ -39,6 +41,13 @@ import (
 	"github.com/backplane/backplane/services/asset"
 	"github.com/backplane/backplane/services/subscription"
 )
+
+// TestMain installs the process's codec, as the backplane command does, so that every
+// download here goes over it.
+func TestMain(m *testing.M) {
+	grpccodec.Register()
+	os.Exit(m.Run())
+}
 
 // assetHarness is the real asset service, on a private database and a directory bucket,
 // behind the real edge; both check credentials with the same authentication as in

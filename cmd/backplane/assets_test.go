@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,11 +47,12 @@ type assetMesh struct {
 	base    string // the edge's REST address
 	edge    *process
 	asset   *process
-	dataDir string // the asset piece's data dir; its bucket is dataDir/assets
-	token   string // a signed-up user's access token
+	dataDir string            // the asset piece's data dir; its bucket is dataDir/assets
+	token   string            // a signed-up user's access token
+	admins  map[string]string // each piece's admin address
 }
 
-func startAssetMesh(t testing.TB) *assetMesh {
+func startAssetMesh(t testing.TB, extra ...string) *assetMesh {
 	t.Helper()
 	addrs := map[string]string{}
 	for _, s := range services.Names() {
@@ -63,7 +65,7 @@ func startAssetMesh(t testing.TB) *assetMesh {
 	require.NoError(t, err, "%s", out)
 	catalog := filepath.Join(t.TempDir(), "catalog.yaml")
 	require.NoError(t, os.WriteFile(catalog, []byte(assetCatalog), 0o600))
-	m := &assetMesh{dataDir: t.TempDir()}
+	m := &assetMesh{dataDir: t.TempDir(), admins: map[string]string{}}
 	common := []string{
 		"BACKPLANE_MIGRATE_ON_START=false",
 		"BACKPLANE_DATABASE_URL=" + dbURL,
@@ -78,6 +80,7 @@ func startAssetMesh(t testing.TB) *assetMesh {
 		// The test's account is signed in at sign-up, without the emailed link.
 		"BACKPLANE_SIGNUP_MODE=instant",
 	}
+	common = append(common, extra...)
 	for _, s := range services.Names() {
 		common = append(common, fmt.Sprintf("BACKPLANE_%s_ADDR=%s", strings.ToUpper(s), addrs[s]))
 	}
@@ -90,6 +93,7 @@ func startAssetMesh(t testing.TB) *assetMesh {
 		admin := freeAddr(t)
 		p := startProcess(t, append(append(append([]string{}, common...), env...), "BACKPLANE_ADMIN_ADDR="+admin), "serve", name)
 		pieces = append(pieces, piece{p, admin})
+		m.admins[name] = admin
 		return p
 	}
 	for _, s := range services.Names() {
@@ -239,6 +243,30 @@ func (w *rssWatch) growth(t testing.TB) int64 {
 	return peak - w.base
 }
 
+// cpuTime is the CPU time (user and system) a process has used so far, from
+// /proc/<pid>/stat, in the kernel's 10 ms ticks.
+func cpuTime(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	// The fields after the command name, which is in parentheses and may hold spaces:
+	// utime and stime are the 12th and 13th.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	utime, err := strconv.ParseInt(fields[11], 10, 64)
+	require.NoError(t, err)
+	stime, err := strconv.ParseInt(fields[12], 10, 64)
+	require.NoError(t, err)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// selfCPU is the CPU time this process has used so far.
+func selfCPU(t testing.TB) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // Uploading a 1 GiB file through the REST door of the serve topology grows neither the
 // edge's process nor the asset service's by more than 64 MiB: the bytes stream through
 // both in chunks, never held whole.
@@ -290,6 +318,9 @@ func BenchmarkAssetThroughTheEdge(b *testing.B) {
 	}
 	var up, upDirect, down, downDirect time.Duration
 	var upEdge, upSvc, downEdge, downSvc int64
+	// The CPU time each download costs the edge and the asset service, and the direct
+	// read this process: what the machine spends, whatever else shares it.
+	var downEdgeCPU, downSvcCPU, downDirectCPU time.Duration
 	timed := func(d *time.Duration, f func()) {
 		start := time.Now()
 		f()
@@ -307,13 +338,16 @@ func BenchmarkAssetThroughTheEdge(b *testing.B) {
 		timed(&up, func() { m.upload(b, bytes.NewReader(data), size) })
 		upEdge, upSvc = max(upEdge, edge.growth(b)), max(upSvc, svc.growth(b))
 
+		self := selfCPU(b)
 		timed(&downDirect, func() {
 			r, err := bucket.NewReader(b.Context(), fmt.Sprint("k", i), nil)
 			require.NoError(b, err)
 			require.Equal(b, int64(size), drain(r))
 			require.NoError(b, r.Close())
 		})
+		downDirectCPU += selfCPU(b) - self
 		edge, svc = watchRSS(b, m.edge), watchRSS(b, m.asset)
+		edgeCPU, svcCPU := cpuTime(b, m.edge.cmd.Process.Pid), cpuTime(b, m.asset.cmd.Process.Pid)
 		timed(&down, func() {
 			req, err := http.NewRequestWithContext(b.Context(), http.MethodGet, m.base+"/v1/assets/"+id+"/content", nil)
 			require.NoError(b, err)
@@ -323,6 +357,8 @@ func BenchmarkAssetThroughTheEdge(b *testing.B) {
 			require.Equal(b, int64(size), drain(resp.Body))
 			require.NoError(b, resp.Body.Close())
 		})
+		downEdgeCPU += cpuTime(b, m.edge.cmd.Process.Pid) - edgeCPU
+		downSvcCPU += cpuTime(b, m.asset.cmd.Process.Pid) - svcCPU
 		downEdge, downSvc = max(downEdge, edge.growth(b)), max(downSvc, svc.growth(b))
 	}
 	mbps := func(d time.Duration) float64 { return float64(b.N) * size / 1e6 / d.Seconds() }
@@ -332,6 +368,10 @@ func BenchmarkAssetThroughTheEdge(b *testing.B) {
 	b.ReportMetric(mbps(down), "download-MB/s")
 	b.ReportMetric(mbps(downDirect), "direct-read-MB/s")
 	b.ReportMetric(mbps(down)/mbps(downDirect), "download-ratio")
+	perOp := func(d time.Duration) float64 { return float64(d.Milliseconds()) / float64(b.N) }
+	b.ReportMetric(perOp(downEdgeCPU), "download-edge-cpu-ms/op")
+	b.ReportMetric(perOp(downSvcCPU), "download-asset-cpu-ms/op")
+	b.ReportMetric(perOp(downDirectCPU), "direct-read-cpu-ms/op")
 	b.ReportMetric(float64(upEdge>>20), "upload-edge-rss-MiB")
 	b.ReportMetric(float64(upSvc>>20), "upload-asset-rss-MiB")
 	b.ReportMetric(float64(downEdge>>20), "download-edge-rss-MiB")

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/backplane/backplane/internal/config"
+	"github.com/backplane/backplane/internal/grpccodec"
 	"github.com/backplane/backplane/internal/logging"
 	"github.com/backplane/backplane/internal/mesh"
 	"github.com/backplane/backplane/internal/service"
@@ -45,6 +46,9 @@ Configuration comes from BACKPLANE_* environment variables; see the README.
 }
 
 func main() {
+	// Before any connection or server exists: gRPC's codec registry is not safe to change
+	// while in use.
+	grpccodec.Register()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

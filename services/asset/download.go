@@ -15,6 +15,7 @@ import (
 
 	assetv1 "github.com/backplane/backplane/gen/backplane/asset/v1"
 	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/grpccodec"
 	"github.com/backplane/backplane/services/asset/dbsqlc"
 )
 
@@ -91,16 +92,22 @@ func (s *Server) send(stream grpc.ServerStreamingServer[httpbody.HttpBody], a db
 		return fault.Wrap(fault.Unavailable, err, "could not read the file; retry")
 	}
 	defer func() { _ = r.Close() }()
-	buf := make([]byte, min(downloadChunk, length))
-	for {
-		n, err := io.ReadFull(r, buf)
+	for left := length; left > 0; {
+		// A buffer per chunk, borrowed from the codec's pool: the process's codec
+		// (internal/grpccodec) sends Data as it is, so the transport may still be writing
+		// one chunk when Send returns, and it hands the buffer back once written.
+		body := grpccodec.NewBody(a.ContentType, int(min(downloadChunk, left)))
+		n, err := io.ReadFull(r, body.Data)
+		left -= int64(n)
 		if n > 0 {
-			if serr := stream.Send(&httpbody.HttpBody{ContentType: a.ContentType, Data: buf[:n]}); serr != nil {
+			body.Data = body.Data[:n]
+			if serr := stream.SendMsg(body); serr != nil {
 				return serr
 			}
 		}
 		switch {
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			// The object is shorter than its row says: what there was has been sent.
 			return nil
 		case err != nil:
 			if ctx.Err() != nil {
@@ -109,4 +116,5 @@ func (s *Server) send(stream grpc.ServerStreamingServer[httpbody.HttpBody], a db
 			return fault.Wrap(fault.Unavailable, err, "could not read the file; retry")
 		}
 	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -29,12 +30,20 @@ import (
 
 	assetv1 "github.com/backplane/backplane/gen/backplane/asset/v1"
 	"github.com/backplane/backplane/internal/dbtest"
+	"github.com/backplane/backplane/internal/grpccodec"
 	"github.com/backplane/backplane/internal/grpctest"
 	"github.com/backplane/backplane/internal/grpctest/authntest"
 	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/redistest"
 	"github.com/backplane/backplane/internal/service"
 )
+
+// TestMain installs the process's codec, as the backplane command does, so that every
+// download here goes over it.
+func TestMain(m *testing.M) {
+	grpccodec.Register()
+	os.Exit(m.Run())
+}
 
 // waitFor and tick bound the polling for what happens after an answer (a canceled
 // stream's clean-up, a job's work).
