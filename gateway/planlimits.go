@@ -57,7 +57,7 @@ type PlanPolicy struct {
 	done      chan struct{}
 
 	mu      sync.Mutex
-	entries map[string]planLimit
+	entries expiring[planLimit]
 	// generation counts invalidations, so that an answer fetched across one is not
 	// stored: it may predate the change announced.
 	generation uint64
@@ -66,9 +66,8 @@ type PlanPolicy struct {
 var _ ratelimit.Policy = (*PlanPolicy)(nil)
 
 type planLimit struct {
-	limit   ratelimit.Limit
-	name    string
-	expires time.Time
+	limit ratelimit.Limit
+	name  string
 }
 
 // NewPlanPolicy returns a policy following the announcements until Stop (ctx's values
@@ -99,7 +98,7 @@ func NewPlanPolicy(ctx context.Context, cfg PlanPolicyConfig) (*PlanPolicy, erro
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	p := &PlanPolicy{cfg: cfg, fallbacks: fallbacks, stop: stop, done: make(chan struct{}), entries: map[string]planLimit{}}
+	p := &PlanPolicy{cfg: cfg, fallbacks: fallbacks, stop: stop, done: make(chan struct{}), entries: newExpiring[planLimit]()}
 	go func() {
 		defer close(p.done)
 		p.follow(ctx)
@@ -123,10 +122,10 @@ func (p *PlanPolicy) LimitFor(ctx context.Context, sub ratelimit.Subject) (ratel
 	}
 	now := p.cfg.Now()
 	p.mu.Lock()
-	e, ok := p.entries[sub.UserID]
+	e, ok := p.entries.get(sub.UserID, now)
 	gen := p.generation
 	p.mu.Unlock()
-	if ok && now.Before(e.expires) {
+	if ok {
 		return e.limit, e.name, nil
 	}
 	ch := p.flight.DoChan(sub.UserID, func() (any, error) {
@@ -147,7 +146,8 @@ func (p *PlanPolicy) LimitFor(ctx context.Context, sub ratelimit.Subject) (ratel
 func (p *PlanPolicy) fetch(ctx context.Context, userID string, gen uint64) planLimit {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	e := planLimit{limit: p.cfg.Static.Authenticated, name: ratelimit.PolicyAuthenticated, expires: p.cfg.Now().Add(p.cfg.Retry)}
+	e := planLimit{limit: p.cfg.Static.Authenticated, name: ratelimit.PolicyAuthenticated}
+	expires := p.cfg.Now().Add(p.cfg.Retry)
 	if _, err := uuid.Parse(userID); err != nil {
 		return e
 	}
@@ -156,7 +156,8 @@ func (p *PlanPolicy) fetch(ctx context.Context, userID string, gen uint64) planL
 	if err == nil && resp.GetRateLimitPerMinute() > 0 {
 		answered = true
 		n := int(resp.GetRateLimitPerMinute())
-		e = planLimit{limit: ratelimit.Limit{Rate: n, Period: time.Minute, Burst: n}, name: "plan:" + resp.GetPlanId(), expires: p.cfg.Now().Add(p.cfg.TTL)}
+		e = planLimit{limit: ratelimit.Limit{Rate: n, Period: time.Minute, Burst: n}, name: "plan:" + resp.GetPlanId()}
+		expires = p.cfg.Now().Add(p.cfg.TTL)
 	} else {
 		p.fallbacks.Add(ctx, 1)
 		if err != nil {
@@ -168,7 +169,7 @@ func (p *PlanPolicy) fetch(ctx context.Context, userID string, gen uint64) planL
 	// static fallback is kept whatever was announced, so that an outage stays one round
 	// trip per Retry even while announcements (or a re-subscription) clear the entries.
 	if p.generation == gen || !answered {
-		p.entries[userID] = e
+		p.entries.put(userID, e, expires)
 	}
 	p.mu.Unlock()
 	return e
@@ -177,11 +178,7 @@ func (p *PlanPolicy) fetch(ctx context.Context, userID string, gen uint64) planL
 // forget drops one user's entry, or every entry when userID is empty.
 func (p *PlanPolicy) forget(userID string) {
 	p.mu.Lock()
-	if userID == "" {
-		clear(p.entries)
-	} else {
-		delete(p.entries, userID)
-	}
+	p.entries.forget(userID)
 	p.generation++
 	p.mu.Unlock()
 }

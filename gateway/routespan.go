@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 
@@ -47,11 +48,20 @@ func nameRoutes(mux *http.ServeMux) http.Handler {
 
 // noteRESTRoute is a grpc-gateway middleware recording the template of the rule that
 // matched, for nameRoutes.
+//
+// grpc-gateway wraps each route's handler once, when the route is registered, so the
+// template, the same on every request of the route, is worked out on the first and
+// kept: a regular expression per request is a cost every call would pay.
 func noteRESTRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
+	var template atomic.Pointer[string]
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		if note, ok := r.Context().Value(routeKey{}).(*routeNote); ok {
-			if pattern, ok := runtime.HTTPPattern(r.Context()); ok {
-				note.route = restTemplate(pattern.String())
+			if t := template.Load(); t != nil {
+				note.route = *t
+			} else if pattern, ok := runtime.HTTPPattern(r.Context()); ok {
+				t := restTemplate(pattern.String())
+				template.Store(&t)
+				note.route = t
 			}
 		}
 		next(w, r, params)

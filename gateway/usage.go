@@ -94,9 +94,9 @@ type apiCallMeter struct {
 	instance string
 
 	mu        sync.Mutex
-	pending   map[string]int64     // calls counted since the last batch was cut
-	counted   int                  // the sum of pending
-	standings map[string]*standing // users with an api_calls quota, as last heard
+	pending   map[string]int64    // calls counted since the last batch was cut
+	counted   int                 // the sum of pending
+	standings expiring[*standing] // users with an api_calls quota, as last heard, until their period resets
 	unsent    []*usagev1.IngestUsageRequest
 	seq       int64
 
@@ -133,7 +133,7 @@ func newAPICallMeter(cfg APICallsConfig, log *slog.Logger) (*apiCallMeter, error
 		now:       time.Now,
 		instance:  strings.ToLower(rand.Text()[:16]),
 		pending:   map[string]int64{},
-		standings: map[string]*standing{},
+		standings: newExpiring[*standing](),
 		kick:      make(chan struct{}, 1),
 	}, nil
 }
@@ -180,11 +180,10 @@ func (m *apiCallMeter) admit(ctx context.Context, fullMethod string) error {
 	user := p.UserID
 	exempt := exemptFromQuota(fullMethod)
 	m.mu.Lock()
-	if st := m.standings[user]; st != nil {
-		now := m.now()
+	now := m.now()
+	// A standing lapses when its period resets: nothing is known of the new one yet.
+	if st, ok := m.standings.get(user, now); ok {
 		switch {
-		case !now.Before(st.reset):
-			delete(m.standings, user) // a new period: nothing known of it yet
 		case exempt || st.total+st.since < st.limit:
 			st.since++
 		case st.probing || now.Sub(st.heard) < standingTTL:
@@ -298,19 +297,16 @@ func (m *apiCallMeter) learn(resp *usagev1.IngestUsageResponse) {
 			continue
 		}
 		if s.Limit == nil {
-			delete(m.standings, s.GetUserId())
+			m.standings.forget(s.GetUserId())
 			continue
 		}
-		m.standings[s.GetUserId()] = &standing{
-			total: s.GetTotal(), limit: s.GetLimit(), reset: s.GetResetTime().AsTime(), heard: now,
+		reset := s.GetResetTime().AsTime()
+		m.standings.put(s.GetUserId(), &standing{
+			total: s.GetTotal(), limit: s.GetLimit(), reset: reset, heard: now,
 			since: m.pending[s.GetUserId()],
-		}
+		}, reset)
 	}
-	for user, st := range m.standings {
-		if !now.Before(st.reset) {
-			delete(m.standings, user)
-		}
-	}
+	m.standings.sweep(now)
 }
 
 func (m *apiCallMeter) unary() grpc.UnaryServerInterceptor {

@@ -102,8 +102,10 @@ func (a *accessLog) note(ctx context.Context, fullMethod string) {
 
 // method returns fullMethod's entry, building it on first use.
 func (a *accessLog) method(fullMethod string) *methodLog {
-	if m, ok := a.methods.Load(fullMethod); ok {
-		return m.(*methodLog) //nolint:forcetypeassert // only *methodLog is stored
+	if v, ok := a.methods.Load(fullMethod); ok {
+		if m, ok := v.(*methodLog); ok {
+			return m
+		}
 	}
 	service, method := splitMethod(fullMethod)
 	p := access.Lookup(fullMethod)

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backplane/backplane/internal/redact"
+	"github.com/backplane/backplane/internal/telemetry"
 )
 
 // Open connects to the Redis deployment rawURL describes (see the package
@@ -64,9 +65,13 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (redis.UniversalCl
 	if cfg.meterProvider != nil {
 		metricsOpts = append(metricsOpts, redisotel.WithMeterProvider(cfg.meterProvider))
 	}
-	if err := redisotel.InstrumentTracing(client, tracingOpts...); err != nil {
-		_ = client.Close()
-		return nil, fmt.Errorf("redisclient: instrument tracing: %w", err)
+	// A command's span is a leaf that carries nothing to another hop: with no exporter
+	// the hook would start and drop one span per command for nothing.
+	if cfg.tracerProvider == nil || telemetry.RecordsSpans(cfg.tracerProvider) {
+		if err := redisotel.InstrumentTracing(client, tracingOpts...); err != nil {
+			_ = client.Close()
+			return nil, fmt.Errorf("redisclient: instrument tracing: %w", err)
+		}
 	}
 	if err := redisotel.InstrumentMetrics(client, metricsOpts...); err != nil {
 		_ = client.Close()

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/backplane/backplane/internal/otlptest"
 	"github.com/backplane/backplane/internal/telemetry"
@@ -278,4 +279,39 @@ func TestShutdownFlushesToALiveCollector(t *testing.T) {
 	_, s := piece.TracerProvider().Tracer("test").Start(t.Context(), "late", trace.WithSpanKind(trace.SpanKindServer))
 	s.End()
 	require.Len(t, r.Spans(), 4)
+}
+
+// With an exporter configured, the pieces' providers say they record, and spans reach
+// the collector; with none, they say they do not, so that instrumentation whose only
+// product is spans (Redis commands') can be left out, and the spans that carry trace
+// context are started but never recorded.
+func TestRecordsSpansOnlyWithSomewhereToSendThem(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	quiet := start(t, telemetry.Config{Pieces: []string{"auth"}})
+	auth, err := quiet.Piece("auth")
+	require.NoError(t, err)
+	require.False(t, telemetry.RecordsSpans(auth.TracerProvider()))
+	_, span := auth.TracerProvider().Tracer("test").Start(t.Context(), "call", trace.WithSpanKind(trace.SpanKindServer))
+	require.False(t, span.IsRecording())
+	require.True(t, span.SpanContext().IsValid(), "a trace id still reaches the logs and the next hop")
+	span.End()
+	require.False(t, telemetry.RecordsSpans(noop.NewTracerProvider()))
+
+	r := otlptest.Start(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", r.GRPCEndpoint())
+	tel := start(t, telemetry.Config{Pieces: []string{"auth"}})
+	auth, err = tel.Piece("auth")
+	require.NoError(t, err)
+	require.True(t, telemetry.RecordsSpans(auth.TracerProvider()))
+	require.True(t, telemetry.RecordsSpans(tel.TracerProvider()))
+	// The default sampler keeps a share of new traces; a trace its caller sampled is
+	// always kept.
+	parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{7}, SpanID: trace.SpanID{7}, TraceFlags: trace.FlagsSampled, Remote: true})
+	_, span = auth.TracerProvider().Tracer("test").Start(trace.ContextWithRemoteSpanContext(t.Context(), parent), "call",
+		trace.WithSpanKind(trace.SpanKindServer))
+	require.True(t, span.IsRecording())
+	span.End()
+	flush(t, tel, r, func(spans []otlptest.Span, _ []otlptest.Point) bool { return len(spans) == 1 })
+	require.Equal(t, "call", r.Spans()[0].Name)
 }

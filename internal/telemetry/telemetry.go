@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Telemetry owns a process's telemetry: a tracer and a meter provider per piece the
@@ -66,7 +67,7 @@ type Telemetry struct {
 type Piece struct {
 	name           string
 	serviceName    string
-	tracerProvider *sdktrace.TracerProvider
+	tracerProvider tracerProvider
 	meterProvider  *sdkmetric.MeterProvider
 	propagator     propagation.TextMapPropagator
 }
@@ -79,6 +80,31 @@ func (p *Piece) ServiceName() string { return p.serviceName }
 
 // TracerProvider returns the provider the piece's components create tracers from.
 func (p *Piece) TracerProvider() trace.TracerProvider { return p.tracerProvider }
+
+// tracerProvider is the SDK's provider, saying whether it can record anything at all
+// (RecordsSpans).
+type tracerProvider struct {
+	*sdktrace.TracerProvider
+	records bool
+}
+
+// RecordsSpans reports whether any span started from the provider can be recorded:
+// false when no exporter and no span processor is configured.
+func (tp tracerProvider) RecordsSpans() bool { return tp.records }
+
+// RecordsSpans reports whether tp can ever record a span: false for the providers of a
+// process with no exporter configured and for the no-op provider. Instrumentation whose
+// only product is spans (not metrics, not trace context carried to the next hop) can be
+// left out when it is false, so that requests do not pay for spans nobody keeps.
+func RecordsSpans(tp trace.TracerProvider) bool {
+	switch tp := tp.(type) {
+	case interface{ RecordsSpans() bool }:
+		return tp.RecordsSpans()
+	case noop.TracerProvider, *noop.TracerProvider:
+		return false
+	}
+	return true
+}
 
 // MeterProvider returns the provider the piece's components create meters from.
 func (p *Piece) MeterProvider() metric.MeterProvider { return p.meterProvider }
@@ -107,8 +133,9 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		return nil, err
 	}
 	sampler := envSampler
+	records := traces.enabled || len(cfg.SpanProcessors) > 0
 	switch {
-	case !traces.enabled && len(cfg.SpanProcessors) == 0:
+	case !records:
 		// Nowhere to send spans: record none, so instrumentation skips its attribute
 		// work, while trace ids still propagate and reach the logs.
 		sampler, samplerName = sdktrace.NeverSample(), "none (no exporter)"
@@ -202,7 +229,7 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		p := &Piece{
 			name:           piece,
 			serviceName:    name,
-			tracerProvider: sdktrace.NewTracerProvider(tpOpts...),
+			tracerProvider: tracerProvider{TracerProvider: sdktrace.NewTracerProvider(tpOpts...), records: records},
 			meterProvider:  sdkmetric.NewMeterProvider(mpOpts...),
 			propagator:     t.propagator,
 		}
