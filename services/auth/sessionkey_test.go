@@ -63,7 +63,7 @@ func setupEdge(t *testing.T, b *grpcBundle, records grpc.ClientConnInterface) *e
 	gw, err := gateway.New(t.Context(), gateway.Config{
 		Logger:   slog.New(slog.DiscardHandler),
 		Server:   sc,
-		Backends: map[string]*grpc.ClientConn{"auth": b.gatewayConn},
+		Backends: map[string]grpc.ClientConnInterface{"auth": b.gatewayConn},
 		APIs:     Definition().APIs,
 	})
 	require.NoError(t, err)
