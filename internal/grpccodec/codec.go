@@ -21,6 +21,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"sync"
 	"unicode/utf8"
 
@@ -72,7 +73,7 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	b, ok := v.(*httpbody.HttpBody)
 	if body, borrowed := v.(Body); borrowed {
 		b, ok = body.HttpBody, true
-		*body.buf = b.Data
+		*body.buf = b.GetData()
 		data = mem.NewBuffer(body.buf, pool)
 	}
 	if !ok || len(b.GetData()) < minDirect || len(b.GetExtensions()) > 0 || len(b.ProtoReflect().GetUnknown()) > 0 {
@@ -131,13 +132,14 @@ func readBody(data mem.BufferSlice) (contentType string, body []byte, err error)
 			return "", nil, errShape
 		}
 		field = num
-		n, err := binary.ReadUvarint(r)
-		if err != nil || n > uint64(r.Remaining()) {
+		length, err := binary.ReadUvarint(r)
+		if err != nil || length > math.MaxInt32 || int(length) > r.Remaining() {
 			return "", nil, errShape
 		}
+		n := int(length)
 		var buf []byte
 		if num == 2 {
-			buf = *pool.Get(int(n))
+			buf = *pool.Get(n)
 		} else {
 			buf = make([]byte, n)
 		}

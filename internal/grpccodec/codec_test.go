@@ -162,9 +162,9 @@ func TestRecycle(t *testing.T) {
 	require.NoError(t, err)
 	got := &httpbody.HttpBody{}
 	require.NoError(t, grpccodec.New().Unmarshal(frames(wire), got))
-	require.Equal(t, grpccodec.BodySize, cap(got.Data))
+	require.Equal(t, grpccodec.BodySize, cap(got.GetData()))
 	grpccodec.Recycle(got)
-	require.Nil(t, got.Data)
+	require.Nil(t, got.GetData())
 }
 
 // A body's Data comes back to the pool even after protobuf's reflection has capped it at
