@@ -61,9 +61,9 @@ func New(t testing.TB, cfg Config) *Authn {
 	if keys == nil {
 		keys = NoKeys{}
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	must(t, err)
-	set, err := authn.NewKeySet(authn.SigningKey{ID: authn.KeyID(priv.Public().(ed25519.PublicKey)), Private: priv})
+	set, err := authn.NewKeySet(authn.SigningKey{ID: authn.KeyID(pub), Private: priv})
 	must(t, err)
 	a := &Authn{}
 	a.Issuer, err = authn.NewIssuer(authn.IssuerConfig{Issuer: Issuer, Audience: authn.Audience, TTL: time.Hour}, set)
