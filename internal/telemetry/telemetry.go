@@ -67,7 +67,7 @@ type Telemetry struct {
 type Piece struct {
 	name           string
 	serviceName    string
-	tracerProvider tracerProvider
+	tracerProvider *tracerProvider
 	meterProvider  *sdkmetric.MeterProvider
 	propagator     propagation.TextMapPropagator
 }
@@ -90,7 +90,7 @@ type tracerProvider struct {
 
 // RecordsSpans reports whether any span started from the provider can be recorded:
 // false when no exporter and no span processor is configured.
-func (tp tracerProvider) RecordsSpans() bool { return tp.records }
+func (tp *tracerProvider) RecordsSpans() bool { return tp.records }
 
 // RecordsSpans reports whether tp can ever record a span: false for the providers of a
 // process with no exporter configured and for the no-op provider. Instrumentation whose
@@ -229,7 +229,7 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		p := &Piece{
 			name:           piece,
 			serviceName:    name,
-			tracerProvider: tracerProvider{TracerProvider: sdktrace.NewTracerProvider(tpOpts...), records: records},
+			tracerProvider: &tracerProvider{TracerProvider: sdktrace.NewTracerProvider(tpOpts...), records: records},
 			meterProvider:  sdkmetric.NewMeterProvider(mpOpts...),
 			propagator:     t.propagator,
 		}
