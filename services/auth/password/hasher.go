@@ -79,7 +79,7 @@ func WithOrdinaryScheduling() HasherOption {
 // returns, which ctx bounds.
 //
 // Each hash runs whole (every lane, see package argon2) on a worker thread whose nice
-// value is 10 (see hashNice), so the kernel gives every other thread the CPU first and hashing takes the
+// value is 2 (see hashNice), so the kernel gives every other thread the CPU first and hashing takes the
 // cycles left over; GOMAXPROCS grows by one for each live worker, because a worker holds
 // a Go P while it hashes and the rest of the process must not wait for one. Where the
 // priority cannot be lowered the workers still bound hashing, at normal priority, and
