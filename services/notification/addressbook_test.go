@@ -17,9 +17,6 @@ import (
 	"github.com/backplane/backplane/internal/redistest"
 )
 
-// testServiceSecret signs the service tokens of the tests' mesh.
-const testServiceSecret = "a service token secret of 32 bytes or more"
-
 // authStandIn answers LookupUser as the auth service does, for the accounts it holds.
 // It is served with the real authentication, which lets only services call the
 // INTERNAL LookupUser; it checks that the service is notification.
@@ -46,9 +43,9 @@ func startAuthStandIn(t *testing.T, emails map[string]string, credentialed bool)
 	a := newTestAuthn(t, redistest.Client(t))
 	var opts []grpctest.Option
 	if credentialed {
-		opts = append(opts, grpctest.WithDialOptions(grpc.WithPerRPCCredentials(a.services.PerRPCCredentials("notification"))))
+		opts = append(opts, grpctest.WithDialOptions(grpc.WithPerRPCCredentials(a.Services.PerRPCCredentials("notification"))))
 	}
-	opts = append(opts, grpctest.WithAuthenticator(a.interceptor))
+	opts = append(opts, grpctest.WithAuthenticator(a.Interceptor))
 	s := grpctest.Start(t, func(reg grpc.ServiceRegistrar) {
 		authv1.RegisterAuthServiceServer(reg, &authStandIn{emails: emails})
 	}, opts...)

@@ -47,10 +47,10 @@ func startService(t *testing.T, env map[string]string) (*service.Instance, *bund
 		})
 	}
 	b := &bundle{pool: deps.DB, deps: deps, authn: newTestAuthn(t, deps.Redis)}
-	s := grpctest.Start(t, inst.Register, grpctest.WithAuthenticator(b.authn.interceptor))
+	s := grpctest.Start(t, inst.Register, grpctest.WithAuthenticator(b.authn.Interceptor))
 	b.api = api{
 		user:     notificationv1.NewNotificationServiceClient(s.Conn),
-		internal: notificationv1.NewNotificationServiceClient(s.Dial(t, grpc.WithPerRPCCredentials(b.authn.services.PerRPCCredentials("auth")))),
+		internal: notificationv1.NewNotificationServiceClient(s.Dial(t, grpc.WithPerRPCCredentials(b.authn.Services.PerRPCCredentials("auth")))),
 	}
 	return inst, b
 }

@@ -2,8 +2,6 @@ package notification
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,10 +19,9 @@ import (
 	"google.golang.org/grpc"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
-	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/dbtest"
 	"github.com/backplane/backplane/internal/grpctest"
-	"github.com/backplane/backplane/internal/identity"
+	"github.com/backplane/backplane/internal/grpctest/authntest"
 	"github.com/backplane/backplane/internal/jobs"
 	"github.com/backplane/backplane/internal/redistest"
 	"github.com/backplane/backplane/internal/service"
@@ -58,7 +55,7 @@ type bundle struct {
 	sendgrid *fakeSendgrid
 	deps     service.Deps
 	cfg      Config
-	authn    *testAuthn
+	authn    *authntest.Authn
 	api      api
 }
 
@@ -147,93 +144,24 @@ type api struct {
 func (b *bundle) serve(t testing.TB, srv *Server) api {
 	t.Helper()
 	s := grpctest.Start(t, func(reg grpc.ServiceRegistrar) { notificationv1.RegisterNotificationServiceServer(reg, srv) },
-		grpctest.WithAuthenticator(b.authn.interceptor))
+		grpctest.WithAuthenticator(b.authn.Interceptor))
 	return api{
 		user:     notificationv1.NewNotificationServiceClient(s.Conn),
-		internal: notificationv1.NewNotificationServiceClient(s.Dial(t, grpc.WithPerRPCCredentials(b.authn.services.PerRPCCredentials("auth")))),
+		internal: notificationv1.NewNotificationServiceClient(s.Dial(t, grpc.WithPerRPCCredentials(b.authn.Services.PerRPCCredentials("auth")))),
 	}
 }
 
 // as is a request context carrying an access token of userID, on a live session.
 func (b *bundle) as(t testing.TB, userID uuid.UUID) context.Context {
 	t.Helper()
-	return grpctest.Bearer(context.Background(), b.authn.accessToken(t, userID))
+	return grpctest.Bearer(context.Background(), b.authn.AccessToken(t, userID))
 }
 
-// testAuthn is the authentication every Backplane server runs (internal/authn: access
-// tokens checked against a key set and live sessions, service tokens), with a key set of
-// the test's own standing in for the auth service's.
-type testAuthn struct {
-	interceptor *authn.Interceptor
-	issuer      *authn.Issuer
-	// brief issues tokens that expire two seconds after they are issued, with the same
-	// keys as issuer.
-	brief    *authn.Issuer
-	sessions *authn.LiveSessions
-	services *authn.HMACServiceTokens
-}
-
-const testIssuer = "https://auth.example.test"
-
-func newTestAuthn(t testing.TB, rdb redis.UniversalClient) *testAuthn {
+// newTestAuthn is the authentication every Backplane server runs, following ended
+// sessions as production servers do (a stream ends within a second of its session).
+func newTestAuthn(t testing.TB, rdb redis.UniversalClient) *authntest.Authn {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	keys, err := authn.NewKeySet(authn.SigningKey{ID: authn.KeyID(priv.Public().(ed25519.PublicKey)), Private: priv})
-	require.NoError(t, err)
-	a := &testAuthn{}
-	a.issuer, err = authn.NewIssuer(authn.IssuerConfig{Issuer: testIssuer, Audience: authn.Audience, TTL: time.Minute}, keys)
-	require.NoError(t, err)
-	prefix := "notification-test:" + rand.Text() + ":"
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			_ = rdb.Del(context.Background(), keys...).Err()
-		}
-	})
-	a.brief, err = authn.NewIssuer(authn.IssuerConfig{Issuer: testIssuer, Audience: authn.Audience, TTL: 2 * time.Second}, keys)
-	require.NoError(t, err)
-	a.sessions = authn.NewLiveSessions(rdb, authn.WithKeyPrefix(prefix))
-	ends := authn.NewSessionFeed(a.sessions, authn.SessionFeedConfig{})
-	require.NoError(t, ends.Start(context.Background()))
-	t.Cleanup(func() { _ = ends.Close(context.Background()) })
-	verifier, err := authn.NewVerifier(authn.VerifierConfig{
-		Issuer: testIssuer, Audience: authn.Audience, Keys: authn.IssuerJWKS{Issuer: a.issuer}, Sessions: a.sessions,
-	})
-	require.NoError(t, err)
-	a.services, err = authn.NewHMACServiceTokens([]byte(testServiceSecret), time.Minute, nil)
-	require.NoError(t, err)
-	a.interceptor, err = authn.NewInterceptor(authn.InterceptorConfig{
-		Tokens: verifier, APIKeys: authn.NewCachedIntrospector(noAPIKeys{}, time.Second, nil), Services: a.services,
-		Logger: slog.New(slog.DiscardHandler), SessionEnds: ends,
-	})
-	require.NoError(t, err)
-	return a
-}
-
-// accessToken signs in userID: a live session, and an access token for it.
-func (a *testAuthn) accessToken(t testing.TB, userID uuid.UUID) string {
-	t.Helper()
-	token, _ := a.signIn(t, userID, a.issuer)
-	return token
-}
-
-// signIn starts a live session of userID and returns an access token for it from
-// issuer, and the session's id.
-func (a *testAuthn) signIn(t testing.TB, userID uuid.UUID, issuer *authn.Issuer) (token, sessionID string) {
-	t.Helper()
-	sessionID = uuid.NewString()
-	require.NoError(t, a.sessions.MarkLive(context.Background(), sessionID, time.Now().Add(time.Hour)))
-	token, _, err := issuer.Issue(userID.String(), sessionID, []string{authn.RoleUser})
-	require.NoError(t, err)
-	return token, sessionID
-}
-
-// noAPIKeys is an API-key store with no keys in it: these tests sign in with tokens.
-type noAPIKeys struct{}
-
-func (noAPIKeys) Introspect(context.Context, string) (identity.Principal, error) {
-	return identity.Principal{}, authn.ErrInvalidToken
+	return authntest.New(t, authntest.Config{Redis: rdb, FollowSessionEnds: true})
 }
 
 // send sends a notification through the API as the auth service does, with sensible

@@ -107,11 +107,11 @@ func TestStreamEndsWhenItsSessionEnds(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	userID := uuid.New()
-	token, sessionID := b.authn.signIn(t, userID, b.authn.issuer)
+	token, sessionID := b.authn.SignIn(t, userID, time.Hour)
 	stream, ended := b.openStream(t, grpctest.Bearer(context.Background(), token))
 	receive(t, stream)
 
-	require.NoError(t, b.authn.sessions.End(context.Background(), sessionID, time.Now().Add(time.Minute)))
+	require.NoError(t, b.authn.Sessions.End(context.Background(), sessionID, time.Now().Add(time.Minute)))
 	endedAt := time.Now()
 	select {
 	case err := <-ended:
@@ -127,7 +127,7 @@ func TestStreamEndsWhenItsSessionEnds(t *testing.T) {
 func TestStreamEndsWhenItsTokenExpires(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	token, _ := b.authn.signIn(t, uuid.New(), b.authn.brief)
+	token, _ := b.authn.SignIn(t, uuid.New(), 2*time.Second)
 	stream, ended := b.openStream(t, grpctest.Bearer(context.Background(), token))
 	receive(t, stream)
 	select {
@@ -161,7 +161,7 @@ func TestStreamsShareOneRedisConnection(t *testing.T) {
 	var streams []<-chan *notificationv1.StreamNotificationsResponse
 	for _, u := range users {
 		for range 2 {
-			s, err := api.user.StreamNotifications(grpctest.Bearer(ctx, b.authn.accessToken(t, u)), &notificationv1.StreamNotificationsRequest{})
+			s, err := api.user.StreamNotifications(grpctest.Bearer(ctx, b.authn.AccessToken(t, u)), &notificationv1.StreamNotificationsRequest{})
 			require.NoError(t, err)
 			c := make(chan *notificationv1.StreamNotificationsResponse, 4)
 			go func() {

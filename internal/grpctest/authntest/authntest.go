@@ -36,6 +36,9 @@ type Config struct {
 	Redis redis.UniversalClient
 	// APIKeys resolves API keys (bpk_...); nil refuses every key.
 	APIKeys authn.Introspector
+	// FollowSessionEnds hands the interceptor a feed of ended sessions, as production
+	// servers have, so that a stream ends within a second of its session ending.
+	FollowSessionEnds bool
 }
 
 // Authn is the authentication of a test's servers, and the credentials to pass it.
@@ -49,6 +52,9 @@ type Authn struct {
 	// Services signs and checks service tokens: PerRPCCredentials(name) is how the
 	// service name calls another's INTERNAL RPCs.
 	Services *authn.HMACServiceTokens
+
+	// keys sign every token, whatever its lifetime (see [Authn.SignIn]).
+	keys *authn.KeySet
 }
 
 // New builds the authentication with a fresh key set.
@@ -65,7 +71,7 @@ func New(t testing.TB, cfg Config) *Authn {
 	must(t, err)
 	set, err := authn.NewKeySet(authn.SigningKey{ID: authn.KeyID(pub), Private: priv})
 	must(t, err)
-	a := &Authn{}
+	a := &Authn{keys: set}
 	a.Issuer, err = authn.NewIssuer(authn.IssuerConfig{Issuer: Issuer, Audience: authn.Audience, TTL: time.Hour}, set)
 	must(t, err)
 	prefix := "authntest:" + rand.Text() + ":"
@@ -82,9 +88,16 @@ func New(t testing.TB, cfg Config) *Authn {
 	must(t, err)
 	a.Services, err = authn.NewHMACServiceTokens([]byte(ServiceSecret), time.Minute, nil)
 	must(t, err)
-	a.Interceptor, err = authn.NewInterceptor(authn.InterceptorConfig{
+	icfg := authn.InterceptorConfig{
 		Tokens: verifier, APIKeys: keys, Services: a.Services, Logger: slog.New(slog.DiscardHandler),
-	})
+	}
+	if cfg.FollowSessionEnds {
+		ends := authn.NewSessionFeed(a.Sessions, authn.SessionFeedConfig{})
+		must(t, ends.Start(context.Background()))
+		t.Cleanup(func() { _ = ends.Close(context.Background()) })
+		icfg.SessionEnds = ends
+	}
+	a.Interceptor, err = authn.NewInterceptor(icfg)
 	must(t, err)
 	return a
 }
@@ -96,11 +109,26 @@ func (a *Authn) Option() grpctest.Option { return grpctest.WithAuthenticator(a.I
 // user role and roles.
 func (a *Authn) AccessToken(t testing.TB, user uuid.UUID, roles ...string) string {
 	t.Helper()
-	sessionID := uuid.NewString()
-	must(t, a.Sessions.MarkLive(t.Context(), sessionID, time.Now().Add(time.Hour)))
-	token, _, err := a.Issuer.Issue(user.String(), sessionID, append([]string{authn.RoleUser}, roles...))
-	must(t, err)
+	token, _ := a.SignIn(t, user, time.Hour, roles...)
 	return token
+}
+
+// SignIn starts a live session of user, an hour long, and returns an access token for
+// it that expires after ttl, holding the user role and roles, and the session's id (for
+// a test to end it).
+func (a *Authn) SignIn(t testing.TB, user uuid.UUID, ttl time.Duration, roles ...string) (token, sessionID string) {
+	t.Helper()
+	issuer := a.Issuer
+	if ttl != time.Hour {
+		var err error
+		issuer, err = authn.NewIssuer(authn.IssuerConfig{Issuer: Issuer, Audience: authn.Audience, TTL: ttl}, a.keys)
+		must(t, err)
+	}
+	sessionID = uuid.NewString()
+	must(t, a.Sessions.MarkLive(context.Background(), sessionID, time.Now().Add(time.Hour)))
+	token, _, err := issuer.Issue(user.String(), sessionID, append([]string{authn.RoleUser}, roles...))
+	must(t, err)
+	return token, sessionID
 }
 
 // NoKeys refuses every API key, for tests that sign in with access tokens.
