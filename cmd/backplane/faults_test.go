@@ -569,7 +569,12 @@ func TestFaultsRedis(t *testing.T) {
 	// An ended session must stay ended through everything Redis goes through.
 	ended := r.signUp(t, "redis-gone@example.com")
 	require.Equal(t, http.StatusOK, r.rest(t, http.MethodPost, "/v1/auth/logout", ended, map[string]any{}).status)
-	require.Equal(t, http.StatusUnauthorized, r.rest(t, http.MethodGet, "/v1/users/me", ended, nil).status)
+	// Within the second the README promises: the edge may answer from its 250 ms
+	// live-session cache until the announcement of the end reaches it, which a loaded
+	// machine delays.
+	require.Eventually(t, func() bool {
+		return r.rest(t, http.MethodGet, "/v1/users/me", ended, nil).status == http.StatusUnauthorized
+	}, time.Second, 10*time.Millisecond, "a logged-out session still answered after a second")
 	before := r.settledUsage(t)
 
 	login := map[string]any{"email": "redis-owner@example.com", "password": "correct horse battery"}
