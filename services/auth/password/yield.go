@@ -26,10 +26,10 @@ const (
 var computing atomic.Int64
 
 // yieldPolicy is the budget by which hashing favours the rest of the process. Between
-// segments of a hash (see argon2.YieldEvery), if any other goroutine of the process is
-// running or waiting to run, the hash pauses, giving up its core, until that work has
-// drained or the hash has been held back for limit in all; after that it computes to
-// the end without pausing. So the API gets the CPU first during a login flood, and a
+// segments of a hash (see argon2.YieldEvery), if other goroutines of the process are
+// running or waiting to run, at two looks in a row, the hash pauses, giving up its
+// core, until that work has drained or the hash has been held back for limit in all;
+// after that it computes to the end without pausing. So the API gets the CPU first during a login flood, and a
 // hash is never held back for more than limit, whatever else runs.
 //
 // The runtime's own counts are the signal, rather than a count of calls in flight: they
@@ -104,23 +104,40 @@ type hashTurn struct {
 	policy *yieldPolicy
 	held   time.Duration
 	pauses int
+	// seen is whether the last look saw other work.
+	seen bool
 }
 
 // yield is called by the hash between segments: it returns at once unless other work
 // is waiting or running and the hash still has hold-back left, in which case it sleeps
-// (the hash no longer counted as computing) until the other work is gone or the
-// allowance is spent.
+// (not counted as computing meanwhile) until the other work is gone or the allowance is
+// spent.
 func (h *hashTurn) yield() {
 	y := h.policy
-	if h.held >= y.limit || y.otherWork() <= 0 {
+	if h.held >= y.limit {
 		return
 	}
-	computing.Add(-1)
-	defer computing.Add(1)
+	// Other work seen at one look only is let be: the runtime also counts a P whose
+	// thread is between goroutines (one that a pausing hash has just left, say), and
+	// work that lasts less than a yield interval is over before a pause would help it.
+	// Work seen at two looks in a row is stepped aside for.
+	if y.otherWork() <= 0 {
+		h.seen = false
+		return
+	}
+	if !h.seen {
+		h.seen = true
+		return
+	}
+	h.seen = false
 	for {
+		// Not computing while asleep; computing again before looking, since the look
+		// sees this goroutine running.
+		computing.Add(-1)
 		start := y.now()
 		y.sleep(min(y.poll, y.limit-h.held))
 		h.held += y.now().Sub(start)
+		computing.Add(1)
 		h.pauses++
 		if h.held >= y.limit || y.otherWork() <= 0 {
 			return

@@ -56,8 +56,9 @@ func (f *fakeYields) slept() []time.Duration {
 }
 
 // TestYieldPausesWhileOtherWork: a hash does not pause while the process has no other
-// work, pauses as soon as it has some, stays paused while it lasts and goes on as soon
-// as it has drained; while paused it does not count as computing.
+// work, nor for work seen at one look only; it pauses once work is seen at two looks in
+// a row, stays paused while it lasts and goes on as soon as it has drained; while
+// paused it does not count as computing.
 // Not parallel: it reads the process-wide count of computing hashes.
 func TestYieldPausesWhileOtherWork(t *testing.T) {
 	f := newFakeYields(time.Second, time.Millisecond)
@@ -76,6 +77,13 @@ func TestYieldPausesWhileOtherWork(t *testing.T) {
 		}
 	}
 	f.other.Store(2)
+	h.yield()
+	require.Empty(t, f.slept(), "other work at one look only: no pause yet")
+	f.other.Store(0)
+	h.yield()
+	f.other.Store(2)
+	h.yield()
+	require.Empty(t, f.slept(), "gone at the next look, and back: still one look")
 	h.yield()
 	require.Equal(t, []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}, f.slept(),
 		"paused until the other work drained, and no longer")
@@ -209,4 +217,42 @@ func TestOtherGoroutinesSeesBusyWork(t *testing.T) {
 	close(stop)
 	busy.Wait()
 	require.True(t, seen(func(n int) bool { return n <= 0 }), "with them gone, the hash alone is left")
+}
+
+// TestHashBesideBusyLoops is the faults suite's busy machine at its worst for hashing:
+// eight goroutines of the same process spinning for as long as the hash runs, so that
+// there is always other work to step aside for. The hash steps aside, then, its
+// allowance spent, completes with the key computed without yielding.
+func TestHashBesideBusyLoops(t *testing.T) {
+	t.Parallel()
+	y := newYieldPolicy()
+	var held atomic.Int64
+	y.heldBack = func(d time.Duration) { held.Store(int64(d)) }
+	p := newPool(1, y)
+
+	stop := make(chan struct{})
+	var busy sync.WaitGroup
+	for range 8 {
+		busy.Go(func() {
+			for n := 0; ; n++ {
+				if n%1024 == 0 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+				}
+			}
+		})
+	}
+	defer busy.Wait()
+	defer close(stop)
+
+	pw, salt := []byte("password"), []byte("saltsaltsaltsalt")
+	var key []byte
+	require.NoError(t, p.do(t.Context(), func(yield func()) {
+		key = argon2.IDKeyYielding(pw, salt, 4, 1024, 1, 32, yield)
+	}))
+	require.Equal(t, argon2.IDKey(pw, salt, 4, 1024, 1, 32), key)
+	require.Positive(t, held.Load(), "the hash stepped aside for the busy loops")
 }
