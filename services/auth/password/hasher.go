@@ -103,7 +103,7 @@ func NewHasher(ctx context.Context, params Params, concurrency int, opts ...Hash
 	if !h.ordinary {
 		yields = newYieldPolicy()
 		if !goroutineStatesSupported() {
-			h.log.Warn("password hashing cannot see the rest of the process's work and never steps aside: a login flood competes with the API for the CPU")
+			h.log.WarnContext(ctx, "password hashing cannot see the rest of the process's work and never steps aside: a login flood competes with the API for the CPU")
 		}
 	}
 	h.workers = newPool(concurrency, yields)
