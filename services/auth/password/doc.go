@@ -1,7 +1,8 @@
 // Package password hashes and checks passwords with argon2id, and holds the policy a new
-// password must meet. Hashing runs on a fixed number of worker threads (one per core by
-// default) at the lowest scheduling priority, so a flood of logins uses every idle cycle
-// while the kernel still runs the rest of the process first; the argon2id code is
-// x/crypto's, forked (internal/argon2) only so that a hash never leaves its worker's
-// thread.
+// password must meet. Hashing runs on a bounded number of worker goroutines (one per
+// core by default) at normal priority, and each hash steps aside, between segments of
+// its work, while the rest of the process has work, for a bounded time per hash: a
+// flood of logins uses every idle cycle while the API still gets the CPU first, and
+// nothing can starve a hash. The argon2id code is x/crypto's, forked (internal/argon2)
+// so that a hash runs on its worker's goroutine and can be paused there.
 package password

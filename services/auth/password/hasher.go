@@ -46,7 +46,7 @@ type Hasher struct {
 	// computing is called as each argon2id computation is asked for; nil for none.
 	computing func(context.Context)
 	log       *slog.Logger
-	// ordinary keeps hashing at normal priority and GOMAXPROCS as it is.
+	// ordinary hashes without yielding and leaves GOMAXPROCS as it is.
 	ordinary bool
 }
 
@@ -61,15 +61,15 @@ func WithComputeHook(fn func(ctx context.Context)) HasherOption {
 	return func(h *Hasher) { h.computing = fn }
 }
 
-// WithLogger is where the hasher says, once, that it could not lower its threads'
-// priority (outside Linux, or where a container's seccomp profile refuses setpriority).
+// WithLogger is where the hasher says that hashes cannot step aside for the rest of the
+// process, because the runtime does not count its goroutines by state (before Go 1.26).
 func WithLogger(log *slog.Logger) HasherOption {
 	return func(h *Hasher) { h.log = log }
 }
 
-// WithOrdinaryScheduling hashes on goroutines at normal priority, holding Go's Ps like
-// any other work, as the hasher did before its workers ran at low priority: benchmarks
-// measure the difference with it.
+// WithOrdinaryScheduling hashes on plain bounded goroutines, holding Go's Ps like any
+// other work and never stepping aside, as the hasher did before hashes yielded:
+// benchmarks measure the difference with it.
 func WithOrdinaryScheduling() HasherOption {
 	return func(h *Hasher) { h.ordinary = true }
 }
@@ -78,12 +78,13 @@ func WithOrdinaryScheduling() HasherOption {
 // computed at once (one per core when zero or less). It computes one hash before it
 // returns, which ctx bounds.
 //
-// Each hash runs whole (every lane, see package argon2) on a worker thread whose nice
-// value is 2 (see hashNice), so the kernel gives every other thread the CPU first and hashing takes the
-// cycles left over; GOMAXPROCS grows by one for each live worker, because a worker holds
-// a Go P while it hashes and the rest of the process must not wait for one. Where the
-// priority cannot be lowered the workers still bound hashing, at normal priority, and
-// the logger says so once.
+// Each hash runs whole (every lane, see package argon2) on one worker goroutine, at the
+// normal priority, and steps aside every YieldEvery blocks while other goroutines of
+// the process are running or waiting to run, for at most holdBackLimit per hash in all
+// (see yieldPolicy): the API gets the CPU first during a login flood, and no load,
+// inside the process or outside it, can hold a hash back for long. GOMAXPROCS grows by
+// one for each live worker, so that the rest of the process never waits for a P that a
+// hash holds (see pool).
 func NewHasher(ctx context.Context, params Params, concurrency int, opts ...HasherOption) (*Hasher, error) {
 	if params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
 		return nil, errors.New("password: argon2id parameters must be positive")
@@ -98,7 +99,14 @@ func NewHasher(ctx context.Context, params Params, concurrency int, opts ...Hash
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	h.workers = newPool(concurrency, !h.ordinary, h.log)
+	var yields *yieldPolicy
+	if !h.ordinary {
+		yields = newYieldPolicy()
+		if !goroutineStatesSupported() {
+			h.log.WarnContext(ctx, "password hashing cannot see the rest of the process's work and never steps aside: a login flood competes with the API for the CPU")
+		}
+	}
+	h.workers = newPool(concurrency, yields)
 	// The dummy hash is compared against when an account does not exist, so that an
 	// unknown email costs the same time as a wrong password.
 	var err error
@@ -115,8 +123,8 @@ func (h *Hasher) derive(ctx context.Context, password, salt []byte, p Params, ke
 		h.computing(ctx)
 	}
 	var key []byte
-	err := h.workers.do(ctx, func() {
-		key = argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, keyLen)
+	err := h.workers.do(ctx, func(yield func()) {
+		key = argon2.IDKeyYielding(password, salt, p.Time, p.Memory, p.Threads, keyLen, yield)
 	})
 	return key, err
 }

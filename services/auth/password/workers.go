@@ -2,7 +2,6 @@ package password
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"runtime"
 	"sync"
@@ -10,37 +9,28 @@ import (
 	"time"
 )
 
-// hashNice is the nice value of a hashing thread. Against a thread at the default 0 it
-// gets about two fifths of a contended core (CFS weights 655 against 1024), so the rest
-// of the API is favoured while hashing still progresses. It is only a little lower than
-// normal on purpose: at 19 (weight 15, 1.5 %), 10 (110) and 5 (335), a CPU kept busy by
-// anything else, the API's own load or neighbours in the same scheduling group, starved
-// each hash for seconds and sign-ups ran past the edge's 3 s call cap in the faults
-// suite (at 19 under CI's parallel tests; at 10 and 5 beside eight busy loops).
-const hashNice = 2
-
-// workerLinger is how long an idle worker waits for another hash before its thread
-// exits, so that a steady trickle of logins does not start a thread for each.
+// workerLinger is how long an idle worker waits for another hash before it ends, so
+// that a steady trickle of logins does not start a worker (and add a P) for each.
 const workerLinger = time.Second
 
-// pool runs computations on at most size worker goroutines, each locked to an OS thread
-// of its own whose scheduling priority is lowered. Workers start when there is work and
-// end, taking their threads with them, once they have been idle for linger.
+// pool runs computations on at most size worker goroutines. Workers start when there is
+// work and end once they have been idle for linger.
 //
-// A locked worker still holds one of Go's Ps while it computes. Were GOMAXPROCS left at
-// the number of cores, a flood of hashes would hold every P and the rest of the process
-// would wait for the Go scheduler to preempt one (10 ms at a time), whatever the
-// kernel's priorities; so each live worker adds a P (see leaseProc), and the kernel,
-// not the Go scheduler, decides who runs.
+// With a yield policy (the hasher's default), each live worker adds a P to GOMAXPROCS
+// (see leaseProc) and each computation is handed a yield function to call between
+// segments of its work, with which it steps aside while the rest of the process has work
+// (see yieldPolicy). The extra P is still needed: were GOMAXPROCS left at the number of
+// cores, a flood of hashes would hold every P, and with every P busy no thread waits on
+// the network, so a request would not even be seen, let alone seen as runnable, until
+// the runtime's monitor polls for it (up to 10 ms). With the extra P a thread waits on
+// the network as usual, picks the request up at once and the kernel, at equal priority,
+// gives it a share of a core; within one yield interval the hashes see it running and
+// step aside. Without a policy, workers are plain bounded goroutines holding Go's Ps
+// like any other work, and computations are handed a nil yield.
 type pool struct {
-	size int
-	// lower lowers each worker thread's priority and adds a P per worker; off, workers
-	// are plain bounded goroutines at normal priority, as hashing was before.
-	lower  bool
+	size   int
+	yields *yieldPolicy
 	linger time.Duration
-	log    *slog.Logger
-	// warned makes the first failure to lower a thread's priority the only one logged.
-	warned sync.Once
 
 	mu      sync.Mutex
 	queue   []*job
@@ -53,7 +43,7 @@ type pool struct {
 
 // job is one computation, waiting in the queue until a worker takes it.
 type job struct {
-	fn func()
+	fn func(yield func())
 	// state moves from queued to taken (by a worker) or to abandoned (by a caller whose
 	// context ended first), exactly once.
 	state  atomic.Int32
@@ -67,14 +57,18 @@ const (
 	jobAbandoned
 )
 
-func newPool(size int, lower bool, log *slog.Logger) *pool {
-	return &pool{size: size, lower: lower, linger: workerLinger, log: log, wake: make(chan struct{}, size)}
+// newPool returns a pool of at most size workers whose computations step aside as
+// yields says; nil for plain bounded goroutines that never yield.
+func newPool(size int, yields *yieldPolicy) *pool {
+	return &pool{size: size, yields: yields, linger: workerLinger, wake: make(chan struct{}, size)}
 }
 
-// do runs fn on a worker and returns once it has run. If ctx ends while fn is still
-// queued, do returns ctx's error at once and fn never runs; once a worker has taken fn,
-// do waits for it (one hash is tens of milliseconds).
-func (p *pool) do(ctx context.Context, fn func()) error {
+// do runs fn on a worker and returns once it has run. fn is to call yield between
+// segments of its work (yield is nil when the pool has no yield policy). If ctx ends
+// while fn is still queued, do returns ctx's error at once and fn never runs; once a
+// worker has taken fn, do waits for it (one hash is tens of milliseconds, plus at most
+// the policy's hold-back limit).
+func (p *pool) do(ctx context.Context, fn func(yield func())) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -112,20 +106,9 @@ func (p *pool) do(ctx context.Context, fn func()) error {
 	return nil
 }
 
-// work is a worker's whole life. With lowered priority its goroutine is locked to its
-// thread and never unlocks: when it returns, the runtime ends the thread with it, so the
-// lowered priority can never pass to another goroutine. (Should the worker have run on
-// the process's main thread, which cannot end, the runtime parks that thread for good
-// instead: it too never runs another goroutine.)
+// work is a worker's whole life.
 func (p *pool) work() {
-	if p.lower {
-		runtime.LockOSThread()
-		if err := lowerThreadPriority(); err != nil {
-			p.warned.Do(func() {
-				p.log.Warn("password hashing runs at normal priority: a login flood competes with the rest of the API for the CPU",
-					"error", err)
-			})
-		}
+	if p.yields != nil {
 		leaseProc(1)
 		defer leaseProc(-1)
 	}
@@ -181,7 +164,13 @@ func (p *pool) next() *job {
 func (p *pool) run(j *job) {
 	defer close(j.done)
 	defer func() { j.panicV = recover() }()
-	j.fn()
+	if p.yields == nil {
+		j.fn(nil)
+		return
+	}
+	h := p.yields.start()
+	defer h.end()
+	j.fn(h.yield)
 }
 
 // procs tracks the Ps that live hashing workers add to GOMAXPROCS. It is process-wide

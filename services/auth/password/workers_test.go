@@ -2,7 +2,6 @@ package password
 
 import (
 	"context"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ func holdWorker(t *testing.T, p *pool) (release func()) {
 	t.Helper()
 	started, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		_ = p.do(context.Background(), func() {
+		_ = p.do(context.Background(), func(func()) {
 			close(started)
 			<-done
 		})
@@ -51,21 +50,21 @@ func queued(p *pool) int {
 // any hash, and its computation never runs.
 func TestCancelledWhileQueued(t *testing.T) {
 	t.Parallel()
-	p := newPool(1, true, slog.New(slog.DiscardHandler))
+	p := newPool(1, newYieldPolicy())
 	release := holdWorker(t, p)
 	defer release()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var ran atomic.Bool
 	errc := make(chan error, 1)
-	go func() { errc <- p.do(ctx, func() { ran.Store(true) }) }()
+	go func() { errc <- p.do(ctx, func(func()) { ran.Store(true) }) }()
 	require.Eventually(t, func() bool { return queued(p) == 1 }, testWait, testTick)
 	cancel()
 	// The only worker is still held: this returns only if do did not wait for it.
 	require.ErrorIs(t, <-errc, context.Canceled)
 
 	release()
-	require.NoError(t, p.do(context.Background(), func() {}), "the worker goes on after skipping the abandoned job")
+	require.NoError(t, p.do(context.Background(), func(func()) {}), "the worker goes on after skipping the abandoned job")
 	require.False(t, ran.Load(), "an abandoned computation never runs")
 }
 
@@ -73,9 +72,9 @@ func TestCancelledWhileQueued(t *testing.T) {
 // no thread, and the Ps they added to GOMAXPROCS are given back.
 func TestWorkersEndWhenIdle(t *testing.T) {
 	t.Parallel()
-	p := newPool(2, true, slog.New(slog.DiscardHandler))
+	p := newPool(2, newYieldPolicy())
 	p.linger = 0
-	require.NoError(t, p.do(t.Context(), func() {}))
+	require.NoError(t, p.do(t.Context(), func(func()) {}))
 	require.Eventually(t, func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -87,7 +86,7 @@ func TestWorkersEndWhenIdle(t *testing.T) {
 // where the server's recovery handles it, and the worker lives on.
 func TestPanicReachesTheCaller(t *testing.T) {
 	t.Parallel()
-	p := newPool(1, true, slog.New(slog.DiscardHandler))
-	require.PanicsWithValue(t, "boom", func() { _ = p.do(t.Context(), func() { panic("boom") }) })
-	require.NoError(t, p.do(t.Context(), func() {}))
+	p := newPool(1, newYieldPolicy())
+	require.PanicsWithValue(t, "boom", func() { _ = p.do(t.Context(), func(func()) { panic("boom") }) })
+	require.NoError(t, p.do(t.Context(), func(func()) {}))
 }

@@ -3,19 +3,21 @@
 // license that can be found in the LICENSE file.
 
 // Package argon2 is golang.org/x/crypto/argon2 (v0.58.0, BSD licence in LICENSE) with
-// one change: every segment of the memory is filled on the calling goroutine, one lane
-// after another, instead of on a goroutine per lane and slice. The output is
-// bit-identical (argon2_test.go compares it with x/crypto's for several lane counts):
-// within a slice no lane reads another lane's current segment, so the order in which
-// the lanes of a slice are filled does not matter.
+// two changes. Every segment of the memory is filled on the calling goroutine, one lane
+// after another, instead of on a goroutine per lane and slice. And IDKeyYielding calls
+// a function of the caller's every YieldEvery blocks, where the caller may pause the
+// computation. The output is bit-identical (argon2_test.go compares it with x/crypto's
+// for several lane counts, with and without the calls): within a slice no lane reads
+// another lane's current segment, so the order in which the lanes of a slice are filled
+// does not matter, and the calls touch no state of the hash.
 //
-// Backplane's password hasher needs the whole computation on the OS thread its worker
-// is locked to, because that thread, and only that thread, runs at a lower scheduling
-// priority; x/crypto starts a goroutine per lane even for one lane, and that goroutine
-// runs on any thread. One hash also never occupies more than one core, which is what a
-// pool bounded to the number of cores assumes. The other files are x/crypto's as they
-// were (the assembly is generated there); only this package comment and processBlocks
-// differ.
+// Backplane's password hasher bounds hashing to one hash per core on workers of its
+// own, and lets a hash step aside, between blocks, while the rest of the process has
+// work (see package password). Both need the whole computation on the worker's
+// goroutine: x/crypto starts a goroutine per lane even for one lane, which nothing
+// bounds and nothing can pause. The other files are x/crypto's as they were (the
+// assembly is generated there); only this package comment, IDKeyYielding, deriveKey's
+// and processBlocks' yield parameter and the lane loop differ.
 package argon2
 
 import (
@@ -53,7 +55,7 @@ const (
 // increased as memory latency and CPU parallelism increases. Remember to get a
 // good random salt.
 func Key(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
-	return deriveKey(argon2i, password, salt, nil, nil, time, memory, threads, keyLen)
+	return deriveKey(argon2i, password, salt, nil, nil, time, memory, threads, keyLen, nil)
 }
 
 // IDKey derives a key from the password, salt, and cost parameters using
@@ -79,10 +81,23 @@ func Key(password, salt []byte, time, memory uint32, threads uint8, keyLen uint3
 //
 // [RFC 9106 Section 4]: https://www.rfc-editor.org/rfc/rfc9106.html#section-4
 func IDKey(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
-	return deriveKey(argon2id, password, salt, nil, nil, time, memory, threads, keyLen)
+	return deriveKey(argon2id, password, salt, nil, nil, time, memory, threads, keyLen, nil)
 }
 
-func deriveKey(mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+// YieldEvery is how many 1 KiB blocks IDKeyYielding computes between two calls of its
+// yield function: about a tenth to a third of a millisecond of work (a block takes a
+// microsecond or two), short enough that a hash stepping aside does so promptly, long
+// enough that the calls cost nothing measurable.
+const YieldEvery = 128
+
+// IDKeyYielding is IDKey, calling yield on the calling goroutine after every YieldEvery
+// blocks filled. Whatever yield does (block, sleep) only delays the computation: the
+// key is IDKey's. A nil yield is never called.
+func IDKeyYielding(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32, yield func()) []byte {
+	return deriveKey(argon2id, password, salt, nil, nil, time, memory, threads, keyLen, yield)
+}
+
+func deriveKey(mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32, yield func()) []byte {
 	if time < 1 {
 		panic("argon2: number of rounds too small")
 	}
@@ -96,7 +111,7 @@ func deriveKey(mode int, password, salt, secret, data []byte, time, memory uint3
 		memory = 2 * syncPoints * uint32(threads)
 	}
 	B := initBlocks(&h0, memory, uint32(threads))
-	processBlocks(B, time, memory, uint32(threads), mode)
+	processBlocks(B, time, memory, uint32(threads), mode, yield)
 	return extractKey(B, memory, uint32(threads), keyLen)
 }
 
@@ -160,9 +175,11 @@ func initBlocks(h0 *[blake2b.Size + 8]byte, memory, threads uint32) []block {
 	return B
 }
 
-func processBlocks(B []block, time, memory, threads uint32, mode int) {
+func processBlocks(B []block, time, memory, threads uint32, mode int, yield func()) {
 	lanes := memory / threads
 	segments := lanes / syncPoints
+	// Backplane: blocks filled since yield was last called, across segments.
+	var sinceYield uint32
 
 	processSegment := func(n, slice, lane uint32) {
 		var addresses, in, zero block
@@ -205,6 +222,12 @@ func processBlocks(B []block, time, memory, threads uint32, mode int) {
 			newOffset := indexAlpha(random, lanes, segments, threads, n, slice, lane, index)
 			processBlockXOR(&B[offset], &B[prev], &B[newOffset])
 			index, offset = index+1, offset+1
+			if yield != nil {
+				if sinceYield++; sinceYield == YieldEvery {
+					sinceYield = 0
+					yield()
+				}
+			}
 		}
 	}
 
@@ -217,7 +240,6 @@ func processBlocks(B []block, time, memory, threads uint32, mode int) {
 			}
 		}
 	}
-
 }
 
 func extractKey(B []block, memory, threads, keyLen uint32) []byte {

@@ -3,6 +3,7 @@ package argon2
 import (
 	"crypto/rand"
 	"fmt"
+	"runtime"
 	"runtime/metrics"
 	"testing"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // TestSameKeysAsUpstream is what makes the fork safe to carry: for one lane and for
-// several, whatever the passes and memory, it derives exactly x/crypto's keys.
+// several, whatever the passes and memory, with yield calls or without, it derives
+// exactly x/crypto's keys.
 func TestSameKeysAsUpstream(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -34,13 +36,29 @@ func TestSameKeysAsUpstream(t *testing.T) {
 			require.Equal(t, want, IDKey(pw, salt, c.time, c.memory, c.threads, c.keyLen))
 			require.Equal(t, upstream.Key(pw, salt, c.time, c.memory, c.threads, c.keyLen),
 				Key(pw, salt, c.time, c.memory, c.threads, c.keyLen))
+
+			// A yield that does work of its own (allocating, rescheduling) between blocks.
+			var calls int
+			yield := func() {
+				calls++
+				_ = make([]byte, 1024)
+				runtime.Gosched()
+			}
+			require.Equal(t, want, IDKeyYielding(pw, salt, c.time, c.memory, c.threads, c.keyLen, yield))
+			// Memory rounds as deriveKey rounds it; the first two blocks of each lane come
+			// from the initial hash, every other block of every pass is filled.
+			lanes := 4 * uint32(c.threads)
+			memory := max(c.memory/lanes*lanes, 2*lanes)
+			filled := c.time*memory - 2*uint32(c.threads)
+			require.Equal(t, int(filled/YieldEvery), calls, "yield is called once every YieldEvery blocks filled")
 		})
 	}
 }
 
 // TestComputesOnTheCallingGoroutine counts the goroutines a derivation starts: none,
-// where x/crypto starts one for every lane of every slice of every pass. A worker
-// locked to a low-priority thread relies on it.
+// where x/crypto starts one for every lane of every slice of every pass. A hashing
+// worker relies on it: one hash takes one core, and pausing its goroutine pauses all of
+// it.
 func TestComputesOnTheCallingGoroutine(t *testing.T) {
 	// Not parallel: other tests starting goroutines would blur the count.
 	created := func() uint64 {
@@ -58,5 +76,6 @@ func TestComputesOnTheCallingGoroutine(t *testing.T) {
 	before = created()
 	IDKey(pw, salt, passes, 64, 1, 32)
 	IDKey(pw, salt, passes, 64, 4, 32)
+	IDKeyYielding(pw, salt, passes, 1024, 4, 32, func() {})
 	require.Less(t, created()-before, uint64(syncPoints), "a derivation starts no goroutine")
 }
