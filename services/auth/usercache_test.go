@@ -27,7 +27,7 @@ func newStoppedClock() *stoppedClock {
 func (c *stoppedClock) now() time.Time          { return time.Unix(0, c.at.Load()) }
 func (c *stoppedClock) advance(d time.Duration) { c.at.Add(int64(d)) }
 
-func currentUser(t *testing.T, srv *Server, ctx context.Context) *authv1.User {
+func currentUser(ctx context.Context, t *testing.T, srv *Server) *authv1.User {
 	t.Helper()
 	resp, err := srv.GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{})
 	require.NoError(t, err)
@@ -42,23 +42,23 @@ func TestGetCurrentUserSeesEveryWriteThroughThisReplicaAtOnce(t *testing.T) {
 	b := setup(t, withNow(clock.now))
 	acct := b.signUp(t, uniqueEmail())
 	ctx := b.as(t, acct.tokens.GetAccessToken())
-	require.Equal(t, "Test User", currentUser(t, b.srv, ctx).GetDisplayName())
+	require.Equal(t, "Test User", currentUser(ctx, t, b.srv).GetDisplayName())
 
 	scenario.Step(t, "a profile change", func(t *testing.T) {
 		_, err := b.srv.UpdateCurrentUser(ctx, &authv1.UpdateCurrentUserRequest{User: &authv1.User{DisplayName: "Renamed"}})
 		require.NoError(t, err)
-		require.Equal(t, "Renamed", currentUser(t, b.srv, ctx).GetDisplayName())
+		require.Equal(t, "Renamed", currentUser(ctx, t, b.srv).GetDisplayName())
 	})
 	scenario.Step(t, "a write in a transaction (the address verified)", func(t *testing.T) {
-		require.False(t, currentUser(t, b.srv, ctx).GetEmailVerified())
+		require.False(t, currentUser(ctx, t, b.srv).GetEmailVerified())
 		b.verify(t, acct)
-		require.True(t, currentUser(t, b.srv, ctx).GetEmailVerified())
+		require.True(t, currentUser(ctx, t, b.srv).GetEmailVerified())
 	})
 	scenario.Step(t, "an admin's disabling", func(t *testing.T) {
 		admin := b.signUp(t, uniqueEmail())
 		_, err := b.srv.DisableUser(adminContext(admin.user.GetId()), &authv1.DisableUserRequest{UserId: acct.user.GetId()})
 		require.NoError(t, err)
-		require.True(t, currentUser(t, b.srv, ctx).GetDisabled())
+		require.True(t, currentUser(ctx, t, b.srv).GetDisabled())
 	})
 }
 
@@ -73,16 +73,16 @@ func TestGetCurrentUserSeesAnotherReplicasWriteWithinTheTTL(t *testing.T) {
 	require.NoError(t, err)
 	acct := b.signUp(t, uniqueEmail())
 	ctx := b.as(t, acct.tokens.GetAccessToken())
-	require.Equal(t, "Test User", currentUser(t, b.srv, ctx).GetDisplayName())
+	require.Equal(t, "Test User", currentUser(ctx, t, b.srv).GetDisplayName())
 
 	_, err = other.UpdateCurrentUser(ctx, &authv1.UpdateCurrentUserRequest{User: &authv1.User{DisplayName: "Renamed elsewhere"}})
 	require.NoError(t, err)
-	require.Equal(t, "Renamed elsewhere", currentUser(t, other, ctx).GetDisplayName())
+	require.Equal(t, "Renamed elsewhere", currentUser(ctx, t, other).GetDisplayName())
 
 	clock.advance(userCacheTTL - time.Millisecond)
-	require.Equal(t, "Test User", currentUser(t, b.srv, ctx).GetDisplayName(), "this replica answers from its cache until the entry expires")
+	require.Equal(t, "Test User", currentUser(ctx, t, b.srv).GetDisplayName(), "this replica answers from its cache until the entry expires")
 	clock.advance(time.Millisecond)
-	require.Equal(t, "Renamed elsewhere", currentUser(t, b.srv, ctx).GetDisplayName())
+	require.Equal(t, "Renamed elsewhere", currentUser(ctx, t, b.srv).GetDisplayName())
 }
 
 // A read that began before a write and ends after it must not put the row from before
