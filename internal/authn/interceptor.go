@@ -201,8 +201,7 @@ func (in *Interceptor) authorize(ctx context.Context, fullMethod string) (contex
 // carries one, else by checking the API key or access token itself.
 func (in *Interceptor) authenticate(ctx context.Context, bearer string) (Checked, error) {
 	if in.vouches != nil && !in.issue {
-		md, _ := metadata.FromIncomingContext(ctx)
-		if vals := md.Get(VouchHeader); len(vals) > 0 {
+		if vals := metadata.ValueFromIncomingContext(ctx, VouchHeader); len(vals) > 0 {
 			return in.vouched(ctx, vals, bearer)
 		}
 	}
@@ -270,8 +269,7 @@ func scopesAllow(held, required []string) bool {
 // bearerToken reads "authorization: Bearer <token>". malformed is set when the header is
 // present but unusable (another scheme, several values, no token).
 func bearerToken(ctx context.Context) (token string, ok, malformed bool) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
 	if len(vals) == 0 {
 		return "", false, false
 	}
@@ -291,8 +289,7 @@ func (in *Interceptor) relayedBy(ctx context.Context) context.Context {
 	if in.services == nil {
 		return ctx
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	if len(md.Get(ServiceTokenHeader)) == 0 {
+	if len(metadata.ValueFromIncomingContext(ctx, ServiceTokenHeader)) == 0 {
 		return ctx
 	}
 	if name, err := in.services.AuthenticateService(ctx); err == nil {

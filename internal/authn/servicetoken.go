@@ -91,8 +91,7 @@ func (h *HMACServiceTokens) Check(token string) (string, error) {
 
 // AuthenticateService checks the token in the call's metadata.
 func (h *HMACServiceTokens) AuthenticateService(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get(ServiceTokenHeader)
+	vals := metadata.ValueFromIncomingContext(ctx, ServiceTokenHeader)
 	if len(vals) != 1 {
 		return "", ErrInvalidToken
 	}

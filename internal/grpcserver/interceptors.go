@@ -21,10 +21,8 @@ import (
 // logs and for calls to further services.
 func withRequestID(ctx context.Context) context.Context {
 	var id string
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if vals := md.Get(requestid.MetadataKey); len(vals) > 0 {
-			id = vals[0]
-		}
+	if vals := metadata.ValueFromIncomingContext(ctx, requestid.MetadataKey); len(vals) > 0 {
+		id = vals[0]
 	}
 	id = requestid.Accept(id)
 	_ = grpc.SetHeader(ctx, metadata.Pairs(requestid.MetadataKey, id))

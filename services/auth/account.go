@@ -280,20 +280,27 @@ func tooManyAttempts(ctx context.Context, wait time.Duration) error {
 }
 
 // GetCurrentUser returns the caller's account.
+// It is answered from the user cache: a write through this replica is in the next
+// answer, one through another replica within userCacheTTL.
 func (s *Server) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRequest) (*authv1.GetCurrentUserResponse, error) {
-	u, err := s.callerUser(ctx)
+	u, err := s.readCallerUser(ctx, s.store.cachedUserByID)
 	if err != nil {
 		return nil, err
 	}
 	return &authv1.GetCurrentUserResponse{User: s.userToProto(u)}, nil
 }
 
+// callerUser reads the caller's account from PostgreSQL.
 func (s *Server) callerUser(ctx context.Context) (dbsqlc.User, error) {
+	return s.readCallerUser(ctx, s.store.userByID)
+}
+
+func (s *Server) readCallerUser(ctx context.Context, read func(context.Context, uuid.UUID) (dbsqlc.User, error)) (dbsqlc.User, error) {
 	id, err := identity.UserID(ctx)
 	if err != nil {
 		return dbsqlc.User{}, err
 	}
-	u, err := s.store.userByID(ctx, id)
+	u, err := read(ctx, id)
 	if errors.Is(err, database.ErrNotFound) {
 		return dbsqlc.User{}, fault.New(fault.Unauthenticated, "the account no longer exists")
 	}

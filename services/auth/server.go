@@ -99,7 +99,7 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 		cfg:       cfg,
 		log:       log,
 		publicURL: strings.TrimRight(deps.PublicURL, "/"),
-		store:     newStore(deps.DB),
+		store:     newStore(deps.DB, newUserCache(w.now)),
 		hasher:    w.hasher,
 		policy:    password.NewPolicy(),
 		notifier:  w.notifier,

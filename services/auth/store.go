@@ -23,19 +23,37 @@ type store struct {
 	// they join.
 	jobs *jobs.Client
 	tx   pgx.Tx
+	// users is GetCurrentUser's cache, told of every write to a user row once it has
+	// committed; written collects a transaction's until then.
+	users   *userCache
+	written *[]uuid.UUID
 }
 
 // newStore returns a store over pool, whose search_path is the auth schema.
-func newStore(pool *pgxpool.Pool) *store {
-	return &store{pool: pool, q: dbsqlc.New(pool)}
+func newStore(pool *pgxpool.Pool, users *userCache) *store {
+	return &store{pool: pool, q: dbsqlc.New(pool), users: users}
 }
 
 // inTx runs fn with a store bound to one transaction, committed when fn returns nil.
 func (s *store) inTx(ctx context.Context, fn func(tx *store) error) error {
+	var written []uuid.UUID
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return fn(&store{pool: s.pool, q: s.q.WithTx(tx), jobs: s.jobs, tx: tx})
+		return fn(&store{pool: s.pool, q: s.q.WithTx(tx), jobs: s.jobs, tx: tx, users: s.users, written: &written})
 	})
+	// After the commit, not at the write: a read between the two would cache the row
+	// from before it again. (Forgetting after a rollback costs only a read.)
+	s.users.forget(written...)
 	return database.TranslateError(err)
+}
+
+// wroteUser notes a write to the user id's row: the cache forgets it now, or, in a
+// transaction, once inTx has committed.
+func (s *store) wroteUser(id uuid.UUID) {
+	if s.written != nil {
+		*s.written = append(*s.written, id)
+		return
+	}
+	s.users.forget(id)
 }
 
 func one[T any](v T, err error) (T, error) { return v, database.TranslateError(err) }
@@ -50,6 +68,21 @@ func (s *store) createUser(ctx context.Context, p dbsqlc.UserInsertParams) (dbsq
 func (s *store) userByID(ctx context.Context, id uuid.UUID) (dbsqlc.User, error) {
 	return one(s.q.UserGetByID(ctx, id))
 }
+
+// cachedUserByID is userByID answered from the user cache while its entry is fresh
+// (userCacheTTL): for GetCurrentUser only, whose answer no decision rests on.
+func (s *store) cachedUserByID(ctx context.Context, id uuid.UUID) (dbsqlc.User, error) {
+	u, ok, ticket := s.users.get(id)
+	if ok {
+		return u, nil
+	}
+	u, err := s.userByID(ctx, id)
+	if err == nil {
+		s.users.put(u, ticket)
+	}
+	return u, err
+}
+
 func (s *store) userByEmail(ctx context.Context, email string) (dbsqlc.User, error) {
 	return one(s.q.UserGetByEmail(ctx, email))
 }
@@ -57,15 +90,19 @@ func (s *store) listUsers(ctx context.Context, after uuid.UUID, limit int32) ([]
 	return one(s.q.UserList(ctx, dbsqlc.UserListParams{AfterID: after, Max: limit}))
 }
 func (s *store) setDisplayName(ctx context.Context, id uuid.UUID, name string) (dbsqlc.User, error) {
+	defer s.wroteUser(id)
 	return one(s.q.UserSetDisplayName(ctx, dbsqlc.UserSetDisplayNameParams{ID: id, DisplayName: name}))
 }
 func (s *store) setPassword(ctx context.Context, id uuid.UUID, hash string) (dbsqlc.User, error) {
+	defer s.wroteUser(id)
 	return one(s.q.UserSetPassword(ctx, dbsqlc.UserSetPasswordParams{ID: id, PasswordHash: hash}))
 }
 func (s *store) markEmailVerified(ctx context.Context, id uuid.UUID) (dbsqlc.User, error) {
+	defer s.wroteUser(id)
 	return one(s.q.UserMarkEmailVerified(ctx, id))
 }
 func (s *store) setDisabled(ctx context.Context, id uuid.UUID, disabled bool) (dbsqlc.User, error) {
+	defer s.wroteUser(id)
 	return one(s.q.UserSetDisabled(ctx, dbsqlc.UserSetDisabledParams{ID: id, Disabled: disabled}))
 }
 
