@@ -32,7 +32,7 @@ func s3BlobURL(t testing.TB) string {
 var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // get makes a request with noFollow, as the holder of token ("" for none).
-func get(t testing.TB, method, rawURL, token string, header http.Header) (*http.Response, []byte) {
+func get(t testing.TB, method, rawURL, token string, header http.Header) (reply, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, rawURL, nil)
 	require.NoError(t, err)
@@ -47,7 +47,7 @@ func get(t testing.TB, method, rawURL, token string, header http.Header) (*http.
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp, b
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, b
 }
 
 // store stores data as a READY asset of the token's user over REST and returns its id.
@@ -127,7 +127,8 @@ func TestRESTDownloadRedirectsToTheBucket(t *testing.T) {
 		require.NoError(t, err)
 		r, _ := get(t, "GET", h.rest.URL+link.RequestURI(), "", nil)
 		require.Equal(t, http.StatusTemporaryRedirect, r.StatusCode)
-		r, body := get(t, "GET", r.Header.Get("Location"), "", nil)
+		followed, body := get(t, "GET", r.Header.Get("Location"), "", nil)
+		require.Equal(t, http.StatusOK, followed.StatusCode)
 		require.Equal(t, data, body)
 		q := link.Query()
 		sig := []byte(q.Get("signature"))

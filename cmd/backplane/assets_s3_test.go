@@ -68,7 +68,7 @@ type s3Store struct {
 func startS3(t testing.TB) *s3Store {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$") //nolint:gosec // this test binary itself, as a child
 	cmd.Env = append(os.Environ(), envS3Serve+"="+addr)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -80,7 +80,7 @@ func startS3(t testing.TB) *s3Store {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.Dial("tcp", addr)
+		c, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", addr)
 		if err == nil {
 			_ = c.Close()
 			break

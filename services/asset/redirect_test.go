@@ -49,8 +49,14 @@ func drain(stream grpc.ServerStreamingClient[httpbody.HttpBody], err error) (str
 	return loc, got, nil
 }
 
+// answer is what follow read: the status and headers of a closed response.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+}
+
 // follow GETs a redirect URL, as a browser would, with extra headers.
-func follow(t *testing.T, loc string, header http.Header) (*http.Response, []byte) {
+func follow(t *testing.T, loc string, header http.Header) (answer, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, loc, nil)
 	require.NoError(t, err)
@@ -60,7 +66,7 @@ func follow(t *testing.T, loc string, header http.Header) (*http.Response, []byt
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp, b
+	return answer{StatusCode: resp.StatusCode, Header: resp.Header}, b
 }
 
 // On a bucket that signs URLs, a download that accepts a redirect is answered with the
