@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	assetv1 "github.com/backplane/backplane/gen/backplane/asset/v1"
+	"github.com/backplane/backplane/internal/disposition"
 	"github.com/backplane/backplane/internal/grpccodec"
 )
 
@@ -45,6 +46,7 @@ const (
 	assetHeaderSHA256      = "asset-sha256"
 	assetHeaderFilename    = "asset-filename"
 	assetHeaderContentType = "asset-content-type"
+	assetHeaderRedirectURL = "asset-redirect-url"
 )
 
 // assetChunk is the size of each upload message: as large as the service's message
@@ -296,8 +298,14 @@ type download struct {
 // and Content-Length, a strong ETag (the SHA-256), one Range, If-None-Match, and a
 // Content-Disposition that names the file safely. Active content is an attachment,
 // sandboxed.
+//
+// When the service serves downloads from the bucket (BACKPLANE_ASSET_DOWNLOAD_REDIRECT),
+// a GET whose If-None-Match does not name the asset's ETag is answered 307 to the signed
+// URL of the object the service gives instead: the bucket then serves the bytes, and
+// any Range, with the content type and disposition the service forced onto its answer.
+// HEAD is always answered here: a signed URL names one method.
 func (a *assetRoutes) get(w http.ResponseWriter, r *http.Request) {
-	d := a.downloadOf(r)
+	d := a.downloadOf(r, r.Method == http.MethodGet)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	cs, md, err := a.startDownload(ctx, r, d, 0, 0)
@@ -317,9 +325,19 @@ func (a *assetRoutes) get(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if loc := first(md, assetHeaderRedirectURL); loc != "" {
+		cancel()
+		h.Del("ETag")
+		h.Del("Accept-Ranges")
+		// The URL expires within minutes: nothing may keep the redirect.
+		h.Set("Cache-Control", "no-store")
+		h.Set("Location", loc)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return
+	}
 	filename, _ := url.PathUnescape(first(md, assetHeaderFilename))
 	h.Set("Content-Type", ctype)
-	h.Set("Content-Disposition", disposition(filename, activeContent(ctype)))
+	h.Set("Content-Disposition", disposition.Of(filename, ctype))
 	// Nothing in a file may run as our origin's page, whatever a browser makes of it.
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; media-src 'self'")
 	code := http.StatusOK
@@ -370,18 +388,19 @@ func (a *assetRoutes) get(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// downloadOf says which call serves r: a signed URL's, or the owner's.
-func (a *assetRoutes) downloadOf(r *http.Request) download {
+// downloadOf says which call serves r: a signed URL's, or the owner's; redirect says
+// whether the call may answer with a URL of the bucket instead of the bytes.
+func (a *assetRoutes) downloadOf(r *http.Request, redirect bool) download {
 	id := r.PathValue("id")
 	if strings.HasSuffix(r.URL.Path, ":signed") {
 		q := r.URL.Query()
 		expires, _ := strconv.ParseInt(q.Get("expires"), 10, 64)
 		return download{method: assetSignedDownloadMethod, pattern: "/v1/assets/{asset_id}/content:signed", req: func(offset, limit int64) proto.Message {
-			return &assetv1.DownloadSignedAssetContentRequest{AssetId: id, Expires: expires, Signature: q.Get("signature"), ReadOffset: offset, ReadLimit: limit}
+			return &assetv1.DownloadSignedAssetContentRequest{AssetId: id, Expires: expires, Signature: q.Get("signature"), ReadOffset: offset, ReadLimit: limit, AcceptRedirect: redirect}
 		}}
 	}
 	return download{method: assetDownloadMethod, pattern: "/v1/assets/{asset_id}/content", req: func(offset, limit int64) proto.Message {
-		return &assetv1.DownloadAssetContentRequest{AssetId: id, ReadOffset: offset, ReadLimit: limit}
+		return &assetv1.DownloadAssetContentRequest{AssetId: id, ReadOffset: offset, ReadLimit: limit, AcceptRedirect: redirect}
 	}}
 }
 
@@ -466,40 +485,4 @@ func parseRange(spec string, size int64) (start, end int64, ok bool) {
 		end = min(end, size-1)
 	}
 	return start, end, true
-}
-
-// activeContent reports whether a browser would run content of this type if it showed
-// it: such files are only ever attachments.
-func activeContent(contentType string) bool {
-	t, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return true
-	}
-	switch {
-	case t == "text/html", t == "application/xhtml+xml", t == "image/svg+xml", t == "text/xml",
-		t == "application/xml", t == "text/javascript", t == "application/javascript",
-		t == "application/pdf", strings.HasSuffix(t, "+xml"):
-		return true
-	}
-	return false
-}
-
-// disposition is a Content-Disposition naming filename safely: an ASCII fallback with
-// quotes, backslashes and control characters replaced, and the UTF-8 name encoded
-// (RFC 6266, RFC 8187).
-func disposition(filename string, attachment bool) string {
-	kind := "inline"
-	if attachment {
-		kind = "attachment"
-	}
-	if filename == "" {
-		return kind
-	}
-	fallback := strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' || r == '%' || r == ';' {
-			return '_'
-		}
-		return r
-	}, filename)
-	return fmt.Sprintf(`%s; filename="%s"; filename*=UTF-8''%s`, kind, fallback, url.PathEscape(filename))
 }

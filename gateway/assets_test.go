@@ -42,10 +42,18 @@ import (
 	"github.com/backplane/backplane/services/subscription"
 )
 
-// TestMain installs the process's codec, as the backplane command does, so that every
-// download here goes over it.
+// TestMain registers the file codec, as the backplane command does, so that the edge's
+// download calls, which ask for it, go over it. It also gives the AWS SDK static
+// credentials, as an operator's environment would, so that the S3 buckets the redirect
+// tests open can sign URLs (the test server checks no signature).
 func TestMain(m *testing.M) {
 	grpccodec.Register()
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_EC2_METADATA_DISABLED": "true"} {
+		if err := os.Setenv(k, v); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	os.Exit(m.Run())
 }
 
@@ -67,6 +75,22 @@ const assetTestIssuer = "https://auth.backplane.test"
 // runs beside the asset service with it, and its plans' max_upload_bytes apply.
 func assetSetup(t testing.TB, maxBytes int64, catalog ...string) *assetHarness {
 	t.Helper()
+	return assetSetupWith(t, assetOptions{maxBytes: maxBytes, catalog: catalog})
+}
+
+// assetOptions vary the harness.
+type assetOptions struct {
+	maxBytes int64
+	catalog  []string
+	// blobURL is the bucket instead of a directory (blobDir is then empty).
+	blobURL string
+	// redirect is the asset service's DownloadRedirect.
+	redirect bool
+}
+
+func assetSetupWith(t testing.TB, o assetOptions) *assetHarness {
+	t.Helper()
+	maxBytes, catalog := o.maxBytes, o.catalog
 	h := &assetHarness{maxBytes: maxBytes}
 	steps := []dbtest.Option{dbtest.WithStep(fmt.Sprintf("river migration %d", jobs.SchemaVersion()), func(ctx context.Context, pool *pgxpool.Pool) error {
 		_, err := jobs.Migrate(ctx, pool, "asset", nil)
@@ -99,12 +123,18 @@ func assetSetup(t testing.TB, maxBytes int64, catalog ...string) *assetHarness {
 	if len(catalog) > 0 {
 		h.subPool = startPlans(t, pool, rdb, catalog[0], interceptor, tokens, &deps)
 	}
-	blobDir := t.TempDir()
+	blobDir, blobURL := "", o.blobURL
+	if blobURL == "" {
+		blobDir = t.TempDir()
+		blobURL = "file://" + filepath.ToSlash(blobDir)
+	}
 	srv, err := asset.New(t.Context(), asset.Config{
-		BlobURL:      "file://" + filepath.ToSlash(blobDir),
-		MaxBytes:     h.maxBytes,
-		AllowedTypes: []string{"image/png", "text/plain", "text/html", "application/octet-stream"},
-		SigningKey:   []byte("0123456789abcdef0123456789abcdef"),
+		BlobURL:                blobURL,
+		MaxBytes:               h.maxBytes,
+		AllowedTypes:           []string{"image/png", "text/plain", "text/html", "application/octet-stream"},
+		SigningKey:             []byte("0123456789abcdef0123456789abcdef"),
+		DownloadRedirect:       o.redirect,
+		DownloadRedirectExpiry: time.Minute,
 	}, deps)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })

@@ -90,7 +90,7 @@ func (r *route) invoke(ctx context.Context, req, reply proto.Message) error {
 func (r *route) pump(ss grpc.ServerStream) error {
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()
-	cs, err := r.conn.NewStream(outgoingContext(ctx), r.streamDesc(), r.fullMethod)
+	cs, err := r.conn.NewStream(outgoingContext(ctx), r.streamDesc(), r.fullMethod, r.streamOpts...)
 	if err != nil {
 		return err
 	}

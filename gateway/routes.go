@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/backplane/backplane/internal/access"
+	"github.com/backplane/backplane/internal/grpccodec"
 	"github.com/backplane/backplane/internal/service"
 )
 
@@ -22,6 +23,9 @@ type route struct {
 	serverStreams bool
 	conn          grpc.ClientConnInterface
 	maxTimeout    time.Duration
+	// streamOpts are the options of the route's calls to the service: the file codec
+	// for a stream of google.api.HttpBody (the asset downloads).
+	streamOpts []grpc.CallOption
 }
 
 // buildRoutes resolves every edge-exposed method of the APIs to its Go message types
@@ -59,6 +63,7 @@ func buildRoutes(apis []service.API, backends map[string]grpc.ClientConnInterfac
 				serverStreams: md.IsStreamingServer(),
 				conn:          conn,
 				maxTimeout:    maxTimeout,
+				streamOpts:    streamOptions(md),
 			}
 		}
 	}
@@ -67,4 +72,16 @@ func buildRoutes(apis []service.API, backends map[string]grpc.ClientConnInterfac
 
 func (r *route) streamDesc() *grpc.StreamDesc {
 	return &grpc.StreamDesc{StreamName: string(r.method.Name()), ClientStreams: r.clientStreams, ServerStreams: r.serverStreams}
+}
+
+// streamOptions are the call options of a method's calls to its service. A stream of
+// google.api.HttpBody messages (a file's bytes: the asset downloads) asks for the file
+// codec (internal/grpccodec), which moves large bodies with fewer copies; every other
+// call keeps gRPC's codec. A connection in the process (internal/mesh) ignores it: its
+// messages are never encoded.
+func streamOptions(md protoreflect.MethodDescriptor) []grpc.CallOption {
+	if md.IsStreamingServer() && md.Output().FullName() == "google.api.HttpBody" {
+		return []grpc.CallOption{grpccodec.CallOption()}
+	}
+	return nil
 }

@@ -46,8 +46,9 @@ Configuration comes from BACKPLANE_* environment variables; see the README.
 }
 
 func main() {
-	// Before any connection or server exists: gRPC's codec registry is not safe to change
-	// while in use.
+	// The file codec, which the edge's download calls ask for and the asset service then
+	// answers with; registered before any connection or server exists: gRPC's codec
+	// registry is not safe to change while in use.
 	grpccodec.Register()
 	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

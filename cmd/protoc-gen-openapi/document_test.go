@@ -218,7 +218,7 @@ func TestDocumentDescribesTheFileRoutesAsTheGatewayServesThem(t *testing.T) {
 		headers := map[string]bool{}
 		for _, p := range get["parameters"].([]any) {
 			param := p.(map[string]any)
-			require.NotContains(t, []any{"readOffset", "readLimit"}, param["name"], "%s: the gateway reads a Range header, not the query", path)
+			require.NotContains(t, []any{"readOffset", "readLimit", "acceptRedirect"}, param["name"], "%s: the gateway reads a Range header, not the query", path)
 			if param["in"] == "header" {
 				headers[param["name"].(string)] = true
 			}
@@ -234,5 +234,7 @@ func TestDocumentDescribesTheFileRoutesAsTheGatewayServesThem(t *testing.T) {
 		require.Contains(t, responses, "304", path)
 		require.NotContains(t, responses["304"], "content", "%s: a 304 has no body", path)
 		require.Contains(t, responses["416"].(map[string]any)["headers"], "Content-Range", path)
+		require.Contains(t, responses["307"].(map[string]any)["headers"], "Location", path)
+		require.NotContains(t, responses["307"], "content", "%s: a redirect has no body", path)
 	}
 }

@@ -78,8 +78,9 @@ func formUpload(op *object, md protoreflect.MethodDescriptor, schemas *object) e
 }
 
 // downloadQueryIgnored are the RPC's fields that the download routes do not read from
-// the query: a Range header asks for part of the file instead.
-var downloadQueryIgnored = map[string]bool{"readOffset": true, "readLimit": true}
+// the query: a Range header asks for part of the file instead, and the gateway itself
+// accepts a redirect for a GET.
+var downloadQueryIgnored = map[string]bool{"readOffset": true, "readLimit": true, "acceptRedirect": true}
 
 // rangedDownload describes a download as gateway/assets.go serves it: one byte range,
 // conditional on the ETag (the SHA-256), and HEAD for the headers alone.
@@ -123,6 +124,16 @@ func rangedDownload(op *object, _ protoreflect.MethodDescriptor, _ *object) erro
 	notModified.set("description", "The asset still has an ETag that If-None-Match named: the client's copy is current.")
 	notModified.set("headers", headers("ETag", "The SHA-256 of the bytes, quoted."))
 	responses.set("304", notModified)
+
+	redirect := newObject()
+	redirect.set("description", "Only when the server serves downloads from its bucket (BACKPLANE_ASSET_DOWNLOAD_REDIRECT) and the bucket signs URLs (S3, R2, MinIO, GCS): "+
+		"Location is a short-lived signed URL of the bucket's object, whose answer carries the file's Content-Type and Content-Disposition. "+
+		"Follow it with the same Range and If-Range; the bucket answers them, with an ETag of its own. An If-None-Match naming this route's ETag is still answered 304 here; HEAD is never redirected.")
+	redirect.set("headers", headers(
+		"Location", "The signed URL of the bucket's object; it expires within minutes (BACKPLANE_ASSET_DOWNLOAD_REDIRECT_EXPIRY).",
+		"Cache-Control", `"no-store".`,
+	))
+	responses.set("307", redirect)
 
 	unsatisfiable := newObject()
 	unsatisfiable.set("description", "The Range is not one range that starts inside the file.")

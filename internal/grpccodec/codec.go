@@ -1,11 +1,18 @@
-// Package grpccodec is the protobuf codec of Backplane's gRPC connections, which moves
-// the bytes of large google.api.HttpBody messages (file downloads) with fewer copies
-// than gRPC's own: sending one puts its Data on the wire without first copying it into
-// a marshal buffer, and receiving one copies the bytes from the transport's frames once,
-// straight into the message, where the default codec first joins the frames into one
-// buffer and then copies the field out of it. Every other message, and every HttpBody
-// this codec does not recognise the shape of, goes through gRPC's default codec
-// unchanged.
+// Package grpccodec is a protobuf codec for the calls that stream files (the asset
+// service's downloads), which moves the bytes of large google.api.HttpBody messages
+// with fewer copies than gRPC's own: sending one puts its Data on the wire without first
+// copying it into a marshal buffer, and receiving one copies the bytes from the
+// transport's frames once, straight into the message, where the default codec first
+// joins the frames into one buffer and then copies the field out of it. Every other
+// message, and every HttpBody this codec does not recognise the shape of, goes through
+// gRPC's default codec unchanged.
+//
+// It is registered under a name of its own (Name), not as gRPC's "proto", so that it
+// carries only the calls that ask for it: a client opts a call in with CallOption, which
+// sends Name as the call's content-subtype, and a gRPC server answers a call with the
+// codec the call named. Every other call, and any peer that does not ask for it, keeps
+// gRPC's codec. Both ends must have registered it: a server that has not answers with
+// its "proto" codec, which reads the same bytes.
 //
 // The send side relies on gRPC's contract that a sent message is not modified
 // afterwards (grpc.ServerStream.SendMsg): the transport writes Data after SendMsg
@@ -26,6 +33,7 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
@@ -37,7 +45,11 @@ import (
 // the bookkeeping.
 const minDirect = 32 << 10
 
-// Codec is the codec; it keeps gRPC's name, "proto", so that peers see no difference.
+// Name is the codec's name in gRPC's registry and a call's content-subtype
+// ("application/grpc+proto-httpbody"). It is protobuf on the wire, as "proto" is.
+const Name = "proto-httpbody"
+
+// Codec is the codec.
 type Codec struct {
 	base encoding.CodecV2
 }
@@ -46,24 +58,25 @@ var _ encoding.CodecV2 = Codec{}
 
 var register sync.Once
 
-// Register makes Codec the process's "proto" codec, for clients and servers alike. Call
-// it before any gRPC connection or server starts (gRPC's registry is not safe for use
-// concurrently with registration); later calls do nothing.
+// Register adds Codec to gRPC's registry under Name, for clients and servers alike,
+// leaving the "proto" codec gRPC's own. Call it before any gRPC connection or server
+// starts (gRPC's registry is not safe for use concurrently with registration); later
+// calls do nothing.
 func Register() {
 	register.Do(func() { encoding.RegisterCodecV2(New()) })
 }
 
-// New returns the codec, over gRPC's default codec as it is registered now.
+// CallOption opts a call in: it names the codec as the call's content-subtype, so that
+// the client encodes and decodes with it and the server answers with it.
+func CallOption() grpc.CallOption { return grpc.CallContentSubtype(Name) }
+
+// New returns the codec, over gRPC's default codec.
 func New() Codec {
-	base := encoding.GetCodecV2(grpcproto.Name)
-	if c, ok := base.(Codec); ok {
-		base = c.base
-	}
-	return Codec{base: base}
+	return Codec{base: encoding.GetCodecV2(grpcproto.Name)}
 }
 
-// Name is gRPC's name for protobuf.
-func (Codec) Name() string { return grpcproto.Name }
+// Name is the codec's registered name, Name.
+func (Codec) Name() string { return Name }
 
 // Marshal encodes v. An HttpBody with a large Data and nothing but a content type
 // besides is sent as its encoded head followed by Data itself; a Body's Data goes back

@@ -3,13 +3,17 @@ package grpccodec_test
 import (
 	"bytes"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -108,19 +112,64 @@ func TestUnmarshalRefusesMalformedBodies(t *testing.T) {
 	require.Error(t, c.Unmarshal(frames(bad), &httpbody.HttpBody{}), "a content type that is not UTF-8")
 }
 
-// Register installs the codec under gRPC's own name, over gRPC's codec, and a second
-// call does not stack it on itself.
-func TestRegisterReplacesTheProtoCodec(t *testing.T) { //nolint:paralleltest // changes gRPC's process-wide registry
+// Register adds the codec under its own name, over gRPC's codec, and leaves "proto"
+// gRPC's own; a second call changes nothing.
+func TestRegisterAddsItsOwnName(t *testing.T) { //nolint:paralleltest // changes gRPC's process-wide registry
 	grpccodec.Register()
 	grpccodec.Register()
-	c, ok := encoding.GetCodecV2("proto").(grpccodec.Codec)
-	require.True(t, ok, "the proto codec is %T", encoding.GetCodecV2("proto"))
+	_, replaced := encoding.GetCodecV2("proto").(grpccodec.Codec)
+	require.False(t, replaced, "the proto codec is still gRPC's")
+	c, ok := encoding.GetCodecV2(grpccodec.Name).(grpccodec.Codec)
+	require.True(t, ok, "the codec named %s is %T", grpccodec.Name, encoding.GetCodecV2(grpccodec.Name))
 	msg := &httpbody.HttpBody{Data: noise(64 << 10)}
 	out, err := c.Marshal(msg)
 	require.NoError(t, err)
 	got := &httpbody.HttpBody{}
 	require.NoError(t, grpccodec.New().Unmarshal(frames(out.Materialize()), got))
 	require.True(t, proto.Equal(msg, got))
+}
+
+// Over a real connection, only a call that opts in goes through the codec, at both
+// ends: it arrives with the codec's content-subtype and its answer is read into the
+// codec's pool. A call that does not (every other call) keeps gRPC's codec.
+func TestOnlyCallsThatOptInUseTheCodec(t *testing.T) { //nolint:paralleltest // registers the codec process-wide
+	grpccodec.Register()
+	types := make(chan string, 1)
+	srv := grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+		md, _ := metadata.FromIncomingContext(ss.Context())
+		types <- strings.Join(md.Get("content-type"), ",")
+		msg := &httpbody.HttpBody{}
+		if err := ss.RecvMsg(msg); err != nil {
+			return err
+		}
+		return ss.SendMsg(msg)
+	}))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+
+	echo := func(opts ...grpc.CallOption) (*httpbody.HttpBody, string) {
+		cs, err := conn.NewStream(t.Context(), &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, "/test.Echo/Echo", opts...)
+		require.NoError(t, err)
+		sent := &httpbody.HttpBody{ContentType: "a/b", Data: noise(100<<10 + 3)}
+		require.NoError(t, cs.SendMsg(sent))
+		require.NoError(t, cs.CloseSend())
+		got := &httpbody.HttpBody{}
+		require.NoError(t, cs.RecvMsg(got))
+		require.True(t, proto.Equal(sent, got))
+		return got, <-types
+	}
+	got, ct := echo(grpccodec.CallOption())
+	require.Equal(t, "application/grpc+"+grpccodec.Name, ct)
+	require.Equal(t, grpccodec.BodySize, cap(got.GetData()), "read into the codec's pool")
+
+	got, ct = echo()
+	require.Equal(t, "application/grpc", ct)
+	require.Less(t, cap(got.GetData()), grpccodec.BodySize, "read by gRPC's codec")
 }
 
 // A borrowed body goes out uncopied too, and a codec that does not know it sends the
@@ -147,7 +196,7 @@ func TestBorrowedBodies(t *testing.T) {
 
 	other := grpccodec.NewBody("a/b", 64<<10)
 	copy(other.Data, noise(64<<10))
-	out, err = encoding.GetCodecV2("proto").Marshal(other) // the default, or this codec once registered
+	out, err = encoding.GetCodecV2("proto").Marshal(other) // gRPC's own
 	require.NoError(t, err)
 	got := &httpbody.HttpBody{}
 	require.NoError(t, proto.Unmarshal(out.Materialize(), got))

@@ -19,6 +19,7 @@ import (
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/config"
+	"github.com/backplane/backplane/internal/grpccodec"
 	"github.com/backplane/backplane/internal/identity"
 	"github.com/backplane/backplane/internal/logging"
 	"github.com/backplane/backplane/internal/redistest"
@@ -216,4 +217,18 @@ func TestInProcessStreamEndsWhenTheClientCancels(t *testing.T) {
 	}
 	_, err = stream.Recv()
 	require.Equal(t, codes.Canceled, status.Code(err), err)
+}
+
+// The file codec's call option, which the edge's downloads carry (gateway/routes.go), is
+// harmless in process: the in-process channel encodes no message and ignores it.
+func TestInProcessStreamTakesTheFileCodecOption(t *testing.T) {
+	t.Parallel()
+	b := setupLocal(t)
+	const user = "0b6b7c1e-7a43-4a6e-9c1e-2b8f5e0c9d11"
+	ctx, cancel := context.WithCancel(calling(t.Context(), "token-a", b.vouch(user, "token-a")))
+	defer cancel()
+	stream, err := notificationv1.NewNotificationServiceClient(b.conn).StreamNotifications(ctx, &notificationv1.StreamNotificationsRequest{}, grpccodec.CallOption())
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	require.NoError(t, err, "the stream is open and its first message arrived")
 }

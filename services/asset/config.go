@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/backplane/backplane/internal/config"
 )
@@ -27,6 +28,20 @@ type Config struct {
 	// Unset, each replica draws its own at start: URLs then fail on other replicas and
 	// after a restart.
 	SigningKey []byte
+	// DownloadRedirect answers the REST door's downloads with a redirect to a signed URL
+	// of the bucket's object, so that the bucket serves the bytes, rather than streaming
+	// them through the service and the edge (BACKPLANE_ASSET_DOWNLOAD_REDIRECT, default
+	// off). It is off by default because clients must then reach the bucket's own origin
+	// (an S3 endpoint, not the edge), which an internal MinIO, a private network or a
+	// client's firewall may not allow; and because a URL handed out stays good until it
+	// expires, even if the asset is deleted meanwhile. Only buckets that can sign URLs
+	// and force a response's headers redirect (S3, R2, MinIO, GCS with a signer); on any
+	// other, downloads keep streaming.
+	DownloadRedirect bool
+	// DownloadRedirectExpiry is how long a redirect's URL works
+	// (BACKPLANE_ASSET_DOWNLOAD_REDIRECT_EXPIRY, default 1m, 10s to 15m). A download
+	// that started in time runs to its end; the URL is only for following the redirect.
+	DownloadRedirectExpiry time.Duration
 }
 
 // Variables read by LoadConfig.
@@ -35,6 +50,8 @@ const (
 	envMaxBytes     = "BACKPLANE_ASSET_MAX_BYTES"
 	envAllowedTypes = "BACKPLANE_ASSET_ALLOWED_TYPES"
 	envSigningKey   = "BACKPLANE_ASSET_SIGNING_KEY"
+	envRedirect     = "BACKPLANE_ASSET_DOWNLOAD_REDIRECT"
+	envRedirectTTL  = "BACKPLANE_ASSET_DOWNLOAD_REDIRECT_EXPIRY"
 )
 
 // Defaults and bounds of the settings.
@@ -43,6 +60,10 @@ const (
 	// maxMaxBytes is the contract's ceiling on a file's size.
 	maxMaxBytes   = 5 << 30
 	minSigningKey = 32
+
+	defaultRedirectTTL = time.Minute
+	minRedirectTTL     = 10 * time.Second
+	maxRedirectTTL     = 15 * time.Minute
 )
 
 // defaultAllowedTypes are the media types allowed when BACKPLANE_ASSET_ALLOWED_TYPES is
@@ -67,6 +88,9 @@ func LoadConfig(env *config.Env) (Config, error) {
 		MaxBytes:     env.Size(envMaxBytes, defaultMaxBytes),
 		AllowedTypes: env.List(envAllowedTypes),
 		SigningKey:   env.Secret(envSigningKey, minSigningKey),
+
+		DownloadRedirect:       env.Bool(envRedirect, false),
+		DownloadRedirectExpiry: env.Duration(envRedirectTTL, defaultRedirectTTL),
 	}
 	if len(c.AllowedTypes) == 0 {
 		c.AllowedTypes = defaultAllowedTypes
@@ -92,6 +116,9 @@ func (c Config) validate(env *config.Env) {
 	}
 	if c.MaxBytes > maxMaxBytes {
 		env.Invalid(envMaxBytes, "want at most 5368709120 (5 GiB)")
+	}
+	if c.DownloadRedirectExpiry < minRedirectTTL || c.DownloadRedirectExpiry > maxRedirectTTL {
+		env.Invalid(envRedirectTTL, "want a duration from 10s to 15m")
 	}
 	for _, t := range c.AllowedTypes {
 		if _, _, err := mime.ParseMediaType(strings.Replace(t, "/*", "/x", 1)); err != nil || !strings.Contains(t, "/") {

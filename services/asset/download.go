@@ -26,6 +26,9 @@ const (
 	HeaderSHA256      = "asset-sha256"
 	HeaderFilename    = "asset-filename" // percent-encoded
 	HeaderContentType = "asset-content-type"
+	// HeaderRedirectURL, when present, is a signed URL of the bucket that serves the
+	// whole file: no message follows (the request's accept_redirect, redirect.go).
+	HeaderRedirectURL = "asset-redirect-url"
 )
 
 // downloadChunk is the size of each message of a download: as large as a server's
@@ -42,7 +45,7 @@ func (s *Server) DownloadAssetContent(req *assetv1.DownloadAssetContentRequest, 
 	if a.State != stateReady {
 		return fault.New(fault.FailedPrecondition, "the asset's bytes have not been uploaded yet")
 	}
-	return s.send(stream, a, req.GetReadOffset(), req.GetReadLimit())
+	return s.send(stream, a, req.GetReadOffset(), req.GetReadLimit(), req.GetAcceptRedirect())
 }
 
 // DownloadSignedAssetContent streams a READY asset's bytes to the holder of a signed
@@ -65,12 +68,14 @@ func (s *Server) DownloadSignedAssetContent(req *assetv1.DownloadSignedAssetCont
 	if a.State != stateReady || a.Sha256 == nil || !s.signer.valid(a.ID, *a.Sha256, req.GetExpires(), req.GetSignature(), s.now()) {
 		return denied
 	}
-	return s.send(stream, a, req.GetReadOffset(), req.GetReadLimit())
+	return s.send(stream, a, req.GetReadOffset(), req.GetReadLimit(), req.GetAcceptRedirect())
 }
 
 // send streams limit bytes (0: all) of a's content from offset, after headers that
-// describe the whole file.
-func (s *Server) send(stream grpc.ServerStreamingServer[httpbody.HttpBody], a dbsqlc.Asset, offset, limit int64) error {
+// describe the whole file. When the caller accepts a redirect, the service makes them,
+// and the whole file is asked for, the headers name a signed URL of the bucket instead
+// and nothing follows; a URL that cannot be signed leaves the bytes to stream.
+func (s *Server) send(stream grpc.ServerStreamingServer[httpbody.HttpBody], a dbsqlc.Asset, offset, limit int64, redirect bool) error {
 	ctx := stream.Context()
 	if offset >= a.SizeBytes {
 		return fault.New(fault.OutOfRange, "read_offset is past the end of the file")
@@ -79,12 +84,21 @@ func (s *Server) send(stream grpc.ServerStreamingServer[httpbody.HttpBody], a db
 	if limit > 0 && limit < length {
 		length = limit
 	}
-	if err := stream.SendHeader(metadata.Pairs(
+	header := metadata.Pairs(
 		HeaderSize, strconv.FormatInt(a.SizeBytes, 10),
 		HeaderSHA256, *a.Sha256,
 		HeaderFilename, url.PathEscape(a.Filename),
 		HeaderContentType, a.ContentType,
-	)); err != nil {
+	)
+	if redirect && s.redirect && offset == 0 && limit == 0 {
+		u, err := s.redirectURL(ctx, a)
+		if err == nil {
+			header.Set(HeaderRedirectURL, u)
+			return stream.SendHeader(header)
+		}
+		s.log.WarnContext(ctx, "a download streams: its redirect URL could not be signed", "asset_id", a.ID, "error", err)
+	}
+	if err := stream.SendHeader(header); err != nil {
 		return err
 	}
 	r, err := s.bucket.NewRangeReader(ctx, *a.ObjectKey, offset, length, nil)
@@ -93,9 +107,10 @@ func (s *Server) send(stream grpc.ServerStreamingServer[httpbody.HttpBody], a db
 	}
 	defer func() { _ = r.Close() }()
 	for left := length; left > 0; {
-		// A buffer per chunk, borrowed from the codec's pool: the process's codec
-		// (internal/grpccodec) sends Data as it is, so the transport may still be writing
-		// one chunk when Send returns, and it hands the buffer back once written.
+		// A buffer per chunk, borrowed from the codec's pool: the file codec
+		// (internal/grpccodec, which the edge's calls ask for) sends Data as it is, so the
+		// transport may still be writing one chunk when Send returns, and it hands the
+		// buffer back once written. gRPC's codec copies it, and leaves it to the GC.
 		body := grpccodec.NewBody(a.ContentType, int(min(downloadChunk, left)))
 		n, err := io.ReadFull(r, body.Data)
 		left -= int64(n)

@@ -22,13 +22,16 @@ import (
 type Server struct {
 	assetv1.UnimplementedAssetServiceServer
 
-	cfg       Config
-	log       *slog.Logger
-	store     *store
-	bucket    *blob.Bucket
-	closeBkt  bool // the server opened bucket, and closes it on Stop
-	types     *typePolicy
-	signer    *urlSigner
+	cfg      Config
+	log      *slog.Logger
+	store    *store
+	bucket   *blob.Bucket
+	closeBkt bool // the server opened bucket, and closes it on Stop
+	types    *typePolicy
+	signer   *urlSigner
+	// redirect is whether downloads that accept it are redirected to the bucket:
+	// cfg.DownloadRedirect, on a bucket that can sign their URLs.
+	redirect  bool
 	publicURL string
 	usage     usagev1.UsageServiceClient // nil: no quota (tests of other behaviour)
 	// plans answers each owner's plan, whose max_upload_bytes replaces cfg.MaxBytes; nil:
@@ -102,6 +105,13 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 			return nil, fmt.Errorf("asset: %w", err)
 		}
 		s.closeBkt = true
+	}
+	if cfg.DownloadRedirect {
+		if err := s.probeRedirect(ctx); err != nil {
+			log.WarnContext(ctx, "downloads stream through the service: "+envRedirect+" is set but the bucket cannot sign download URLs", "error", err)
+		} else {
+			s.redirect = true
+		}
 	}
 	var err error
 	if s.jobs, err = jobs.New(deps.DB, s.jobsConfig(deps, w.jobPoll)); err != nil {

@@ -16,7 +16,10 @@
 //     aborts the write.
 //   - Downloads stream from the bucket (download.go), to the owner or to the holder of a
 //     signed URL from GetAsset (signing.go). The REST door (gateway/assets.go) adds
-//     Range, ETag and a safe Content-Disposition.
+//     Range, ETag and a safe Content-Disposition. With BACKPLANE_ASSET_DOWNLOAD_REDIRECT
+//     a download the door makes is answered with a signed URL of the bucket's object
+//     instead, whose answer carries the same headers, and the door redirects to it
+//     (redirect.go).
 //   - River jobs (jobs.go) erase deleted assets' bytes, expire pending assets after a
 //     day, and erase orphaned objects.
 //

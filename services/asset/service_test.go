@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -84,6 +85,9 @@ func TestBadSettingsNameTheirVariable(t *testing.T) {
 		"size past 5 GiB":   {map[string]string{envMaxBytes: "5368709121"}, envMaxBytes},
 		"not a media type":  {map[string]string{envAllowedTypes: "png"}, envAllowedTypes},
 		"signing key short": {map[string]string{envSigningKey: "short"}, envSigningKey},
+		"redirect not bool": {map[string]string{envRedirect: "sometimes"}, envRedirect},
+		"expiry too short":  {map[string]string{envRedirectTTL: "1s"}, envRedirectTTL},
+		"expiry too long":   {map[string]string{envRedirectTTL: "1h"}, envRedirectTTL},
 	} {
 		_, err := LoadConfig(configEnv(tc.env))
 		require.ErrorContains(t, err, tc.want, name)
@@ -96,4 +100,10 @@ func TestBadSettingsNameTheirVariable(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(100<<20), d.MaxBytes)
 	require.Equal(t, defaultAllowedTypes, d.AllowedTypes)
+	require.False(t, d.DownloadRedirect)
+	require.Equal(t, time.Minute, d.DownloadRedirectExpiry)
+	r, err := LoadConfig(configEnv(map[string]string{envRedirect: "true", envRedirectTTL: "5m"}))
+	require.NoError(t, err)
+	require.True(t, r.DownloadRedirect)
+	require.Equal(t, 5*time.Minute, r.DownloadRedirectExpiry)
 }

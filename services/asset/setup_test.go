@@ -38,8 +38,8 @@ import (
 	"github.com/backplane/backplane/internal/service"
 )
 
-// TestMain installs the process's codec, as the backplane command does, so that every
-// download here goes over it.
+// TestMain registers the file codec, as the backplane command does; the tests' downloads
+// ask for it (download), as the edge's do.
 func TestMain(m *testing.M) {
 	grpccodec.Register()
 	os.Exit(m.Run())
@@ -205,7 +205,7 @@ func sendChunks(stream grpc.ClientStreamingClient[assetv1.UploadAssetRequest, as
 
 // download reads an asset's bytes through DownloadAssetContent.
 func (b *bundle) download(ctx context.Context, req *assetv1.DownloadAssetContentRequest) ([]byte, error) {
-	stream, err := b.api.DownloadAssetContent(ctx, req)
+	stream, err := b.api.DownloadAssetContent(ctx, req, grpccodec.CallOption())
 	if err != nil {
 		return nil, err
 	}

@@ -688,9 +688,16 @@ type DownloadAssetContentRequest struct {
 	// The first byte to send; 0 for the start. Past the end answers OUT_OF_RANGE (HTTP 400).
 	ReadOffset int64 `protobuf:"varint,2,opt,name=read_offset,json=readOffset,proto3" json:"read_offset,omitempty"`
 	// At most this many bytes; 0 for everything from read_offset on.
-	ReadLimit     int64 `protobuf:"varint,3,opt,name=read_limit,json=readLimit,proto3" json:"read_limit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ReadLimit int64 `protobuf:"varint,3,opt,name=read_limit,json=readLimit,proto3" json:"read_limit,omitempty"`
+	// The caller can follow a redirect to the bucket. When the service serves downloads
+	// from the bucket (BACKPLANE_ASSET_DOWNLOAD_REDIRECT), the bucket can sign URLs, and
+	// the whole file is asked for, the answer is then the response headers alone, one of
+	// them asset-redirect-url: a short-lived signed URL of the bucket's object whose
+	// response carries the asset's content type and disposition. No message follows.
+	// The REST door sets it and answers 307; unset, the bytes always stream.
+	AcceptRedirect bool `protobuf:"varint,4,opt,name=accept_redirect,json=acceptRedirect,proto3" json:"accept_redirect,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DownloadAssetContentRequest) Reset() {
@@ -744,6 +751,13 @@ func (x *DownloadAssetContentRequest) GetReadLimit() int64 {
 	return 0
 }
 
+func (x *DownloadAssetContentRequest) GetAcceptRedirect() bool {
+	if x != nil {
+		return x.AcceptRedirect
+	}
+	return false
+}
+
 // DownloadSignedAssetContentRequest is a signed download URL's query.
 type DownloadSignedAssetContentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -756,9 +770,11 @@ type DownloadSignedAssetContentRequest struct {
 	// The first byte to send; 0 for the start.
 	ReadOffset int64 `protobuf:"varint,4,opt,name=read_offset,json=readOffset,proto3" json:"read_offset,omitempty"`
 	// At most this many bytes; 0 for everything from read_offset on.
-	ReadLimit     int64 `protobuf:"varint,5,opt,name=read_limit,json=readLimit,proto3" json:"read_limit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ReadLimit int64 `protobuf:"varint,5,opt,name=read_limit,json=readLimit,proto3" json:"read_limit,omitempty"`
+	// The caller can follow a redirect to the bucket: as DownloadAssetContentRequest's.
+	AcceptRedirect bool `protobuf:"varint,6,opt,name=accept_redirect,json=acceptRedirect,proto3" json:"accept_redirect,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DownloadSignedAssetContentRequest) Reset() {
@@ -824,6 +840,13 @@ func (x *DownloadSignedAssetContentRequest) GetReadLimit() int64 {
 		return x.ReadLimit
 	}
 	return 0
+}
+
+func (x *DownloadSignedAssetContentRequest) GetAcceptRedirect() bool {
+	if x != nil {
+		return x.AcceptRedirect
+	}
+	return false
 }
 
 // GetAssetRequest asks for one asset.
@@ -1318,13 +1341,14 @@ const file_backplane_asset_v1_asset_proto_rawDesc = "" +
 	"\x05chunk\x18\x02 \x01(\fB\v\xbaH\bz\x06\x10\x01\x18\x80\x80@H\x00R\x05chunkB\x10\n" +
 	"\apayload\x12\x05\xbaH\x02\b\x01\"F\n" +
 	"\x13UploadAssetResponse\x12/\n" +
-	"\x05asset\x18\x01 \x01(\v2\x19.backplane.asset.v1.AssetR\x05asset\"\x94\x01\n" +
+	"\x05asset\x18\x01 \x01(\v2\x19.backplane.asset.v1.AssetR\x05asset\"\xbd\x01\n" +
 	"\x1bDownloadAssetContentRequest\x12#\n" +
 	"\basset_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aassetId\x12(\n" +
 	"\vread_offset\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\n" +
 	"readOffset\x12&\n" +
 	"\n" +
-	"read_limit\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\treadLimit\"\xe7\x01\n" +
+	"read_limit\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\treadLimit\x12'\n" +
+	"\x0faccept_redirect\x18\x04 \x01(\bR\x0eacceptRedirect\"\x90\x02\n" +
 	"!DownloadSignedAssetContentRequest\x12#\n" +
 	"\basset_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aassetId\x12!\n" +
 	"\aexpires\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\aexpires\x12(\n" +
@@ -1333,7 +1357,8 @@ const file_backplane_asset_v1_asset_proto_rawDesc = "" +
 	"\vread_offset\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\n" +
 	"readOffset\x12&\n" +
 	"\n" +
-	"read_limit\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\treadLimit\"6\n" +
+	"read_limit\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\treadLimit\x12'\n" +
+	"\x0faccept_redirect\x18\x06 \x01(\bR\x0eacceptRedirect\"6\n" +
 	"\x0fGetAssetRequest\x12#\n" +
 	"\basset_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aassetId\"\xb4\x01\n" +
 	"\x10GetAssetResponse\x12/\n" +

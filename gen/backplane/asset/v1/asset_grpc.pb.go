@@ -58,8 +58,10 @@ type AssetServiceClient interface {
 	// that ends early answers INVALID_ARGUMENT and stores nothing.
 	UploadAsset(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadAssetRequest, UploadAssetResponse], error)
 	// Streams a READY asset's bytes. Over REST they arrive as the raw response body, with
-	// the asset's content type. An asset that is not READY answers FAILED_PRECONDITION
-	// (HTTP 400).
+	// the asset's content type; or, when the server serves downloads from its bucket
+	// (BACKPLANE_ASSET_DOWNLOAD_REDIRECT), as a 307 redirect to a short-lived signed URL
+	// of the bucket that serves them (see accept_redirect). An asset that is not READY
+	// answers FAILED_PRECONDITION (HTTP 400).
 	//
 	// (--
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -70,7 +72,8 @@ type AssetServiceClient interface {
 	DownloadAssetContent(ctx context.Context, in *DownloadAssetContentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
 	// Streams a READY asset's bytes to whoever holds a signed download URL from GetAsset,
 	// without credentials: for <img src> and downloads in browsers. A URL that was altered,
-	// has expired, or names bytes that changed answers PERMISSION_DENIED (HTTP 403).
+	// has expired, or names bytes that changed answers PERMISSION_DENIED (HTTP 403). A
+	// valid one may be redirected to the bucket, as DownloadAssetContent is.
 	//
 	// (--
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -234,8 +237,10 @@ type AssetServiceServer interface {
 	// that ends early answers INVALID_ARGUMENT and stores nothing.
 	UploadAsset(grpc.ClientStreamingServer[UploadAssetRequest, UploadAssetResponse]) error
 	// Streams a READY asset's bytes. Over REST they arrive as the raw response body, with
-	// the asset's content type. An asset that is not READY answers FAILED_PRECONDITION
-	// (HTTP 400).
+	// the asset's content type; or, when the server serves downloads from its bucket
+	// (BACKPLANE_ASSET_DOWNLOAD_REDIRECT), as a 307 redirect to a short-lived signed URL
+	// of the bucket that serves them (see accept_redirect). An asset that is not READY
+	// answers FAILED_PRECONDITION (HTTP 400).
 	//
 	// (--
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -246,7 +251,8 @@ type AssetServiceServer interface {
 	DownloadAssetContent(*DownloadAssetContentRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
 	// Streams a READY asset's bytes to whoever holds a signed download URL from GetAsset,
 	// without credentials: for <img src> and downloads in browsers. A URL that was altered,
-	// has expired, or names bytes that changed answers PERMISSION_DENIED (HTTP 403).
+	// has expired, or names bytes that changed answers PERMISSION_DENIED (HTTP 403). A
+	// valid one may be redirected to the bucket, as DownloadAssetContent is.
 	//
 	// (--
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME

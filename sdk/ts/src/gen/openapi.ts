@@ -41,8 +41,10 @@ export interface paths {
         /**
          * Streams a READY asset's bytes
          * @description Streams a READY asset's bytes. Over REST they arrive as the raw response body, with
-         *     the asset's content type. An asset that is not READY answers FAILED_PRECONDITION
-         *     (HTTP 400).
+         *     the asset's content type; or, when the server serves downloads from its bucket
+         *     (BACKPLANE_ASSET_DOWNLOAD_REDIRECT), as a 307 redirect to a short-lived signed URL
+         *     of the bucket that serves them (see accept_redirect). An asset that is not READY
+         *     answers FAILED_PRECONDITION (HTTP 400).
          *
          *     HEAD answers with the same headers and no body.
          */
@@ -98,7 +100,8 @@ export interface paths {
          *     without credentials: for <img src> and downloads in browsers
          * @description Streams a READY asset's bytes to whoever holds a signed download URL from GetAsset,
          *     without credentials: for <img src> and downloads in browsers. A URL that was altered,
-         *     has expired, or names bytes that changed answers PERMISSION_DENIED (HTTP 403).
+         *     has expired, or names bytes that changed answers PERMISSION_DENIED (HTTP 403). A
+         *     valid one may be redirected to the bucket, as DownloadAssetContent is.
          *
          *     HEAD answers with the same headers and no body.
          */
@@ -2120,6 +2123,17 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Only when the server serves downloads from its bucket (BACKPLANE_ASSET_DOWNLOAD_REDIRECT) and the bucket signs URLs (S3, R2, MinIO, GCS): Location is a short-lived signed URL of the bucket's object, whose answer carries the file's Content-Type and Content-Disposition. Follow it with the same Range and If-Range; the bucket answers them, with an ETag of its own. An If-None-Match naming this route's ETag is still answered 304 here; HEAD is never redirected. */
+            307: {
+                headers: {
+                    /** @description The signed URL of the bucket's object; it expires within minutes (BACKPLANE_ASSET_DOWNLOAD_REDIRECT_EXPIRY). */
+                    Location?: string;
+                    /** @description "no-store". */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -2322,6 +2336,17 @@ export interface operations {
                 headers: {
                     /** @description The SHA-256 of the bytes, quoted. */
                     ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only when the server serves downloads from its bucket (BACKPLANE_ASSET_DOWNLOAD_REDIRECT) and the bucket signs URLs (S3, R2, MinIO, GCS): Location is a short-lived signed URL of the bucket's object, whose answer carries the file's Content-Type and Content-Disposition. Follow it with the same Range and If-Range; the bucket answers them, with an ETag of its own. An If-None-Match naming this route's ETag is still answered 304 here; HEAD is never redirected. */
+            307: {
+                headers: {
+                    /** @description The signed URL of the bucket's object; it expires within minutes (BACKPLANE_ASSET_DOWNLOAD_REDIRECT_EXPIRY). */
+                    Location?: string;
+                    /** @description "no-store". */
+                    "Cache-Control"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
