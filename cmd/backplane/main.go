@@ -50,7 +50,6 @@ func main() {
 	// answers with; registered before any connection or server exists: gRPC's codec
 	// registry is not safe to change while in use.
 	grpccodec.Register()
-	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
