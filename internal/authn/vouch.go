@@ -51,8 +51,10 @@ type Vouches struct {
 	secret []byte
 	now    func() time.Time
 
-	mu      sync.Mutex
-	minted  map[string]mintedVouch // by the credential it speaks for
+	mu sync.Mutex
+	// minted is keyed by the digest of the credential it speaks for, so that this memory
+	// holds no usable credential (as the claims cache).
+	minted  map[[sha256.Size]byte]mintedVouch
 	checked map[string]checkedVouch
 }
 
@@ -74,7 +76,7 @@ const vouchesMax = 10_000
 // Vouches returns the vouch minter and checker that shares h's secret and clock. The
 // fields signed differ in shape from a service token's, so neither passes for the other.
 func (h *HMACServiceTokens) Vouches() *Vouches {
-	return &Vouches{secret: h.secret, now: h.now, minted: map[string]mintedVouch{}, checked: map[string]checkedVouch{}}
+	return &Vouches{secret: h.secret, now: h.now, minted: map[[sha256.Size]byte]mintedVouch{}, checked: map[string]checkedVouch{}}
 }
 
 // Separators inside the principal field; values holding them are never vouched for.
@@ -94,8 +96,9 @@ func (v *Vouches) Mint(c Checked, credential string) (string, bool) {
 		}
 	}
 	now := v.now()
+	key := sha256.Sum256([]byte(credential))
 	v.mu.Lock()
-	m, ok := v.minted[credential]
+	m, ok := v.minted[key]
 	v.mu.Unlock()
 	if ok && now.Sub(m.at) < vouchReuse && sameChecked(m.checked, c) {
 		return m.vouch, true
@@ -117,7 +120,7 @@ func (v *Vouches) Mint(c Checked, credential string) (string, bool) {
 	if len(v.minted) >= vouchesMax {
 		clear(v.minted)
 	}
-	v.minted[credential] = mintedVouch{checked: c, vouch: vouch, at: now}
+	v.minted[key] = mintedVouch{checked: c, vouch: vouch, at: now}
 	v.mu.Unlock()
 	return vouch, true
 }
