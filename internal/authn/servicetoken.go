@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/metadata"
@@ -34,7 +36,24 @@ type HMACServiceTokens struct {
 	secret []byte
 	ttl    time.Duration
 	now    func() time.Time
+
+	// checked remembers tokens whose signature verified, and until when each is good,
+	// so that the same token, which a caller sends for half its life, is verified once.
+	// Only tokens signed with the secret this process holds enter it.
+	mu      sync.Mutex
+	checked map[string]checkedToken
 }
+
+// checkedToken is what a verified service token says.
+type checkedToken struct {
+	service string
+	expires time.Time
+}
+
+// checkedMax bounds the remembered tokens: each piece mints about two a minute, so
+// reaching it means many callers; the cache then starts over, which costs only
+// re-verification.
+const checkedMax = 4096
 
 // minServiceSecret is the shortest secret accepted: 256 bits.
 const minServiceSecret = 32
@@ -50,7 +69,7 @@ func NewHMACServiceTokens(secret []byte, ttl time.Duration, now func() time.Time
 	if now == nil {
 		now = time.Now
 	}
-	return &HMACServiceTokens{secret: append([]byte(nil), secret...), ttl: ttl, now: now}, nil
+	return &HMACServiceTokens{secret: append([]byte(nil), secret...), ttl: ttl, now: now, checked: map[string]checkedToken{}}, nil
 }
 
 func (h *HMACServiceTokens) mac(payload string) string {
@@ -70,6 +89,16 @@ func (h *HMACServiceTokens) Mint(service string) (string, error) {
 
 // Check verifies a token and returns the service it names.
 func (h *HMACServiceTokens) Check(token string) (string, error) {
+	now := h.now()
+	h.mu.Lock()
+	c, ok := h.checked[token]
+	h.mu.Unlock()
+	if ok {
+		if !now.Before(c.expires) {
+			return "", ErrInvalidToken
+		}
+		return c.service, nil
+	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 4 || parts[0] != "v1" || parts[1] == "" {
 		return "", ErrInvalidToken
@@ -79,13 +108,19 @@ func (h *HMACServiceTokens) Check(token string) (string, error) {
 		return "", ErrInvalidToken
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || !h.now().Before(time.Unix(exp, 0)) {
+	if err != nil || !now.Before(time.Unix(exp, 0)) {
 		return "", ErrInvalidToken
 	}
 	// A token that claims to outlive the configured lifetime was not minted by us.
-	if time.Unix(exp, 0).After(h.now().Add(h.ttl + leeway)) {
+	if time.Unix(exp, 0).After(now.Add(h.ttl + leeway)) {
 		return "", ErrInvalidToken
 	}
+	h.mu.Lock()
+	if len(h.checked) >= checkedMax {
+		clear(h.checked)
+	}
+	h.checked[token] = checkedToken{service: parts[1], expires: time.Unix(exp, 0)}
+	h.mu.Unlock()
 	return parts[1], nil
 }
 
@@ -98,8 +133,10 @@ func (h *HMACServiceTokens) AuthenticateService(ctx context.Context) (string, er
 	return h.Check(vals[0])
 }
 
-// PerRPCCredentials returns gRPC call credentials that attach a fresh token for service
-// to every call, for clients of INTERNAL RPCs.
+// PerRPCCredentials returns gRPC call credentials that attach a token for service to
+// every call, for clients of INTERNAL RPCs. A token is minted afresh once half its
+// lifetime has passed, not for every call: the signature is the costly part, and a
+// token sent for 30 s of its minute is no more exposed than one sent once.
 func (h *HMACServiceTokens) PerRPCCredentials(service string) *ServiceTokenCredentials {
 	return &ServiceTokenCredentials{tokens: h, service: service}
 }
@@ -108,14 +145,26 @@ func (h *HMACServiceTokens) PerRPCCredentials(service string) *ServiceTokenCrede
 type ServiceTokenCredentials struct {
 	tokens  *HMACServiceTokens
 	service string
+	current atomic.Pointer[mintedToken]
 }
 
-// GetRequestMetadata mints a token for the call.
+// mintedToken is the token a client attaches until renew.
+type mintedToken struct {
+	token string
+	renew time.Time
+}
+
+// GetRequestMetadata attaches the current token, minting one when it is due.
 func (c *ServiceTokenCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	now := c.tokens.now()
+	if t := c.current.Load(); t != nil && now.Before(t.renew) {
+		return map[string]string{ServiceTokenHeader: t.token}, nil
+	}
 	tok, err := c.tokens.Mint(c.service)
 	if err != nil {
 		return nil, err
 	}
+	c.current.Store(&mintedToken{token: tok, renew: now.Add(c.tokens.ttl / 2)})
 	return map[string]string{ServiceTokenHeader: tok}, nil
 }
 

@@ -56,3 +56,34 @@ func TestServiceTokens(t *testing.T) {
 	_, err = NewHMACServiceTokens([]byte("short"), time.Minute, nil)
 	require.Error(t, err)
 }
+
+func TestServiceTokenCredentialsMintOncePerHalfLifeAndChecksStillExpire(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	tokens, err := NewHMACServiceTokens([]byte("0123456789abcdef0123456789abcdef"), time.Minute, func() time.Time { return now })
+	require.NoError(t, err)
+	creds := tokens.PerRPCCredentials("gateway")
+	attached := func() string {
+		md, err := creds.GetRequestMetadata(context.Background())
+		require.NoError(t, err)
+		return md[ServiceTokenHeader]
+	}
+
+	first := attached()
+	now = now.Add(29 * time.Second)
+	require.Equal(t, first, attached(), "the same token for the first half of its life")
+	now = now.Add(time.Second)
+	second := attached()
+	require.NotEqual(t, first, second, "a new one once half its life has passed")
+
+	// The checker remembers a verified token, but not past its expiry.
+	name, err := tokens.Check(second)
+	require.NoError(t, err)
+	require.Equal(t, "gateway", name)
+	name, err = tokens.Check(second)
+	require.NoError(t, err)
+	require.Equal(t, "gateway", name)
+	now = now.Add(time.Minute)
+	_, err = tokens.Check(second)
+	require.ErrorIs(t, err, ErrInvalidToken, "expired, though remembered")
+}

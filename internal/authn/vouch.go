@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/backplane/backplane/internal/identity"
@@ -33,16 +35,49 @@ const vouchTTL = 10 * time.Second
 // edge's answer is used, and an ended session is refused everywhere within that.
 const VouchFreshFor = 500 * time.Millisecond
 
+// vouchReuse is how long the edge forwards one vouch for the same credential and the
+// same outcome (the same liveness answer) before it mints another: a vouch so reused
+// still has most of its seconds to run, and says nothing a fresh one would not.
+const vouchReuse = time.Second
+
 // Vouches mints and checks vouches with the secret the service tokens are signed with.
+//
+// Each side remembers its recent work, since a signature costs more than the rest of
+// the exchange: the edge the vouch it minted for a credential, the service the vouches
+// that verified and for which credential. Neither memory changes an answer: a vouch is
+// reused only for an identical outcome, and a remembered one is still refused once it
+// expires or for another credential.
 type Vouches struct {
 	secret []byte
 	now    func() time.Time
+
+	mu sync.Mutex
+	// minted is keyed by the digest of the credential it speaks for, so that this memory
+	// holds no usable credential (as the claims cache).
+	minted  map[[sha256.Size]byte]mintedVouch
+	checked map[string]checkedVouch
 }
+
+type mintedVouch struct {
+	checked Checked
+	vouch   string
+	at      time.Time
+}
+
+type checkedVouch struct {
+	// credential is the digest of the credential the vouch speaks for.
+	credential [sha256.Size]byte
+	checked    Checked
+}
+
+// vouchesMax bounds each memory; past it the memory starts over, which costs only
+// signatures.
+const vouchesMax = 10_000
 
 // Vouches returns the vouch minter and checker that shares h's secret and clock. The
 // fields signed differ in shape from a service token's, so neither passes for the other.
 func (h *HMACServiceTokens) Vouches() *Vouches {
-	return &Vouches{secret: h.secret, now: h.now}
+	return &Vouches{secret: h.secret, now: h.now, minted: map[[sha256.Size]byte]mintedVouch{}, checked: map[string]checkedVouch{}}
 }
 
 // Separators inside the principal field; values holding them are never vouched for.
@@ -62,6 +97,13 @@ func (v *Vouches) Mint(c Checked, credential string) (string, bool) {
 		}
 	}
 	now := v.now()
+	key := sha256.Sum256([]byte(credential))
+	v.mu.Lock()
+	m, ok := v.minted[key]
+	v.mu.Unlock()
+	if ok && now.Sub(m.at) < vouchReuse && sameChecked(m.checked, c) {
+		return m.vouch, true
+	}
 	exp := now.Add(vouchTTL)
 	if !c.Expires.IsZero() && c.Expires.Before(exp) {
 		exp = c.Expires
@@ -74,7 +116,21 @@ func (v *Vouches) Mint(c Checked, credential string) (string, bool) {
 	}
 	signed := "v1." + strconv.FormatInt(exp.UnixMilli(), 10) + "." + strconv.FormatInt(liveAt, 10) + "." +
 		base64.RawURLEncoding.EncodeToString([]byte(raw))
-	return signed + "." + v.mac(signed, credential), true
+	vouch := signed + "." + v.mac(signed, credential)
+	v.mu.Lock()
+	if len(v.minted) >= vouchesMax {
+		clear(v.minted)
+	}
+	v.minted[key] = mintedVouch{checked: c, vouch: vouch, at: now}
+	v.mu.Unlock()
+	return vouch, true
+}
+
+// sameChecked reports whether a and b are one outcome of checking a credential.
+func sameChecked(a, b Checked) bool {
+	return a.Principal.UserID == b.Principal.UserID && a.Principal.SessionID == b.Principal.SessionID &&
+		a.Principal.APIKeyID == b.Principal.APIKeyID && slices.Equal(a.Principal.Roles, b.Principal.Roles) &&
+		slices.Equal(a.Principal.Scopes, b.Principal.Scopes) && a.Expires.Equal(b.Expires) && a.LiveAt.Equal(b.LiveAt)
 }
 
 func (v *Vouches) mac(signed, credential string) string {
@@ -88,6 +144,16 @@ func (v *Vouches) mac(signed, credential string) string {
 // Check returns what a vouch says about credential, or ErrInvalidToken when it is not
 // ours, has expired, or speaks for another credential.
 func (v *Vouches) Check(vouch, credential string) (Checked, error) {
+	now := v.now()
+	v.mu.Lock()
+	m, ok := v.checked[vouch]
+	v.mu.Unlock()
+	if ok {
+		if m.credential != sha256.Sum256([]byte(credential)) || !now.Before(m.checked.Expires) {
+			return Checked{}, ErrInvalidToken
+		}
+		return m.checked, nil
+	}
 	i := strings.LastIndexByte(vouch, '.')
 	if i < 0 {
 		return Checked{}, ErrInvalidToken
@@ -106,7 +172,6 @@ func (v *Vouches) Check(vouch, credential string) (Checked, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return Checked{}, ErrInvalidToken
 	}
-	now := v.now()
 	expires := time.UnixMilli(exp)
 	// One that claims to outlive the lifetime we mint with was not minted by us.
 	if !now.Before(expires) || expires.After(now.Add(vouchTTL+leeway)) {
@@ -123,6 +188,12 @@ func (v *Vouches) Check(vouch, credential string) (Checked, error) {
 	if liveAt != 0 {
 		c.LiveAt = time.UnixMilli(liveAt)
 	}
+	v.mu.Lock()
+	if len(v.checked) >= vouchesMax {
+		clear(v.checked)
+	}
+	v.checked[vouch] = checkedVouch{credential: sha256.Sum256([]byte(credential)), checked: c}
+	v.mu.Unlock()
 	return c, nil
 }
 

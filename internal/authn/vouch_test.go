@@ -77,6 +77,50 @@ func TestVouchSpeaksOnlyForItsCredentialAndBriefly(t *testing.T) {
 	require.False(t, ok)
 }
 
+func TestVouchIsReusedOnlyForTheSameOutcomeAndRememberedOnlyUntilItExpires(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	_, v := newTestVouches(t, func() time.Time { return now })
+	c := Checked{
+		Principal: identity.Principal{UserID: "u1", SessionID: "s1", Roles: []string{RoleUser}},
+		LiveAt:    now,
+		Expires:   now.Add(time.Hour),
+	}
+	first, ok := v.Mint(c, "the-token")
+	require.True(t, ok)
+	now = now.Add(vouchReuse / 2)
+	again, _ := v.Mint(c, "the-token")
+	require.Equal(t, first, again, "the same outcome within a second: the same vouch")
+
+	fresher := c
+	fresher.LiveAt = now
+	other, _ := v.Mint(fresher, "the-token")
+	require.NotEqual(t, first, other, "a newer liveness answer is vouched for anew")
+	got, err := v.Check(other, "the-token")
+	require.NoError(t, err)
+	require.Equal(t, now.UnixMilli(), got.LiveAt.UnixMilli())
+
+	admin := c
+	admin.Principal.Roles = []string{RoleUser, RoleAdmin}
+	elevated, _ := v.Mint(admin, "the-token")
+	require.NotEqual(t, first, elevated, "other roles, another vouch")
+	forOther, _ := v.Mint(c, "another-token")
+	require.NotEqual(t, first, forOther, "another credential, another vouch")
+
+	now = now.Add(vouchReuse)
+	later, _ := v.Mint(c, "the-token")
+	require.NotEqual(t, first, later, "after a second, a fresh vouch")
+
+	// Checked once, a vouch is remembered, but only for its credential and its lifetime.
+	_, err = v.Check(first, "the-token")
+	require.NoError(t, err)
+	_, err = v.Check(first, "another-token")
+	require.ErrorIs(t, err, ErrInvalidToken)
+	now = now.Add(vouchTTL)
+	_, err = v.Check(first, "the-token")
+	require.ErrorIs(t, err, ErrInvalidToken, "expired, though remembered")
+}
+
 // serviceBundle is a service's interceptor that takes vouches, in front of echoAuth.
 type serviceBundle struct {
 	*testBundle
