@@ -51,6 +51,9 @@ const (
 	// liveCacheWindow outlasts the edge's cached answer that a session is live
 	// (internal/mesh's CacheFor, 250 ms), so that a call made after it is checked anew.
 	liveCacheWindow = 300 * time.Millisecond
+	// userCacheWindow outlasts auth's memory of a user row for GetCurrentUser
+	// (services/auth userCacheTTL, 500 ms), so that a call made after it reads the row.
+	userCacheWindow = 600 * time.Millisecond
 )
 
 // faultRig is a running `backplane dev` with its stores behind Toxiproxy.
@@ -403,6 +406,10 @@ func TestFaultsPostgres(t *testing.T) {
 	// (the signed-in user) and on a write (a sign-up).
 	outage := func(t *testing.T, check string) {
 		t.Helper()
+		// Auth answers GetCurrentUser from a row read in the last 500 ms by design (a
+		// read, not a decision); the promise is about a call that has to reach the
+		// database during the fault.
+		time.Sleep(userCacheWindow)
 		// Concurrently: under a blackhole each call takes the edge's whole cap.
 		var me, signup faultAnswer
 		var meErr, signupErr, grpcErr error
