@@ -60,7 +60,7 @@ var registerTwoScopeFile = sync.OnceValue(func() error {
 // registering while a parallel test's protovalidate.New walks the registry deadlocks
 // (the walk takes the registry's read lock again inside RangeFiles, and a writer waiting
 // between the two blocks the second). Its error is reported by registerTwoScopeService.
-func init() { _ = registerTwoScopeFile() }
+var _ = registerTwoScopeFile()
 
 // registerTwoScopeService serves the two-scope method on srv, answering an empty message.
 func registerTwoScopeService(t *testing.T, srv grpc.ServiceRegistrar) {
