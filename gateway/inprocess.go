@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/backplane/backplane/internal/handover"
 )
 
 // chainConn is the connection behind the REST front door. It runs each call through the
@@ -309,13 +311,7 @@ func mergeInto(dst any, msg proto.Message) error {
 		proto.Merge(m, msg)
 		return nil
 	}
-	s.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		d.Set(fd, v)
-		return true
-	})
-	if u := s.GetUnknown(); len(u) > 0 {
-		d.SetUnknown(u)
-	}
+	handover.Fields(d, s)
 	return nil
 }
 

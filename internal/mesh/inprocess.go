@@ -14,10 +14,10 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/backplane/backplane/internal/grpcclient"
 	"github.com/backplane/backplane/internal/grpcserver"
+	"github.com/backplane/backplane/internal/handover"
 	"github.com/backplane/backplane/internal/mtls"
 	"github.com/backplane/backplane/internal/service"
 	"github.com/backplane/backplane/internal/telemetry"
@@ -183,12 +183,6 @@ func (handOver) Copy(out, in any) error {
 		}
 		return proto.Unmarshal(b, dst)
 	}
-	s.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		d.Set(fd, v)
-		return true
-	})
-	if u := s.GetUnknown(); len(u) > 0 {
-		d.SetUnknown(u)
-	}
+	handover.Fields(d, s)
 	return nil
 }
