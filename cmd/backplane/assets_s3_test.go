@@ -149,17 +149,7 @@ func BenchmarkAssetThroughTheEdgeOnS3(b *testing.B) {
 	streamedID := streamed.upload(b, bytes.NewReader(data), size)
 	redirectedID := redirected.upload(b, bytes.NewReader(data), size)
 	buf := make([]byte, 1<<20)
-	drain := func(r io.Reader) int64 {
-		var n int64
-		for {
-			k, err := r.Read(buf)
-			n += int64(k)
-			if err == io.EOF {
-				return n
-			}
-			require.NoError(b, err)
-		}
-	}
+	drain := func(r io.Reader) int64 { return drainWith(b, r, buf) }
 	get := func(c *http.Client, rawURL, token string) *http.Response {
 		req, err := http.NewRequestWithContext(b.Context(), http.MethodGet, rawURL, nil)
 		require.NoError(b, err)

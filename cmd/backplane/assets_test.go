@@ -305,17 +305,7 @@ func BenchmarkAssetThroughTheEdge(b *testing.B) {
 	id := m.upload(b, bytes.NewReader(data), size)
 	// Both readers read with the same 1 MiB buffer, as a browser's network stack would.
 	buf := make([]byte, 1<<20)
-	drain := func(r io.Reader) int64 {
-		var n int64
-		for {
-			k, err := r.Read(buf)
-			n += int64(k)
-			if err == io.EOF {
-				return n
-			}
-			require.NoError(b, err)
-		}
-	}
+	drain := func(r io.Reader) int64 { return drainWith(b, r, buf) }
 	var up, upDirect, down, downDirect time.Duration
 	var upEdge, upSvc, downEdge, downSvc int64
 	// The CPU time each download costs the edge and the asset service, and the direct
@@ -376,4 +366,18 @@ func BenchmarkAssetThroughTheEdge(b *testing.B) {
 	b.ReportMetric(float64(upSvc>>20), "upload-asset-rss-MiB")
 	b.ReportMetric(float64(downEdge>>20), "download-edge-rss-MiB")
 	b.ReportMetric(float64(downSvc>>20), "download-asset-rss-MiB")
+}
+
+// drainWith reads r to its end through buf, as a client's network stack would, and
+// returns how many bytes it read.
+func drainWith(b testing.TB, r io.Reader, buf []byte) int64 {
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		n += int64(k)
+		if err == io.EOF {
+			return n
+		}
+		require.NoError(b, err)
+	}
 }
