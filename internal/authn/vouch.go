@@ -116,7 +116,7 @@ func (v *Vouches) Mint(c Checked, credential string) (string, bool) {
 	}
 	signed := "v1." + strconv.FormatInt(exp.UnixMilli(), 10) + "." + strconv.FormatInt(liveAt, 10) + "." +
 		base64.RawURLEncoding.EncodeToString([]byte(raw))
-	vouch := signed + "." + v.mac(signed, credential)
+	vouch := signed + "." + v.mac(signed, key)
 	v.mu.Lock()
 	if len(v.minted) >= vouchesMax {
 		clear(v.minted)
@@ -133,8 +133,8 @@ func sameChecked(a, b Checked) bool {
 		slices.Equal(a.Principal.Scopes, b.Principal.Scopes) && a.Expires.Equal(b.Expires) && a.LiveAt.Equal(b.LiveAt)
 }
 
-func (v *Vouches) mac(signed, credential string) string {
-	digest := sha256.Sum256([]byte(credential))
+// mac signs signed for the credential whose digest is given.
+func (v *Vouches) mac(signed string, digest [sha256.Size]byte) string {
 	m := hmac.New(sha256.New, v.secret)
 	m.Write([]byte(signed))
 	m.Write(digest[:])
@@ -145,11 +145,12 @@ func (v *Vouches) mac(signed, credential string) string {
 // ours, has expired, or speaks for another credential.
 func (v *Vouches) Check(vouch, credential string) (Checked, error) {
 	now := v.now()
+	digest := sha256.Sum256([]byte(credential))
 	v.mu.Lock()
 	m, ok := v.checked[vouch]
 	v.mu.Unlock()
 	if ok {
-		if m.credential != sha256.Sum256([]byte(credential)) || !now.Before(m.checked.Expires) {
+		if m.credential != digest || !now.Before(m.checked.Expires) {
 			return Checked{}, ErrInvalidToken
 		}
 		return m.checked, nil
@@ -159,7 +160,7 @@ func (v *Vouches) Check(vouch, credential string) (Checked, error) {
 		return Checked{}, ErrInvalidToken
 	}
 	signed, mac := vouch[:i], vouch[i+1:]
-	if !hmac.Equal([]byte(mac), []byte(v.mac(signed, credential))) {
+	if !hmac.Equal([]byte(mac), []byte(v.mac(signed, digest))) {
 		return Checked{}, ErrInvalidToken
 	}
 	parts := strings.Split(signed, ".")
@@ -192,7 +193,7 @@ func (v *Vouches) Check(vouch, credential string) (Checked, error) {
 	if len(v.checked) >= vouchesMax {
 		clear(v.checked)
 	}
-	v.checked[vouch] = checkedVouch{credential: sha256.Sum256([]byte(credential)), checked: c}
+	v.checked[vouch] = checkedVouch{credential: digest, checked: c}
 	v.mu.Unlock()
 	return c, nil
 }
