@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,11 +55,21 @@ func TestMain(m *testing.M) {
 // freeAddr returns a loopback address nothing listens on right now.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
+	// A port below Linux's ephemeral range (32768-60999 by default): one the kernel
+	// hands out for ":0" can be taken, between this check and the child's bind, by any
+	// outgoing connection of the tests running in parallel, and was, twice; one below
+	// the range can only be taken by another listener choosing it.
+	for range 200 {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000))))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		require.NoError(t, l.Close())
+		return addr
+	}
+	t.Fatal("no free loopback port between 20000 and 32000")
+	return ""
 }
 
 // syncBuffer collects a process's output safely while it runs.
