@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,14 +53,19 @@ func TestMain(m *testing.M) {
 }
 
 // freeAddr returns a loopback address nothing listens on right now.
+// nextPort steps freeAddr through its range.
+var nextPort atomic.Uint64
+
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	// A port below Linux's ephemeral range (32768-60999 by default): one the kernel
 	// hands out for ":0" can be taken, between this check and the child's bind, by any
 	// outgoing connection of the tests running in parallel, and was, twice; one below
 	// the range can only be taken by another listener choosing it.
+	// Each test process walks the range from its own place, so parallel packages start apart.
 	for range 200 {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000))))
+		port := 20000 + int((uint64(os.Getpid())*7919+nextPort.Add(1))%12000) //nolint:gosec // G115: below 12000
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue
 		}
