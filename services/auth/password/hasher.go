@@ -80,9 +80,10 @@ func WithOrdinaryScheduling() HasherOption {
 //
 // Each hash runs whole (every lane, see package argon2) on one worker goroutine, at the
 // normal priority, and steps aside every YieldEvery blocks while other goroutines of
-// the process are running or waiting to run, for at most holdBackLimit per hash in all
-// (see yieldPolicy): the API gets the CPU first during a login flood, and no load,
-// inside the process or outside it, can hold a hash back for long. GOMAXPROCS grows by
+// the process are running or waiting to run, held back in all at most as long as it has
+// computed (holdBackPerCompute) plus holdBackGrace (see yieldPolicy): the API gets the
+// CPU first throughout a login flood, and no load, inside the process or outside it,
+// can more than double a hash's time. GOMAXPROCS grows by
 // one for each live worker, so that the rest of the process never waits for a P that a
 // hash holds (see pool).
 func NewHasher(ctx context.Context, params Params, concurrency int, opts ...HasherOption) (*Hasher, error) {

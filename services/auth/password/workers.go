@@ -67,7 +67,7 @@ func newPool(size int, yields *yieldPolicy) *pool {
 // segments of its work (yield is nil when the pool has no yield policy). If ctx ends
 // while fn is still queued, do returns ctx's error at once and fn never runs; once a
 // worker has taken fn, do waits for it (one hash is tens of milliseconds, plus at most
-// the policy's hold-back limit).
+// the hold-back its policy allows, see yieldPolicy).
 func (p *pool) do(ctx context.Context, fn func(yield func())) error {
 	if err := ctx.Err(); err != nil {
 		return err

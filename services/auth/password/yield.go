@@ -8,11 +8,13 @@ import (
 )
 
 const (
-	// holdBackLimit is the longest one hash may be held back, in all, while the rest of
-	// the process has work: a login is never later than its hash's own time plus this,
-	// however busy the process, and the kernel shares the CPU fairly between the hash
-	// and everything outside the process, so no load can starve it.
-	holdBackLimit = 100 * time.Millisecond
+	// holdBackPerCompute is how long a hash may be held back, in all, for each unit of
+	// time it has spent computing so far (see yieldPolicy): with 1, a hash keeps at least
+	// half of the time since it started for its own work, however busy the process.
+	holdBackPerCompute = 1
+	// holdBackGrace is the hold-back a hash may use before it has computed anything, so
+	// that its first segments step aside too.
+	holdBackGrace = 2 * time.Millisecond
 	// yieldPoll is how long a held-back hash sleeps before it looks again whether the
 	// process's other work has drained. (Go's timers may sleep up to a millisecond for
 	// it when the process has nothing else to do, which is when it matters least.)
@@ -28,9 +30,17 @@ var computing atomic.Int64
 // yieldPolicy is the budget by which hashing favours the rest of the process. Between
 // segments of a hash (see argon2.YieldEvery), if other goroutines of the process are
 // running or waiting to run, at two looks in a row, the hash pauses, giving up its
-// core, until that work has drained or the hash has been held back for limit in all;
-// after that it computes to the end without pausing. So the API gets the CPU first during a login flood, and a
-// hash is never held back for more than limit, whatever else runs.
+// core, until that work has drained or the hash has used its hold-back allowance: grace
+// plus perCompute times the time it has spent computing so far. The allowance grows as
+// the hash computes, so a hash steps aside for the API throughout, never running to its
+// end without pausing as it would after a fixed allowance ran out (the API's p99 during
+// a login flood was that burst), and yet it can never be held back for more than
+// perCompute times its own work, so no load starves it:
+//
+//	time from a hash's start to its end <= (1+perCompute) × its computing time + grace + poll
+//
+// where its computing time is its work alone at whatever share of a core the kernel
+// gives its thread (the last pause may overrun the allowance by one oversleep of poll).
 //
 // The runtime's own counts are the signal, rather than a count of calls in flight: they
 // see every goroutine the process runs (the edge's, every service's in one process,
@@ -38,15 +48,17 @@ var computing atomic.Int64
 // PostgreSQL or Redis, which need no core of this process. They cost a brief lock of
 // the scheduler, nothing beside a hundred microseconds of hashing.
 type yieldPolicy struct {
-	// limit is the longest one hash is held back in all.
-	limit time.Duration
+	// perCompute is how long a hash may be held back for each unit of time it has
+	// computed, and grace how long before it has computed any.
+	perCompute int
+	grace      time.Duration
 	// poll is how long a held-back hash sleeps before looking again.
 	poll time.Duration
 	// otherWork reports how many goroutines, besides the hashes computing, are running or
 	// waiting to run: more than zero means the hash should step aside.
 	otherWork func() int
-	// now and sleep are the clock, injected so tests count held-back time without
-	// measuring it.
+	// now and sleep are the clock, injected so tests count held-back and computing time
+	// without measuring it.
 	now   func() time.Time
 	sleep func(time.Duration)
 	// heldBack, if set, is told how long each hash was held back, as it ends.
@@ -54,9 +66,12 @@ type yieldPolicy struct {
 }
 
 // newYieldPolicy is the policy hashers use by default: the runtime's goroutine counts,
-// the real clock, holdBackLimit and yieldPoll.
+// the real clock, holdBackPerCompute, holdBackGrace and yieldPoll.
 func newYieldPolicy() *yieldPolicy {
-	return &yieldPolicy{limit: holdBackLimit, poll: yieldPoll, otherWork: otherGoroutines, now: time.Now, sleep: time.Sleep}
+	return &yieldPolicy{
+		perCompute: holdBackPerCompute, grace: holdBackGrace, poll: yieldPoll,
+		otherWork: otherGoroutines, now: time.Now, sleep: time.Sleep,
+	}
 }
 
 // goroutineStates are the runtime's counts of the goroutines that hold or want a core.
@@ -96,25 +111,36 @@ func goroutineStatesSupported() bool {
 // start begins one hash's account: it counts as computing until end.
 func (y *yieldPolicy) start() *hashTurn {
 	computing.Add(1)
-	return &hashTurn{policy: y}
+	return &hashTurn{policy: y, since: y.now()}
 }
 
-// hashTurn is one hash's account of how long it has been held back.
+// hashTurn is one hash's account of how long it has computed and been held back.
 type hashTurn struct {
 	policy *yieldPolicy
-	held   time.Duration
-	pauses int
+	// since is when the hash last started computing: at start, or at the end of a pause.
+	since    time.Time
+	computed time.Duration
+	held     time.Duration
+	pauses   int
 	// seen is whether the last look saw other work.
 	seen bool
 }
 
+// allowance is how long, in all, the hash may have been held back by now.
+func (h *hashTurn) allowance() time.Duration {
+	return h.policy.grace + time.Duration(h.policy.perCompute)*h.computed
+}
+
 // yield is called by the hash between segments: it returns at once unless other work
-// is waiting or running and the hash still has hold-back left, in which case it sleeps
-// (not counted as computing meanwhile) until the other work is gone or the allowance is
+// is waiting or running and the hash has hold-back left, in which case it sleeps (not
+// counted as computing meanwhile) until the other work is gone or the allowance is
 // spent.
 func (h *hashTurn) yield() {
 	y := h.policy
-	if h.held >= y.limit {
+	now := y.now()
+	h.computed += now.Sub(h.since)
+	h.since = now
+	if h.held >= h.allowance() {
 		return
 	}
 	// Other work seen at one look only is let be: the runtime also counts a P whose
@@ -135,11 +161,18 @@ func (h *hashTurn) yield() {
 		// sees this goroutine running.
 		computing.Add(-1)
 		start := y.now()
-		y.sleep(min(y.poll, y.limit-h.held))
-		h.held += y.now().Sub(start)
+		y.sleep(min(y.poll, h.allowance()-h.held))
+		h.since = y.now()
+		h.held += h.since.Sub(start)
 		computing.Add(1)
 		h.pauses++
-		if h.held >= y.limit || y.otherWork() <= 0 {
+		if y.otherWork() <= 0 {
+			return
+		}
+		if h.held >= h.allowance() {
+			// The work is still there: the hash pauses again at its next look, once that
+			// look's computing has earned it more allowance.
+			h.seen = true
 			return
 		}
 	}

@@ -25,10 +25,10 @@ type fakeYields struct {
 	onSleep func(n int)
 }
 
-func newFakeYields(limit, poll time.Duration) *fakeYields {
+func newFakeYields(perCompute int, grace, poll time.Duration) *fakeYields {
 	f := &fakeYields{clock: time.Unix(0, 0)}
 	f.yieldPolicy = &yieldPolicy{
-		limit: limit, poll: poll,
+		perCompute: perCompute, grace: grace, poll: poll,
 		otherWork: func() int { return int(f.other.Load()) },
 		now: func() time.Time {
 			f.mu.Lock()
@@ -49,6 +49,20 @@ func newFakeYields(limit, poll time.Duration) *fakeYields {
 	return f
 }
 
+// compute moves the clock by d, as a hash's segment of work would.
+func (f *fakeYields) compute(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clock = f.clock.Add(d)
+}
+
+// elapsed is how far the clock has moved since the test began.
+func (f *fakeYields) elapsed() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clock.Sub(time.Unix(0, 0))
+}
+
 func (f *fakeYields) slept() []time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -61,7 +75,7 @@ func (f *fakeYields) slept() []time.Duration {
 // paused it does not count as computing.
 // Not parallel: it reads the process-wide count of computing hashes.
 func TestYieldPausesWhileOtherWork(t *testing.T) {
-	f := newFakeYields(time.Second, time.Millisecond)
+	f := newFakeYields(0, time.Second, time.Millisecond)
 	h := f.start()
 	defer h.end()
 	computingNow := computing.Load()
@@ -97,30 +111,93 @@ func TestYieldPausesWhileOtherWork(t *testing.T) {
 	require.Len(t, f.slept(), 3, "nothing to step aside for: no pause")
 }
 
-// TestHoldBackIsBounded: with other work that never drains, a hash is held back for the
-// limit in all, the last pause cut short to fit, and then computes to the end without
-// pausing again.
-func TestHoldBackIsBounded(t *testing.T) {
+// TestHoldBackBeforeComputing: with other work that never drains and no time computed
+// yet, a hash is held back for its grace in all, the last pause cut short to fit, and
+// pauses no more until it has computed.
+func TestHoldBackBeforeComputing(t *testing.T) {
 	t.Parallel()
-	const limit, poll = 10 * time.Millisecond, 3 * time.Millisecond
-	f := newFakeYields(limit, poll)
+	const grace, poll = 10 * time.Millisecond, 3 * time.Millisecond
+	f := newFakeYields(1, grace, poll)
 	f.other.Store(1)
 	h := f.start()
 	for range 1000 {
 		h.yield()
 	}
 	h.end()
-	require.Equal(t, []time.Duration{poll, poll, poll, limit - 3*poll}, f.slept())
-	require.Equal(t, limit, h.held)
+	require.Equal(t, []time.Duration{poll, poll, poll, grace - 3*poll}, f.slept())
+	require.Equal(t, grace, h.held)
+}
+
+// TestHoldBackFollowsCompute is the starvation bound: with other work that never
+// drains, a hash is held back, throughout, exactly as much as its allowance lets it
+// (perCompute times what it has computed, plus the grace): it keeps stepping aside to
+// its end instead of running free once an allowance is spent, and its whole time is
+// bounded by (1+perCompute) times its computing plus the grace.
+func TestHoldBackFollowsCompute(t *testing.T) {
+	t.Parallel()
+	const grace, poll, segment = 2 * time.Millisecond, 250 * time.Microsecond, 300 * time.Microsecond
+	for _, perCompute := range []int{1, 3} {
+		f := newFakeYields(perCompute, grace, poll)
+		f.other.Store(1)
+		h := f.start()
+		const segments = 400
+		pausedLate := 0
+		for i := range segments {
+			f.compute(segment)
+			before := h.pauses
+			h.yield()
+			if i >= segments-10 && h.pauses > before {
+				pausedLate++
+			}
+			allowance := grace + time.Duration(perCompute)*time.Duration(i+1)*segment
+			if i == 0 {
+				require.Zero(t, h.held, "work seen at one look only")
+				continue
+			}
+			require.Equal(t, allowance, h.held, "held back as much as the allowance lets it, and no more")
+		}
+		h.end()
+		computed := segments * segment
+		require.Equal(t, computed, h.computed)
+		require.Positive(t, pausedLate, "still stepping aside at its end")
+		require.LessOrEqual(t, f.elapsed(), time.Duration(1+perCompute)*computed+grace,
+			"the starvation bound")
+	}
+}
+
+// TestHoldBackStopsWhenWorkDrains: a hash with allowance left goes on computing once the
+// other work has gone, and its allowance is not spent on nothing.
+func TestHoldBackStopsWhenWorkDrains(t *testing.T) {
+	t.Parallel()
+	f := newFakeYields(1, 0, time.Millisecond)
+	h := f.start()
+	for range 100 {
+		f.compute(time.Millisecond)
+		h.yield()
+	}
+	require.Empty(t, f.slept())
+	require.Equal(t, 100*time.Millisecond, h.computed)
+	f.other.Store(1)
+	f.onSleep = func(n int) {
+		if n == 2 {
+			f.other.Store(0)
+		}
+	}
+	h.yield()
+	h.yield()
+	h.end()
+	require.Equal(t, []time.Duration{time.Millisecond, time.Millisecond}, f.slept(),
+		"100 ms of allowance, 2 ms used: the work had drained")
 }
 
 // TestHashCompletesDespiteBusyProcess runs a real hash through a pool whose process
-// never stops being busy: it is held back exactly its limit, completes, and its key is
-// the one computed without yielding.
+// never stops being busy and whose clock moves only while it pauses, so that the hash
+// computes in no time: it is held back exactly its grace, completes, and its key is the
+// one computed without yielding.
 func TestHashCompletesDespiteBusyProcess(t *testing.T) {
 	t.Parallel()
-	const limit, poll = 5 * time.Millisecond, time.Millisecond
-	f := newFakeYields(limit, poll)
+	const grace, poll = 5 * time.Millisecond, time.Millisecond
+	f := newFakeYields(1, grace, poll)
 	f.other.Store(1)
 	var held []time.Duration
 	var mu sync.Mutex
@@ -134,7 +211,7 @@ func TestHashCompletesDespiteBusyProcess(t *testing.T) {
 	pw, salt := []byte("password"), []byte("saltsaltsaltsalt")
 	var key []byte
 	// 16 passes over 64 KiB: 1022 blocks filled, 7 yields, more than the 5 pauses the
-	// limit allows.
+	// grace allows.
 	require.NoError(t, p.do(t.Context(), func(yield func()) {
 		key = argon2.IDKeyYielding(pw, salt, 16, 64, 1, 32, yield)
 	}))
@@ -142,7 +219,7 @@ func TestHashCompletesDespiteBusyProcess(t *testing.T) {
 	require.Len(t, f.slept(), 5)
 	mu.Lock()
 	defer mu.Unlock()
-	require.Equal(t, []time.Duration{limit}, held)
+	require.Equal(t, []time.Duration{grace}, held)
 }
 
 // TestPausedHashResumesWhenWorkDrains holds a hash, from the pool's worker, in a pause
@@ -150,7 +227,7 @@ func TestHashCompletesDespiteBusyProcess(t *testing.T) {
 // well inside its allowance.
 func TestPausedHashResumesWhenWorkDrains(t *testing.T) {
 	t.Parallel()
-	f := newFakeYields(time.Hour, time.Millisecond)
+	f := newFakeYields(0, time.Hour, time.Millisecond)
 	f.other.Store(1)
 	paused := make(chan struct{})
 	resume := make(chan struct{})
