@@ -85,7 +85,8 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 	if w.hasher == nil {
 		var err error
 		// Zero hashes on every core: each hash steps aside while the rest of the process
-		// has work (held back at most as long as it has computed), so the API still gets the CPU first.
+		// has work (held back at most as long as it has computed), so the API still gets
+		// the CPU first.
 		if w.hasher, err = password.NewHasher(ctx, password.OWASP, cfg.PasswordHashConcurrency,
 			password.WithLogger(deps.Logger.With("service", "auth"))); err != nil {
 			return nil, err
