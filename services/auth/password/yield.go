@@ -16,9 +16,13 @@ const (
 	// that its first segments step aside too.
 	holdBackGrace = 2 * time.Millisecond
 	// yieldPoll is how long a held-back hash sleeps before it looks again whether the
-	// process's other work has drained. (Go's timers may sleep up to a millisecond for
-	// it when the process has nothing else to do, which is when it matters least.)
-	yieldPoll = 250 * time.Microsecond
+	// process's other work has drained. Each wake passes the hash's goroutine through the
+	// scheduler again (a timer, a P, often a thread woken), and since the allowance
+	// renews, a hash under steady load pauses throughout: at 0.25 ms these wakes cost the
+	// API's p99 more during a flood than the shorter pauses saved (measured with the
+	// auth benchmarks on a loaded machine), at 1 ms they do not. Go's timers sleep about
+	// a millisecond at least anyway when the process has nothing else to do.
+	yieldPoll = time.Millisecond
 )
 
 // computing counts the hashes computing now, in the whole process, so that they are
