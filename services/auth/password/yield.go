@@ -41,10 +41,12 @@ var computing atomic.Int64
 // a login flood was that burst), and yet it can never be held back for more than
 // perCompute times its own work, so no load starves it:
 //
-//	time from a hash's start to its end <= (1+perCompute) × its computing time + grace + poll
+//	time from a hash's start to its end <= (1+perCompute) × its computing time + grace + one oversleep
 //
 // where its computing time is its work alone at whatever share of a core the kernel
-// gives its thread (the last pause may overrun the allowance by one oversleep of poll).
+// gives its thread, and one oversleep is how much longer than asked a single pause
+// slept (a pause never asks for more than the allowance left, and none starts while a
+// past oversleep has the hash over its allowance, so oversleeps do not add up).
 //
 // The runtime's own counts are the signal, rather than a count of calls in flight: they
 // see every goroutine the process runs (the edge's, every service's in one process,
