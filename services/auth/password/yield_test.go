@@ -23,6 +23,8 @@ type fakeYields struct {
 	sleeps []time.Duration
 	// onSleep, if set, runs inside each sleep, after the clock has moved.
 	onSleep func(n int)
+	// oversleep is how much longer than asked each sleep moves the clock.
+	oversleep time.Duration
 }
 
 func newFakeYields(perCompute int, grace, poll time.Duration) *fakeYields {
@@ -37,7 +39,7 @@ func newFakeYields(perCompute int, grace, poll time.Duration) *fakeYields {
 		},
 		sleep: func(d time.Duration) {
 			f.mu.Lock()
-			f.clock = f.clock.Add(d)
+			f.clock = f.clock.Add(d + f.oversleep)
 			f.sleeps = append(f.sleeps, d)
 			n := len(f.sleeps)
 			f.mu.Unlock()
@@ -163,6 +165,27 @@ func TestHoldBackFollowsCompute(t *testing.T) {
 		require.LessOrEqual(t, f.elapsed(), time.Duration(1+perCompute)*computed+grace,
 			"the starvation bound")
 	}
+}
+
+// TestOversleepsDoNotAddUp: when every pause sleeps longer than asked (a busy machine's
+// timers), a hash is over its allowance by at most one oversleep at any time, so the
+// starvation bound holds with one oversleep added, however many pauses there were.
+func TestOversleepsDoNotAddUp(t *testing.T) {
+	t.Parallel()
+	const grace, poll, segment, oversleep = 2 * time.Millisecond, time.Millisecond, 300 * time.Microsecond, 700 * time.Microsecond
+	f := newFakeYields(1, grace, poll)
+	f.oversleep = oversleep
+	f.other.Store(1)
+	h := f.start()
+	const segments = 400
+	for range segments {
+		f.compute(segment)
+		h.yield()
+		require.LessOrEqual(t, h.held, h.allowance()+oversleep)
+	}
+	h.end()
+	require.Greater(t, len(f.slept()), segments/4, "it kept stepping aside")
+	require.LessOrEqual(t, f.elapsed(), 2*segments*segment+grace+oversleep, "the starvation bound")
 }
 
 // TestHoldBackStopsWhenWorkDrains: a hash with allowance left goes on computing once the
