@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -28,6 +29,11 @@ type grpcTarget struct {
 	name  string
 	conn  *grpc.ClientConn
 	token string
+	// profile names the CPU profile of dev taken while 16 callers drive this target
+	// (-grpc-cpuprofile), empty for none: the door's and auth's direct profiles come from
+	// the same process, so their shares say what the door adds to each call.
+	profile string
+	admin   string
 }
 
 // measureGRPC compares the gRPC front door of backplane dev (the real auth service behind
@@ -45,8 +51,15 @@ func measureGRPC(ctx context.Context, o options, dev, before *backplaneDev, echo
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		targets = append(targets, grpcTarget{name, conn, token})
+		targets = append(targets, grpcTarget{name: name, conn: conn, token: token})
 		return nil
+	}
+	// profileLast has the target just added profiled into path, when -grpc-cpuprofile asks.
+	profileLast := func(admin, suffix string) {
+		if o.grpcCPUProfile != "" {
+			targets[len(targets)-1].admin = admin
+			targets[len(targets)-1].profile = o.grpcCPUProfile + suffix
+		}
 	}
 	plain := grpc.WithTransportCredentials(insecure.NewCredentials())
 	conn, err := grpc.NewClient(echoAddr, plain)
@@ -65,6 +78,9 @@ func measureGRPC(ctx context.Context, o options, dev, before *backplaneDev, echo
 		if err := add("gRPC front door → auth"+d.label, conn, err, d.token); err != nil {
 			return err
 		}
+		if d.dev == dev {
+			profileLast(dev.admin, ".door")
+		}
 		addr, err := d.dev.listening("auth")
 		if err != nil {
 			return err
@@ -72,6 +88,9 @@ func measureGRPC(ctx context.Context, o options, dev, before *backplaneDev, echo
 		conn, err = dialDirect(d.dev.dataDir, addr)
 		if err := add("auth called directly"+d.label, conn, err, d.token); err != nil {
 			return err
+		}
+		if d.dev == dev {
+			profileLast(dev.admin, ".direct")
 		}
 	}
 	calls := make([]func(context.Context) error, len(targets))
@@ -90,9 +109,19 @@ func measureGRPC(ctx context.Context, o options, dev, before *backplaneDev, echo
 	for _, callers := range []int{1, 16} {
 		for i, t := range targets {
 			Drive(ctx, callers, o.warmup/2, calls[i])
+			var profile chan error
+			if t.profile != "" && callers == 16 {
+				profile = make(chan error, 1)
+				go func() { profile <- fetchProfile(ctx, t.admin, d-time.Second, t.profile) }()
+			}
 			r := Drive(ctx, callers, d, calls[i])
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if profile != nil {
+				if err := <-profile; err != nil {
+					fmt.Fprintf(os.Stderr, "cpu profile: %v\n", err)
+				}
 			}
 			p50[fmt.Sprint(t.name, callers)] = float64(r.Percentile(50))
 			_, _ = fmt.Fprintf(w, "%s\t%d\t%.0f\t%s\t%s\t%d\t\n", t.name, callers, r.PerSecond(), ms(r.Percentile(50)), ms(r.Percentile(99)), r.Failed)

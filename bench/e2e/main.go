@@ -65,13 +65,16 @@ type options struct {
 	serveRedis string
 	rounds     int
 	cpuProfile string
-	database   string
-	redis      string
-	rateLimit  string
-	catalog    string
-	conns      int
-	duration   time.Duration
-	warmup     time.Duration
+	// grpcCPUProfile is the prefix of the two CPU profiles of dev at 16 gRPC callers:
+	// through the front door (.door) and auth called directly (.direct).
+	grpcCPUProfile string
+	database       string
+	redis          string
+	rateLimit      string
+	catalog        string
+	conns          int
+	duration       time.Duration
+	warmup         time.Duration
 }
 
 func run(ctx context.Context) error {
@@ -83,6 +86,7 @@ func run(ctx context.Context) error {
 	fs.StringVar(&o.serveRedis, "serve-redis", "redis://127.0.0.1:6379/13", "BACKPLANE_REDIS_URL of the serve topology, which has no embedded Redis")
 	fs.IntVar(&o.rounds, "rounds", 2, "rounds over the HTTP targets; each round's ratios are taken within it")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of backplane dev under the last round's load to this file")
+	fs.StringVar(&o.grpcCPUProfile, "grpc-cpuprofile", "", "write CPU profiles of backplane dev while 16 gRPC callers drive the front door (to this name + \".door\") and auth directly (+ \".direct\")")
 	fs.StringVar(&o.database, "postgres", "postgres://postgres@127.0.0.1:5432/postgres", "a PostgreSQL server where a fresh database is created for the run and dropped after")
 	fs.StringVar(&o.redis, "redis", "", "BACKPLANE_REDIS_URL for backplane dev (empty: dev's default, embedded Redis)")
 	fs.StringVar(&o.rateLimit, "rate-limit", "100000/s", "BACKPLANE_RATE_LIMIT_AUTHENTICATED for backplane dev: the limiter runs on every call, but one user at full load must not be refused")

@@ -5,10 +5,15 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -30,14 +35,19 @@ import (
 // stand-in handlers behind the real chain: they report what the chain let through.
 type localAuth struct {
 	authv1.UnimplementedAuthServiceServer
+	// served receives the context of each GetCurrentUser the chain let through.
+	served chan context.Context
 }
 
-func (localAuth) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRequest) (*authv1.GetCurrentUserResponse, error) {
+func (a localAuth) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserRequest) (*authv1.GetCurrentUserResponse, error) {
 	p, ok := identity.FromContext(ctx)
 	if !ok {
 		return nil, status.Error(codes.Internal, "the chain let a call through without a principal")
 	}
-	_ = grpc.SetHeader(ctx, metadata.Pairs("x-handler", "header"))
+	if a.served != nil {
+		a.served <- ctx
+	}
+	_ = grpc.SetHeader(ctx, metadata.Pairs("x-handler", "header", "x-trace-id", trace.SpanContextFromContext(ctx).TraceID().String()))
 	_ = grpc.SetTrailer(ctx, metadata.Pairs("x-handler", "trailer"))
 	return &authv1.GetCurrentUserResponse{User: &authv1.User{Id: p.UserID}}, nil
 }
@@ -70,11 +80,13 @@ func (n localNotifications) StreamNotifications(_ *notificationv1.StreamNotifica
 }
 
 type localBundle struct {
-	conn   grpc.ClientConnInterface // as the edge holds it: the process's service token on every call
-	bare   *localConn               // the channel with no service credential
-	vouch  func(userID, credential string) string
-	ended  chan error
-	issuer *authn.Issuer
+	conn    grpc.ClientConnInterface // as the edge holds it: the process's service token on every call
+	bare    *localConn               // the channel with no service credential
+	vouch   func(userID, credential string) string
+	ended   chan error
+	served  chan context.Context
+	issuer  *authn.Issuer
+	metrics http.Handler // the process's /metrics
 }
 
 // setupLocal serves stand-in auth and notification handlers in process, behind the
@@ -109,13 +121,13 @@ func setupLocal(t *testing.T) *localBundle {
 	})
 	require.NoError(t, err)
 
-	b := &localBundle{ended: make(chan error, 1), issuer: issuer}
+	b := &localBundle{ended: make(chan error, 1), served: make(chan context.Context, 1), issuer: issuer, metrics: tel.MetricsHandler()}
 	svc := service.Loaded{Definition: service.Definition{Name: "auth"}, Start: func(context.Context, service.Deps) (*service.Instance, error) {
 		return &service.Instance{
 			Tokens:  verifier,
 			APIKeys: authn.GRPCIntrospector{},
 			Register: func(reg grpc.ServiceRegistrar) {
-				authv1.RegisterAuthServiceServer(reg, localAuth{})
+				authv1.RegisterAuthServiceServer(reg, localAuth{served: b.served})
 				notificationv1.RegisterNotificationServiceServer(reg, localNotifications{ended: b.ended})
 			},
 		}, nil
@@ -160,12 +172,26 @@ func TestInProcessCallsRunTheServicesChecks(t *testing.T) {
 		resp, err := auth.GetCurrentUser(calling(t.Context(), "token-a", b.vouch(user, "token-a")),
 			&authv1.GetCurrentUserRequest{}, grpc.Header(&header), grpc.Trailer(&trailer))
 		require.NoError(t, err)
+		<-b.served
 		require.Equal(t, user, resp.GetUser().GetId())
 		require.Equal(t, []string{"header"}, header.Get("x-handler"))
 		require.Equal(t, []string{"trailer"}, trailer.Get("x-handler"))
 	})
+	t.Run("vouched, the call's context ends with the call", func(t *testing.T) {
+		_, err := auth.GetCurrentUser(calling(t.Context(), "token-a", b.vouch(user, "token-a")), &authv1.GetCurrentUserRequest{})
+		require.NoError(t, err)
+		served := <-b.served
+		require.ErrorIs(t, served.Err(), context.Canceled, "a server's context ends when its call does")
+	})
 	t.Run("unvouched, its credential checked and refused", func(t *testing.T) {
 		_, err := auth.GetCurrentUser(calling(t.Context(), "not-a-token", ""), &authv1.GetCurrentUserRequest{})
+		require.Equal(t, codes.Unauthenticated, status.Code(err), err)
+	})
+	t.Run("the caller's own principal does not reach the service", func(t *testing.T) {
+		// The edge's context holds the principal the edge authenticated; the service
+		// must establish its own from what the call carries.
+		ctx := identity.WithPrincipal(calling(t.Context(), "not-a-token", ""), identity.Principal{UserID: user})
+		_, err := auth.GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{})
 		require.Equal(t, codes.Unauthenticated, status.Code(err), err)
 	})
 	t.Run("a vouch for another user's credential", func(t *testing.T) {
@@ -231,4 +257,34 @@ func TestInProcessStreamTakesTheFileCodecOption(t *testing.T) {
 	require.NoError(t, err)
 	_, err = stream.Recv()
 	require.NoError(t, err, "the stream is open and its first message arrived")
+}
+
+// A unary call served in process carries the caller's trace, so the service's span
+// hangs under the edge's, and is measured in the service's rpc.server.call.duration
+// for as long as it took, as dashboards and the latency alert read it.
+func TestInProcessUnaryCallIsTracedAndMeasuredAsTheServices(t *testing.T) {
+	t.Parallel()
+	b := setupLocal(t)
+	const user = "0b6b7c1e-7a43-4a6e-9c1e-2b8f5e0c9d11"
+	traceID := trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
+	caller := trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: trace.SpanID{0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}, TraceFlags: trace.FlagsSampled})
+	ctx := trace.ContextWithSpanContext(calling(t.Context(), "token-a", b.vouch(user, "token-a")), caller)
+	var header metadata.MD
+	_, err := authv1.NewAuthServiceClient(b.conn).GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{}, grpc.Header(&header))
+	require.NoError(t, err)
+	<-b.served
+	require.Equal(t, []string{traceID.String()}, header.Get("x-trace-id"), "the service's span is in the caller's trace")
+
+	rec := httptest.NewRecorder()
+	b.metrics.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", nil))
+	var sum string
+	for line := range strings.Lines(rec.Body.String()) {
+		if strings.HasPrefix(line, "rpc_server_call_duration_seconds_sum{") && strings.Contains(line, "GetCurrentUser") && strings.Contains(line, `service_name="backplane-auth"`) {
+			sum = line
+		}
+	}
+	require.NotEmpty(t, sum, "the call is measured as the service's:\n%s", rec.Body.String())
+	seconds, err := strconv.ParseFloat(strings.TrimSpace(sum[strings.LastIndexByte(sum, ' '):]), 64)
+	require.NoError(t, err, sum)
+	require.Less(t, seconds, 60.0, "measured from the call's start: %s", sum)
 }
