@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -81,9 +82,32 @@ func (e *Error) WithDetails(details ...protoadapt.MessageV1) *Error {
 }
 
 // KindOf reports the kind of err: that of the outermost *Error in its chain, or Internal.
+// An Internal failure whose cause is the caller's context ending (a query cut short by
+// the deadline, say) is DeadlineExceeded or Canceled instead: the caller gave up, nothing
+// of ours broke.
 func KindOf(err error) Kind {
+	kind := Internal
 	if fe, ok := errors.AsType[*Error](err); ok {
-		return fe.Kind
+		kind = fe.Kind
 	}
-	return Internal
+	if kind == Internal {
+		if gone, ok := callerGone(err); ok {
+			return gone
+		}
+	}
+	return kind
+}
+
+// callerGone reports whether err comes from a context that ended, and how. Stores and
+// clients (pgx, go-redis, gRPC) return the context's error, wrapped, when a call is cut
+// short by it; a service wraps that again as Internal because, where it handles the
+// error, it cannot tell a dead query from a broken one.
+func callerGone(err error) (Kind, bool) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return DeadlineExceeded, true
+	case errors.Is(err, context.Canceled):
+		return Canceled, true
+	}
+	return Internal, false
 }
