@@ -95,10 +95,16 @@ func TestAnInternalFailureTheCallerEndedIsNotInternal(t *testing.T) {
 	require.Equal(t, fault.Canceled, fault.KindOf(gone))
 	require.Less(t, fault.KindOf(gone).LogLevel(), slog.LevelError)
 
+	// Services wrap any store error as UNAVAILABLE too: a deadline is no outage.
+	outage := fault.Wrap(fault.Unavailable, fmt.Errorf("totals: %w", &timeoutError{context.DeadlineExceeded}), "could not read the usage")
+	require.Equal(t, codes.DeadlineExceeded, fault.Status(outage).Code())
+	require.Equal(t, fault.DeadlineExceeded, fault.KindOf(outage))
+	require.Equal(t, codes.Unavailable, fault.Status(fault.Wrap(fault.Unavailable, errors.New("connection refused"), "x")).Code())
+
 	// A kind the service chose on purpose stands, whatever its cause.
-	chosen := fault.Wrap(fault.Unavailable, context.DeadlineExceeded, "the mailer did not answer")
-	require.Equal(t, codes.Unavailable, fault.Status(chosen).Code())
-	require.Equal(t, fault.Unavailable, fault.KindOf(chosen))
+	chosen := fault.Wrap(fault.FailedPrecondition, context.DeadlineExceeded, "the upload window closed")
+	require.Equal(t, codes.FailedPrecondition, fault.Status(chosen).Code())
+	require.Equal(t, fault.FailedPrecondition, fault.KindOf(chosen))
 	// And a broken query stays INTERNAL.
 	require.Equal(t, codes.Internal, fault.Status(fault.Wrap(fault.Internal, errors.New("syntax error"), "x")).Code())
 	require.Equal(t, fault.Internal, fault.KindOf(errors.New("plain")))

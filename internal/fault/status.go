@@ -49,18 +49,17 @@ func (k Kind) LogLevel() slog.Level {
 
 // Status converts any error into a gRPC status. Errors that already are statuses pass
 // through; context errors become CANCELED or DEADLINE_EXCEEDED, also under an Internal
-// *Error (the caller's deadline passing mid-query is not a failure of ours); any other
+// or Unavailable *Error (the caller's deadline passing mid-query is no failure of ours
+// nor a dependency's outage, and is not logged as one); any other
 // *Error maps through its kind; anything else is an INTERNAL error whose text is not disclosed.
 func Status(err error) *status.Status {
 	if err == nil {
 		return status.New(codes.OK, "")
 	}
 	if fe, ok := errors.AsType[*Error](err); ok {
-		if fe.Kind == Internal {
-			// Our own failure only if the caller did not give up first.
-			if gone, ok := callerGone(err); ok {
-				return contextStatus(gone)
-			}
+		// Our failure, or a dependency's, only if the caller did not give up first.
+		if kind := givenUp(fe.Kind, err); kind != fe.Kind {
+			return contextStatus(kind)
 		}
 		st := status.New(fe.Kind.Code(), fe.Message)
 		if len(fe.Details) > 0 {
