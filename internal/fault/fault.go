@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -81,9 +82,41 @@ func (e *Error) WithDetails(details ...protoadapt.MessageV1) *Error {
 }
 
 // KindOf reports the kind of err: that of the outermost *Error in its chain, or Internal.
+// An Internal or Unavailable failure whose cause is a context ending (a query cut short
+// by the caller's deadline, say) is DeadlineExceeded or Canceled instead: the caller gave
+// up, nothing of ours broke and no dependency is down.
 func KindOf(err error) Kind {
+	kind := Internal
 	if fe, ok := errors.AsType[*Error](err); ok {
-		return fe.Kind
+		kind = fe.Kind
 	}
-	return Internal
+	return givenUp(kind, err)
+}
+
+// givenUp is kind, unless kind is one a service gives a store's or client's failure
+// without looking closer (Internal, Unavailable) and err comes from a context ending.
+func givenUp(kind Kind, err error) Kind {
+	if kind != Internal && kind != Unavailable {
+		return kind
+	}
+	if gone, ok := callerGone(err); ok {
+		return gone
+	}
+	return kind
+}
+
+// callerGone reports whether err comes from a context that ended, and how. Stores and
+// clients (pgx, go-redis, gRPC) return the context's error, wrapped, when a call is cut
+// short by it; a service wraps that again as Internal or Unavailable because, where it
+// handles the error, it cannot tell a query its caller abandoned from a broken one or a
+// database that is down. A service bounding a dependency call with a timeout of its own
+// must translate that timeout itself (as UNAVAILABLE, say) rather than pass it on.
+func callerGone(err error) (Kind, bool) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return DeadlineExceeded, true
+	case errors.Is(err, context.Canceled):
+		return Canceled, true
+	}
+	return Internal, false
 }

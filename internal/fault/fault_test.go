@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -70,5 +71,41 @@ func TestStatusCarriesDetails(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "email", br.GetFieldViolations()[0].GetField())
 	require.Equal(t, fault.InvalidArgument, fault.KindOf(fmt.Errorf("wrapped: %w", err)))
+	require.Equal(t, fault.Internal, fault.KindOf(errors.New("plain")))
+}
+
+// timeoutError is what pgx returns when a query's context deadline passes: its own
+// type, wrapping the context's error.
+type timeoutError struct{ err error }
+
+func (e *timeoutError) Error() string { return "timeout: " + e.err.Error() }
+func (e *timeoutError) Unwrap() error { return e.err }
+
+func TestAnInternalFailureTheCallerEndedIsNotInternal(t *testing.T) {
+	t.Parallel()
+	late := fault.Wrap(fault.Internal, fmt.Errorf("insert user: %w", &timeoutError{context.DeadlineExceeded}), "could not create the account")
+	st := fault.Status(fmt.Errorf("signup: %w", late))
+	require.Equal(t, codes.DeadlineExceeded, st.Code())
+	require.NotContains(t, st.Message(), "timeout", "the cause stays hidden")
+	require.Equal(t, fault.DeadlineExceeded, fault.KindOf(late))
+	require.Less(t, fault.KindOf(late).LogLevel(), slog.LevelError, "a caller's deadline is not a bug")
+
+	gone := fault.Wrap(fault.Internal, fmt.Errorf("read: %w", context.Canceled), "could not read")
+	require.Equal(t, codes.Canceled, fault.Status(gone).Code())
+	require.Equal(t, fault.Canceled, fault.KindOf(gone))
+	require.Less(t, fault.KindOf(gone).LogLevel(), slog.LevelError)
+
+	// Services wrap any store error as UNAVAILABLE too: a deadline is no outage.
+	outage := fault.Wrap(fault.Unavailable, fmt.Errorf("totals: %w", &timeoutError{context.DeadlineExceeded}), "could not read the usage")
+	require.Equal(t, codes.DeadlineExceeded, fault.Status(outage).Code())
+	require.Equal(t, fault.DeadlineExceeded, fault.KindOf(outage))
+	require.Equal(t, codes.Unavailable, fault.Status(fault.Wrap(fault.Unavailable, errors.New("connection refused"), "x")).Code())
+
+	// A kind the service chose on purpose stands, whatever its cause.
+	chosen := fault.Wrap(fault.FailedPrecondition, context.DeadlineExceeded, "the upload window closed")
+	require.Equal(t, codes.FailedPrecondition, fault.Status(chosen).Code())
+	require.Equal(t, fault.FailedPrecondition, fault.KindOf(chosen))
+	// And a broken query stays INTERNAL.
+	require.Equal(t, codes.Internal, fault.Status(fault.Wrap(fault.Internal, errors.New("syntax error"), "x")).Code())
 	require.Equal(t, fault.Internal, fault.KindOf(errors.New("plain")))
 }

@@ -1,7 +1,6 @@
 package fault
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 
@@ -49,13 +48,19 @@ func (k Kind) LogLevel() slog.Level {
 }
 
 // Status converts any error into a gRPC status. Errors that already are statuses pass
-// through; context errors become CANCELED or DEADLINE_EXCEEDED; a *Error maps through its
-// kind; anything else is an INTERNAL error whose text is not disclosed.
+// through; context errors become CANCELED or DEADLINE_EXCEEDED, also under an Internal
+// or Unavailable *Error (the caller's deadline passing mid-query is no failure of ours
+// nor a dependency's outage, and is not logged as one); any other
+// *Error maps through its kind; anything else is an INTERNAL error whose text is not disclosed.
 func Status(err error) *status.Status {
 	if err == nil {
 		return status.New(codes.OK, "")
 	}
 	if fe, ok := errors.AsType[*Error](err); ok {
+		// Our failure, or a dependency's, only if the caller did not give up first.
+		if kind := givenUp(fe.Kind, err); kind != fe.Kind {
+			return contextStatus(kind)
+		}
 		st := status.New(fe.Kind.Code(), fe.Message)
 		if len(fe.Details) > 0 {
 			if withDetails, derr := st.WithDetails(fe.Details...); derr == nil {
@@ -67,11 +72,16 @@ func Status(err error) *status.Status {
 	if st, ok := status.FromError(err); ok {
 		return st
 	}
-	switch {
-	case errors.Is(err, context.Canceled):
-		return status.New(codes.Canceled, "the request was canceled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.New(codes.DeadlineExceeded, "the request deadline passed")
+	if gone, ok := callerGone(err); ok {
+		return contextStatus(gone)
 	}
 	return status.New(codes.Internal, "internal error")
+}
+
+// contextStatus is the answer to a call its caller gave up on.
+func contextStatus(kind Kind) *status.Status {
+	if kind == Canceled {
+		return status.New(codes.Canceled, "the request was canceled")
+	}
+	return status.New(codes.DeadlineExceeded, "the request deadline passed")
 }

@@ -2,6 +2,7 @@ package grpcserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -79,8 +80,15 @@ func normalize(ctx context.Context, log *slog.Logger, err error) error {
 		// relayed) is an orderly end of shutdown: the client reconnects elsewhere.
 		return st.Err()
 	}
-	if kind := fault.KindOf(err); st.Code() == codes.Internal || st.Code() == codes.Unavailable {
+	switch kind := fault.KindOf(err); st.Code() {
+	case codes.Internal, codes.Unavailable:
 		log.Log(ctx, kind.LogLevel(), "request failed", "code", st.Code().String(), "error", err.Error())
+	case codes.DeadlineExceeded, codes.Canceled:
+		// The caller gave up while we worked: not a bug, so below error, but the hidden
+		// cause says which step was slow (the query, the lock it waited for).
+		if fe, ok := errors.AsType[*fault.Error](err); ok && fe.Cause != nil {
+			log.Log(ctx, kind.LogLevel(), "request ended by its caller", "code", st.Code().String(), "error", err.Error())
+		}
 	}
 	return st.Err()
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,6 +66,9 @@ type Config struct {
 	// runs at most workers/cooldown jobs a second: lower it for such a queue. Default:
 	// River's, 100 ms, or the PollInterval when shorter.
 	FetchCooldown time.Duration
+	// DepthInterval is how often a started client reads how many jobs wait in its queues,
+	// for the backplane.jobs.* gauges (depth.go). Default: DefaultDepthInterval.
+	DepthInterval time.Duration
 	// Logger receives River's logs; nil discards them.
 	Logger *slog.Logger
 	// TracerProvider and MeterProvider receive the spans and metrics of every insert
@@ -81,8 +86,8 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
-	if c.MaxAttempts < 0 || c.JobTimeout < 0 || c.RescueAfter < 0 || c.PollInterval < 0 || c.FetchCooldown < 0 {
-		return errors.New("none of MaxAttempts, JobTimeout, RescueAfter, PollInterval and FetchCooldown may be negative")
+	if c.MaxAttempts < 0 || c.JobTimeout < 0 || c.RescueAfter < 0 || c.PollInterval < 0 || c.FetchCooldown < 0 || c.DepthInterval < 0 {
+		return errors.New("none of MaxAttempts, JobTimeout, RescueAfter, PollInterval, FetchCooldown and DepthInterval may be negative")
 	}
 	return nil
 }
@@ -94,6 +99,14 @@ type Client struct {
 	service string
 	schema  string
 	log     *slog.Logger
+
+	// queues are the names of the queues the client works, sorted.
+	queues        []string
+	depth         *depthGauges
+	depthInterval time.Duration
+	// stopDepth ends the depth reads Start began; depthDone closes when they have.
+	stopDepth context.CancelFunc
+	depthDone chan struct{}
 }
 
 // New builds the job client of cfg.Service on pool, the service's own pool. It does not
@@ -150,7 +163,14 @@ func New(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %s: %w", schema, err)
 	}
-	return &Client{river: rc, pool: pool, service: cfg.Service, schema: schema, log: log}, nil
+	depth, err := newDepthGauges(mp)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %s: depth gauges: %w", schema, err)
+	}
+	return &Client{
+		river: rc, pool: pool, service: cfg.Service, schema: schema, log: log,
+		queues: slices.Sorted(maps.Keys(queues)), depth: depth, depthInterval: cmp.Or(cfg.DepthInterval, DefaultDepthInterval),
+	}, nil
 }
 
 // Service is the name of the service whose jobs this client holds.
@@ -184,6 +204,17 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := c.river.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("jobs: start %s: %w", c.schema, err)
 	}
+	// Only a client that works jobs reports its queues' depth: a process that merely
+	// inserts has no workers whose backlog the gauges would describe.
+	if err := c.depth.start(); err != nil {
+		return fmt.Errorf("jobs: start %s: depth gauges: %w", c.schema, err)
+	}
+	depthCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c.stopDepth, c.depthDone = stop, make(chan struct{})
+	go func() {
+		defer close(c.depthDone)
+		c.watchDepth(depthCtx, c.depthInterval)
+	}()
 	return nil
 }
 
@@ -194,6 +225,12 @@ func (c *Client) Start(ctx context.Context) error {
 // cancellation stays marked running until RescueAfter, then is retried. Stop returns an
 // error only when jobs outlived even the cancellation.
 func (c *Client) Stop(ctx context.Context) error {
+	if c.stopDepth != nil {
+		c.stopDepth()
+		<-c.depthDone
+		c.depth.stop()
+		c.stopDepth = nil
+	}
 	if err := c.river.Stop(ctx); err == nil || ctx.Err() == nil {
 		return err
 	}

@@ -1,0 +1,105 @@
+package jobs_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/backplane/backplane/internal/jobs"
+)
+
+// depthSample is what the depth gauges said about one queue.
+type depthSample struct {
+	waiting, running int64
+	oldestAge        float64
+}
+
+// readDepthGauges collects the depth gauges from reader, by queue.
+func readDepthGauges(t *testing.T, reader *sdkmetric.ManualReader) map[string]depthSample {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(t.Context(), &rm))
+	out := map[string]depthSample{}
+	queueOf := func(set attribute.Set) string {
+		v, _ := set.Value("queue")
+		return v.AsString()
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch data := m.Data.(type) {
+			case metricdata.Gauge[int64]:
+				for _, p := range data.DataPoints {
+					s := out[queueOf(p.Attributes)]
+					switch m.Name {
+					case "backplane.jobs.waiting":
+						s.waiting = p.Value
+					case "backplane.jobs.running":
+						s.running = p.Value
+					}
+					out[queueOf(p.Attributes)] = s
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range data.DataPoints {
+					if m.Name == "backplane.jobs.oldest_waiting_age" {
+						s := out[queueOf(p.Attributes)]
+						s.oldestAge = p.Value
+						out[queueOf(p.Attributes)] = s
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestQueueDepthIsMeasured: a working client reports, per queue it works, how many jobs
+// wait for a worker, how many run, and how long the oldest has waited; an idle queue
+// reports zeros, and a stopped client reports nothing.
+func TestQueueDepthIsMeasured(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	reader := sdkmetric.NewManualReader()
+	release := make(chan struct{})
+	client := newClient(t, b.pool, jobs.Config{
+		// One worker, held: one job runs, the others wait.
+		Workers: workFunc(func(ctx context.Context, _ *river.Job[shipArgs]) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		}),
+		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}, "idle": {MaxWorkers: 1}},
+		DepthInterval: 20 * time.Millisecond,
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+	})
+	require.Empty(t, readDepthGauges(t, reader), "a client that does not work jobs reports no depth")
+	require.NoError(t, client.Start(t.Context()))
+	for i := range 3 {
+		_, err := client.Insert(t.Context(), shipArgs{OrderID: int64(i)}, nil)
+		require.NoError(t, err)
+	}
+	var got map[string]depthSample
+	require.Eventually(t, func() bool {
+		got = readDepthGauges(t, reader)
+		return got[river.QueueDefault].waiting == 2 && got[river.QueueDefault].running == 1 && got[river.QueueDefault].oldestAge > 0
+	}, 15*time.Second, 20*time.Millisecond, "depth: %+v", got)
+	require.Equal(t, depthSample{}, got["idle"], "an idle queue reports zeros")
+
+	close(release)
+	require.Eventually(t, func() bool {
+		got = readDepthGauges(t, reader)
+		return got[river.QueueDefault] == depthSample{}
+	}, 15*time.Second, 20*time.Millisecond, "the queue drained: %+v", got)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, client.Stop(ctx))
+	require.Empty(t, readDepthGauges(t, reader), "a stopped client reports no depth")
+}

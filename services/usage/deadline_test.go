@@ -1,0 +1,42 @@
+package usage
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+
+	usagev1 "github.com/backplane/backplane/gen/backplane/usage/v1"
+	"github.com/backplane/backplane/internal/authn"
+	"github.com/backplane/backplane/internal/dbtest"
+	"github.com/backplane/backplane/internal/fault"
+	"github.com/backplane/backplane/internal/identity"
+)
+
+// A summary its caller gave up on, while PostgreSQL made it wait, answers
+// DEADLINE_EXCEEDED, not the UNAVAILABLE of a database that is down, and is logged
+// below error: the caller's deadline is not a failure of ours.
+func TestASummaryPastItsDeadlineIsNotAnOutage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	user := uuid.New()
+	// The plan is read (and cached) first, so that the wait is the store's.
+	_, err := b.srv.GetUsageSummary(b.direct(user), &usagev1.GetUsageSummaryRequest{})
+	require.NoError(t, err)
+	dbtest.LockTables(t, b.pool, "totals")
+	ctx, cancel := context.WithTimeout(b.direct(user), 300*time.Millisecond)
+	defer cancel()
+	_, err = b.srv.GetUsageSummary(ctx, &usagev1.GetUsageSummaryRequest{})
+	require.Error(t, err)
+	require.Equal(t, codes.DeadlineExceeded, fault.Status(err).Code(), "%v", err)
+	require.Less(t, fault.KindOf(err).LogLevel(), slog.LevelError)
+}
+
+// direct is a context in which user is the caller, as the interceptors leave it.
+func (b *bundle) direct(user uuid.UUID) context.Context {
+	return identity.WithPrincipal(context.Background(), identity.Principal{UserID: user.String(), Roles: []string{authn.RoleUser}})
+}
