@@ -74,7 +74,8 @@ bench: ## Run the benchmarks (each beside its baseline in the same run).
 	$(GO) -C $(SDK_GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
 # BENCH_E2E_ARGS are passed to bench/e2e: `make bench-e2e BENCH_E2E_ARGS='-d 30s -rounds 3'`;
-# `-base-bin path` measures another build beside this one, `-cpuprofile file` profiles dev.
+# `-base-bin path` measures another build beside this one, `-cpuprofile file` profiles dev,
+# `-serve-cpuprofile file` the serve topology's gateway.
 # -mod=mod: bench/e2e replaces Backplane's module with this tree, so its go.sum follows the
 # root's dependencies when they change.
 BENCH_E2E_ARGS ?=

@@ -63,11 +63,13 @@ type options struct {
 	baseBin    string
 	serve      bool
 	serveRedis string
+	baseRedis  string
 	rounds     int
 	cpuProfile string
 	// grpcCPUProfile is the prefix of the two CPU profiles of dev at 16 gRPC callers:
 	// through the front door (.door) and auth called directly (.direct).
 	grpcCPUProfile string
+	serveProf      string
 	database       string
 	redis          string
 	rateLimit      string
@@ -81,12 +83,14 @@ func run(ctx context.Context) error {
 	var o options
 	fs := flag.NewFlagSet("e2e", flag.ContinueOnError)
 	fs.StringVar(&o.bin, "bin", "../../bin/backplane", "the built backplane binary")
-	fs.StringVar(&o.baseBin, "base-bin", "", "another backplane binary (say, the release before) measured beside -bin in the same run, as \"before\"")
+	fs.StringVar(&o.baseBin, "base-bin", "", "another backplane binary (say, the release before) measured beside -bin in the same run, as \"before\", in dev and (with -serve) in the serve topology")
 	fs.BoolVar(&o.serve, "serve", true, "also measure the serve topology: the gateway and every service as processes of their own")
 	fs.StringVar(&o.serveRedis, "serve-redis", "redis://127.0.0.1:6379/13", "BACKPLANE_REDIS_URL of the serve topology, which has no embedded Redis")
 	fs.IntVar(&o.rounds, "rounds", 2, "rounds over the HTTP targets; each round's ratios are taken within it")
+	fs.StringVar(&o.baseRedis, "serve-base-redis", "redis://127.0.0.1:6379/12", "BACKPLANE_REDIS_URL of the serve topology of -base-bin, apart from the other's")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of backplane dev under the last round's load to this file")
 	fs.StringVar(&o.grpcCPUProfile, "grpc-cpuprofile", "", "write CPU profiles of backplane dev while 16 gRPC callers drive the front door (to this name + \".door\") and auth directly (+ \".direct\")")
+	fs.StringVar(&o.serveProf, "serve-cpuprofile", "", "write a CPU profile of the serve topology's gateway under the last round's load to this file (and of -base-bin's to this file + \".before\")")
 	fs.StringVar(&o.database, "postgres", "postgres://postgres@127.0.0.1:5432/postgres", "a PostgreSQL server where a fresh database is created for the run and dropped after")
 	fs.StringVar(&o.redis, "redis", "", "BACKPLANE_REDIS_URL for backplane dev (empty: dev's default, embedded Redis)")
 	fs.StringVar(&o.rateLimit, "rate-limit", "100000/s", "BACKPLANE_RATE_LIMIT_AUTHENTICATED for backplane dev: the limiter runs on every call, but one user at full load must not be refused")

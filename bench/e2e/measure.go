@@ -20,6 +20,9 @@ type target struct {
 	token string
 	// admin is the address of a Backplane process's admin port, for its CPU profile.
 	admin string
+	// profile is the file the process's CPU profile under the last round's load is
+	// written to; empty: none.
+	profile string
 }
 
 // Target names the ratios are taken between.
@@ -28,6 +31,7 @@ const (
 	nameDev    = "Backplane dev GET /v1/users/me"
 	nameBefore = "Backplane dev, -base-bin (before)"
 	nameServe  = "Backplane serve topology GET /v1/users/me"
+	nameServeB = "Backplane serve topology, -base-bin (before)"
 	namePB     = "PocketBase get-own-record"
 )
 
@@ -101,9 +105,16 @@ func measure(ctx context.Context, o options) error {
 	}
 	defer stopDev()
 
+	// stops ends the serve topologies, last started first.
+	var stops []func()
+	defer func() {
+		for _, stop := range slices.Backward(stops) {
+			stop()
+		}
+	}()
 	targets := []target{
 		{name: nameEcho, url: echoURL + "/v1/users/me", token: token},
-		{name: nameDev, url: "http://" + dev.http + "/v1/users/me", token: token, admin: dev.admin},
+		{name: nameDev, url: "http://" + dev.http + "/v1/users/me", token: token, admin: dev.admin, profile: o.cpuProfile},
 		{name: namePB, url: pb[0] + "/api/collections/notes/records/" + pb[2], token: pb[1]},
 	}
 	var before *backplaneDev
@@ -118,22 +129,41 @@ func measure(ctx context.Context, o options) error {
 		targets = append(targets, target{name: nameBefore, url: "http://" + b.http + "/v1/users/me", token: beforeToken})
 	}
 	if o.serve {
-		fmt.Println("==> starting the serve topology (backplane migrate, then the gateway and each service as a process)")
-		databaseURL, drop, err := freshDatabase(ctx, o.database)
-		if err != nil {
+		startServeAt := func(bin, name, redisURL, profile string) error {
+			fmt.Printf("==> starting the serve topology of %s (backplane migrate, then the gateway and each service as a process)\n", name)
+			databaseURL, drop, err := freshDatabase(ctx, o.database)
+			if err != nil {
+				return err
+			}
+			mesh, err := startServe(ctx, o, bin, redisURL, tmp+"/serve-"+name, databaseURL)
+			if err != nil {
+				drop(context.WithoutCancel(ctx))
+				return err
+			}
+			stops = append(stops, func() { mesh.stop(); drop(context.WithoutCancel(ctx)) })
+			serveToken, err := signUp(ctx, "http://"+mesh.http)
+			if err != nil {
+				return err
+			}
+			targetName := nameServe
+			if name == "before" {
+				targetName = nameServeB
+			}
+			targets = append(targets, target{name: targetName, url: "http://" + mesh.http + "/v1/users/me", token: serveToken, admin: mesh.gatewayAdmin, profile: profile})
+			return nil
+		}
+		if err := startServeAt(o.bin, "product", o.serveRedis, o.serveProf); err != nil {
 			return err
 		}
-		defer drop(context.WithoutCancel(ctx))
-		mesh, err := startServe(ctx, o, tmp+"/serve", databaseURL)
-		if err != nil {
-			return err
+		if o.baseBin != "" {
+			profile := ""
+			if o.serveProf != "" {
+				profile = o.serveProf + ".before"
+			}
+			if err := startServeAt(o.baseBin, "before", o.baseRedis, profile); err != nil {
+				return err
+			}
 		}
-		defer mesh.stop()
-		serveToken, err := signUp(ctx, "http://"+mesh.http)
-		if err != nil {
-			return err
-		}
-		targets = append(targets, target{name: nameServe, url: "http://" + mesh.http + "/v1/users/me", token: serveToken})
 	}
 
 	calls := make([]func(context.Context) error, len(targets))
@@ -154,9 +184,9 @@ func measure(ctx context.Context, o options) error {
 		for i, t := range targets {
 			Drive(ctx, o.conns, o.warmup, calls[i])
 			var profile chan error
-			if o.cpuProfile != "" && t.admin != "" && round == o.rounds {
+			if t.profile != "" && t.admin != "" && round == o.rounds {
 				profile = make(chan error, 1)
-				go func() { profile <- fetchProfile(ctx, t.admin, o.duration-time.Second, o.cpuProfile) }()
+				go func() { profile <- fetchProfile(ctx, t.admin, o.duration-time.Second, t.profile) }()
 			}
 			r := Drive(ctx, o.conns, o.duration, calls[i])
 			if ctx.Err() != nil {
@@ -178,6 +208,8 @@ func measure(ctx context.Context, o options) error {
 			{nameDev, nameEcho, "≥ 0.5×"},
 			{nameDev, namePB, "≥ 1.5×"},
 			{nameServe, nameEcho, "≥ 0.4×"},
+			{nameServeB, nameEcho, ""},
+			{nameServe, nameServeB, ""},
 			{nameBefore, nameEcho, ""},
 			{nameBefore, namePB, ""},
 			{nameDev, nameBefore, ""},

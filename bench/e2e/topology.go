@@ -29,6 +29,9 @@ var serveServices = []string{"auth", "notification", "asset", "subscription", "u
 type serveMesh struct {
 	pieces []*process
 	http   string
+	// gatewayAdmin is the gateway's admin port, which serves /debug/pprof/ for
+	// -serve-cpuprofile.
+	gatewayAdmin string
 }
 
 func (m *serveMesh) stop() {
@@ -38,9 +41,10 @@ func (m *serveMesh) stop() {
 }
 
 // startServe migrates a fresh database with `backplane migrate`, then starts every
-// service and the gateway with `backplane serve`, as the Helm chart deploys them.
-func startServe(ctx context.Context, o options, dataDir, databaseURL string) (*serveMesh, error) {
-	bin, err := filepath.Abs(o.bin)
+// service and the gateway of bin with `backplane serve`, as the Helm chart deploys them,
+// on the Redis at redisURL.
+func startServe(ctx context.Context, o options, bin, redisURL, dataDir, databaseURL string) (*serveMesh, error) {
+	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +60,7 @@ func startServe(ctx context.Context, o options, dataDir, databaseURL string) (*s
 	common := []string{
 		"BACKPLANE_MIGRATE_ON_START=false",
 		"BACKPLANE_DATABASE_URL=" + databaseURL,
-		"BACKPLANE_REDIS_URL=" + o.serveRedis,
+		"BACKPLANE_REDIS_URL=" + redisURL,
 		"BACKPLANE_SERVICE_TOKEN_SECRET=" + serviceSecret,
 		"BACKPLANE_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString([]byte("bench-e2e-key-encryption-key-32b")),
 		"BACKPLANE_DATA_DIR=" + dataDir,
@@ -93,7 +97,10 @@ func startServe(ctx context.Context, o options, dataDir, databaseURL string) (*s
 				m.stop()
 				return nil, err
 			}
-			env = append(env, "BACKPLANE_HTTP_ADDR="+m.http, "BACKPLANE_GRPC_ADDR="+grpcAddr)
+			// Profiles on the admin port, as dev has them: the gateway is where serve
+			// spends its CPU per request.
+			env = append(env, "BACKPLANE_HTTP_ADDR="+m.http, "BACKPLANE_GRPC_ADDR="+grpcAddr, "BACKPLANE_PPROF=true")
+			m.gatewayAdmin = admin
 		} else {
 			env = append(env, "BACKPLANE_GRPC_ADDR="+addrs[piece])
 		}

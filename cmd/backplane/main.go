@@ -144,7 +144,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_, _ = fmt.Fprintf(stderr, "backplane: invalid configuration:\n%v\n", err)
 		return 2
 	}
-	log := logging.New(stderr, logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat})
+	// Lines are gathered and written every 100 ms, not one system call each: under load
+	// the access log writes a line per request. Warnings and errors are written at once,
+	// and the last lines when run returns.
+	logOut := logging.NewBuffer(stderr, logging.BufferOptions{})
+	defer func() { _ = logOut.Close() }()
+	log := logging.New(logOut, logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat})
 
 	tel, err := telemetry.New(ctx, telemetry.Config{
 		Pieces:          telemetryPieces(cmd, rest, start),

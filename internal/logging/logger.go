@@ -43,7 +43,8 @@ type Options struct {
 }
 
 // New returns a logger writing to w that adds trace and request correlation from the
-// context and redacts attributes whose keys look like secrets. Log through the
+// context and redacts attributes whose keys look like secrets. On a Buffer, records at
+// warn level and above flush it. Log through the
 // ...Context methods (InfoContext, ErrorContext) so the correlation ids are found.
 func New(w io.Writer, opts Options) *slog.Logger {
 	handlerOpts := &slog.HandlerOptions{
@@ -59,6 +60,9 @@ func New(w io.Writer, opts Options) *slog.Logger {
 		h = slog.NewTextHandler(w, handlerOpts)
 	} else {
 		h = slog.NewJSONHandler(w, handlerOpts)
+	}
+	if b, ok := w.(*Buffer); ok {
+		h = flushingHandler{next: h, buf: b}
 	}
 	return slog.New(newContextHandler(h))
 }
