@@ -112,7 +112,7 @@ func NewHasher(ctx context.Context, params Params, concurrency int, opts ...Hash
 		// Each worker keeps one hash's memory for the next (up to this hasher's own cost),
 		// instead of allocating it per hash: a login flood allocating 19 MiB per hash ran
 		// the garbage collector every few hashes, and every cycle stops the world twice,
-		// waiting for each hash to be preempted (2-11 ms a pause on a loaded machine),
+		// waiting for each hash to be preempted (1-11 ms a pause on a loaded machine),
 		// which the API's calls in flight wait out.
 		h.workers.keepKiB = params.Memory
 	}
