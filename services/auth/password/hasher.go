@@ -83,9 +83,9 @@ func WithOrdinaryScheduling() HasherOption {
 // the process are running or waiting to run, held back in all at most as long as it has
 // computed (holdBackPerCompute) plus holdBackGrace (see yieldPolicy): the API gets the
 // CPU first throughout a login flood, and no load, inside the process or outside it,
-// can more than double a hash's time. GOMAXPROCS grows by
-// one for each live worker, so that the rest of the process never waits for a P that a
-// hash holds (see pool).
+// can make a hash take more than twice its own compute time (plus the grace).
+// GOMAXPROCS grows by one for each live worker, so that the rest of the process never
+// waits for a P that a hash holds (see pool).
 func NewHasher(ctx context.Context, params Params, concurrency int, opts ...HasherOption) (*Hasher, error) {
 	if params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
 		return nil, errors.New("password: argon2id parameters must be positive")

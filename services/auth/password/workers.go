@@ -70,10 +70,10 @@ func newPool(size int, yields *yieldPolicy) *pool {
 
 // do runs fn on a worker and returns once it has run. fn is to call yield between
 // segments of its work (yield is nil when the pool has no yield policy), and may compute
-// in mem, the worker's own memory, which it must not keep. If ctx ends
-// while fn is still queued, do returns ctx's error at once and fn never runs; once a
-// worker has taken fn, do waits for it (one hash is tens of milliseconds, plus at most
-// the hold-back its policy allows, see yieldPolicy).
+// in mem, the worker's own memory, which it must not keep. If ctx ends while fn is
+// still queued, do returns ctx's error at once and fn never runs; once a worker has
+// taken fn, do waits for it (one hash is tens of milliseconds, plus at most the
+// hold-back its policy allows, see yieldPolicy).
 func (p *pool) do(ctx context.Context, fn func(yield func(), mem *argon2.Memory)) error {
 	if err := ctx.Err(); err != nil {
 		return err
