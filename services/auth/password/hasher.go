@@ -83,9 +83,9 @@ func WithOrdinaryScheduling() HasherOption {
 // the process are running or waiting to run, held back in all at most as long as it has
 // computed (holdBackPerCompute) plus holdBackGrace (see yieldPolicy): the API gets the
 // CPU first throughout a login flood, and no load, inside the process or outside it,
-// can more than double a hash's time. GOMAXPROCS grows by
-// one for each live worker, so that the rest of the process never waits for a P that a
-// hash holds (see pool).
+// can make a hash take more than twice its own compute time (plus the grace).
+// GOMAXPROCS grows by one for each live worker, so that the rest of the process never
+// waits for a P that a hash holds (see pool).
 func NewHasher(ctx context.Context, params Params, concurrency int, opts ...HasherOption) (*Hasher, error) {
 	if params.Memory == 0 || params.Time == 0 || params.Threads == 0 {
 		return nil, errors.New("password: argon2id parameters must be positive")
@@ -108,6 +108,14 @@ func NewHasher(ctx context.Context, params Params, concurrency int, opts ...Hash
 		}
 	}
 	h.workers = newPool(concurrency, yields)
+	if !h.ordinary {
+		// Each worker keeps one hash's memory for the next (up to this hasher's own cost),
+		// instead of allocating it per hash: a login flood allocating 19 MiB per hash ran
+		// the garbage collector every few hashes, and every cycle stops the world twice,
+		// waiting for each hash to be preempted (1-11 ms a pause on a loaded machine),
+		// which the API's calls in flight wait out.
+		h.workers.keepKiB = params.Memory
+	}
 	// The dummy hash is compared against when an account does not exist, so that an
 	// unknown email costs the same time as a wrong password.
 	var err error
@@ -124,8 +132,8 @@ func (h *Hasher) derive(ctx context.Context, password, salt []byte, p Params, ke
 		h.computing(ctx)
 	}
 	var key []byte
-	err := h.workers.do(ctx, func(yield func()) {
-		key = argon2.IDKeyYielding(password, salt, p.Time, p.Memory, p.Threads, keyLen, yield)
+	err := h.workers.do(ctx, func(yield func(), mem *argon2.Memory) {
+		key = mem.IDKeyYielding(password, salt, p.Time, p.Memory, p.Threads, keyLen, yield)
 	})
 	return key, err
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/backplane/backplane/services/auth/password/internal/argon2"
 )
 
 // workerLinger is how long an idle worker waits for another hash before it ends, so
@@ -31,6 +33,9 @@ type pool struct {
 	size   int
 	yields *yieldPolicy
 	linger time.Duration
+	// keepKiB is how much argon2 memory each worker keeps from one computation to the
+	// next (see argon2.Memory); zero for none.
+	keepKiB uint32
 
 	mu      sync.Mutex
 	queue   []*job
@@ -43,7 +48,7 @@ type pool struct {
 
 // job is one computation, waiting in the queue until a worker takes it.
 type job struct {
-	fn func(yield func())
+	fn func(yield func(), mem *argon2.Memory)
 	// state moves from queued to taken (by a worker) or to abandoned (by a caller whose
 	// context ended first), exactly once.
 	state  atomic.Int32
@@ -64,11 +69,12 @@ func newPool(size int, yields *yieldPolicy) *pool {
 }
 
 // do runs fn on a worker and returns once it has run. fn is to call yield between
-// segments of its work (yield is nil when the pool has no yield policy). If ctx ends
-// while fn is still queued, do returns ctx's error at once and fn never runs; once a
-// worker has taken fn, do waits for it (one hash is tens of milliseconds, plus at most
-// the hold-back its policy allows, see yieldPolicy).
-func (p *pool) do(ctx context.Context, fn func(yield func())) error {
+// segments of its work (yield is nil when the pool has no yield policy), and may compute
+// in mem, the worker's own memory, which it must not keep. If ctx ends while fn is
+// still queued, do returns ctx's error at once and fn never runs; once a worker has
+// taken fn, do waits for it (one hash is tens of milliseconds, plus at most the
+// hold-back its policy allows, see yieldPolicy).
+func (p *pool) do(ctx context.Context, fn func(yield func(), mem *argon2.Memory)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -112,12 +118,14 @@ func (p *pool) work() {
 		leaseProc(1)
 		defer leaseProc(-1)
 	}
+	// The worker's memory goes with it when it ends, so an idle hasher holds none.
+	mem := argon2.NewMemory(p.keepKiB)
 	for {
 		j := p.next()
 		if j == nil {
 			return
 		}
-		p.run(j)
+		p.run(j, mem)
 	}
 }
 
@@ -161,16 +169,16 @@ func (p *pool) next() *job {
 	}
 }
 
-func (p *pool) run(j *job) {
+func (p *pool) run(j *job, mem *argon2.Memory) {
 	defer close(j.done)
 	defer func() { j.panicV = recover() }()
 	if p.yields == nil {
-		j.fn(nil)
+		j.fn(nil, mem)
 		return
 	}
 	h := p.yields.start()
 	defer h.end()
-	j.fn(h.yield)
+	j.fn(h.yield, mem)
 }
 
 // procs tracks the Ps that live hashing workers add to GOMAXPROCS. It is process-wide

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/backplane/backplane/services/auth/password/internal/argon2"
 )
 
 const (
@@ -19,7 +21,7 @@ func holdWorker(t *testing.T, p *pool) (release func()) {
 	t.Helper()
 	started, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		_ = p.do(context.Background(), func(func()) {
+		_ = p.do(context.Background(), func(func(), *argon2.Memory) {
 			close(started)
 			<-done
 		})
@@ -57,14 +59,14 @@ func TestCancelledWhileQueued(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var ran atomic.Bool
 	errc := make(chan error, 1)
-	go func() { errc <- p.do(ctx, func(func()) { ran.Store(true) }) }()
+	go func() { errc <- p.do(ctx, func(func(), *argon2.Memory) { ran.Store(true) }) }()
 	require.Eventually(t, func() bool { return queued(p) == 1 }, testWait, testTick)
 	cancel()
 	// The only worker is still held: this returns only if do did not wait for it.
 	require.ErrorIs(t, <-errc, context.Canceled)
 
 	release()
-	require.NoError(t, p.do(context.Background(), func(func()) {}), "the worker goes on after skipping the abandoned job")
+	require.NoError(t, p.do(context.Background(), func(func(), *argon2.Memory) {}), "the worker goes on after skipping the abandoned job")
 	require.False(t, ran.Load(), "an abandoned computation never runs")
 }
 
@@ -74,7 +76,7 @@ func TestWorkersEndWhenIdle(t *testing.T) {
 	t.Parallel()
 	p := newPool(2, newYieldPolicy())
 	p.linger = 0
-	require.NoError(t, p.do(t.Context(), func(func()) {}))
+	require.NoError(t, p.do(t.Context(), func(func(), *argon2.Memory) {}))
 	require.Eventually(t, func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -87,6 +89,21 @@ func TestWorkersEndWhenIdle(t *testing.T) {
 func TestPanicReachesTheCaller(t *testing.T) {
 	t.Parallel()
 	p := newPool(1, newYieldPolicy())
-	require.PanicsWithValue(t, "boom", func() { _ = p.do(t.Context(), func(func()) { panic("boom") }) })
-	require.NoError(t, p.do(t.Context(), func(func()) {}))
+	require.PanicsWithValue(t, "boom", func() { _ = p.do(t.Context(), func(func(), *argon2.Memory) { panic("boom") }) })
+	require.NoError(t, p.do(t.Context(), func(func(), *argon2.Memory) {}))
+}
+
+// TestWorkerKeepsMemory: a worker hands every computation it runs the same memory,
+// kept from one to the next.
+func TestWorkerKeepsMemory(t *testing.T) {
+	t.Parallel()
+	p := newPool(1, newYieldPolicy())
+	p.keepKiB = 64
+	var mems []*argon2.Memory
+	for range 3 {
+		require.NoError(t, p.do(t.Context(), func(_ func(), mem *argon2.Memory) { mems = append(mems, mem) }))
+	}
+	require.NotNil(t, mems[0])
+	require.Same(t, mems[0], mems[1])
+	require.Same(t, mems[0], mems[2])
 }

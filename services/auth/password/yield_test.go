@@ -235,7 +235,7 @@ func TestHashCompletesDespiteBusyProcess(t *testing.T) {
 	var key []byte
 	// 16 passes over 64 KiB: 1022 blocks filled, 7 yields, more than the 5 pauses the
 	// grace allows.
-	require.NoError(t, p.do(t.Context(), func(yield func()) {
+	require.NoError(t, p.do(t.Context(), func(yield func(), _ *argon2.Memory) {
 		key = argon2.IDKeyYielding(pw, salt, 16, 64, 1, 32, yield)
 	}))
 	require.Equal(t, argon2.IDKey(pw, salt, 16, 64, 1, 32), key)
@@ -264,7 +264,7 @@ func TestPausedHashResumesWhenWorkDrains(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		done <- p.do(t.Context(), func(yield func()) {
+		done <- p.do(t.Context(), func(yield func(), _ *argon2.Memory) {
 			argon2.IDKeyYielding([]byte("password"), []byte("saltsaltsaltsalt"), 1, 1024, 1, 32, yield)
 		})
 	}()
@@ -350,7 +350,7 @@ func TestHashBesideBusyLoops(t *testing.T) {
 
 	pw, salt := []byte("password"), []byte("saltsaltsaltsalt")
 	var key []byte
-	require.NoError(t, p.do(t.Context(), func(yield func()) {
+	require.NoError(t, p.do(t.Context(), func(yield func(), _ *argon2.Memory) {
 		key = argon2.IDKeyYielding(pw, salt, 4, 1024, 1, 32, yield)
 	}))
 	require.Equal(t, argon2.IDKey(pw, salt, 4, 1024, 1, 32), key)

@@ -3,10 +3,11 @@
 // license that can be found in the LICENSE file.
 
 // Package argon2 is golang.org/x/crypto/argon2 (v0.58.0, BSD licence in LICENSE) with
-// two changes. Every segment of the memory is filled on the calling goroutine, one lane
+// three changes. Every segment of the memory is filled on the calling goroutine, one lane
 // after another, instead of on a goroutine per lane and slice. And IDKeyYielding calls
 // a function of the caller's every YieldEvery blocks, where the caller may pause the
-// computation. The output is bit-identical (argon2_test.go compares it with x/crypto's
+// computation. And a Memory lets a caller computing one hash after another reuse one
+// hash's memory for the next. The output is bit-identical (argon2_test.go compares it with x/crypto's
 // for several lane counts, with and without the calls): within a slice no lane reads
 // another lane's current segment, so the order in which the lanes of a slice are filled
 // does not matter, and the calls touch no state of the hash.
@@ -16,8 +17,9 @@
 // work (see package password). Both need the whole computation on the worker's
 // goroutine: x/crypto starts a goroutine per lane even for one lane, which nothing
 // bounds and nothing can pause. The other files are x/crypto's as they were (the
-// assembly is generated there); only this package comment, IDKeyYielding, deriveKey's
-// and processBlocks' yield parameter and the lane loop differ.
+// assembly is generated there); only this package comment, IDKeyYielding, Memory,
+// deriveKey's and processBlocks' yield parameter, initBlocks' memory parameter and the
+// lane loop differ.
 package argon2
 
 import (
@@ -97,7 +99,48 @@ func IDKeyYielding(password, salt []byte, time, memory uint32, threads uint8, ke
 	return deriveKey(argon2id, password, salt, nil, nil, time, memory, threads, keyLen, yield)
 }
 
+// Memory is the memory of one computation at a time, kept between computations by a
+// caller that runs one after another (a hashing worker) so that each does not allocate
+// its whole memory cost afresh: a hash of m KiB allocated m KiB, which made a login
+// flood drive the garbage collector through a cycle every few hashes, and each cycle
+// stops the world. A computation needing more than the limit NewMemory was given gets
+// memory of its own, so that one costly hash (a tampered stored hash, say) does not
+// leave the caller holding its memory. Not safe for concurrent use.
+type Memory struct {
+	limit  uint32
+	blocks []block
+}
+
+// NewMemory returns a Memory that keeps up to limit KiB between computations.
+func NewMemory(limit uint32) *Memory { return &Memory{limit: limit} }
+
+// take returns n zeroed blocks: the memory kept, if n fits the limit, else new memory.
+// Zeroed because the first pass XORs each new block into the one it overwrites, as
+// x/crypto's does into freshly allocated memory.
+func (m *Memory) take(n uint32) []block {
+	if m == nil || n > m.limit {
+		return make([]block, n)
+	}
+	if uint32(cap(m.blocks)) < n { //nolint:gosec // G115: a cap bounded by limit fits
+		m.blocks = make([]block, n)
+		return m.blocks
+	}
+	b := m.blocks[:n]
+	clear(b)
+	return b
+}
+
+// IDKeyYielding is the package's IDKeyYielding computed in m's memory: the key is the
+// same, only the memory is reused.
+func (m *Memory) IDKeyYielding(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32, yield func()) []byte {
+	return deriveKeyIn(m, argon2id, password, salt, nil, nil, time, memory, threads, keyLen, yield)
+}
+
 func deriveKey(mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32, yield func()) []byte {
+	return deriveKeyIn(nil, mode, password, salt, secret, data, time, memory, threads, keyLen, yield)
+}
+
+func deriveKeyIn(m *Memory, mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32, yield func()) []byte {
 	if time < 1 {
 		panic("argon2: number of rounds too small")
 	}
@@ -110,7 +153,7 @@ func deriveKey(mode int, password, salt, secret, data []byte, time, memory uint3
 	if memory < 2*syncPoints*uint32(threads) {
 		memory = 2 * syncPoints * uint32(threads)
 	}
-	B := initBlocks(&h0, memory, uint32(threads))
+	B := initBlocks(m.take(memory), &h0, memory, uint32(threads))
 	processBlocks(B, time, memory, uint32(threads), mode, yield)
 	return extractKey(B, memory, uint32(threads), keyLen)
 }
@@ -153,9 +196,8 @@ func initHash(password, salt, key, data []byte, time, memory, threads, keyLen ui
 	return h0
 }
 
-func initBlocks(h0 *[blake2b.Size + 8]byte, memory, threads uint32) []block {
+func initBlocks(B []block, h0 *[blake2b.Size + 8]byte, memory, threads uint32) []block {
 	var block0 [1024]byte
-	B := make([]block, memory)
 	for lane := uint32(0); lane < threads; lane++ {
 		j := lane * (memory / threads)
 		binary.LittleEndian.PutUint32(h0[blake2b.Size+4:], lane)

@@ -79,3 +79,23 @@ func TestComputesOnTheCallingGoroutine(t *testing.T) {
 	IDKeyYielding(pw, salt, passes, 1024, 4, 32, func() {})
 	require.Less(t, created()-before, uint64(syncPoints), "a derivation starts no goroutine")
 }
+
+// TestMemoryReused: computations one after another in one Memory, of several costs, the
+// larger first so that smaller ones run in memory a previous hash has filled, give
+// x/crypto's keys; the memory is kept up to the limit, and a computation above it gets
+// memory of its own, leaving the kept memory as it was.
+func TestMemoryReused(t *testing.T) {
+	t.Parallel()
+	m := NewMemory(256)
+	for i, c := range []struct {
+		time, memory uint32
+		threads      uint8
+	}{{2, 256, 1}, {1, 64, 1}, {3, 128, 2}, {2, 256, 1}, {1, 512, 1}, {2, 200, 4}} {
+		pw, salt := []byte(fmt.Sprintf("password %d", i)), []byte("saltsaltsaltsalt")
+		want := upstream.IDKey(pw, salt, c.time, c.memory, c.threads, 32)
+		require.Equal(t, want, m.IDKeyYielding(pw, salt, c.time, c.memory, c.threads, 32, func() {}), "computation %d", i)
+		require.Equal(t, 256, cap(m.blocks), "the memory kept after computation %d", i)
+	}
+	require.Equal(t, upstream.IDKey([]byte("p"), []byte("saltsaltsaltsalt"), 1, 64, 1, 32),
+		(*Memory)(nil).IDKeyYielding([]byte("p"), []byte("saltsaltsaltsalt"), 1, 64, 1, 32, nil), "no Memory: memory of its own")
+}
