@@ -215,7 +215,9 @@ func (handOver) Copy(out, in any) error {
 // a fifth of the gRPC door's CPU at 16 callers. The caller's span is not repeated by a
 // client span of its own: the trace context travels in the call's metadata, as a
 // client handler would put it there, so the service's span still hangs under the
-// edge's.
+// edge's. The caller's deadline and cancellation reach the handler through its
+// context, as over the network; a handler that ignored them would hold its caller as
+// long as it ran, where the channel let the caller go.
 type localUnary struct {
 	methods   map[string]localMethod // by full method name
 	intercept grpc.UnaryServerInterceptor
