@@ -101,9 +101,12 @@ func (rl *rateLimiter) admit(ctx context.Context, fullMethod string, req any) er
 			break
 		}
 	}
-	md := metadata.MD{}
-	for k, v := range report.Headers() {
-		md.Set(k, v)
+	// Built straight from the pairs, every value a slice of one array: this runs on
+	// every call, and the names are lower case already.
+	kv := report.AppendHeaders(make([]string, 0, 8))
+	md := make(metadata.MD, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		md[kv[i]] = kv[i+1 : i+2 : i+2]
 	}
 	_ = grpc.SetHeader(ctx, md)
 	if report.Allowed {

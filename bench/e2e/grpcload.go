@@ -112,7 +112,7 @@ func measureGRPC(ctx context.Context, o options, dev, before *backplaneDev, echo
 			var profile chan error
 			if t.profile != "" && callers == 16 {
 				profile = make(chan error, 1)
-				go func() { profile <- fetchProfile(ctx, t.admin, d-time.Second, t.profile) }()
+				go func() { profile <- fetchProfile(ctx, t.admin, "profile", d-time.Second, t.profile) }()
 			}
 			r := Drive(ctx, callers, d, calls[i])
 			if ctx.Err() != nil {

@@ -88,7 +88,7 @@ func run(ctx context.Context) error {
 	fs.StringVar(&o.serveRedis, "serve-redis", "redis://127.0.0.1:6379/13", "BACKPLANE_REDIS_URL of the serve topology, which has no embedded Redis")
 	fs.IntVar(&o.rounds, "rounds", 2, "rounds over the HTTP targets; each round's ratios are taken within it")
 	fs.StringVar(&o.baseRedis, "serve-base-redis", "redis://127.0.0.1:6379/12", "BACKPLANE_REDIS_URL of the serve topology of -base-bin, apart from the other's")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of backplane dev under the last round's load to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of backplane dev under the last round's load to this file, and its allocations meanwhile to this file + \".allocs\"")
 	fs.StringVar(&o.grpcCPUProfile, "grpc-cpuprofile", "", "write CPU profiles of backplane dev while 16 gRPC callers drive the front door (to this name + \".door\") and auth directly (+ \".direct\")")
 	fs.StringVar(&o.serveProf, "serve-cpuprofile", "", "write a CPU profile of the serve topology's gateway under the last round's load to this file (and of -base-bin's to this file + \".before\")")
 	fs.StringVar(&o.database, "postgres", "postgres://postgres@127.0.0.1:5432/postgres", "a PostgreSQL server where a fresh database is created for the run and dropped after")

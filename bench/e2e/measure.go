@@ -185,16 +185,21 @@ func measure(ctx context.Context, o options) error {
 			Drive(ctx, o.conns, o.warmup, calls[i])
 			var profile chan error
 			if t.profile != "" && t.admin != "" && round == o.rounds {
-				profile = make(chan error, 1)
-				go func() { profile <- fetchProfile(ctx, t.admin, o.duration-time.Second, t.profile) }()
+				// The allocations over the same time beside the CPU: the collector's share
+				// of the CPU follows them.
+				profile = make(chan error, 2)
+				go func() { profile <- fetchProfile(ctx, t.admin, "profile", o.duration-time.Second, t.profile) }()
+				go func() { profile <- fetchProfile(ctx, t.admin, "allocs", o.duration-time.Second, t.profile+".allocs") }()
 			}
 			r := Drive(ctx, o.conns, o.duration, calls[i])
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if profile != nil {
-				if err := <-profile; err != nil {
-					fmt.Fprintf(os.Stderr, "cpu profile: %v\n", err)
+				for range cap(profile) {
+					if err := <-profile; err != nil {
+						fmt.Fprintf(os.Stderr, "profile: %v\n", err)
+					}
 				}
 			}
 			results[t.name] = r
@@ -239,9 +244,10 @@ func measure(ctx context.Context, o options) error {
 	return measureGRPC(ctx, o, dev, before, echo[1], token, beforeToken)
 }
 
-// fetchProfile writes a CPU profile of the process behind admin, taken over d.
-func fetchProfile(ctx context.Context, admin string, d time.Duration, path string) error {
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, max(1, int(d.Seconds())))
+// fetchProfile writes a profile of the process behind admin, taken over d: kind is
+// "profile" for the CPU, "allocs" for the allocations made meanwhile.
+func fetchProfile(ctx context.Context, admin, kind string, d time.Duration, path string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", admin, kind, max(1, int(d.Seconds())))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

@@ -40,17 +40,28 @@ const (
 // was refused. Seconds are rounded up, so that a client waiting as told is
 // never early.
 func (d Decision) Headers() map[string]string {
-	h := map[string]string{
-		HeaderLimit:     strconv.Itoa(d.Limit),
-		HeaderRemaining: strconv.Itoa(max(d.Remaining, 0)),
-		HeaderReset:     strconv.FormatInt(ceilSeconds(d.ResetAfter), 10),
+	kv := d.AppendHeaders(make([]string, 0, 8))
+	h := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		h[kv[i]] = kv[i+1]
 	}
+	return h
+}
+
+// AppendHeaders appends the header fields of Headers to kv as name, value pairs,
+// for a caller that builds its own map (gRPC metadata) without an intermediate one.
+func (d Decision) AppendHeaders(kv []string) []string {
+	kv = append(kv,
+		HeaderLimit, strconv.Itoa(d.Limit),
+		HeaderRemaining, strconv.Itoa(max(d.Remaining, 0)),
+		HeaderReset, strconv.FormatInt(ceilSeconds(d.ResetAfter), 10),
+	)
 	if !d.Allowed {
 		// At least one second: "Retry-After: 0" invites an immediate retry
 		// that would be refused again.
-		h[HeaderRetryAfter] = strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10)
+		kv = append(kv, HeaderRetryAfter, strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10))
 	}
-	return h
+	return kv
 }
 
 // ceilSeconds is d in whole seconds, rounded up; never negative.

@@ -42,3 +42,13 @@ func TestDecisionHeaders(t *testing.T) {
 		})
 	}
 }
+
+func TestDecisionAppendHeaders(t *testing.T) {
+	t.Parallel()
+	d := Decision{Limit: 10, Remaining: -3, ResetAfter: 2 * time.Second, RetryAfter: 1500 * time.Millisecond}
+	got := d.AppendHeaders([]string{"kept", "as is"})
+	require.Equal(t, []string{
+		"kept", "as is",
+		"ratelimit-limit", "10", "ratelimit-remaining", "0", "ratelimit-reset", "2", "retry-after", "2",
+	}, got, "pairs appended after what was there, in a fixed order")
+}

@@ -144,7 +144,7 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Decision, error) {
 		return Decision{}, ctx.Err()
 	case req.FailClosed || l.mode == FailClosed:
 		l.failed(ctx, err, true)
-		l.metrics.decided(ctx, outcomeUnavailable, sourceNone, req.Policy)
+		l.metrics.decided(outcomeUnavailable, sourceNone, req.Policy)
 		return Decision{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	default:
 		l.failed(ctx, err, false)
@@ -152,9 +152,9 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Decision, error) {
 		source = sourceLocal
 	}
 	if d.Allowed {
-		l.metrics.decided(ctx, outcomeAllowed, source, req.Policy)
+		l.metrics.decided(outcomeAllowed, source, req.Policy)
 	} else {
-		l.metrics.decided(ctx, outcomeLimited, source, req.Policy)
+		l.metrics.decided(outcomeLimited, source, req.Policy)
 	}
 	return d, nil
 }
@@ -172,7 +172,7 @@ func (l *Limiter) leaseOrReserve(ctx context.Context, req Request) (_ Decision, 
 	for waits := 0; ; waits++ {
 		now := l.now().UnixMicro()
 		if d, ok := l.leases.spend(req.Key, req.Limit, req.Cost, now); ok {
-			l.metrics.decided(ctx, outcomeAllowed, sourceLease, req.Policy)
+			l.metrics.decided(outcomeAllowed, sourceLease, req.Policy)
 			return d, reservation{}, true, nil
 		}
 		r := l.leases.reserve(req.Key, req.Limit, now, waits < leaseWaits)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -35,22 +36,39 @@ const (
 // meterName is the instrumentation scope of the counters.
 const meterName = "github.com/backplane/backplane/internal/ratelimit"
 
-// metrics are the limiter's counters. Attribute sets are built once per
-// (decision, source, policy) triple and reused: the decision path runs on every call,
-// and policies are few.
+// metrics are the limiter's counters.
+//
+// Decisions are counted in process, one atomic counter per (decision, source, policy)
+// triple, and read by the meter when it collects: the decision path runs on every
+// call, and an OpenTelemetry counter's Add (its attribute set looked up, its
+// aggregation locked) cost as much as a decision from a lease. Policies are few, so
+// the triples are.
 type metrics struct {
-	decisions     metric.Int64Counter
+	decisions     sync.Map // decisionAttrs → *decisionCount
 	redisFailures metric.Int64Counter
-	attrs         sync.Map // decisionAttrs → metric.AddOption
 	failedLocal   metric.AddOption
 	failedReject  metric.AddOption
 }
 
 type decisionAttrs struct{ decision, source, policy string }
 
+// decisionCount is one triple's count and its attributes.
+type decisionCount struct {
+	n   atomic.Int64
+	opt metric.ObserveOption
+}
+
+func newDecisionCount(k decisionAttrs) *decisionCount {
+	return &decisionCount{opt: metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("decision", k.decision),
+		attribute.String("source", k.source),
+		attribute.String("policy", k.policy),
+	))}
+}
+
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	meter := mp.Meter(meterName)
-	decisions, err := meter.Int64Counter("backplane.ratelimit.decisions",
+	decisions, err := meter.Int64ObservableCounter("backplane.ratelimit.decisions",
 		metric.WithDescription("Rate-limit decisions, by decision (allowed, limited, unavailable), source (redis, lease, local, none) and policy."),
 		metric.WithUnit("{decision}"))
 	if err != nil {
@@ -62,33 +80,36 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: redis failures counter: %w", err)
 	}
-	return &metrics{
-		decisions:     decisions,
+	m := &metrics{
 		redisFailures: failures,
 		failedLocal:   metric.WithAttributeSet(attribute.NewSet(attribute.String("action", actionLocal))),
 		failedReject:  metric.WithAttributeSet(attribute.NewSet(attribute.String("action", actionRejected))),
-	}, nil
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		m.decisions.Range(func(_, v any) bool {
+			if c, ok := v.(*decisionCount); ok {
+				o.ObserveInt64(decisions, c.n.Load(), c.opt)
+			}
+			return true
+		})
+		return nil
+	}, decisions)
+	if err != nil {
+		return nil, fmt.Errorf("ratelimit: decisions callback: %w", err)
+	}
+	return m, nil
 }
 
 // decided counts one decision.
-func (m *metrics) decided(ctx context.Context, decision, source, policy string) {
+func (m *metrics) decided(decision, source, policy string) {
 	k := decisionAttrs{decision, source, policy}
-	opt, ok := m.attrs.Load(k)
+	v, ok := m.decisions.Load(k)
 	if !ok {
-		opt, _ = m.attrs.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("decision", decision),
-			attribute.String("source", source),
-			attribute.String("policy", policy),
-		)))
+		v, _ = m.decisions.LoadOrStore(k, newDecisionCount(k))
 	}
-	add, ok := opt.(metric.AddOption)
-	if !ok {
-		// Only the lines above store into attrs, so this cannot happen; a decision
-		// counted without its attributes beats one dropped.
-		m.decisions.Add(ctx, 1)
-		return
+	if c, ok := v.(*decisionCount); ok { // only the line above stores into decisions
+		c.n.Add(1)
 	}
-	m.decisions.Add(ctx, 1, add)
 }
 
 // redisFailed counts one decision Redis could not make.
