@@ -298,6 +298,12 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 	if err == nil && resp == nil {
 		err = status.Errorf(codes.Internal, "%s returned neither a response nor an error", method)
 	}
+	if _, ok := status.FromError(err); err != nil && !ok {
+		// As a gRPC server answers a handler's plain error: a context's end becomes
+		// CANCELED or DEADLINE_EXCEEDED, anything else UNKNOWN, so the caller sees the
+		// same codes in process as over the network.
+		err = status.FromContextError(err).Err()
+	}
 	if u.stats != nil {
 		u.stats.HandleRPC(sctx, &stats.End{BeginTime: begin, EndTime: time.Now(), Error: err})
 	}

@@ -44,6 +44,11 @@ func (a localAuth) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserR
 	if !ok {
 		return nil, status.Error(codes.Internal, "the chain let a call through without a principal")
 	}
+	if v := metadata.ValueFromIncomingContext(ctx, "x-test-plain-error"); len(v) > 0 {
+		// A handler that hands back its context's end as a plain error, as code
+		// returning ctx.Err() from a store would.
+		return nil, context.DeadlineExceeded
+	}
 	if a.served != nil {
 		a.served <- ctx
 	}
@@ -304,4 +309,15 @@ func serverCallSeconds(t *testing.T, b *localBundle, method string) (float64, bo
 		}
 	}
 	return 0, false
+}
+
+// A handler's plain error reaches an in-process caller with the code a gRPC server
+// would give it over the network: a context's end is DEADLINE_EXCEEDED, not UNKNOWN.
+func TestInProcessUnaryCallCodesAPlainErrorAsAServerWould(t *testing.T) {
+	t.Parallel()
+	b := setupLocal(t)
+	const user = "0b6b7c1e-7a43-4a6e-9c1e-2b8f5e0c9d11"
+	ctx := metadata.AppendToOutgoingContext(calling(t.Context(), "token-a", b.vouch(user, "token-a")), "x-test-plain-error", "deadline")
+	_, err := authv1.NewAuthServiceClient(b.conn).GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{})
+	require.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
 }
