@@ -57,6 +57,9 @@ func subject(ctx context.Context) ratelimit.Subject {
 // arrives after it is admitted.
 func subjects(ctx context.Context, policy *accessv1.Policy, req any) []ratelimit.Subject {
 	caller := subject(ctx)
+	if policy.GetRateLimitWebhook() {
+		return webhookSubjects(caller)
+	}
 	if !policy.GetRateLimitPerAddress() {
 		return []ratelimit.Subject{caller}
 	}

@@ -7,11 +7,13 @@ import (
 	"strings"
 )
 
-// Policy names the [StaticPolicy] gives its two limits; they label the
+// Policy names the [StaticPolicy] gives its limits; they label the
 // decisions metric.
 const (
 	PolicyAnonymous     = "anonymous"
 	PolicyAuthenticated = "authenticated"
+	// PolicyWebhook is the budget of webhook deliveries (see [Subject.Webhook]).
+	PolicyWebhook = "webhook"
 )
 
 // Subject is who makes a call, as far as the edge knows.
@@ -26,6 +28,9 @@ type Subject struct {
 	// [EmailTarget] or [UserTarget]: such calls also spend a budget of their
 	// target, so that many addresses cannot pile onto one account.
 	Target string
+	// Webhook marks a webhook delivery (rate_limit_webhook in the RPC's policy), counted
+	// per address against a budget of its own, apart from the address's anonymous one.
+	Webhook bool
 }
 
 // EmailTarget is the [Subject.Target] of a call naming an account by email. The
@@ -45,7 +50,8 @@ func UserTarget(userID string) string { return "user:" + userID }
 func (s Subject) Anonymous() bool { return s.UserID == "" && s.APIKeyID == "" }
 
 // Key is the budget s's calls are counted against: "user:<id>", else
-// "key:<id>", else "target:<target>", else "ip:<address>". A user's API keys share the user's budget,
+// "key:<id>", else "target:<target>", else "webhook:<address>" for a webhook
+// delivery, else "ip:<address>". A user's API keys share the user's budget,
 // so that minting keys does not multiply it. Calls whose address is unknown
 // share the one budget "ip:".
 func (s Subject) Key() string {
@@ -56,6 +62,8 @@ func (s Subject) Key() string {
 		return "key:" + s.APIKeyID
 	case s.Target != "":
 		return "target:" + s.Target
+	case s.Webhook:
+		return "webhook:" + s.IP
 	default:
 		return "ip:" + s.IP
 	}
@@ -83,8 +91,12 @@ type StaticPolicy struct {
 var _ Policy = StaticPolicy{}
 
 // LimitFor returns Anonymous or Authenticated, by whether subject has a
-// principal.
+// principal. A webhook delivery gets Authenticated, per address: its sender is
+// authenticated, by the signature the service checks after admission.
 func (p StaticPolicy) LimitFor(_ context.Context, subject Subject) (Limit, string, error) {
+	if subject.Webhook && subject.Anonymous() {
+		return p.Authenticated, PolicyWebhook, nil
+	}
 	if subject.Anonymous() {
 		return p.Anonymous, PolicyAnonymous, nil
 	}

@@ -110,8 +110,15 @@ type Policy struct {
 	// and email-sending RPCs, whose budget must not grow with the tokens and API keys a
 	// caller collects, nor an attacker's with the addresses it uses against one account.
 	RateLimitPerAddress bool `protobuf:"varint,5,opt,name=rate_limit_per_address,json=rateLimitPerAddress,proto3" json:"rate_limit_per_address,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The RPC is a webhook: its sender (Stripe, SendGrid) proves itself by a signature the
+	// service checks, and delivers events in bursts from a few addresses. Calls spend a
+	// budget of their own per client address, the size of the authenticated limit, instead
+	// of the anonymous budget those bursts would exhaust (and that other anonymous callers
+	// behind the same address share). A forger still spends that budget, and each forgery
+	// costs the service one HMAC before it is refused.
+	RateLimitWebhook bool `protobuf:"varint,6,opt,name=rate_limit_webhook,json=rateLimitWebhook,proto3" json:"rate_limit_webhook,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
@@ -179,6 +186,13 @@ func (x *Policy) GetRateLimitPerAddress() bool {
 	return false
 }
 
+func (x *Policy) GetRateLimitWebhook() bool {
+	if x != nil {
+		return x.RateLimitWebhook
+	}
+	return false
+}
+
 var file_backplane_access_v1_access_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -202,13 +216,14 @@ var File_backplane_access_v1_access_proto protoreflect.FileDescriptor
 
 const file_backplane_access_v1_access_proto_rawDesc = "" +
 	"\n" +
-	" backplane/access/v1/access.proto\x12\x13backplane.access.v1\x1a google/protobuf/descriptor.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\xed\x01\n" +
+	" backplane/access/v1/access.proto\x12\x13backplane.access.v1\x1a google/protobuf/descriptor.proto\x1a.protoc-gen-openapiv3/options/annotations.proto\"\x9b\x02\n" +
 	"\x06Policy\x129\n" +
 	"\baudience\x18\x01 \x01(\x0e2\x1d.backplane.access.v1.AudienceR\baudience\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12&\n" +
 	"\x0frate_limit_cost\x18\x03 \x01(\rR\rrateLimitCost\x123\n" +
 	"\x16rate_limit_fail_closed\x18\x04 \x01(\bR\x13rateLimitFailClosed\x123\n" +
-	"\x16rate_limit_per_address\x18\x05 \x01(\bR\x13rateLimitPerAddress*w\n" +
+	"\x16rate_limit_per_address\x18\x05 \x01(\bR\x13rateLimitPerAddress\x12,\n" +
+	"\x12rate_limit_webhook\x18\x06 \x01(\bR\x10rateLimitWebhook*w\n" +
 	"\bAudience\x12\x18\n" +
 	"\x14AUDIENCE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUDIENCE_PUBLIC\x10\x01\x12\x11\n" +

@@ -1665,7 +1665,7 @@ const file_backplane_notification_v1_notification_proto_rawDesc = "" +
 	"\x17DELIVERY_STATUS_BOUNCED\x10\x04\x12\x1b\n" +
 	"\x17DELIVERY_STATUS_DROPPED\x10\x05\x12\x1a\n" +
 	"\x16DELIVERY_STATUS_FAILED\x10\x06\x12\x1e\n" +
-	"\x1aDELIVERY_STATUS_SUPPRESSED\x10\a2\xff\x0e\n" +
+	"\x1aDELIVERY_STATUS_SUPPRESSED\x10\a2\x81\x0f\n" +
 	"\x13NotificationService\x12_\n" +
 	"\x04Send\x12&.backplane.notification.v1.SendRequest\x1a'.backplane.notification.v1.SendResponse\"\x06\xa2\xbb\x18\x02\b\x04\x12\xc5\x01\n" +
 	"\x11ListNotifications\x123.backplane.notification.v1.ListNotificationsRequest\x1a4.backplane.notification.v1.ListNotificationsResponse\"E\xfaP\x0f\n" +
@@ -1681,10 +1681,10 @@ const file_backplane_notification_v1_notification_proto_rawDesc = "" +
 	"\x1dUpdateNotificationPreferences\x12?.backplane.notification.v1.UpdateNotificationPreferencesRequest\x1a@.backplane.notification.v1.UpdateNotificationPreferencesResponse\"^\xfaP\x0f\n" +
 	"\rNotifications\xa2\xbb\x18\x17\b\x02\x12\x13notifications:write\x82\xd3\xe4\x93\x02+:\vpreferences2\x1c/v1/notification-preferences\x12\xd6\x01\n" +
 	"\vUnsubscribe\x12-.backplane.notification.v1.UnsubscribeRequest\x1a..backplane.notification.v1.UnsubscribeResponse\"h\xfaP\x0f\n" +
-	"\rNotifications\xa2\xbb\x18\x04\b\x01\x18\x05\x82\xd3\xe4\x93\x02H:\x01*Z\x19\"\x17/v1/unsubscribe/{token}\"(/v1/notification-preferences:unsubscribe\x12\xbc\x01\n" +
-	"\x14HandleSendgridEvents\x126.backplane.notification.v1.HandleSendgridEventsRequest\x1a7.backplane.notification.v1.HandleSendgridEventsResponse\"3\xfaP\n" +
+	"\rNotifications\xa2\xbb\x18\x04\b\x01\x18\x05\x82\xd3\xe4\x93\x02H:\x01*Z\x19\"\x17/v1/unsubscribe/{token}\"(/v1/notification-preferences:unsubscribe\x12\xbe\x01\n" +
+	"\x14HandleSendgridEvents\x126.backplane.notification.v1.HandleSendgridEventsRequest\x1a7.backplane.notification.v1.HandleSendgridEventsResponse\"5\xfaP\n" +
 	"\n" +
-	"\bWebhooks\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1a:\x04body\"\x12/webhooks/sendgridB\x86\x02\xfaP\xb5\x01\"J\n" +
+	"\bWebhooks\xa2\xbb\x18\x04\b\x010\x01\x82\xd3\xe4\x93\x02\x1a:\x04body\"\x12/webhooks/sendgridB\x86\x02\xfaP\xb5\x01\"J\n" +
 	"\rNotifications\x129The in-app inbox, its live stream, and email preferences.\"g\n" +
 	"\bWebhooks\x12[Events from Stripe and SendGrid, each verified by its sender's signature over the raw body.ZKgithub.com/backplane/backplane/gen/backplane/notification/v1;notificationv1b\x06proto3"
 

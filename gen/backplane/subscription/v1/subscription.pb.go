@@ -2086,7 +2086,7 @@ const file_backplane_subscription_v1_subscription_proto_rawDesc = "" +
 	"\x13INVOICE_STATUS_OPEN\x10\x02\x12\x17\n" +
 	"\x13INVOICE_STATUS_PAID\x10\x03\x12 \n" +
 	"\x1cINVOICE_STATUS_UNCOLLECTIBLE\x10\x04\x12\x17\n" +
-	"\x13INVOICE_STATUS_VOID\x10\x052\xac\x0f\n" +
+	"\x13INVOICE_STATUS_VOID\x10\x052\xae\x0f\n" +
 	"\x13SubscriptionService\x12\x8b\x01\n" +
 	"\tListPlans\x12+.backplane.subscription.v1.ListPlansRequest\x1a,.backplane.subscription.v1.ListPlansResponse\"#\xfaP\t\n" +
 	"\aBilling\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/plans\x12\xb2\x01\n" +
@@ -2109,10 +2109,10 @@ const file_backplane_subscription_v1_subscription_proto_rawDesc = "" +
 	"\aBilling\xa2\xbb\x18\x04\b\x02\x18\n" +
 	"\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/subscription:changePlan\x12\xa7\x01\n" +
 	"\fListInvoices\x12..backplane.subscription.v1.ListInvoicesRequest\x1a/.backplane.subscription.v1.ListInvoicesResponse\"6\xfaP\t\n" +
-	"\aBilling\xa2\xbb\x18\x12\b\x02\x12\fbilling:read\x18\x05\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/invoices\x12\xb7\x01\n" +
-	"\x13HandleStripeWebhook\x125.backplane.subscription.v1.HandleStripeWebhookRequest\x1a6.backplane.subscription.v1.HandleStripeWebhookResponse\"1\xfaP\n" +
+	"\aBilling\xa2\xbb\x18\x12\b\x02\x12\fbilling:read\x18\x05\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/invoices\x12\xb9\x01\n" +
+	"\x13HandleStripeWebhook\x125.backplane.subscription.v1.HandleStripeWebhookRequest\x1a6.backplane.subscription.v1.HandleStripeWebhookResponse\"3\xfaP\n" +
 	"\n" +
-	"\bWebhooks\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18:\x04body\"\x10/webhooks/stripe\x12\x80\x01\n" +
+	"\bWebhooks\xa2\xbb\x18\x04\b\x010\x01\x82\xd3\xe4\x93\x02\x18:\x04body\"\x10/webhooks/stripe\x12\x80\x01\n" +
 	"\x0fGetEntitlements\x121.backplane.subscription.v1.GetEntitlementsRequest\x1a2.backplane.subscription.v1.GetEntitlementsResponse\"\x06\xa2\xbb\x18\x02\b\x04\x12\xaf\x01\n" +
 	"\x11ListSubscriptions\x123.backplane.subscription.v1.ListSubscriptionsRequest\x1a4.backplane.subscription.v1.ListSubscriptionsResponse\"/\xfaP\a\n" +
 	"\x05Admin\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/admin/subscriptionsB\xee\x02\xfaP\x9d\x02\"i\n" +
