@@ -227,6 +227,19 @@ func (r *faultRig) requireUnready(t *testing.T, check string) {
 	}, answerBound, 50*time.Millisecond, "/readyz should fail on %q; last %d %s", check, code, body)
 }
 
+// requireDegraded waits until /readyz reports check as degraded while the process stays
+// ready: a shared dependency whose loss only some calls feel must not take every replica
+// out of service at once.
+func (r *faultRig) requireDegraded(t *testing.T, check string) {
+	t.Helper()
+	var code int
+	var body string
+	require.Eventually(t, func() bool {
+		code, body = r.ready(t)
+		return code == http.StatusOK && strings.Contains(body, `"degraded"`) && strings.Contains(body, `"`+check+`"`)
+	}, answerBound, 50*time.Millisecond, "/readyz should stay ready, reporting %q degraded; last %d %s", check, code, body)
+}
+
 // requireRecovers waits until /readyz answers 200 and works() holds, and requires that
 // to happen within recoveryBound of since, without the process restarting.
 func (r *faultRig) requireRecovers(t *testing.T, since time.Time, works func() bool) {
@@ -627,7 +640,7 @@ func TestFaultsRedis(t *testing.T) {
 		requireRESTOutage(t, me, "REST GET /v1/users/me")
 		requireRESTOutage(t, signIn, "REST POST /v1/auth/login")
 		requireGRPCOutage(t, grpcMeErr, grpcMeTook, "gRPC GetCurrentUser")
-		r.requireUnready(t, "redis")
+		r.requireDegraded(t, "redis")
 	}
 	// Serving again is timed by a session check, which needs Redis and nothing slow; a
 	// login (an argon2 hash, a second or more of CPU on a loaded 2-core machine) must

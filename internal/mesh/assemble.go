@@ -25,8 +25,12 @@ import (
 	"github.com/backplane/backplane/internal/service"
 )
 
-// openRedis connects piece to Redis, registering its closing and readiness check. Its
-// commands are traced and measured as piece's.
+// openRedis connects piece to Redis, registering its closing and a readiness report.
+// Its commands are traced and measured as piece's. Redis down degrades a piece without
+// making it unready: every replica shares the one Redis, so an unready answer would
+// take every pod out of its Service at once and turn an outage of sign-in and
+// signed-in calls into an outage of everything, public calls and webhooks included,
+// which keep working without Redis (see the README's faults suite).
 func (p *Process) openRedis(ctx context.Context, redisURL, piece string) (redis.UniversalClient, error) {
 	pv := p.providers(piece)
 	rdb, err := redisclient.Open(ctx, redisURL,
@@ -37,7 +41,7 @@ func (p *Process) openRedis(ctx context.Context, redisURL, piece string) (redis.
 		return nil, fmt.Errorf("open redis: %w", err)
 	}
 	p.OnStop("redis", func(context.Context) error { return rdb.Close() })
-	p.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	p.AddReport("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	return rdb, nil
 }
 
