@@ -42,7 +42,7 @@ func (c *chainConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if r == nil {
 		return status.Errorf(codes.Unimplemented, "unknown method %s", method)
 	}
-	sts := &transportStream{method: method}
+	sts := handover.NewTransport(method)
 	_, err := c.unary(serverSide(ctx, sts), args, &grpc.UnaryServerInfo{FullMethod: method},
 		func(ctx context.Context, req any) (any, error) {
 			in, err := asMessage(req)
@@ -58,7 +58,7 @@ func (c *chainConn) Invoke(ctx context.Context, method string, args, reply any, 
 			}
 			return reply, nil
 		})
-	sts.deliver(opts)
+	sts.Deliver(opts)
 	return err
 }
 
@@ -71,16 +71,16 @@ func (c *chainConn) NewStream(ctx context.Context, _ *grpc.StreamDesc, method st
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	p := &pipe{
-		transportStream: transportStream{method: method},
-		ctx:             ctx,
-		cancel:          cancel,
-		toServer:        make(chan proto.Message, 1),
-		toClient:        make(chan proto.Message),
-		headerSent:      make(chan struct{}),
-		done:            make(chan struct{}),
-		opts:            opts,
+		Transport:  handover.NewTransport(method),
+		ctx:        ctx,
+		cancel:     cancel,
+		toServer:   make(chan proto.Message, 1),
+		toClient:   make(chan proto.Message),
+		headerSent: make(chan struct{}),
+		done:       make(chan struct{}),
+		opts:       opts,
 	}
-	p.serverCtx = serverSide(ctx, &p.transportStream)
+	p.serverCtx = serverSide(ctx, p.Transport)
 	go func() {
 		err := c.stream(nil, (*pipeServer)(p), &grpc.StreamServerInfo{
 			FullMethod: method, IsClientStream: r.clientStreams, IsServerStream: r.serverStreams,
@@ -90,52 +90,12 @@ func (c *chainConn) NewStream(ctx context.Context, _ *grpc.StreamDesc, method st
 	return (*pipeClient)(p), nil
 }
 
-// transportStream collects the headers and trailers that interceptors and handlers set,
-// as a real server transport would send them.
-type transportStream struct {
-	method  string
-	mu      sync.Mutex
-	header  metadata.MD
-	trailer metadata.MD
-}
-
-func (s *transportStream) Method() string { return s.method }
-
-func (s *transportStream) SetHeader(md metadata.MD) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.header = metadata.Join(s.header, md)
-	return nil
-}
-
-func (s *transportStream) SendHeader(md metadata.MD) error { return s.SetHeader(md) }
-
-func (s *transportStream) SetTrailer(md metadata.MD) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.trailer = metadata.Join(s.trailer, md)
-	return nil
-}
-
-// deliver hands the collected metadata to the caller's Header and Trailer call options,
-// which is how grpc-gateway learns what to turn into HTTP headers.
-func (s *transportStream) deliver(opts []grpc.CallOption) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, o := range opts {
-		switch o := o.(type) {
-		case grpc.HeaderCallOption:
-			*o.HeaderAddr = s.header.Copy()
-		case grpc.TrailerCallOption:
-			*o.TrailerAddr = s.trailer.Copy()
-		}
-	}
-}
-
 // pipe joins a client stream (held by grpc-gateway) and a server stream (run through the
 // chain) in one process.
 type pipe struct {
-	transportStream
+	*handover.Transport
+	// mu guards headerExplicit.
+	mu             sync.Mutex
 	headerExplicit bool // the server sent its header before ending
 	ctx, serverCtx context.Context
 	cancel         context.CancelFunc
@@ -158,7 +118,7 @@ func (p *pipe) finish(err error) {
 	p.err = err
 	p.sendHeader()
 	close(p.done)
-	p.deliver(p.opts)
+	p.Deliver(p.opts)
 }
 
 // pipeServer is the server's end.
@@ -166,10 +126,10 @@ type pipeServer pipe
 
 func (s *pipeServer) Context() context.Context { return s.serverCtx }
 
-func (s *pipeServer) SetHeader(md metadata.MD) error { return s.transportStream.SetHeader(md) }
+func (s *pipeServer) SetHeader(md metadata.MD) error { return s.Transport.SetHeader(md) }
 
 func (s *pipeServer) SendHeader(md metadata.MD) error {
-	_ = s.transportStream.SetHeader(md)
+	_ = s.Transport.SetHeader(md)
 	s.mu.Lock()
 	s.headerExplicit = true
 	s.mu.Unlock()
@@ -177,7 +137,7 @@ func (s *pipeServer) SendHeader(md metadata.MD) error {
 	return nil
 }
 
-func (s *pipeServer) SetTrailer(md metadata.MD) { _ = s.transportStream.SetTrailer(md) }
+func (s *pipeServer) SetTrailer(md metadata.MD) { _ = s.Transport.SetTrailer(md) }
 
 func (s *pipeServer) SendMsg(m any) error {
 	s.mu.Lock()
@@ -220,23 +180,20 @@ func (c *pipeClient) Header() (metadata.MD, error) {
 	case <-c.ctx.Done():
 		return nil, c.ctx.Err()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	select {
 	case <-c.done:
-		if !c.headerExplicit && c.err != nil {
-			return c.header.Copy(), c.err
+		c.mu.Lock()
+		explicit := c.headerExplicit
+		c.mu.Unlock()
+		if !explicit && c.err != nil {
+			return c.Transport.Header(), c.err
 		}
 	default:
 	}
-	return c.header.Copy(), nil
+	return c.Transport.Header(), nil
 }
 
-func (c *pipeClient) Trailer() metadata.MD {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.trailer.Copy()
-}
+func (c *pipeClient) Trailer() metadata.MD { return c.Transport.Trailer() }
 
 func (c *pipeClient) CloseSend() error {
 	c.closeSendOnce.Do(func() { close(c.toServer) })

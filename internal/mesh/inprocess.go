@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -257,7 +256,6 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 	if md == nil {
 		md = metadata.MD{}
 	}
-	var header, trailer *metadata.MD
 	for _, o := range opts {
 		switch o := o.(type) {
 		case grpc.PerRPCCredsCallOption:
@@ -272,10 +270,6 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 				k = strings.ToLower(k)
 				md[k] = append(md[k], v)
 			}
-		case grpc.HeaderCallOption:
-			header = o.HeaderAddr
-		case grpc.TrailerCallOption:
-			trailer = o.TrailerAddr
 		case grpc.PeerCallOption:
 			*o.PeerAddr = peer.Peer{Addr: loopback}
 		}
@@ -287,7 +281,7 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 	// context that ends when the call does, as a server's does.
 	sctx, cancel := context.WithCancel(callerEnd{ctx})
 	defer cancel()
-	sts := &unaryTransport{method: method}
+	sts := handover.NewTransport(method)
 	sctx = grpc.NewContextWithServerTransportStream(peer.NewContext(metadata.NewIncomingContext(sctx, md), u.from), sts)
 	begin := time.Now()
 	if u.stats != nil {
@@ -307,12 +301,7 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 	if u.stats != nil {
 		u.stats.HandleRPC(sctx, &stats.End{BeginTime: begin, EndTime: time.Now(), Error: err})
 	}
-	if header != nil {
-		*header = sts.header
-	}
-	if trailer != nil {
-		*trailer = sts.trailer
-	}
+	sts.Deliver(opts)
 	if err != nil {
 		return err
 	}
@@ -331,34 +320,6 @@ func (callerEnd) Value(any) any                 { return nil }
 // AfterFunc lets context.WithCancel tie the service's context to the caller's end
 // without a goroutine per call, which it starts for a parent it cannot see into.
 func (c callerEnd) AfterFunc(f func()) func() bool { return context.AfterFunc(c.caller, f) }
-
-// unaryTransport collects the headers and trailers a unary handler and its
-// interceptors set, for the caller's grpc.Header and grpc.Trailer options.
-type unaryTransport struct {
-	method          string
-	mu              sync.Mutex
-	header, trailer metadata.MD
-}
-
-var _ grpc.ServerTransportStream = (*unaryTransport)(nil)
-
-func (t *unaryTransport) Method() string { return t.method }
-
-func (t *unaryTransport) SetHeader(md metadata.MD) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.header = metadata.Join(t.header, md)
-	return nil
-}
-
-func (t *unaryTransport) SendHeader(md metadata.MD) error { return t.SetHeader(md) }
-
-func (t *unaryTransport) SetTrailer(md metadata.MD) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.trailer = metadata.Join(t.trailer, md)
-	return nil
-}
 
 // mdCarrier lets a propagator write the trace context into a call's metadata.
 type mdCarrier metadata.MD
