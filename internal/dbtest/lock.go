@@ -2,11 +2,16 @@ package dbtest
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc/codes"
+
+	"github.com/backplane/backplane/internal/fault"
 )
 
 // LockTables holds an ACCESS EXCLUSIVE lock on tables, in pool's database and schema,
@@ -35,4 +40,25 @@ func LockTables(t testing.TB, pool *pgxpool.Pool, tables ...string) {
 	// Registered after the connection's Close, so it runs first: the lock goes before
 	// the test's own cleanup drops the database.
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+}
+
+// RequireCutByDeadline calls call with parent given a 300 ms deadline, expecting it to
+// wait on tables locked by LockTables, and fails the test unless the call's error is a
+// DEADLINE_EXCEEDED that is logged below error: a query cut short by its caller's
+// deadline is neither a bug of ours (INTERNAL) nor a database that is down
+// (UNAVAILABLE).
+func RequireCutByDeadline(t testing.TB, parent context.Context, call func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(parent, 300*time.Millisecond)
+	defer cancel()
+	err := call(ctx)
+	if err == nil {
+		t.Fatal("dbtest: the call succeeded past its deadline on locked tables")
+	}
+	if code := fault.Status(err).Code(); code != codes.DeadlineExceeded {
+		t.Fatalf("dbtest: the call answered %v, want DeadlineExceeded: %v", code, err)
+	}
+	if level := fault.KindOf(err).LogLevel(); level >= slog.LevelError {
+		t.Fatalf("dbtest: a caller's deadline is logged at %v, want below error: %v", level, err)
+	}
 }

@@ -2,18 +2,13 @@ package notification
 
 import (
 	"context"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc/codes"
 
 	notificationv1 "github.com/backplane/backplane/gen/backplane/notification/v1"
 	"github.com/backplane/backplane/internal/authn"
 	"github.com/backplane/backplane/internal/dbtest"
-	"github.com/backplane/backplane/internal/fault"
 	"github.com/backplane/backplane/internal/identity"
 )
 
@@ -24,10 +19,8 @@ func TestAnInboxReadPastItsDeadlineIsNotInternal(t *testing.T) {
 	b := setup(t)
 	dbtest.LockTables(t, b.pool, "notification")
 	user := identity.WithPrincipal(context.Background(), identity.Principal{UserID: uuid.NewString(), Roles: []string{authn.RoleUser}})
-	ctx, cancel := context.WithTimeout(user, 300*time.Millisecond)
-	defer cancel()
-	_, err := b.server.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{})
-	require.Error(t, err)
-	require.Equal(t, codes.DeadlineExceeded, fault.Status(err).Code(), "%v", err)
-	require.Less(t, fault.KindOf(err).LogLevel(), slog.LevelError)
+	dbtest.RequireCutByDeadline(t, user, func(ctx context.Context) error {
+		_, err := b.server.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{})
+		return err
+	})
 }
