@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -56,9 +58,24 @@ func TestPiecesKeepTheirOwnPrometheusSeries(t *testing.T) {
 	// The registry accepts both pieces' families, so the scrape is whole.
 	_, err := tel.Registry().Gather()
 	require.NoError(t, err)
-	body := scrape(t, tel.MetricsHandler())
+	// A server records a call's duration after it has sent the answer, so the client may
+	// scrape before the last call is counted: the counts are waited for.
+	counts := map[string]*regexp.Regexp{}
 	for name, calls := range map[string]string{"backplane-gateway": "2", "backplane-auth": "3"} {
-		require.Regexp(t, `(?m)^rpc_server_call_duration_seconds_count\{[^}]*service_name="`+name+`"[^}]*\} `+calls+`$`, body)
+		counts[name] = regexp.MustCompile(`(?m)^rpc_server_call_duration_seconds_count\{[^}]*service_name="` + name + `"[^}]*\} ` + calls + `$`)
+	}
+	var body string
+	require.Eventually(t, func() bool {
+		body = scrape(t, tel.MetricsHandler())
+		for _, re := range counts {
+			if !re.MatchString(body) {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 10*time.Millisecond, "each piece's calls counted as its own")
+	for _, re := range counts {
+		require.Regexp(t, re, body)
 	}
 	require.NotContains(t, body, "otel_scope_")
 	require.Regexp(t, `target_info\{[^}]*service_name="backplane-gateway"`, body)
