@@ -76,11 +76,18 @@ type localNotifications struct {
 }
 
 func (n localNotifications) StreamNotifications(_ *notificationv1.StreamNotificationsRequest, ss grpc.ServerStreamingServer[notificationv1.StreamNotificationsResponse]) error {
+	// The end is reported however the handler leaves: a Send that raced the client's
+	// cancel may report the cancel even though its message was delivered (the
+	// in-process channel checks the context after handing the message over), and a
+	// handler that then returned without reporting left the test waiting for nothing.
+	defer func() {
+		<-ss.Context().Done()
+		n.ended <- ss.Context().Err()
+	}()
 	if err := ss.Send(&notificationv1.StreamNotificationsResponse{}); err != nil {
 		return err
 	}
 	<-ss.Context().Done()
-	n.ended <- ss.Context().Err()
 	return ss.Context().Err()
 }
 
