@@ -40,8 +40,8 @@ type Config struct {
 	SigningKeyRotation time.Duration
 	// PasswordHashConcurrency bounds how many argon2id computations run at once: a
 	// flood of logins queues beyond it (BACKPLANE_PASSWORD_HASH_CONCURRENCY). 0, the
-	// default, means one per core (GOMAXPROCS). Hashing runs on worker threads at the
-	// lowest scheduling priority (package password), so every core may hash while the
+	// default, means one per core (GOMAXPROCS). Hashing runs on worker threads of
+	// lowered scheduling priority (package password), so every core may hash while the
 	// kernel still gives the rest of the API the CPU first.
 	PasswordHashConcurrency int
 	// SignupMode is how SignUp answers (BACKPLANE_SIGNUP_MODE): SignupVerify, the

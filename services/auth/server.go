@@ -84,9 +84,8 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 	}
 	if w.hasher == nil {
 		var err error
-		// Zero hashes on every core: each hash steps aside while the rest of the process
-		// has work (held back at most as long as it has computed), so the API still gets
-		// the CPU first.
+		// Zero hashes on every core, on threads of lowered priority, so the API still gets
+		// the CPU first (a hash starved there is computed again at normal priority).
 		if w.hasher, err = password.NewHasher(ctx, password.OWASP, cfg.PasswordHashConcurrency,
 			password.WithLogger(deps.Logger.With("service", "auth"))); err != nil {
 			return nil, err

@@ -46,7 +46,7 @@ type Hasher struct {
 	// computing is called as each argon2id computation is asked for; nil for none.
 	computing func(context.Context)
 	log       *slog.Logger
-	// ordinary hashes without yielding and leaves GOMAXPROCS as it is.
+	// ordinary hashes at normal priority and leaves GOMAXPROCS as it is.
 	ordinary bool
 }
 
@@ -61,15 +61,15 @@ func WithComputeHook(fn func(ctx context.Context)) HasherOption {
 	return func(h *Hasher) { h.computing = fn }
 }
 
-// WithLogger is where the hasher says that hashes cannot step aside for the rest of the
-// process, because the runtime does not count its goroutines by state (before Go 1.26).
+// WithLogger is where the hasher says that it cannot lower its threads' priority (not
+// Linux, or a sandbox refusing it), so that a login flood competes with the API for the
+// CPU.
 func WithLogger(log *slog.Logger) HasherOption {
 	return func(h *Hasher) { h.log = log }
 }
 
-// WithOrdinaryScheduling hashes on plain bounded goroutines, holding Go's Ps like any
-// other work and never stepping aside, as the hasher did before hashes yielded:
-// benchmarks measure the difference with it.
+// WithOrdinaryScheduling hashes on plain bounded goroutines at normal priority, holding
+// Go's Ps like any other work: benchmarks measure the difference with it.
 func WithOrdinaryScheduling() HasherOption {
 	return func(h *Hasher) { h.ordinary = true }
 }
@@ -78,12 +78,10 @@ func WithOrdinaryScheduling() HasherOption {
 // computed at once (one per core when zero or less). It computes one hash before it
 // returns, which ctx bounds.
 //
-// Each hash runs whole (every lane, see package argon2) on one worker goroutine, at the
-// normal priority, and steps aside every YieldEvery blocks while other goroutines of
-// the process are running or waiting to run, held back in all at most as long as it has
-// computed (holdBackPerCompute) plus holdBackGrace (see yieldPolicy): the API gets the
-// CPU first throughout a login flood, and no load, inside the process or outside it,
-// can make a hash take more than twice its own compute time (plus the grace).
+// Each hash runs whole (every lane, see package argon2) on a worker thread whose
+// priority is lowered (hashNice), so the kernel runs the rest of the API first and
+// hashing takes the cycles left over; a hash starved at that priority is computed again
+// at normal priority (see starvation), so no load can hold a login back for long.
 // GOMAXPROCS grows by one for each live worker, so that the rest of the process never
 // waits for a P that a hash holds (see pool).
 func NewHasher(ctx context.Context, params Params, concurrency int, opts ...HasherOption) (*Hasher, error) {
@@ -100,14 +98,12 @@ func NewHasher(ctx context.Context, params Params, concurrency int, opts ...Hash
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	var yields *yieldPolicy
-	if !h.ordinary {
-		yields = newYieldPolicy()
-		if !goroutineStatesSupported() {
-			h.log.WarnContext(ctx, "password hashing cannot see the rest of the process's work and never steps aside: a login flood competes with the API for the CPU")
-		}
+	h.workers = newPool(concurrency, !h.ordinary)
+	// Told on a worker, later: the context keeps NewHasher's values (a trace), not its end.
+	logCtx := context.WithoutCancel(ctx)
+	h.workers.lowerFailed = func(err error) {
+		h.log.WarnContext(logCtx, "password hashing runs at normal priority: a login flood competes with the API for the CPU", "error", err)
 	}
-	h.workers = newPool(concurrency, yields)
 	if !h.ordinary {
 		// Each worker keeps one hash's memory for the next (up to this hasher's own cost),
 		// instead of allocating it per hash: a login flood allocating 19 MiB per hash ran
@@ -132,8 +128,10 @@ func (h *Hasher) derive(ctx context.Context, password, salt []byte, p Params, ke
 		h.computing(ctx)
 	}
 	var key []byte
-	err := h.workers.do(ctx, func(yield func(), mem *argon2.Memory) {
-		key = mem.IDKeyYielding(password, salt, p.Time, p.Memory, p.Threads, keyLen, yield)
+	err := h.workers.do(ctx, func(check func() bool, mem *argon2.Memory) bool {
+		var done bool
+		key, done = mem.IDKeyUntil(password, salt, p.Time, p.Memory, p.Threads, keyLen, check)
+		return done
 	})
 	return key, err
 }

@@ -18,24 +18,35 @@ const workerLinger = time.Second
 // pool runs computations on at most size worker goroutines. Workers start when there is
 // work and end once they have been idle for linger.
 //
-// With a yield policy (the hasher's default), each live worker adds a P to GOMAXPROCS
-// (see leaseProc) and each computation is handed a yield function to call between
-// segments of its work, with which it steps aside while the rest of the process has work
-// (see yieldPolicy). The extra P is still needed: were GOMAXPROCS left at the number of
-// cores, a flood of hashes would hold every P, and with every P busy no thread waits on
-// the network, so a request would not even be seen, let alone seen as runnable, until
-// the runtime's monitor polls for it (up to 10 ms). With the extra P a thread waits on
-// the network as usual, picks the request up at once and the kernel, at equal priority,
-// gives it a share of a core; within one yield interval the hashes see it running and
-// step aside. Without a policy, workers are plain bounded goroutines holding Go's Ps
-// like any other work, and computations are handed a nil yield.
+// Lowered (the hasher's default), each worker locks its goroutine to an OS thread of its
+// own for its whole life and lowers that thread's priority (hashNice), so that the
+// kernel, which sees every thread of every process, runs the rest of the API first; the
+// thread ends with the worker, so no other goroutine ever runs on it. A computation is
+// judged as it goes (see starvation): one starved of the CPU at low priority is given up
+// and computed again from the start on an ordinary thread. Each live worker also adds a
+// P to GOMAXPROCS (see leaseProc): a worker holds its P while it computes, and were
+// GOMAXPROCS left at the number of cores, a flood of hashes would hold every P, no
+// thread would wait on the network, and a request would not even be seen until the
+// runtime's monitor polls for it (up to 10 ms), whatever the kernel's priorities. Where
+// a thread's priority cannot be lowered, workers compute at normal priority and
+// lowerFailed is told once. Not lowered, workers are plain bounded goroutines holding
+// Go's Ps like any other work.
 type pool struct {
-	size   int
-	yields *yieldPolicy
-	linger time.Duration
+	size    int
+	lowered bool
+	linger  time.Duration
 	// keepKiB is how much argon2 memory each worker keeps from one computation to the
 	// next (see argon2.Memory); zero for none.
 	keepKiB uint32
+	// lower lowers the calling thread's priority (lowerThread), and starved judges
+	// computations on lowered threads.
+	lower   func() error
+	starved *starvation
+	// lowerFailed, if set, is told (once) why a worker's thread could not be lowered;
+	// restarted, if set, each time a starved computation is computed again.
+	lowerFailed func(error)
+	restarted   func()
+	lowerOnce   sync.Once
 
 	mu      sync.Mutex
 	queue   []*job
@@ -48,7 +59,7 @@ type pool struct {
 
 // job is one computation, waiting in the queue until a worker takes it.
 type job struct {
-	fn func(yield func(), mem *argon2.Memory)
+	fn computation
 	// state moves from queued to taken (by a worker) or to abandoned (by a caller whose
 	// context ended first), exactly once.
 	state  atomic.Int32
@@ -62,19 +73,26 @@ const (
 	jobAbandoned
 )
 
-// newPool returns a pool of at most size workers whose computations step aside as
-// yields says; nil for plain bounded goroutines that never yield.
-func newPool(size int, yields *yieldPolicy) *pool {
-	return &pool{size: size, yields: yields, linger: workerLinger, wake: make(chan struct{}, size)}
+// computation is one hash as a worker runs it. It is to call check, unless check is nil,
+// between segments of its work, and to stop, returning false, as soon as check says
+// no; it then runs again from the start with a nil check, and must return true. It may
+// compute in mem, the worker's own memory, which it must not keep.
+type computation func(check func() bool, mem *argon2.Memory) (done bool)
+
+// newPool returns a pool of at most size workers, lowered or plain bounded goroutines.
+func newPool(size int, lowered bool) *pool {
+	return &pool{
+		size: size, lowered: lowered, linger: workerLinger,
+		lower: lowerThread, starved: newStarvation(),
+		wake: make(chan struct{}, size),
+	}
 }
 
-// do runs fn on a worker and returns once it has run. fn is to call yield between
-// segments of its work (yield is nil when the pool has no yield policy), and may compute
-// in mem, the worker's own memory, which it must not keep. If ctx ends while fn is
-// still queued, do returns ctx's error at once and fn never runs; once a worker has
-// taken fn, do waits for it (one hash is tens of milliseconds, plus at most the
-// hold-back its policy allows, see yieldPolicy).
-func (p *pool) do(ctx context.Context, fn func(yield func(), mem *argon2.Memory)) error {
+// do runs fn on a worker and returns once it has run. If ctx ends while fn is still
+// queued, do returns ctx's error at once and fn never runs; once a worker has taken fn,
+// do waits for it (one hash is tens of milliseconds; a starved one up to starvedAfter
+// more).
+func (p *pool) do(ctx context.Context, fn computation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -114,9 +132,23 @@ func (p *pool) do(ctx context.Context, fn func(yield func(), mem *argon2.Memory)
 
 // work is a worker's whole life.
 func (p *pool) work() {
-	if p.yields != nil {
+	lowered := false
+	if p.lowered {
 		leaseProc(1)
 		defer leaseProc(-1)
+		// Never unlocked: a goroutine that ends locked takes its thread with it, so the
+		// runtime never hands a lowered thread to other work.
+		runtime.LockOSThread()
+		if err := p.lower(); err != nil {
+			runtime.UnlockOSThread()
+			p.lowerOnce.Do(func() {
+				if p.lowerFailed != nil {
+					p.lowerFailed(err)
+				}
+			})
+		} else {
+			lowered = true
+		}
 	}
 	// The worker's memory goes with it when it ends, so an idle hasher holds none.
 	mem := argon2.NewMemory(p.keepKiB)
@@ -125,7 +157,7 @@ func (p *pool) work() {
 		if j == nil {
 			return
 		}
-		p.run(j, mem)
+		p.run(j, mem, lowered)
 	}
 }
 
@@ -169,16 +201,32 @@ func (p *pool) next() *job {
 	}
 }
 
-func (p *pool) run(j *job, mem *argon2.Memory) {
+// run runs j, on this worker's lowered thread when lowered, and again from the start on
+// an ordinary thread if it was starved there: the thread's priority cannot be raised
+// again without privilege (RLIMIT_NICE), so the computation moves instead. The worker
+// waits for the second run, which keeps the pool's bound and lends it mem.
+func (p *pool) run(j *job, mem *argon2.Memory, lowered bool) {
 	defer close(j.done)
 	defer func() { j.panicV = recover() }()
-	if p.yields == nil {
+	if !lowered {
 		j.fn(nil, mem)
 		return
 	}
-	h := p.yields.start()
-	defer h.end()
-	j.fn(h.yield, mem)
+	if j.fn(p.starved.watch(), mem) {
+		return
+	}
+	if p.restarted != nil {
+		p.restarted()
+	}
+
+	again := make(chan any, 1)
+	go func() {
+		defer func() { again <- recover() }()
+		j.fn(nil, mem)
+	}()
+	if v := <-again; v != nil {
+		panic(v) // the caller's, as a panic of the first run would be
+	}
 }
 
 // procs tracks the Ps that live hashing workers add to GOMAXPROCS. It is process-wide

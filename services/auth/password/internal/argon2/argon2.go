@@ -4,22 +4,23 @@
 
 // Package argon2 is golang.org/x/crypto/argon2 (v0.58.0, BSD licence in LICENSE) with
 // three changes. Every segment of the memory is filled on the calling goroutine, one lane
-// after another, instead of on a goroutine per lane and slice. And IDKeyYielding calls
-// a function of the caller's every YieldEvery blocks, where the caller may pause the
-// computation. And a Memory lets a caller computing one hash after another reuse one
-// hash's memory for the next. The output is bit-identical (argon2_test.go compares it with x/crypto's
-// for several lane counts, with and without the calls): within a slice no lane reads
-// another lane's current segment, so the order in which the lanes of a slice are filled
-// does not matter, and the calls touch no state of the hash.
+// after another, instead of on a goroutine per lane and slice. And Memory.IDKeyUntil asks
+// a function of the caller's, every CheckEvery blocks, whether to go on, and stops the
+// computation when it says no. And a Memory lets a caller computing one hash after
+// another reuse one hash's memory for the next. The output is bit-identical
+// (argon2_test.go compares it with x/crypto's for several lane counts, with and without
+// the checks): within a slice no lane reads another lane's current segment, so the order
+// in which the lanes of a slice are filled does not matter, and the checks touch no
+// state of the hash.
 //
-// Backplane's password hasher bounds hashing to one hash per core on workers of its
-// own, and lets a hash step aside, between blocks, while the rest of the process has
-// work (see package password). Both need the whole computation on the worker's
-// goroutine: x/crypto starts a goroutine per lane even for one lane, which nothing
-// bounds and nothing can pause. The other files are x/crypto's as they were (the
-// assembly is generated there); only this package comment, IDKeyYielding, Memory,
-// deriveKey's and processBlocks' yield parameter, initBlocks' memory parameter and the
-// lane loop differ.
+// Backplane's password hasher computes each hash on a worker thread of lowered priority,
+// and gives up a hash that thread is starved of, to compute it again at normal priority
+// (see package password). Both need the whole computation on the worker's goroutine:
+// x/crypto starts a goroutine per lane even for one lane, and those would run on
+// ordinary threads at normal priority, where nothing bounds them. The other files are
+// x/crypto's as they were (the assembly is generated there); only this package comment,
+// IDKeyUntil, Memory, deriveKey's and processBlocks' check parameter and result,
+// initBlocks' memory parameter and the lane loop differ.
 package argon2
 
 import (
@@ -57,7 +58,8 @@ const (
 // increased as memory latency and CPU parallelism increases. Remember to get a
 // good random salt.
 func Key(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
-	return deriveKey(argon2i, password, salt, nil, nil, time, memory, threads, keyLen, nil)
+	key, _ := deriveKey(argon2i, password, salt, nil, nil, time, memory, threads, keyLen, nil)
+	return key
 }
 
 // IDKey derives a key from the password, salt, and cost parameters using
@@ -83,21 +85,15 @@ func Key(password, salt []byte, time, memory uint32, threads uint8, keyLen uint3
 //
 // [RFC 9106 Section 4]: https://www.rfc-editor.org/rfc/rfc9106.html#section-4
 func IDKey(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
-	return deriveKey(argon2id, password, salt, nil, nil, time, memory, threads, keyLen, nil)
+	key, _ := deriveKey(argon2id, password, salt, nil, nil, time, memory, threads, keyLen, nil)
+	return key
 }
 
-// YieldEvery is how many 1 KiB blocks IDKeyYielding computes between two calls of its
-// yield function: about a tenth to a third of a millisecond of work (a block takes a
-// microsecond or two), short enough that a hash stepping aside does so promptly, long
-// enough that the calls cost nothing measurable.
-const YieldEvery = 128
-
-// IDKeyYielding is IDKey, calling yield on the calling goroutine after every YieldEvery
-// blocks filled. Whatever yield does (block, sleep) only delays the computation: the
-// key is IDKey's. A nil yield is never called.
-func IDKeyYielding(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32, yield func()) []byte {
-	return deriveKey(argon2id, password, salt, nil, nil, time, memory, threads, keyLen, yield)
-}
+// CheckEvery is how many 1 KiB blocks IDKeyUntil computes between two calls of its check
+// function: about a tenth to a third of a millisecond of work (a block takes a
+// microsecond or two), often enough that a starved computation is given up promptly,
+// seldom enough that the calls cost nothing measurable.
+const CheckEvery = 128
 
 // Memory is the memory of one computation at a time, kept between computations by a
 // caller that runs one after another (a hashing worker) so that each does not allocate
@@ -130,17 +126,19 @@ func (m *Memory) take(n uint32) []block {
 	return b
 }
 
-// IDKeyYielding is the package's IDKeyYielding computed in m's memory: the key is the
-// same, only the memory is reused.
-func (m *Memory) IDKeyYielding(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32, yield func()) []byte {
-	return deriveKeyIn(m, argon2id, password, salt, nil, nil, time, memory, threads, keyLen, yield)
+// IDKeyUntil is IDKey computed in m's memory (a nil m: memory of its own), calling
+// check on the calling goroutine after every CheckEvery blocks filled: while check says
+// to go on, it returns IDKey's key and true; once check says no, it stops there and
+// returns nil and false. A nil check is never called.
+func (m *Memory) IDKeyUntil(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32, check func() bool) ([]byte, bool) {
+	return deriveKeyIn(m, argon2id, password, salt, nil, nil, time, memory, threads, keyLen, check)
 }
 
-func deriveKey(mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32, yield func()) []byte {
-	return deriveKeyIn(nil, mode, password, salt, secret, data, time, memory, threads, keyLen, yield)
+func deriveKey(mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32, check func() bool) ([]byte, bool) {
+	return deriveKeyIn(nil, mode, password, salt, secret, data, time, memory, threads, keyLen, check)
 }
 
-func deriveKeyIn(m *Memory, mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32, yield func()) []byte {
+func deriveKeyIn(m *Memory, mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32, check func() bool) ([]byte, bool) {
 	if time < 1 {
 		panic("argon2: number of rounds too small")
 	}
@@ -154,8 +152,10 @@ func deriveKeyIn(m *Memory, mode int, password, salt, secret, data []byte, time,
 		memory = 2 * syncPoints * uint32(threads)
 	}
 	B := initBlocks(m.take(memory), &h0, memory, uint32(threads))
-	processBlocks(B, time, memory, uint32(threads), mode, yield)
-	return extractKey(B, memory, uint32(threads), keyLen)
+	if !processBlocks(B, time, memory, uint32(threads), mode, check) {
+		return nil, false
+	}
+	return extractKey(B, memory, uint32(threads), keyLen), true
 }
 
 const (
@@ -217,11 +217,13 @@ func initBlocks(B []block, h0 *[blake2b.Size + 8]byte, memory, threads uint32) [
 	return B
 }
 
-func processBlocks(B []block, time, memory, threads uint32, mode int, yield func()) {
+func processBlocks(B []block, time, memory, threads uint32, mode int, check func() bool) bool {
 	lanes := memory / threads
 	segments := lanes / syncPoints
-	// Backplane: blocks filled since yield was last called, across segments.
-	var sinceYield uint32
+	// Backplane: blocks filled since check was last called, across segments, and whether
+	// check has said to stop.
+	var sinceCheck uint32
+	stopped := false
 
 	processSegment := func(n, slice, lane uint32) {
 		var addresses, in, zero block
@@ -264,10 +266,13 @@ func processBlocks(B []block, time, memory, threads uint32, mode int, yield func
 			newOffset := indexAlpha(random, lanes, segments, threads, n, slice, lane, index)
 			processBlockXOR(&B[offset], &B[prev], &B[newOffset])
 			index, offset = index+1, offset+1
-			if yield != nil {
-				if sinceYield++; sinceYield == YieldEvery {
-					sinceYield = 0
-					yield()
+			if check != nil {
+				if sinceCheck++; sinceCheck == CheckEvery {
+					sinceCheck = 0
+					if !check() {
+						stopped = true
+						return
+					}
 				}
 			}
 		}
@@ -278,10 +283,13 @@ func processBlocks(B []block, time, memory, threads uint32, mode int, yield func
 	for n := uint32(0); n < time; n++ {
 		for slice := uint32(0); slice < syncPoints; slice++ {
 			for lane := uint32(0); lane < threads; lane++ {
-				processSegment(n, slice, lane)
+				if processSegment(n, slice, lane); stopped {
+					return false
+				}
 			}
 		}
 	}
+	return true
 }
 
 func extractKey(B []block, memory, threads, keyLen uint32) []byte {

@@ -12,8 +12,8 @@ import (
 )
 
 // TestSameKeysAsUpstream is what makes the fork safe to carry: for one lane and for
-// several, whatever the passes and memory, with yield calls or without, it derives
-// exactly x/crypto's keys.
+// several, whatever the passes and memory, with checks or without, it derives exactly
+// x/crypto's keys.
 func TestSameKeysAsUpstream(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -37,20 +37,24 @@ func TestSameKeysAsUpstream(t *testing.T) {
 			require.Equal(t, upstream.Key(pw, salt, c.time, c.memory, c.threads, c.keyLen),
 				Key(pw, salt, c.time, c.memory, c.threads, c.keyLen))
 
-			// A yield that does work of its own (allocating, rescheduling) between blocks.
+			// A check that does work of its own (allocating, rescheduling) between blocks,
+			// and always says to go on.
 			var calls int
-			yield := func() {
+			check := func() bool {
 				calls++
 				_ = make([]byte, 1024)
 				runtime.Gosched()
+				return true
 			}
-			require.Equal(t, want, IDKeyYielding(pw, salt, c.time, c.memory, c.threads, c.keyLen, yield))
+			key, ok := (*Memory)(nil).IDKeyUntil(pw, salt, c.time, c.memory, c.threads, c.keyLen, check)
+			require.True(t, ok)
+			require.Equal(t, want, key)
 			// Memory rounds as deriveKey rounds it; the first two blocks of each lane come
 			// from the initial hash, every other block of every pass is filled.
 			lanes := 4 * uint32(c.threads)
 			memory := max(c.memory/lanes*lanes, 2*lanes)
 			filled := c.time*memory - 2*uint32(c.threads)
-			require.Equal(t, int(filled/YieldEvery), calls, "yield is called once every YieldEvery blocks filled")
+			require.Equal(t, int(filled/CheckEvery), calls, "check is called once every CheckEvery blocks filled")
 		})
 	}
 }
@@ -76,7 +80,7 @@ func TestComputesOnTheCallingGoroutine(t *testing.T) {
 	before = created()
 	IDKey(pw, salt, passes, 64, 1, 32)
 	IDKey(pw, salt, passes, 64, 4, 32)
-	IDKeyYielding(pw, salt, passes, 1024, 4, 32, func() {})
+	NewMemory(1024).IDKeyUntil(pw, salt, passes, 1024, 4, 32, func() bool { return true })
 	require.Less(t, created()-before, uint64(syncPoints), "a derivation starts no goroutine")
 }
 
@@ -93,9 +97,34 @@ func TestMemoryReused(t *testing.T) {
 	}{{2, 256, 1}, {1, 64, 1}, {3, 128, 2}, {2, 256, 1}, {1, 512, 1}, {2, 200, 4}} {
 		pw, salt := []byte(fmt.Sprintf("password %d", i)), []byte("saltsaltsaltsalt")
 		want := upstream.IDKey(pw, salt, c.time, c.memory, c.threads, 32)
-		require.Equal(t, want, m.IDKeyYielding(pw, salt, c.time, c.memory, c.threads, 32, func() {}), "computation %d", i)
+		key, ok := m.IDKeyUntil(pw, salt, c.time, c.memory, c.threads, 32, func() bool { return true })
+		require.True(t, ok)
+		require.Equal(t, want, key, "computation %d", i)
 		require.Equal(t, 256, cap(m.blocks), "the memory kept after computation %d", i)
 	}
-	require.Equal(t, upstream.IDKey([]byte("p"), []byte("saltsaltsaltsalt"), 1, 64, 1, 32),
-		(*Memory)(nil).IDKeyYielding([]byte("p"), []byte("saltsaltsaltsalt"), 1, 64, 1, 32, nil), "no Memory: memory of its own")
+	key, ok := (*Memory)(nil).IDKeyUntil([]byte("p"), []byte("saltsaltsaltsalt"), 1, 64, 1, 32, nil)
+	require.True(t, ok)
+	require.Equal(t, upstream.IDKey([]byte("p"), []byte("saltsaltsaltsalt"), 1, 64, 1, 32), key, "no Memory: memory of its own")
+}
+
+// TestStopsWhenTheCheckSaysSo: a check that says no stops the computation at once, with
+// no key, whichever lane and pass it is in; the Memory then computes the next key
+// right, in memory the stopped computation left half filled.
+func TestStopsWhenTheCheckSaysSo(t *testing.T) {
+	t.Parallel()
+	pw, salt := []byte("password"), []byte("saltsaltsaltsalt")
+	m := NewMemory(1024)
+	for _, stopAt := range []int{1, 5, 17} {
+		calls := 0
+		key, ok := m.IDKeyUntil(pw, salt, 3, 1024, 2, 32, func() bool {
+			calls++
+			return calls < stopAt
+		})
+		require.False(t, ok)
+		require.Nil(t, key)
+		require.Equal(t, stopAt, calls, "no check after the one that said no")
+	}
+	key, ok := m.IDKeyUntil(pw, salt, 3, 1024, 2, 32, func() bool { return true })
+	require.True(t, ok)
+	require.Equal(t, upstream.IDKey(pw, salt, 3, 1024, 2, 32), key)
 }
