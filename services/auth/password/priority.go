@@ -14,7 +14,9 @@ import "time"
 // hasher before, at normal priority, sleeping while the runtime counted other
 // goroutines running) left a p99 of 7–11× idle: a request's work waits on Redis,
 // PostgreSQL and the network, where no goroutine of the process is runnable, so the
-// hashes went on computing and the kernel made the request's threads wait their turn.
+// hashes went on computing and the kernel made the request's threads wait their turn;
+// on top of nice 10 it still gave 6–8×, its pauses' wakes costing the API more than
+// they gave.
 // The price of a low priority is starvation when the CPU is kept busy by anything else
 // (the API's own load, neighbours in the same cgroup): at 10 a hash beside eight busy
 // threads on two cores gets under 3 % of a core, and sign-ups ran past the edge's 3 s
