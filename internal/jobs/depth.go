@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
@@ -23,13 +24,15 @@ type queueDepth struct {
 	// jobs and retries whose time has come (River's leader moves them to available).
 	waiting int64
 	running int64
+	// retrying are the jobs that failed and wait out their backoff before the next try.
+	retrying int64
 	// oldest is when the longest-waiting available job became due; zero when none waits.
 	oldest time.Time
 }
 
 // depthGauges publishes the depth of a working client's queues as gauges:
-// backplane.jobs.waiting, backplane.jobs.running and backplane.jobs.oldest_waiting_age,
-// each with a queue attribute. The database is read on a timer by the client, never in
+// backplane.jobs.waiting, backplane.jobs.running, backplane.jobs.retrying and
+// backplane.jobs.oldest_waiting_age, each with a queue attribute. The database is read on a timer by the client, never in
 // a scrape: a slow database must not slow /metrics, and five scrapers must not mean five
 // reads.
 type depthGauges struct {
@@ -37,10 +40,10 @@ type depthGauges struct {
 	queues map[string]queueDepth
 	now    func() time.Time
 
-	waiting, running metric.Int64ObservableGauge
-	oldestAge        metric.Float64ObservableGauge
-	meter            metric.Meter
-	registration     metric.Registration
+	waiting, running, retrying metric.Int64ObservableGauge
+	oldestAge                  metric.Float64ObservableGauge
+	meter                      metric.Meter
+	registration               metric.Registration
 }
 
 func newDepthGauges(mp metric.MeterProvider) (*depthGauges, error) {
@@ -56,6 +59,11 @@ func newDepthGauges(mp metric.MeterProvider) (*depthGauges, error) {
 		metric.WithUnit("{job}")); err != nil {
 		return nil, err
 	}
+	if d.retrying, err = d.meter.Int64ObservableGauge("backplane.jobs.retrying",
+		metric.WithDescription("Jobs that failed and wait out their backoff before the next try, by queue."),
+		metric.WithUnit("{job}")); err != nil {
+		return nil, err
+	}
 	if d.oldestAge, err = d.meter.Float64ObservableGauge("backplane.jobs.oldest_waiting_age",
 		metric.WithDescription("How long the longest-waiting available job of a queue has waited since it became due; 0 when none waits."),
 		metric.WithUnit("s")); err != nil {
@@ -66,7 +74,7 @@ func newDepthGauges(mp metric.MeterProvider) (*depthGauges, error) {
 
 // start begins reporting; stop ends it, so that a stopped client reports nothing.
 func (d *depthGauges) start() error {
-	reg, err := d.meter.RegisterCallback(d.observe, d.waiting, d.running, d.oldestAge)
+	reg, err := d.meter.RegisterCallback(d.observe, d.waiting, d.running, d.retrying, d.oldestAge)
 	if err != nil {
 		return err
 	}
@@ -89,6 +97,7 @@ func (d *depthGauges) observe(_ context.Context, o metric.Observer) error {
 		attrs := metric.WithAttributes(attribute.String("queue", queue))
 		o.ObserveInt64(d.waiting, q.waiting, attrs)
 		o.ObserveInt64(d.running, q.running, attrs)
+		o.ObserveInt64(d.retrying, q.retrying, attrs)
 		age := 0.0
 		if !q.oldest.IsZero() {
 			age = max(0, now.Sub(q.oldest).Seconds())
@@ -106,7 +115,8 @@ func (d *depthGauges) set(queues map[string]queueDepth) {
 
 // readDepth reads the depth of the client's queues through River's own queries: one
 // count of every queue's available and running jobs, and per queue its oldest
-// available job, both on River's index for fetching.
+// available job, both on River's index for fetching; and one count of the retrying
+// jobs of every queue, which River has no query for, on the same index.
 func (c *Client) readDepth(ctx context.Context) (map[string]queueDepth, error) {
 	counts, err := c.river.Driver().GetExecutor().JobCountByQueueAndState(ctx, &riverdriver.JobCountByQueueAndStateParams{
 		QueueNames: c.queues, Schema: c.schema,
@@ -120,6 +130,16 @@ func (c *Client) readDepth(ctx context.Context) (map[string]queueDepth, error) {
 	}
 	for _, row := range counts {
 		out[row.Queue] = queueDepth{waiting: row.CountAvailable, running: row.CountRunning}
+	}
+	retrying, err := c.countRetrying(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for queue, n := range retrying {
+		if q, ok := out[queue]; ok {
+			q.retrying = n
+			out[queue] = q
+		}
 	}
 	for queue, q := range out {
 		if q.waiting == 0 {
@@ -136,6 +156,26 @@ func (c *Client) readDepth(ctx context.Context) (map[string]queueDepth, error) {
 		}
 	}
 	return out, nil
+}
+
+// countRetrying counts the retryable jobs of each of the client's queues that has any.
+func (c *Client) countRetrying(ctx context.Context) (map[string]int64, error) {
+	rows, err := c.pool.Query(ctx, `SELECT queue, count(*) FROM `+pgx.Identifier{c.schema, "river_job"}.Sanitize()+`
+		WHERE state = 'retryable' AND queue = ANY($1) GROUP BY queue`, c.queues)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for rows.Next() {
+		var queue string
+		var n int64
+		if err := rows.Scan(&queue, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[queue] = n
+	}
+	return out, rows.Err()
 }
 
 // refreshDepth reads the depth of the client's queues now, for the gauges.

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -16,8 +17,8 @@ import (
 
 // depthSample is what the depth gauges said about one queue.
 type depthSample struct {
-	waiting, running int64
-	oldestAge        float64
+	waiting, running, retrying int64
+	oldestAge                  float64
 }
 
 // readDepthGauges collects the depth gauges from reader, by queue.
@@ -41,6 +42,8 @@ func readDepthGauges(t *testing.T, reader *sdkmetric.ManualReader) map[string]de
 						s.waiting = p.Value
 					case "backplane.jobs.running":
 						s.running = p.Value
+					case "backplane.jobs.retrying":
+						s.retrying = p.Value
 					}
 					out[queueOf(p.Attributes)] = s
 				}
@@ -102,4 +105,36 @@ func TestQueueDepthIsMeasured(t *testing.T) {
 	defer cancel()
 	require.NoError(t, client.Stop(ctx))
 	require.Empty(t, readDepthGauges(t, reader), "a stopped client reports no depth")
+}
+
+// TestRetryingJobsAreCounted: a job that failed and waits out its backoff is counted as
+// retrying in its queue, neither waiting nor running.
+func TestRetryingJobsAreCounted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	reader := sdkmetric.NewManualReader()
+	client := newClient(t, b.pool, jobs.Config{
+		Workers: workFunc(func(context.Context, *river.Job[shipArgs]) error {
+			return jobs.RetryAfter(errors.New("the carrier is down"), time.Hour)
+		}),
+		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}, "idle": {MaxWorkers: 1}},
+		DepthInterval: 20 * time.Millisecond,
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+	})
+	require.NoError(t, client.Start(t.Context()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = client.Stop(ctx)
+	})
+	for i := range 2 {
+		_, err := client.Insert(t.Context(), shipArgs{OrderID: int64(i)}, nil)
+		require.NoError(t, err)
+	}
+	var got map[string]depthSample
+	require.Eventually(t, func() bool {
+		got = readDepthGauges(t, reader)
+		return got[river.QueueDefault] == depthSample{retrying: 2}
+	}, 15*time.Second, 20*time.Millisecond, "depth: %+v", got)
+	require.Equal(t, depthSample{}, got["idle"])
 }
