@@ -231,6 +231,8 @@ type localUnary struct {
 type localMethod struct {
 	srv     any
 	handler grpc.MethodHandler
+	// uri is what per-call credentials are asked for, made once rather than per call.
+	uri string
 }
 
 // methodTable registers services on the channel (for streams) and keeps their unary
@@ -243,7 +245,8 @@ type methodTable struct {
 func (t *methodTable) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	t.ServiceRegistrar.RegisterService(desc, impl)
 	for _, m := range desc.Methods {
-		t.methods["/"+desc.ServiceName+"/"+m.MethodName] = localMethod{srv: impl, handler: m.Handler}
+		method := "/" + desc.ServiceName + "/" + m.MethodName
+		t.methods[method] = localMethod{srv: impl, handler: m.Handler, uri: "inproc:0" + method}
 	}
 }
 
@@ -259,7 +262,7 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 	for _, o := range opts {
 		switch o := o.(type) {
 		case grpc.PerRPCCredsCallOption:
-			kv, err := o.Creds.GetRequestMetadata(ctx, "inproc:0"+method)
+			kv, err := o.Creds.GetRequestMetadata(ctx, m.uri)
 			if err != nil {
 				if _, ok := status.FromError(err); ok {
 					return err
@@ -290,14 +293,15 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 	if b := baggage.FromContext(ctx); b.Len() > 0 {
 		sctx = baggage.ContextWithBaggage(sctx, b)
 	}
-	begin := time.Now()
+	// What the stats handler is told, in one allocation rather than three.
+	st := &callStats{tag: stats.RPCTagInfo{FullMethodName: method}, begin: stats.Begin{BeginTime: time.Now()}}
 	if u.stats != nil {
-		sctx = u.stats.TagRPC(sctx, &stats.RPCTagInfo{FullMethodName: method})
+		sctx = u.stats.TagRPC(sctx, &st.tag)
 	}
 	sts := handover.NewTransport(method)
 	sctx = grpc.NewContextWithServerTransportStream(peer.NewContext(metadata.NewIncomingContext(sctx, md), u.from), sts)
 	if u.stats != nil {
-		u.stats.HandleRPC(sctx, &stats.Begin{BeginTime: begin})
+		u.stats.HandleRPC(sctx, &st.begin)
 	}
 	resp, err := m.handler(m.srv, sctx, func(in any) error { return handOver{}.Copy(in, req) }, u.intercept)
 	if err == nil && resp == nil {
@@ -310,13 +314,21 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 		err = status.FromContextError(err).Err()
 	}
 	if u.stats != nil {
-		u.stats.HandleRPC(sctx, &stats.End{BeginTime: begin, EndTime: time.Now(), Error: err})
+		st.end = stats.End{BeginTime: st.begin.BeginTime, EndTime: time.Now(), Error: err}
+		u.stats.HandleRPC(sctx, &st.end)
 	}
 	sts.Deliver(opts)
 	if err != nil {
 		return err
 	}
 	return handOver{}.Copy(reply, resp)
+}
+
+// callStats are the stats of one in-process unary call.
+type callStats struct {
+	tag   stats.RPCTagInfo
+	begin stats.Begin
+	end   stats.End
 }
 
 // callerEnd is a caller's context as the service it calls in process sees it: its
