@@ -283,10 +283,10 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 	// context that ends when the call does, as a server's does.
 	sctx, cancel := context.WithCancel(callerEnd{ctx})
 	defer cancel()
-	// Save the trace context and baggage, which the propagator would carry in the
-	// metadata: they are handed over as they are, and the service's handler tags the
-	// call before the metadata is attached, since its extraction would copy all of the
-	// metadata to find them (twice the work of the rest of this call's hand-over).
+	// The trace context and baggage, which a client handler would carry in the
+	// metadata, are handed over as they are; and the service's handler tags the call
+	// before the metadata is attached, since its extraction would copy all of the
+	// metadata to look for them.
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		sctx = trace.ContextWithRemoteSpanContext(sctx, sc)
 	}
