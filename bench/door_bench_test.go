@@ -106,7 +106,7 @@ func startDevInProcess(b *testing.B) (*grpc.ClientConn, string) {
 	lifted := regexp.MustCompile(`rate_limit_per_minute: \d+`).ReplaceAllString(string(raw), "rate_limit_per_minute: 6000000")
 	lifted = regexp.MustCompile(`api_calls: \d+`).ReplaceAllString(lifted, "api_calls: 1000000000000")
 	catalog := filepath.Join(b.TempDir(), "catalog.yaml")
-	if err := os.WriteFile(catalog, []byte(lifted), 0o600); err != nil {
+	if err := os.WriteFile(catalog, []byte(lifted), 0o600); err != nil { //nolint:gosec // into the benchmark's own temporary dir
 		b.Fatal(err)
 	}
 	env := map[string]string{
