@@ -37,15 +37,16 @@ const maxForwardedUserAgent = 512
 // agent). The caller's deadline travels with ctx, and the trace context with the edge's
 // own span.
 func outgoingContext(ctx context.Context) context.Context {
-	in, _ := metadata.FromIncomingContext(ctx)
-	out := metadata.MD{}
-	for k, v := range in {
-		if forwarded[k] {
+	// Key by key, not through a copy of all the caller's metadata: this runs on every
+	// call, and the caller may send much that is not forwarded.
+	out := make(metadata.MD, 4)
+	for k := range forwarded {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
 			out[k] = v
 		}
 	}
 	for _, k := range []string{"grpcgateway-user-agent", "user-agent"} {
-		if ua := in.Get(k); len(ua) > 0 {
+		if ua := metadata.ValueFromIncomingContext(ctx, k); len(ua) > 0 {
 			out.Set("x-forwarded-user-agent", truncate(ua[0], maxForwardedUserAgent))
 			break
 		}
@@ -81,8 +82,13 @@ func (r *route) invoke(ctx context.Context, req, reply proto.Message) error {
 	defer cancel()
 	var header, trailer metadata.MD
 	err := r.conn.Invoke(outgoingContext(ctx), r.fullMethod, req, reply, grpc.Header(&header), grpc.Trailer(&trailer))
-	_ = grpc.SetHeader(ctx, header)
-	_ = grpc.SetTrailer(ctx, trailer)
+	// Only what there is: each of these copies all the call's metadata set so far.
+	if len(header) > 0 {
+		_ = grpc.SetHeader(ctx, header)
+	}
+	if len(trailer) > 0 {
+		_ = grpc.SetTrailer(ctx, trailer)
+	}
 	return cappedCallError(client, ctx, err)
 }
 

@@ -105,8 +105,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	var names []string
-	for _, desc := range serviceDescs(routes) {
-		srv.Registrar().RegisterService(desc, struct{}{})
+	door := struct{}{} // the door's handlers need no service value; they hold their routes
+	for _, desc := range serviceDescs(routes, door) {
+		srv.Registrar().RegisterService(desc, door)
 		names = append(names, desc.ServiceName)
 	}
 	if err := registerReflection(srv.Registrar(), routes); err != nil {

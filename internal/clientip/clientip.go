@@ -160,8 +160,8 @@ func (r *Resolver) FromGRPC(ctx context.Context) netip.Addr {
 	} else if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
 		addr = ap.Addr()
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	return r.Resolve(addr, md.Get(r.mdKey))
+	// One key's values, not a copy of the whole metadata, which runs on every call.
+	return r.Resolve(addr, metadata.ValueFromIncomingContext(ctx, r.mdKey))
 }
 
 type ipKey struct{}

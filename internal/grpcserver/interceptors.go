@@ -26,7 +26,9 @@ func withRequestID(ctx context.Context) context.Context {
 		id = vals[0]
 	}
 	id = requestid.Accept(id)
-	_ = grpc.SetHeader(ctx, metadata.Pairs(requestid.MetadataKey, id))
+	// Built directly: the key is lower case already, which metadata.Pairs would
+	// ensure at a cost on every call.
+	_ = grpc.SetHeader(ctx, metadata.MD{requestid.MetadataKey: {id}})
 	return requestid.NewContext(ctx, id)
 }
 

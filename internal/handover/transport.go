@@ -1,6 +1,7 @@
 package handover
 
 import (
+	"errors"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -15,9 +16,16 @@ type Transport struct {
 	method          string
 	mu              sync.Mutex
 	header, trailer metadata.MD
+	// delivered is set once Deliver has handed the metadata to the caller, which owns
+	// it from then on.
+	delivered bool
 }
 
 var _ grpc.ServerTransportStream = (*Transport)(nil)
+
+// errDelivered answers metadata set after the call's end, as a finished server
+// stream's transport does.
+var errDelivered = errors.New("handover: the call has ended; its metadata was delivered")
 
 // NewTransport returns a Transport for a call of method.
 func NewTransport(method string) *Transport { return &Transport{method: method} }
@@ -29,7 +37,10 @@ func (t *Transport) Method() string { return t.method }
 func (t *Transport) SetHeader(md metadata.MD) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.header = metadata.Join(t.header, md)
+	if t.delivered {
+		return errDelivered
+	}
+	t.header = add(t.header, md)
 	return nil
 }
 
@@ -40,8 +51,27 @@ func (t *Transport) SendHeader(md metadata.MD) error { return t.SetHeader(md) }
 func (t *Transport) SetTrailer(md metadata.MD) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.trailer = metadata.Join(t.trailer, md)
+	if t.delivered {
+		return errDelivered
+	}
+	t.trailer = add(t.trailer, md)
 	return nil
+}
+
+// add appends md's values to to's, in place: metadata.Join would copy all of to on
+// every call, and several interceptors set headers on every call. The values are
+// copied, as a transport's are, so that the setter may reuse md.
+func add(to, md metadata.MD) metadata.MD {
+	if len(md) == 0 {
+		return to
+	}
+	if to == nil {
+		to = make(metadata.MD, len(md))
+	}
+	for k, v := range md {
+		to[k] = append(to[k], v...)
+	}
+	return to
 }
 
 // Header is a copy of the header collected so far.
@@ -59,14 +89,19 @@ func (t *Transport) Trailer() metadata.MD {
 }
 
 // Deliver hands the collected metadata to the caller's grpc.Header and grpc.Trailer
-// call options, which is how grpc-gateway learns what to turn into HTTP headers.
+// call options, which is how grpc-gateway learns what to turn into HTTP headers. It
+// ends the call: the caller receives the metadata itself, not a copy, and whatever
+// sets metadata later (a goroutine the handler left behind) is refused.
 func (t *Transport) Deliver(opts []grpc.CallOption) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.delivered = true
 	for _, o := range opts {
 		switch o := o.(type) {
 		case grpc.HeaderCallOption:
-			*o.HeaderAddr = t.Header()
+			*o.HeaderAddr = t.header
 		case grpc.TrailerCallOption:
-			*o.TrailerAddr = t.Trailer()
+			*o.TrailerAddr = t.trailer
 		}
 	}
 }

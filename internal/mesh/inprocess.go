@@ -10,7 +10,8 @@ import (
 
 	"github.com/fullstorydev/grpchan/inprocgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -124,7 +125,7 @@ func (p *Process) serveLocally(lc *localConn, srv *grpcserver.Server, inst *serv
 	)).WithServerStatsHandler(serverStats)
 	lc.unary.Store(&localUnary{
 		methods: table.methods, intercept: unary, from: from,
-		stats: serverStats.Handler, propagator: client.Propagator(),
+		stats: serverStats.Handler,
 	})
 	lc.ch.Store(ch)
 
@@ -212,8 +213,8 @@ func (handOver) Copy(out, in any) error {
 // channel of frames and the goroutine watching the caller's context that the channel
 // spends on every call. Those, and a second otelgrpc handler on the caller's side, were
 // a fifth of the gRPC door's CPU at 16 callers. The caller's span is not repeated by a
-// client span of its own: the trace context travels in the call's metadata, as a
-// client handler would put it there, so the service's span still hangs under the
+// client span of its own: the trace context and baggage reach the service as they
+// would through the call's metadata, so the service's span still hangs under the
 // edge's. The caller's deadline and cancellation reach the handler through its
 // context, as over the network; a handler that ignored them would hold its caller as
 // long as it ran, where the channel let the caller go.
@@ -223,14 +224,15 @@ type localUnary struct {
 	from      *peer.Peer
 	// stats is the service's otelgrpc server handler: its spans and the
 	// rpc.server.call.duration series that alerts and dashboards read.
-	stats      stats.Handler
-	propagator propagation.TextMapPropagator
+	stats stats.Handler
 }
 
 // localMethod is one unary method's handler and the service value it is called on.
 type localMethod struct {
 	srv     any
 	handler grpc.MethodHandler
+	// uri is what per-call credentials are asked for, made once rather than per call.
+	uri string
 }
 
 // methodTable registers services on the channel (for streams) and keeps their unary
@@ -243,7 +245,8 @@ type methodTable struct {
 func (t *methodTable) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	t.ServiceRegistrar.RegisterService(desc, impl)
 	for _, m := range desc.Methods {
-		t.methods["/"+desc.ServiceName+"/"+m.MethodName] = localMethod{srv: impl, handler: m.Handler}
+		method := "/" + desc.ServiceName + "/" + m.MethodName
+		t.methods[method] = localMethod{srv: impl, handler: m.Handler, uri: "inproc:0" + method}
 	}
 }
 
@@ -259,7 +262,7 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 	for _, o := range opts {
 		switch o := o.(type) {
 		case grpc.PerRPCCredsCallOption:
-			kv, err := o.Creds.GetRequestMetadata(ctx, "inproc:0"+method)
+			kv, err := o.Creds.GetRequestMetadata(ctx, m.uri)
 			if err != nil {
 				if _, ok := status.FromError(err); ok {
 					return err
@@ -274,19 +277,31 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 			*o.PeerAddr = peer.Peer{Addr: loopback}
 		}
 	}
-	u.propagator.Inject(ctx, mdCarrier(md))
 
 	// The service sees the caller's deadline and cancellation, none of its context's
 	// values (the edge's principal is the edge's, not the service's word), and a
 	// context that ends when the call does, as a server's does.
 	sctx, cancel := context.WithCancel(callerEnd{ctx})
 	defer cancel()
+	// The trace context and baggage, which a client handler would carry in the
+	// metadata, are handed over as they are; and the service's handler tags the call
+	// before the metadata is attached, since its extraction would copy all of the
+	// metadata to look for them.
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		sctx = trace.ContextWithRemoteSpanContext(sctx, sc)
+	}
+	if b := baggage.FromContext(ctx); b.Len() > 0 {
+		sctx = baggage.ContextWithBaggage(sctx, b)
+	}
+	// What the stats handler is told, in one allocation rather than three.
+	st := &callStats{tag: stats.RPCTagInfo{FullMethodName: method}, begin: stats.Begin{BeginTime: time.Now()}}
+	if u.stats != nil {
+		sctx = u.stats.TagRPC(sctx, &st.tag)
+	}
 	sts := handover.NewTransport(method)
 	sctx = grpc.NewContextWithServerTransportStream(peer.NewContext(metadata.NewIncomingContext(sctx, md), u.from), sts)
-	begin := time.Now()
 	if u.stats != nil {
-		sctx = u.stats.TagRPC(sctx, &stats.RPCTagInfo{FullMethodName: method})
-		u.stats.HandleRPC(sctx, &stats.Begin{BeginTime: begin})
+		u.stats.HandleRPC(sctx, &st.begin)
 	}
 	resp, err := m.handler(m.srv, sctx, func(in any) error { return handOver{}.Copy(in, req) }, u.intercept)
 	if err == nil && resp == nil {
@@ -299,13 +314,21 @@ func (u *localUnary) invoke(ctx context.Context, method string, m localMethod, r
 		err = status.FromContextError(err).Err()
 	}
 	if u.stats != nil {
-		u.stats.HandleRPC(sctx, &stats.End{BeginTime: begin, EndTime: time.Now(), Error: err})
+		st.end = stats.End{BeginTime: st.begin.BeginTime, EndTime: time.Now(), Error: err}
+		u.stats.HandleRPC(sctx, &st.end)
 	}
 	sts.Deliver(opts)
 	if err != nil {
 		return err
 	}
 	return handOver{}.Copy(reply, resp)
+}
+
+// callStats are the stats of one in-process unary call.
+type callStats struct {
+	tag   stats.RPCTagInfo
+	begin stats.Begin
+	end   stats.End
 }
 
 // callerEnd is a caller's context as the service it calls in process sees it: its
@@ -320,26 +343,6 @@ func (callerEnd) Value(any) any                 { return nil }
 // AfterFunc lets context.WithCancel tie the service's context to the caller's end
 // without a goroutine per call, which it starts for a parent it cannot see into.
 func (c callerEnd) AfterFunc(f func()) func() bool { return context.AfterFunc(c.caller, f) }
-
-// mdCarrier lets a propagator write the trace context into a call's metadata.
-type mdCarrier metadata.MD
-
-func (c mdCarrier) Get(key string) string {
-	if v := metadata.MD(c).Get(key); len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-func (c mdCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
-
-func (c mdCarrier) Keys() []string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	return keys
-}
 
 // beginTimes hands otelgrpc, on a call's end, the time the call began, which the
 // in-process channel reports only at the beginning: without it a stream served in

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -52,7 +53,8 @@ func (a localAuth) GetCurrentUser(ctx context.Context, _ *authv1.GetCurrentUserR
 	if a.served != nil {
 		a.served <- ctx
 	}
-	_ = grpc.SetHeader(ctx, metadata.Pairs("x-handler", "header", "x-trace-id", trace.SpanContextFromContext(ctx).TraceID().String()))
+	_ = grpc.SetHeader(ctx, metadata.Pairs("x-handler", "header", "x-trace-id", trace.SpanContextFromContext(ctx).TraceID().String(),
+		"x-baggage", baggage.FromContext(ctx).String()))
 	_ = grpc.SetTrailer(ctx, metadata.Pairs("x-handler", "trailer"))
 	return &authv1.GetCurrentUserResponse{User: &authv1.User{Id: p.UserID}}, nil
 }
@@ -281,8 +283,8 @@ func TestInProcessStreamTakesTheFileCodecOption(t *testing.T) {
 	require.NoError(t, err, "the stream is open and its first message arrived")
 }
 
-// A unary call served in process carries the caller's trace, so the service's span
-// hangs under the edge's, and is measured in the service's rpc.server.call.duration
+// A unary call served in process carries the caller's trace and baggage, so the
+// service's span hangs under the edge's, and is measured in the service's rpc.server.call.duration
 // for as long as it took, as dashboards and the latency alert read it.
 func TestInProcessUnaryCallIsTracedAndMeasuredAsTheServices(t *testing.T) {
 	t.Parallel()
@@ -291,11 +293,17 @@ func TestInProcessUnaryCallIsTracedAndMeasuredAsTheServices(t *testing.T) {
 	traceID := trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
 	caller := trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: trace.SpanID{0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}, TraceFlags: trace.FlagsSampled})
 	ctx := trace.ContextWithSpanContext(calling(t.Context(), "token-a", b.vouch(user, "token-a")), caller)
+	member, err := baggage.NewMember("tenant", "acme")
+	require.NoError(t, err)
+	bag, err := baggage.New(member)
+	require.NoError(t, err)
+	ctx = baggage.ContextWithBaggage(ctx, bag)
 	var header metadata.MD
-	_, err := authv1.NewAuthServiceClient(b.conn).GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{}, grpc.Header(&header))
+	_, err = authv1.NewAuthServiceClient(b.conn).GetCurrentUser(ctx, &authv1.GetCurrentUserRequest{}, grpc.Header(&header))
 	require.NoError(t, err)
 	<-b.served
 	require.Equal(t, []string{traceID.String()}, header.Get("x-trace-id"), "the service's span is in the caller's trace")
+	require.Equal(t, []string{"tenant=acme"}, header.Get("x-baggage"), "the caller's baggage reaches the service, as it would over the network")
 
 	seconds, ok := serverCallSeconds(t, b, "GetCurrentUser")
 	require.True(t, ok, "the call is measured as the service's")
