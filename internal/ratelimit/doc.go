@@ -19,16 +19,20 @@
 //
 // A round trip to Redis on every call is most of what rate limiting costs at
 // the edge, so with [Config.Lease] a Limiter takes more than a call needs: it
-// asks the script for the call's cost plus a lease (a twentieth of the
-// limit's burst, between 1 and 20 units), and Redis spends the cost and as
-// much of the lease as the budget has left, in the same round trip. The
+// asks the script for the call's cost plus a lease (at first a twentieth of
+// the limit's burst, between 1 and 20 units; for a key whose calls come fast
+// on this replica, up to twice as many each refill, as far as a twentieth of
+// the burst), and Redis spends the cost and as much of the lease as the
+// budget has left, in the same round trip. The
 // replica then spends the leased units on the key's next calls without asking
 // Redis, until they run out or [Config.LeaseTTL] passes, so a burst of calls
 // costs one round trip per lease instead of one per call. Redis stays the one
 // source of truth: leased units are spent there when they are taken, so the
 // fleet never admits more than the limit. The trade-off is fairness between
 // replicas, not safety: a replica may hold up to a lease's worth of a key's
-// budget that another replica cannot use until it is spent or expires, and
+// budget (at most a twentieth of the burst, and no more than some hundreds of
+// milliseconds of that key's calls on the replica) that another replica
+// cannot use until it is spent or expires, and
 // units that expire unspent are not given back but refill with time, so a
 // caller spread over many replicas may be refused a few units early. Calls
 // that must fail closed, and every call while Redis is failing, neither take

@@ -10,11 +10,31 @@ import (
 // otherwise.
 const DefaultLeaseTTL = time.Second
 
-// leaseUnits is how many units beyond a call's cost a [Limiter] asks Redis
-// for under l: a twentieth of the burst, at least 1 and at most 20. Small
-// enough that a replica never holds much of a caller's budget, large enough
-// that a burst of calls costs one round trip in up to twenty-one.
-func leaseUnits(l Limit) int { return min(max(l.Burst/20, 1), 20) }
+// leaseUnits is how many units beyond a call's cost a [Limiter] first asks
+// Redis for under l: a twentieth of the burst, at least 1 and at most 20.
+// Small enough that a replica holding a key it sees now and then holds little
+// of its budget; a key whose calls come fast gets larger leases (see
+// lease.resize), up to leaseCeiling.
+func leaseUnits(l Limit) int { return min(leaseCeiling(l), 20) }
+
+// leaseCeiling is the most units beyond a call's cost a [Limiter] asks Redis
+// for under l: a twentieth of the burst, at least 1, so that a replica never
+// holds more than that share of a caller's budget.
+func leaseCeiling(l Limit) int { return max(l.Burst/20, 1) }
+
+// A key's lease is sized to its traffic on this replica: a refill that comes
+// within leaseQuick of the grant before it found that lease too small, and
+// the next is twice as large, up to leaseCeiling; one that comes after more
+// than leaseSlow found it larger than needed, and the next is half as large,
+// down to leaseUnits. So a key busy on this replica costs a round trip per
+// 50-400 ms of its calls rather than per 20 calls (at 9,000 calls a second
+// those refills, and the calls waiting for them, were the edge's largest cost
+// after GC), and a replica holds no more of a caller's budget than some
+// hundreds of milliseconds of that caller's calls there, whatever the burst.
+const (
+	leaseQuick = 50 * time.Millisecond
+	leaseSlow  = 400 * time.Millisecond
+)
 
 // leases are units of budget a [Limiter] has already spent in Redis, ahead of
 // the calls that will use them, so that those calls are decided in process.
@@ -52,6 +72,30 @@ type lease struct {
 	expires   int64   // when units left are forgotten
 	remaining int     // Redis's Remaining at the last grant, leased units excluded
 	resetAt   int64   // when the budget is full again, as of the last grant
+	// size is how many units the next refill asks for (see resize), and
+	// refilledAt when the last refill was granted; zero before the first.
+	size       int
+	refilledAt int64
+}
+
+// want is how many units e should hold once refilled under lim.
+func (e *lease) want(lim Limit) int {
+	return min(max(e.size, leaseUnits(lim)), leaseCeiling(lim))
+}
+
+// resize sizes the refill after the one granted at now: larger if this one
+// came quickly after the last, smaller if it came long after.
+func (e *lease) resize(lim Limit, now int64) {
+	size := e.want(lim)
+	if e.refilledAt != 0 {
+		switch since := now - e.refilledAt; {
+		case since < leaseQuick.Microseconds():
+			size = min(2*size, leaseCeiling(lim))
+		case since > leaseSlow.Microseconds():
+			size = max(size/2, leaseUnits(lim))
+		}
+	}
+	e.size, e.refilledAt = size, now
 }
 
 // refill is one call's round trip to Redis for a lease, which calls finding
@@ -141,13 +185,17 @@ func (ls *leases) reserve(key string, lim Limit, now int64, mayWait bool) reserv
 		s.m[key] = e
 	}
 	if !e.live(lim, now) {
-		// Units granted under another limit, or expired, are forgotten.
+		// Units granted under another limit, or expired, are forgotten; so is
+		// the size found for another limit.
+		if e.limit != lim {
+			e.size, e.refilledAt = 0, 0
+		}
 		e.limit, e.units = lim, 0
 	}
 	if mayWait && e.refill != nil {
 		return reservation{wait: e.refill}
 	}
-	r := reservation{extra: max(leaseUnits(lim)-e.units-e.pending, 0)}
+	r := reservation{extra: max(e.want(lim)-e.units-e.pending, 0)}
 	if r.extra > 0 {
 		e.pending += r.extra
 		if e.refill == nil {
@@ -202,6 +250,9 @@ func (ls *leases) settle(key string, lim Limit, cost int, r reservation, granted
 		e.resetAt = now + d.ResetAfter.Microseconds()
 		if granted > 0 {
 			e.expires = now + ls.ttl
+			if r.refill != nil {
+				e.resize(lim, now)
+			}
 		}
 		d.Remaining += e.units
 		return d, false
