@@ -29,11 +29,10 @@ func (stuckPlans) ListPlans(ctx context.Context, _ *subscriptionv1.ListPlansRequ
 	return nil, status.FromContextError(ctx.Err()).Err()
 }
 
-// TestACallTheEdgeCapsIsRetryable: when the edge's own cap ends a call the service did
-// not answer, both doors answer UNAVAILABLE (503 with Retry-After) in time; when the
-// client's shorter deadline ends it, DEADLINE_EXCEEDED stays the answer.
-func TestACallTheEdgeCapsIsRetryable(t *testing.T) {
-	t.Parallel()
+// setupStuck is an edge whose every service is stuckPlans, over the network, with
+// maxCall as the edge's cap on a call.
+func setupStuck(t *testing.T, maxCall time.Duration) *harness {
+	t.Helper()
 	srv := grpc.NewServer()
 	subscriptionv1.RegisterSubscriptionServiceServer(srv, stuckPlans{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -41,14 +40,22 @@ func TestACallTheEdgeCapsIsRetryable(t *testing.T) {
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	stuck := grpctest.Dial(t, lis.Addr().String())
-	const limit = 300 * time.Millisecond
-	h := setup(t, func(c *gateway.Config) {
-		c.MaxCallTimeout = limit
+	return setup(t, func(c *gateway.Config) {
+		c.MaxCallTimeout = maxCall
 		c.Backends = map[string]grpc.ClientConnInterface{}
 		for _, name := range services.Names() {
 			c.Backends[name] = stuck
 		}
 	})
+}
+
+// TestACallTheEdgeCapsIsRetryable: when the edge's own cap ends a call the service did
+// not answer, both doors answer UNAVAILABLE (503 with Retry-After) in time; when the
+// client's shorter deadline ends it, DEADLINE_EXCEEDED stays the answer.
+func TestACallTheEdgeCapsIsRetryable(t *testing.T) {
+	t.Parallel()
+	const limit = 300 * time.Millisecond
+	h := setupStuck(t, limit)
 
 	t.Run("REST", func(t *testing.T) {
 		started := time.Now()
