@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/backplane/backplane/internal/handover"
 )
 
 // serviceDescs groups routes into one grpc.ServiceDesc per service, for the gRPC front
@@ -97,13 +99,7 @@ func (h *headerBatch) SetHeader(md metadata.MD) error {
 	if h.done {
 		return h.stream.SetHeader(md)
 	}
-	if len(md) > 0 && h.header == nil {
-		h.header = make(metadata.MD, 8)
-	}
-	for k, v := range md {
-		// Copied, as the stream would: the setter may reuse md.
-		h.header[k] = append(h.header[k], v...)
-	}
+	h.header = handover.Add(h.header, md)
 	return nil
 }
 

@@ -34,34 +34,30 @@ func NewTransport(method string) *Transport { return &Transport{method: method} 
 func (t *Transport) Method() string { return t.method }
 
 // SetHeader adds md to the header.
-func (t *Transport) SetHeader(md metadata.MD) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.delivered {
-		return errDelivered
-	}
-	t.header = add(t.header, md)
-	return nil
-}
+func (t *Transport) SetHeader(md metadata.MD) error { return t.set(&t.header, md) }
 
 // SendHeader adds md to the header, which a caller in process reads when it wants it.
 func (t *Transport) SendHeader(md metadata.MD) error { return t.SetHeader(md) }
 
 // SetTrailer adds md to the trailer.
-func (t *Transport) SetTrailer(md metadata.MD) error {
+func (t *Transport) SetTrailer(md metadata.MD) error { return t.set(&t.trailer, md) }
+
+// set adds md to *to, unless the call's metadata has been delivered.
+func (t *Transport) set(to *metadata.MD, md metadata.MD) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.delivered {
 		return errDelivered
 	}
-	t.trailer = add(t.trailer, md)
+	*to = Add(*to, md)
 	return nil
 }
 
-// add appends md's values to to's, in place: metadata.Join would copy all of to on
-// every call, and several interceptors set headers on every call. The values are
-// copied, as a transport's are, so that the setter may reuse md.
-func add(to, md metadata.MD) metadata.MD {
+// Add appends md's values to to's, in place, and returns to (made if nil and md
+// has any): metadata.Join would copy all of to on every call, and several
+// interceptors set headers on every call. The values are copied, as a transport's
+// are, so that the setter may reuse md.
+func Add(to, md metadata.MD) metadata.MD {
 	if len(md) == 0 {
 		return to
 	}
