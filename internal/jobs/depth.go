@@ -166,16 +166,13 @@ func (c *Client) countRetrying(ctx context.Context) (map[string]int64, error) {
 		return nil, err
 	}
 	out := map[string]int64{}
-	for rows.Next() {
-		var queue string
-		var n int64
-		if err := rows.Scan(&queue, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	var queue string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&queue, &n}, func() error {
 		out[queue] = n
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // refreshDepth reads the depth of the client's queues now, for the gauges.

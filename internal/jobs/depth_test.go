@@ -61,26 +61,33 @@ func readDepthGauges(t *testing.T, reader *sdkmetric.ManualReader) map[string]de
 	return out
 }
 
+// depthClient is a client, not yet started, working the default queue and an idle one
+// with one worker each, which work runs, and reading its queues' depth every 20 ms
+// into the returned reader's gauges.
+func depthClient(t *testing.T, work func(context.Context, *river.Job[shipArgs]) error) (*jobs.Client, *sdkmetric.ManualReader) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	return newClient(t, setup(t).pool, jobs.Config{
+		Workers:       workFunc(work),
+		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}, "idle": {MaxWorkers: 1}},
+		DepthInterval: 20 * time.Millisecond,
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+	}), reader
+}
+
 // TestQueueDepthIsMeasured: a working client reports, per queue it works, how many jobs
 // wait for a worker, how many run, and how long the oldest has waited; an idle queue
 // reports zeros, and a stopped client reports nothing.
 func TestQueueDepthIsMeasured(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	reader := sdkmetric.NewManualReader()
 	release := make(chan struct{})
-	client := newClient(t, b.pool, jobs.Config{
-		// One worker, held: one job runs, the others wait.
-		Workers: workFunc(func(ctx context.Context, _ *river.Job[shipArgs]) error {
-			select {
-			case <-release:
-			case <-ctx.Done():
-			}
-			return nil
-		}),
-		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}, "idle": {MaxWorkers: 1}},
-		DepthInterval: 20 * time.Millisecond,
-		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+	// One worker, held: one job runs, the others wait.
+	client, reader := depthClient(t, func(ctx context.Context, _ *river.Job[shipArgs]) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
 	})
 	require.Empty(t, readDepthGauges(t, reader), "a client that does not work jobs reports no depth")
 	require.NoError(t, client.Start(t.Context()))
@@ -111,15 +118,8 @@ func TestQueueDepthIsMeasured(t *testing.T) {
 // retrying in its queue, neither waiting nor running.
 func TestRetryingJobsAreCounted(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	reader := sdkmetric.NewManualReader()
-	client := newClient(t, b.pool, jobs.Config{
-		Workers: workFunc(func(context.Context, *river.Job[shipArgs]) error {
-			return jobs.RetryAfter(errors.New("the carrier is down"), time.Hour)
-		}),
-		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}, "idle": {MaxWorkers: 1}},
-		DepthInterval: 20 * time.Millisecond,
-		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+	client, reader := depthClient(t, func(context.Context, *river.Job[shipArgs]) error {
+		return jobs.RetryAfter(errors.New("the carrier is down"), time.Hour)
 	})
 	require.NoError(t, client.Start(t.Context()))
 	t.Cleanup(func() {
