@@ -9,9 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
 	"runtime"
 	"testing"
 	"time"
@@ -26,6 +23,7 @@ import (
 	"github.com/backplane/backplane/internal/grpccodec"
 	"github.com/backplane/backplane/internal/logging"
 	"github.com/backplane/backplane/internal/mesh"
+	"github.com/backplane/backplane/internal/plans/planstest"
 	"github.com/backplane/backplane/internal/service"
 	"github.com/backplane/backplane/internal/telemetry"
 	"github.com/backplane/backplane/services"
@@ -99,14 +97,8 @@ func startDevInProcess(b *testing.B) (*grpc.ClientConn, string) {
 	}
 	// The built-in catalogue with every plan's rate limit and API-call quota lifted, as
 	// bench/e2e runs it: the limiter and the usage counting still run on every call.
-	raw, err := os.ReadFile("../internal/plans/default.yaml")
+	catalog, err := planstest.LiftedCatalog("../internal/plans/default.yaml", b.TempDir())
 	if err != nil {
-		b.Fatal(err)
-	}
-	lifted := regexp.MustCompile(`rate_limit_per_minute: \d+`).ReplaceAllString(string(raw), "rate_limit_per_minute: 6000000")
-	lifted = regexp.MustCompile(`api_calls: \d+`).ReplaceAllString(lifted, "api_calls: 1000000000000")
-	catalog := filepath.Join(b.TempDir(), "catalog.yaml")
-	if err := os.WriteFile(catalog, []byte(lifted), 0o600); err != nil { //nolint:gosec // into the benchmark's own temporary dir
 		b.Fatal(err)
 	}
 	env := map[string]string{

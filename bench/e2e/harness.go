@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/backplane/backplane/internal/plans/planstest"
 )
 
 // process is a child process whose output is kept for when it fails.
@@ -211,7 +213,7 @@ func startDev(ctx context.Context, o options, bin, dataDir, databaseURL string) 
 	if err != nil {
 		return nil, err
 	}
-	catalog, err := liftedCatalog(o.catalog, dataDir)
+	catalog, err := planstest.LiftedCatalog(o.catalog, dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -255,24 +257,6 @@ func (p *process) listening(server string) (string, error) {
 		return "", fmt.Errorf("%s: no \"grpc server listening\" line for %s", p.name, server)
 	}
 	return m[1], nil
-}
-
-// liftedCatalog writes the built-in plan catalogue at path into dir with every plan's rate
-// limit and API-call quota raised out of reach, and returns the copy's path: the free
-// plan's 600 calls a minute would otherwise refuse the load, while the limiter and the
-// usage counting still run on every call.
-func liftedCatalog(path, dir string) (string, error) {
-	raw, err := os.ReadFile(path) //nolint:gosec // the catalogue the harness was told to copy
-	if err != nil {
-		return "", fmt.Errorf("plan catalogue: %w", err)
-	}
-	s := regexp.MustCompile(`rate_limit_per_minute: \d+`).ReplaceAllString(string(raw), "rate_limit_per_minute: 6000000")
-	s = regexp.MustCompile(`api_calls: \d+`).ReplaceAllString(s, "api_calls: 1000000000000")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "catalog.yaml")
-	return out, os.WriteFile(out, []byte(s), 0o600) //nolint:gosec // into the run's own temporary dir
 }
 
 // signUp creates an account through the REST door and returns its access token.

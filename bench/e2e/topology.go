@@ -18,6 +18,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/backplane/backplane/internal/plans/planstest"
 )
 
 // serveServices are the pieces of `backplane serve` besides the gateway, each a process.
@@ -53,7 +55,7 @@ func startServe(ctx context.Context, o options, bin, redisURL, dataDir, database
 	if out, err := migrate.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("backplane migrate: %w\n%s", err, out)
 	}
-	catalog, err := liftedCatalog(o.catalog, dataDir)
+	catalog, err := planstest.LiftedCatalog(o.catalog, dataDir)
 	if err != nil {
 		return nil, err
 	}
