@@ -132,6 +132,11 @@ var (
 // maxTrialDays is the longest trial Stripe accepts.
 const maxTrialDays = 730
 
+// maxRateLimitPerMinute is one unit a microsecond, the finest rate the rate limiter
+// keeps (it counts in Redis's whole microseconds). A faster plan would be refused at
+// its users' first call, as an internal error, rather than here.
+const maxRateLimitPerMinute = 60_000_000
+
 // Parse validates a catalogue read from the file called name.
 func Parse(name string, data []byte) (*Catalog, error) {
 	p := &parser{file: name}
@@ -309,6 +314,7 @@ func (p *parser) plans(nodes []*yaml.Node, meters []Meter) []Plan {
 		ids[pl.ID] = true
 		check(strings.TrimSpace(pl.DisplayName) != "", "display_name", "required")
 		check(pl.RateLimitPerMinute >= 1, "rate_limit_per_minute", "required, at least 1")
+		check(pl.RateLimitPerMinute <= maxRateLimitPerMinute, "rate_limit_per_minute", fmt.Sprintf("at most %d (one a microsecond)", maxRateLimitPerMinute))
 		check(pl.TrialDays >= 0 && pl.TrialDays <= maxTrialDays, "trial_days", fmt.Sprintf("want 0 to %d", maxTrialDays))
 		check(pl.MaxUploadBytes >= 0, "max_upload_bytes", "want 0 (the asset service's own limit) or a positive number of bytes")
 		features := map[string]bool{}

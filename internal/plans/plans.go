@@ -27,7 +27,7 @@
 //	      meter: api_calls       # optional: a metered price, billed per unit of this meter
 //	    features: [custom_domains]            # [a-z][a-z0-9_]*, no repeats
 //	    quota_limits: {api_calls: 2000000}    # per meter and billing period; absent = unlimited, 0 forbids
-//	    rate_limit_per_minute: 3000           # at least 1
+//	    rate_limit_per_minute: 3000           # 1 to 60000000
 //	    trial_days: 14                        # 0 to 730; 0 on the free plan
 //	    max_upload_bytes: 2147483648          # 0 = the asset service's own limit
 //

@@ -134,6 +134,8 @@ func TestBadCataloguesNameFilePlanAndField(t *testing.T) {
 			[]string{`plan "pro": price.meter: no meter of this name`}},
 		"wrong type": {meters + "plans:\n  - {id: free, display_name: Free, rate_limit_per_minute: lots}\n",
 			[]string{`plan "free": rate_limit_per_minute: want a whole number`}},
+		"rate limit finer than the limiter": {meters + "plans:\n  - {id: free, display_name: Free, rate_limit_per_minute: 60000001}\n",
+			[]string{`plan "free": rate_limit_per_minute: at most 60000000`}},
 		"missing rate limit": {meters + "plans:\n  - {id: free, display_name: Free}\n",
 			[]string{`plan "free": rate_limit_per_minute: required`}},
 		"bad id": {meters + "plans:\n  - {id: Free!, display_name: Free, rate_limit_per_minute: 1}\n",
