@@ -37,9 +37,16 @@ type usageService struct {
 	reset    time.Time
 	requests []*usagev1.IngestUsageRequest
 	fail     int // IngestUsage calls to refuse before accepting
+	// hold, when set, keeps IngestUsage from answering until it is closed; arrived
+	// tells the test that a call is held.
+	hold, arrived chan struct{}
 }
 
 func (u *usageService) IngestUsage(_ context.Context, req *usagev1.IngestUsageRequest) (*usagev1.IngestUsageResponse, error) {
+	if u.hold != nil {
+		u.arrived <- struct{}{}
+		<-u.hold
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.requests = append(u.requests, req)
@@ -186,6 +193,33 @@ func TestAPICallsAreSentOnceEnoughAreCounted(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return c.usage.total(user) == 5 }, 10*time.Second, 10*time.Millisecond,
 		"the fifth call sends the batch, long before the interval")
+}
+
+// A busy edge sends a batch per tick or per FlushCalls calls, not one after another: the
+// calls counted while a batch is on its way wait for the next flush.
+func TestCallsCountedDuringASendWaitForTheNextFlush(t *testing.T) {
+	t.Parallel()
+	c := setupCounting(t, 1000)
+	user := uuid.NewString()
+	tok := c.signIn(t, user)
+	require.NoError(t, c.overGRPC(t, tok))
+
+	c.usage.hold, c.usage.arrived = make(chan struct{}), make(chan struct{}, 1)
+	flushed := make(chan error, 1)
+	go func() { flushed <- gateway.FlushAPICalls(t.Context(), c.gateway) }()
+	<-c.usage.arrived
+	require.NoError(t, c.overGRPC(t, tok))
+	require.NoError(t, c.overGRPC(t, tok))
+	close(c.usage.hold)
+	require.NoError(t, <-flushed)
+	require.Equal(t, int64(1), c.usage.total(user), "the two calls made meanwhile are not sent by the same flush")
+	c.usage.mu.Lock()
+	require.Len(t, c.usage.requests, 1)
+	c.usage.mu.Unlock()
+
+	c.usage.arrived = make(chan struct{}, 1)
+	require.NoError(t, gateway.FlushAPICalls(t.Context(), c.gateway))
+	require.Equal(t, int64(3), c.usage.total(user), "the next flush sends them")
 }
 
 func TestAFailedBatchIsSentAgainUnderItsKeys(t *testing.T) {
