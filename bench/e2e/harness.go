@@ -36,6 +36,9 @@ type process struct {
 	done chan struct{}
 }
 
+// pid is the process's id, for reading its CPU time.
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
 type lockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

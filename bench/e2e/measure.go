@@ -23,6 +23,10 @@ type target struct {
 	// profile is the file the process's CPU profile under the last round's load is
 	// written to; empty: none.
 	profile string
+	// procs and pids name the processes serving the target, whose CPU time per request
+	// is reported beside the load generator's and the machine's.
+	procs []string
+	pids  []int
 }
 
 // Target names the ratios are taken between.
@@ -113,9 +117,9 @@ func measure(ctx context.Context, o options) error {
 		}
 	}()
 	targets := []target{
-		{name: nameEcho, url: echoURL + "/v1/users/me", token: token},
-		{name: nameDev, url: "http://" + dev.http + "/v1/users/me", token: token, admin: dev.admin, profile: o.cpuProfile},
-		{name: namePB, url: pb[0] + "/api/collections/notes/records/" + pb[2], token: pb[1]},
+		{name: nameEcho, url: echoURL + "/v1/users/me", token: token, procs: []string{"echo"}, pids: []int{echoProc.pid()}},
+		{name: nameDev, url: "http://" + dev.http + "/v1/users/me", token: token, admin: dev.admin, profile: o.cpuProfile, procs: []string{"dev"}, pids: []int{dev.pid()}},
+		{name: namePB, url: pb[0] + "/api/collections/notes/records/" + pb[2], token: pb[1], procs: []string{"pocketbase"}, pids: []int{pbProc.pid()}},
 	}
 	var before *backplaneDev
 	var beforeToken string
@@ -126,7 +130,7 @@ func measure(ctx context.Context, o options) error {
 		}
 		defer stopBefore()
 		before, beforeToken = b, bt
-		targets = append(targets, target{name: nameBefore, url: "http://" + b.http + "/v1/users/me", token: beforeToken})
+		targets = append(targets, target{name: nameBefore, url: "http://" + b.http + "/v1/users/me", token: beforeToken, procs: []string{"dev"}, pids: []int{b.pid()}})
 	}
 	if o.serve {
 		startServeAt := func(bin, name, redisURL, profile string) error {
@@ -149,7 +153,12 @@ func measure(ctx context.Context, o options) error {
 			if name == "before" {
 				targetName = nameServeB
 			}
-			targets = append(targets, target{name: targetName, url: "http://" + mesh.http + "/v1/users/me", token: serveToken, admin: mesh.gatewayAdmin, profile: profile})
+			t := target{name: targetName, url: "http://" + mesh.http + "/v1/users/me", token: serveToken, admin: mesh.gatewayAdmin, profile: profile}
+			for i, p := range mesh.pieces {
+				t.procs = append(t.procs, mesh.names[i])
+				t.pids = append(t.pids, p.pid())
+			}
+			targets = append(targets, t)
 			return nil
 		}
 		if err := startServeAt(o.bin, "product", o.serveRedis, o.serveProf); err != nil {
@@ -179,6 +188,7 @@ func measure(ctx context.Context, o options) error {
 	for round := 1; round <= o.rounds; round++ {
 		fmt.Printf("\n==> round %d of %d: each target %d connections, %s warm-up, %s measured\n", round, o.rounds, o.conns, o.warmup, o.duration)
 		results := map[string]Result{}
+		var costs []string
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		_, _ = fmt.Fprintln(w, "target\treq/s\tp50\tp99\tfailed\t")
 		for i, t := range targets {
@@ -191,9 +201,16 @@ func measure(ctx context.Context, o options) error {
 				go func() { profile <- fetchProfile(ctx, t.admin, "profile", o.duration-time.Second, t.profile) }()
 				go func() { profile <- fetchProfile(ctx, t.admin, "allocs", o.duration-time.Second, t.profile+".allocs") }()
 			}
+			cpu, err := meterCPU(append(t.procs, "load generator"), append(t.pids, os.Getpid()))
+			if err != nil {
+				return err
+			}
 			r := Drive(ctx, o.conns, o.duration, calls[i])
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if perRequest, err := cpu.perRequest(r.OK); err == nil {
+				costs = append(costs, t.name+": "+perRequest)
 			}
 			if profile != nil {
 				for range cap(profile) {
@@ -209,6 +226,10 @@ func measure(ctx context.Context, o options) error {
 			}
 		}
 		_ = w.Flush()
+		fmt.Println("CPU time per request, by process:")
+		for _, c := range costs {
+			fmt.Println("  " + c)
+		}
 		for _, c := range []struct{ a, b, aim string }{
 			{nameDev, nameEcho, "≥ 0.5×"},
 			{nameDev, namePB, "≥ 1.5×"},

@@ -30,7 +30,9 @@ var serveServices = []string{"auth", "notification", "asset", "subscription", "u
 // serve (no mutual TLS unless configured).
 type serveMesh struct {
 	pieces []*process
-	http   string
+	// names are the pieces' names, in pieces' order.
+	names []string
+	http  string
 	// gatewayAdmin is the gateway's admin port, which serves /debug/pprof/ for
 	// -serve-cpuprofile.
 	gatewayAdmin string
@@ -112,6 +114,7 @@ func startServe(ctx context.Context, o options, bin, redisURL, dataDir, database
 			return nil, err
 		}
 		m.pieces = append(m.pieces, p)
+		m.names = append(m.names, piece)
 		admins = append(admins, admin)
 	}
 	for i, p := range m.pieces {
