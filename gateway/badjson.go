@@ -38,8 +38,6 @@ import (
 // field name.
 const keptBodyBytes = 256 << 10
 
-type keptBodyKey struct{}
-
 // keptBody is the request body as read so far, up to keptBodyBytes.
 type keptBody struct {
 	io.ReadCloser
@@ -63,19 +61,21 @@ func (b *keptBody) Read(p []byte) (int, error) {
 // keepBodies keeps each request's body as it is read, for describeBody.
 func keepBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kept := &keptBody{ReadCloser: r.Body}
-		r.Body = kept
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keptBodyKey{}, kept)))
+		st, r := withState(r)
+		st.kept = &keptBody{ReadCloser: r.Body}
+		r.Body = st.kept
+		next.ServeHTTP(w, r)
 	})
 }
 
 // describeBody returns a BadRequest naming what is wrong with the request's body, or
 // nil when the body decodes (the call failed for another reason).
 func describeBody(ctx context.Context) *status.Status {
-	kept, ok := ctx.Value(keptBodyKey{}).(*keptBody)
-	if !ok {
+	st := stateOf(ctx)
+	if st == nil || st.kept == nil {
 		return nil
 	}
+	kept := st.kept
 	md := bodyMessage(ctx)
 	if md == nil {
 		return nil

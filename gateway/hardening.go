@@ -24,8 +24,6 @@ func securityHeaders(tls bool, next http.Handler) http.Handler {
 	})
 }
 
-type bodyLimitKey struct{}
-
 // bodyLimit caps request bodies. A body declared too large is refused before it is read;
 // one that grows too large while streaming in is cut off, and the error handler turns
 // the resulting decode failure into the same 413.
@@ -35,9 +33,9 @@ func bodyLimit(limit int64, next http.Handler) http.Handler {
 			writeStatus(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 			return
 		}
-		exceeded := &atomic.Bool{}
-		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), exceeded: exceeded}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, exceeded)))
+		st, r := withState(r)
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), exceeded: &st.exceeded}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -56,16 +54,8 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 
 // bodyTooLarge reports whether the request's body hit the limit.
 func bodyTooLarge(ctx context.Context) bool {
-	exceeded, ok := ctx.Value(bodyLimitKey{}).(*atomic.Bool)
-	return ok && exceeded.Load()
-}
-
-// withClientIP records the client's address, believing proxy headers only from trusted
-// proxies, for rate limits and for the services' own per-IP protections.
-func withClientIP(resolver *clientip.Resolver, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(clientip.WithIP(r.Context(), resolver.FromHTTP(r))))
-	})
+	st := stateOf(ctx)
+	return st != nil && st.exceeded.Load()
 }
 
 // clientIPFrom returns the client's address as text, for the services.

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"sync/atomic"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/backplane/backplane/internal/clientip"
 	"github.com/backplane/backplane/internal/requestid"
 )
 
@@ -102,10 +104,9 @@ func newREST(ctx context.Context, cfg Config, conn *chainConn, browser http.Hand
 	// Outermost first: every response carries its request id and security headers, and
 	// CORS preflights are answered before anything else runs.
 	h := nameRoutes(top)
-	h = withClientIP(cfg.ClientIP, h)
 	h = withCORS(cfg.CORS, h)
 	h = securityHeaders(cfg.TLS, h)
-	return withRequestID(h), nil
+	return withRequestState(cfg.ClientIP, h), nil
 }
 
 // isBrowserRPC reports whether r is a gRPC-Web or Connect call. Connect clients mark
@@ -117,15 +118,49 @@ func isBrowserRPC(r *http.Request) bool {
 		r.Header.Get("Connect-Protocol-Version") != ""
 }
 
-// withRequestID accepts the client's X-Request-Id or mints one, echoes it, and puts it
-// in the context for logs and for the metadata sent to services.
-func withRequestID(next http.Handler) http.Handler {
+// requestState is what the REST door's layers learn of a request as it passes through
+// them: the route that served it (noteRESTRoute), the body as read so far (keepBodies),
+// whether the body hit the limit (bodyLimit). It is one context value, made as the
+// request arrives, so that the layers share one copy of the request: a copy each, as
+// r.WithContext makes, was 7.5 % of the bytes the serve gateway allocated per request.
+type requestState struct {
+	route    string
+	kept     *keptBody
+	exceeded atomic.Bool
+}
+
+type requestStateKey struct{}
+
+// stateOf returns the request's state, or nil outside the REST door.
+func stateOf(ctx context.Context) *requestState {
+	st, _ := ctx.Value(requestStateKey{}).(*requestState)
+	return st
+}
+
+// withState returns r's state, giving r one (in a copy of r) if withRequestState did
+// not, as when a layer is served on its own.
+func withState(r *http.Request) (*requestState, *http.Request) {
+	if st := stateOf(r.Context()); st != nil {
+		return st, r
+	}
+	st := &requestState{}
+	return st, r.WithContext(context.WithValue(r.Context(), requestStateKey{}, st))
+}
+
+// withRequestState accepts the client's X-Request-Id or mints one and echoes it, works
+// out the client's address (believing proxy headers only from trusted proxies), and
+// puts both in the context, for logs, rate limits and the metadata sent to services,
+// beside the request's state.
+func withRequestState(resolver *clientip.Resolver, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := requestid.Accept(r.Header.Get(requestid.Header))
 		w.Header().Set(requestid.Header, id)
 		// On the request too, for gRPC-Web and Connect calls, whose gRPC chain reads the
 		// id from the headers.
 		r.Header.Set(requestid.Header, id)
-		next.ServeHTTP(w, r.WithContext(requestid.NewContext(r.Context(), id)))
+		ctx := requestid.NewContext(r.Context(), id)
+		ctx = clientip.WithIP(ctx, resolver.FromHTTP(r))
+		ctx = context.WithValue(ctx, requestStateKey{}, &requestState{})
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

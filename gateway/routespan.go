@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 	"regexp"
 	"strings"
@@ -20,29 +19,19 @@ import (
 // net/http's for everything else (documents, dev pages, gRPC-Web and Connect), whose
 // pattern is the route. A request neither matches (a 404) keeps the method alone.
 
-// routeKey is the context key of the request's routeNote.
-type routeKey struct{}
-
-// routeNote is where grpc-gateway's router leaves the template it matched, for
-// nameRoutes to read once the request is served.
-type routeNote struct {
-	route string
-}
-
 // nameRoutes serves mux and then names the request's telemetry by the route that
 // served it. It must wrap the ServeMux directly: the mux records its pattern on the
 // request it is given.
 func nameRoutes(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		note := &routeNote{}
-		routed := r.WithContext(context.WithValue(ctx, routeKey{}, note))
+		// grpc-gateway's router leaves the template it matched in the request's state.
+		st, routed := withState(r)
 		mux.ServeHTTP(w, routed)
-		route := note.route
+		route := st.route
 		if route == "" {
 			route = muxRoute(routed.Pattern)
 		}
-		telemetry.SetHTTPRoute(ctx, r.Method, route)
+		telemetry.SetHTTPRoute(r.Context(), r.Method, route)
 	})
 }
 
@@ -55,13 +44,13 @@ func nameRoutes(mux *http.ServeMux) http.Handler {
 func noteRESTRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 	var template atomic.Pointer[string]
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-		if note, ok := r.Context().Value(routeKey{}).(*routeNote); ok {
+		if st := stateOf(r.Context()); st != nil {
 			if t := template.Load(); t != nil {
-				note.route = *t
+				st.route = *t
 			} else if pattern, ok := runtime.HTTPPattern(r.Context()); ok {
 				t := restTemplate(pattern.String())
 				template.Store(&t)
-				note.route = t
+				st.route = t
 			}
 		}
 		next(w, r, params)

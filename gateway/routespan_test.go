@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -13,6 +14,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/backplane/backplane/internal/clientip"
+	"github.com/backplane/backplane/internal/requestid"
 	"github.com/backplane/backplane/internal/telemetry"
 )
 
@@ -29,6 +32,8 @@ func TestRESTTelemetryIsNamedByRoute(t *testing.T) {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	resolver, err := clientip.NewResolver(nil)
+	require.NoError(t, err)
 
 	api := runtime.NewServeMux(runtime.WithMiddlewares(noteRESTRoute))
 	ok := func(w http.ResponseWriter, _ *http.Request, _ map[string]string) { w.WriteHeader(http.StatusOK) }
@@ -38,7 +43,7 @@ func TestRESTTelemetryIsNamedByRoute(t *testing.T) {
 	top.Handle("/", api)
 	top.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	// As in newREST: other handlers between otelhttp and the router.
-	h := otelhttp.NewHandler(withRequestID(nameRoutes(top)), "gateway-http",
+	h := otelhttp.NewHandler(withRequestState(resolver, nameRoutes(top)), "gateway-http",
 		otelhttp.WithTracerProvider(tel.TracerProvider()), otelhttp.WithMeterProvider(tel.MeterProvider()))
 
 	for _, c := range []struct {
@@ -77,4 +82,39 @@ func TestRESTTelemetryIsNamedByRoute(t *testing.T) {
 	for _, host := range []string{"a.example", "b.example", "e.example", "0b9e4c1e"} {
 		require.NotContains(t, metrics, host, "no client-controlled value labels a series")
 	}
+}
+
+// The REST door's own layers share the request withRequestState made: none copies it
+// to add a context value of its own, and what each learns reaches the others.
+func TestRESTLayersShareOneCopyOfTheRequest(t *testing.T) {
+	t.Parallel()
+	resolver, err := clientip.NewResolver(nil)
+	require.NoError(t, err)
+	var arrived, served *http.Request
+	var readErr error
+	final := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served = r
+		_, readErr = io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusOK)
+	})
+	top := http.NewServeMux()
+	top.Handle("POST /v1/things", bodyLimit(8, keepBodies(final)))
+	spy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived = r
+		securityHeaders(false, nameRoutes(top)).ServeHTTP(w, r)
+	})
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/v1/things", strings.NewReader("far more than eight bytes"))
+	req.ContentLength = -1 // streamed: the limit is met while reading, not refused up front
+	rec := httptest.NewRecorder()
+	withRequestState(resolver, spy).ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Error(t, readErr, "the body is over the limit")
+	require.Same(t, arrived, served, "a layer copied the request")
+	st := stateOf(served.Context())
+	require.NotNil(t, st)
+	require.True(t, bodyTooLarge(served.Context()), "bodyLimit's finding is in the state")
+	require.NotNil(t, st.kept, "keepBodies' copy is in the state")
+	require.NotEmpty(t, requestid.FromContext(served.Context()))
+	_, ok := clientip.FromContext(served.Context())
+	require.True(t, ok)
 }
