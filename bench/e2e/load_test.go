@@ -67,3 +67,11 @@ func TestDriveCountsEveryCallOverKeptAliveConnections(t *testing.T) {
 	require.Zero(t, bad.Percentile(50), "failed calls have no latency")
 	require.InDelta(t, refused.Load(), bad.Failed, 2)
 }
+
+func TestMedianIsTheMiddleRound(t *testing.T) {
+	t.Parallel()
+	require.InDelta(t, 0.5, median([]float64{0.9, 0.1, 0.5}), 1e-9)
+	require.InDelta(t, 0.45, median([]float64{0.6, 0.3, 0.4, 0.5}), 1e-9)
+	require.InDelta(t, 0.7, median([]float64{0.7}), 1e-9)
+	require.Zero(t, median(nil))
+}

@@ -191,7 +191,11 @@ func measure(ctx context.Context, o options) error {
 		var costs []string
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		_, _ = fmt.Fprintln(w, "target\treq/s\tp50\tp99\tfailed\t")
-		for i, t := range targets {
+		// Each round starts one target further on: the host's speed drifts over a run,
+		// and a fixed order would hand the same target the same slice of it.
+		for j := range targets {
+			i := (j + round - 1) % len(targets)
+			t := targets[i]
 			Drive(ctx, o.conns, o.warmup, calls[i])
 			var profile chan error
 			if t.profile != "" && t.admin != "" && round == o.rounds {
@@ -259,7 +263,7 @@ func measure(ctx context.Context, o options) error {
 	if o.rounds > 1 {
 		fmt.Println("\nthroughput ratios across rounds:")
 		for _, k := range slices.Sorted(maps.Keys(ratios)) {
-			fmt.Printf("  %s: %.2f–%.2f×\n", k, slices.Min(ratios[k]), slices.Max(ratios[k]))
+			fmt.Printf("  %s: %.2f–%.2f×, median %.2f×\n", k, slices.Min(ratios[k]), slices.Max(ratios[k]), median(ratios[k]))
 		}
 	}
 	return measureGRPC(ctx, o, dev, before, echo[1], token, beforeToken)
@@ -293,6 +297,21 @@ func fetchProfile(ctx context.Context, admin, kind string, d time.Duration, path
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// median is the middle of xs (the mean of the middle two when their number is even):
+// on a shared host a round can run slow throughout, and the median is the figure one
+// such round moves least.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
+}
 
 func ratio(a, b float64) float64 {
 	if b == 0 {
