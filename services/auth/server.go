@@ -86,8 +86,11 @@ func newServer(ctx context.Context, cfg Config, deps service.Deps, w wiring) (*S
 		var err error
 		// Zero hashes on every core, on threads of lowered priority, so the API still gets
 		// the CPU first (a hash starved there is computed again at normal priority).
-		if w.hasher, err = password.NewHasher(ctx, password.OWASP, cfg.PasswordHashConcurrency,
-			password.WithLogger(deps.Logger.With("service", "auth"))); err != nil {
+		opts := []password.HasherOption{password.WithLogger(deps.Logger.With("service", "auth"))}
+		if deps.MeterProvider != nil {
+			opts = append(opts, password.WithMeterProvider(deps.MeterProvider))
+		}
+		if w.hasher, err = password.NewHasher(ctx, password.OWASP, cfg.PasswordHashConcurrency, opts...); err != nil {
 			return nil, err
 		}
 	}

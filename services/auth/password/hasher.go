@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/backplane/backplane/services/auth/password/internal/argon2"
 )
 
@@ -46,6 +48,7 @@ type Hasher struct {
 	// computing is called as each argon2id computation is asked for; nil for none.
 	computing func(context.Context)
 	log       *slog.Logger
+	meters    metric.MeterProvider
 	// ordinary hashes at normal priority and leaves GOMAXPROCS as it is.
 	ordinary bool
 }
@@ -66,6 +69,14 @@ func WithComputeHook(fn func(ctx context.Context)) HasherOption {
 // CPU.
 func WithLogger(log *slog.Logger) HasherOption {
 	return func(h *Hasher) { h.log = log }
+}
+
+// WithMeterProvider counts, on backplane.auth.password.restarts, the hashes starved of
+// the CPU at low priority and computed again at normal priority: a count that keeps
+// rising says the machine has no cycles to spare for logins, and each such login took
+// longer by up to the time it was starved (see starvation).
+func WithMeterProvider(mp metric.MeterProvider) HasherOption {
+	return func(h *Hasher) { h.meters = mp }
 }
 
 // WithOrdinaryScheduling hashes on plain bounded goroutines at normal priority, holding
@@ -99,6 +110,15 @@ func NewHasher(ctx context.Context, params Params, concurrency int, opts ...Hash
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.workers = newPool(concurrency, !h.ordinary)
+	if h.meters != nil {
+		restarts, err := h.meters.Meter("github.com/backplane/backplane/services/auth/password").Int64Counter(
+			"backplane.auth.password.restarts", metric.WithUnit("{hash}"),
+			metric.WithDescription("Password hashes starved of the CPU on a thread of lowered priority and computed again at normal priority."))
+		if err != nil {
+			return nil, fmt.Errorf("password: %w", err)
+		}
+		h.workers.restarted = func() { restarts.Add(context.Background(), 1) }
+	}
 	// Told on a worker, later: the context keeps NewHasher's values (a trace), not its end.
 	logCtx := context.WithoutCancel(ctx)
 	h.workers.lowerFailed = func(err error) {
