@@ -110,6 +110,8 @@ func NewHasher(ctx context.Context, params Params, concurrency int, opts ...Hash
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.workers = newPool(concurrency, !h.ordinary)
+	// Told on a worker, later: the context keeps NewHasher's values (a trace), not its end.
+	laterCtx := context.WithoutCancel(ctx)
 	if h.meters != nil {
 		restarts, err := h.meters.Meter("github.com/backplane/backplane/services/auth/password").Int64Counter(
 			"backplane.auth.password.restarts", metric.WithUnit("{hash}"),
@@ -117,12 +119,10 @@ func NewHasher(ctx context.Context, params Params, concurrency int, opts ...Hash
 		if err != nil {
 			return nil, fmt.Errorf("password: %w", err)
 		}
-		h.workers.restarted = func() { restarts.Add(context.Background(), 1) }
+		h.workers.restarted = func() { restarts.Add(laterCtx, 1) }
 	}
-	// Told on a worker, later: the context keeps NewHasher's values (a trace), not its end.
-	logCtx := context.WithoutCancel(ctx)
 	h.workers.lowerFailed = func(err error) {
-		h.log.WarnContext(logCtx, "password hashing runs at normal priority: a login flood competes with the API for the CPU", "error", err)
+		h.log.WarnContext(laterCtx, "password hashing runs at normal priority: a login flood competes with the API for the CPU", "error", err)
 	}
 	if !h.ordinary {
 		// Each worker keeps one hash's memory for the next (up to this hasher's own cost),
