@@ -2,7 +2,6 @@ package password
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,19 +39,7 @@ func TestStarvedHashesAreCounted(t *testing.T) {
 	// The hash NewHasher computes may itself have been starved on a busy machine.
 	before := restarts()
 
-	// A thread that never gets the CPU, on a clock that moves a millisecond a look:
-	// starved at the first check.
-	var mu sync.Mutex
-	wall := time.Unix(1_700_000_000, 0)
-	h.workers.starved = &starvation{
-		now: func() time.Time {
-			mu.Lock()
-			defer mu.Unlock()
-			wall = wall.Add(time.Millisecond)
-			return wall
-		},
-		cpu: func() (time.Duration, error) { return 0, nil },
-	}
+	h.workers.starved = neverFed()
 	encoded, err := h.Hash(t.Context(), "correct horse battery")
 	require.NoError(t, err)
 	require.Equal(t, before+1, restarts())

@@ -136,19 +136,12 @@ func TestWorkerThreadsRunAtLowPriority(t *testing.T) {
 	require.Eventually(t, onlyMain, testWait, testTick)
 }
 
-// TestStarvedHashRunsAgainAtNormalPriority: a hash judged starved on its lowered thread
-// stops there and is computed again, whole, on an ordinary thread at normal priority,
-// which gives the key; a panic of that second run reaches the caller, and the worker
-// goes on.
-func TestStarvedHashRunsAgainAtNormalPriority(t *testing.T) {
-	t.Parallel()
-	base := currentNice(t)
-	p := newPool(1, true)
-	// A clock that moves a millisecond a look, and a thread that never gets the CPU:
-	// starved at the first check.
+// neverFed judges a thread that never gets the CPU, on a clock that moves a millisecond
+// a look: starved at the first check.
+func neverFed() *starvation {
 	var mu sync.Mutex
 	wall := time.Unix(1_700_000_000, 0)
-	p.starved = &starvation{
+	return &starvation{
 		now: func() time.Time {
 			mu.Lock()
 			defer mu.Unlock()
@@ -157,6 +150,17 @@ func TestStarvedHashRunsAgainAtNormalPriority(t *testing.T) {
 		},
 		cpu: func() (time.Duration, error) { return 0, nil },
 	}
+}
+
+// TestStarvedHashRunsAgainAtNormalPriority: a hash judged starved on its lowered thread
+// stops there and is computed again, whole, on an ordinary thread at normal priority,
+// which gives the key; a panic of that second run reaches the caller, and the worker
+// goes on.
+func TestStarvedHashRunsAgainAtNormalPriority(t *testing.T) {
+	t.Parallel()
+	base := currentNice(t)
+	p := newPool(1, true)
+	p.starved = neverFed()
 	var restarts atomic.Int32
 	p.restarted = func() { restarts.Add(1) }
 
