@@ -25,9 +25,15 @@ import (
 type slowStore struct {
 	authv1.UnimplementedAuthServiceServer
 	pool *pgxpool.Pool
+	// entered is told when a call reaches the handler.
+	entered chan struct{}
 }
 
 func (s *slowStore) Login(ctx context.Context, _ *authv1.LoginRequest) (*authv1.LoginResponse, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
 	if _, err := s.pool.Exec(ctx, "SELECT pg_sleep(30)"); err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "could not create the account")
 	}
@@ -48,17 +54,28 @@ func TestACallerGivingUpIsNoInternalError(t *testing.T) {
 		// stream, and that reset often reaches the server before its own copy of the
 		// deadline fires, so the server may see a cancellation.
 		server []string
-		call   func(authv1.AuthServiceClient) error
+		// call is the client's; entered tells when the call has reached the handler.
+		call func(client authv1.AuthServiceClient, entered <-chan struct{}) error
 	}{
-		{"deadline", "DeadlineExceeded", []string{"DeadlineExceeded", "Canceled"}, func(client authv1.AuthServiceClient) error {
-			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		// A second: on a loaded machine a shorter deadline could pass before the call
+		// reached the server, which would then have nothing to log.
+		{"deadline", "DeadlineExceeded", []string{"DeadlineExceeded", "Canceled"}, func(client authv1.AuthServiceClient, _ <-chan struct{}) error {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 			defer cancel()
 			_, err := client.Login(ctx, &authv1.LoginRequest{Email: "ada@example.com", Password: "x"})
 			return err
 		}},
-		{"canceled", "Canceled", []string{"Canceled"}, func(client authv1.AuthServiceClient) error {
+		{"canceled", "Canceled", []string{"Canceled"}, func(client authv1.AuthServiceClient, entered <-chan struct{}) error {
 			ctx, cancel := context.WithCancel(t.Context())
-			time.AfterFunc(200*time.Millisecond, cancel)
+			// Once the server has the call: cancelled sooner, the call might never reach
+			// it, and it would have nothing to log.
+			go func() {
+				select {
+				case <-entered:
+				case <-time.After(10 * time.Second):
+				}
+				cancel()
+			}()
 			_, err := client.Login(ctx, &authv1.LoginRequest{Email: "ada@example.com", Password: "x"})
 			return err
 		}},
@@ -67,9 +84,10 @@ func TestACallerGivingUpIsNoInternalError(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			logs := &lockedBuffer{}
 			log := logging.New(logs, logging.Options{Level: slog.LevelDebug})
-			s := grpctest.Start(t, func(r grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(r, &slowStore{pool: pool}) },
+			store := &slowStore{pool: pool, entered: make(chan struct{}, 1)}
+			s := grpctest.Start(t, func(r grpc.ServiceRegistrar) { authv1.RegisterAuthServiceServer(r, store) },
 				grpctest.WithLogger(log))
-			require.Equal(t, c.code, status.Code(c.call(authv1.NewAuthServiceClient(s.Conn))).String())
+			require.Equal(t, c.code, status.Code(c.call(authv1.NewAuthServiceClient(s.Conn), store.entered)).String())
 			// The server finishes the call after the client has left: wait for its line.
 			var lines []logLine
 			require.Eventually(t, func() bool {
