@@ -1,91 +1,47 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
-// clockTick is Linux's USER_HZ, the unit of /proc's CPU times: 100 on every
-// architecture Go runs Linux on.
-const clockTick = 10 * time.Millisecond
-
 // processCPU reads the CPU time (user and system) process pid has used so far.
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+func processCPU(fs procfs.FS, pid int) (time.Duration, error) {
+	p, err := fs.Proc(pid)
 	if err != nil {
 		return 0, err
 	}
-	t, err := statCPU(b)
+	st, err := p.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		return 0, err
 	}
-	return t, nil
-}
-
-// statCPU reads the user and system time from a /proc/<pid>/stat line.
-func statCPU(b []byte) (time.Duration, error) {
-	// The command name, field 2, may hold spaces and parentheses: the fields counted
-	// from after its closing parenthesis are safe.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("no command name")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// After the name: state is field 3, utime field 14 and stime field 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("%d fields after the name", len(f))
-	}
-	var ticks int64
-	for _, s := range f[11:13] {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, err
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * clockTick, nil
+	return seconds(st.CPUTime()), nil
 }
 
 // machineCPU reads the CPU time every core of the machine has spent busy so far.
-func machineCPU() (time.Duration, error) {
-	b, err := os.ReadFile("/proc/stat")
+func machineCPU(fs procfs.FS) (time.Duration, error) {
+	st, err := fs.Stat()
 	if err != nil {
 		return 0, err
 	}
-	return busyCPU(b)
+	return busy(st.CPUTotal), nil
 }
 
-// busyCPU reads the time every core spent busy from /proc/stat.
-func busyCPU(b []byte) (time.Duration, error) {
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0, fmt.Errorf("/proc/stat starts %q", line)
-	}
-	var busy int64
-	for i, s := range f[1:] {
-		// idle (4th) and iowait (5th) are not work, steal (8th) is another guest's on
-		// this host, and guest times are already counted in user and nice.
-		if i == 3 || i == 4 || i >= 7 {
-			continue
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/stat: %w", err)
-		}
-		busy += n
-	}
-	return time.Duration(busy) * clockTick, nil
+// busy is the time the cores spent working: idle and iowait are not work, steal is
+// another guest's on this host, and guest times are already counted in user and nice.
+func busy(c procfs.CPUStat) time.Duration {
+	return seconds(c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ)
 }
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // cpuMeter reads, across one measurement, the CPU time of each named process and of the
 // whole machine, to say what a request costs and where.
 type cpuMeter struct {
+	fs    procfs.FS
 	names []string
 	pids  []int
 	start []time.Duration
@@ -96,8 +52,8 @@ const machine = "machine"
 
 // meterCPU starts reading: the named processes (name → pid, in names' order) and the
 // machine.
-func meterCPU(names []string, pids []int) (*cpuMeter, error) {
-	m := &cpuMeter{names: names, pids: pids}
+func meterCPU(fs procfs.FS, names []string, pids []int) (*cpuMeter, error) {
+	m := &cpuMeter{fs: fs, names: names, pids: pids}
 	now, err := m.read()
 	if err != nil {
 		return nil, err
@@ -109,13 +65,13 @@ func meterCPU(names []string, pids []int) (*cpuMeter, error) {
 func (m *cpuMeter) read() ([]time.Duration, error) {
 	out := make([]time.Duration, 0, len(m.pids)+1)
 	for _, pid := range m.pids {
-		t, err := processCPU(pid)
+		t, err := processCPU(m.fs, pid)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, t)
 	}
-	t, err := machineCPU()
+	t, err := machineCPU(m.fs)
 	if err != nil {
 		return nil, err
 	}

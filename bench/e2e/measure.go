@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // target is one thing driven with the same load.
@@ -184,6 +186,10 @@ func measure(ctx context.Context, o options) error {
 			return fmt.Errorf("%s: the first call failed: %w", t.name, err)
 		}
 	}
+	proc, err := procfs.NewDefaultFS()
+	if err != nil {
+		return err
+	}
 	ratios := map[string][]float64{}
 	for round := 1; round <= o.rounds; round++ {
 		fmt.Printf("\n==> round %d of %d: each target %d connections, %s warm-up, %s measured\n", round, o.rounds, o.conns, o.warmup, o.duration)
@@ -205,7 +211,7 @@ func measure(ctx context.Context, o options) error {
 				go func() { profile <- fetchProfile(ctx, t.admin, "profile", o.duration-time.Second, t.profile) }()
 				go func() { profile <- fetchProfile(ctx, t.admin, "allocs", o.duration-time.Second, t.profile+".allocs") }()
 			}
-			cpu, err := meterCPU(append(t.procs, "load generator"), append(t.pids, os.Getpid()))
+			cpu, err := meterCPU(proc, append(t.procs, "load generator"), append(t.pids, os.Getpid()))
 			if err != nil {
 				return err
 			}
