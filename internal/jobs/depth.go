@@ -32,9 +32,9 @@ type queueDepth struct {
 
 // depthGauges publishes the depth of a working client's queues as gauges:
 // backplane.jobs.waiting, backplane.jobs.running, backplane.jobs.retrying and
-// backplane.jobs.oldest_waiting_age, each with a queue attribute. The database is read on a timer by the client, never in
-// a scrape: a slow database must not slow /metrics, and five scrapers must not mean five
-// reads.
+// backplane.jobs.oldest_waiting_age, each with a queue attribute. The database is read
+// on a timer by the client, never in a scrape: a slow database must not slow /metrics,
+// and five scrapers must not mean five reads.
 type depthGauges struct {
 	mu     sync.Mutex
 	queues map[string]queueDepth
